@@ -1,0 +1,323 @@
+package eventstore
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgtype"
+)
+
+// Append is one command's worth of events for one stream.
+type Append struct {
+	Stream   StreamID
+	TenantID uuid.UUID
+	Expected ExpectedVersion
+	// CommandID makes the append idempotent: a repeat returns the first result
+	// and records nothing. Zero means the caller does not need that.
+	CommandID     uuid.UUID
+	ActorID       uuid.UUID
+	CorrelationID uuid.UUID
+	CausationID   uuid.UUID
+	Metadata      Metadata
+	Events        []NewEvent
+}
+
+// NewEvent is an event proposed for appending.
+type NewEvent struct {
+	ID            uuid.UUID // zero: a fresh UUIDv7
+	Type          string
+	SchemaVersion int // zero: 1
+	Data          any // marshalled to JSON; json.RawMessage passes through
+	CausationID   uuid.UUID
+}
+
+// AppendResult says where the events landed. Replayed is true when the command
+// id had been seen: the result is the original one and nothing was written.
+type AppendResult struct {
+	Stream       StreamID
+	FirstVersion int64
+	LastVersion  int64
+	LastPosition int64
+	Replayed     bool
+}
+
+// prepared holds an append's columns as the arrays the insert unnests.
+type prepared struct {
+	ids       []uuid.UUID
+	types     []string
+	schemas   []int32
+	data      []string
+	causation []pgtype.UUID
+	metadata  []byte
+}
+
+var eventTypePattern = streamTypePattern
+
+func (a *Append) prepare() (prepared, error) {
+	var p prepared
+	if err := a.Stream.Validate(); err != nil {
+		return p, err
+	}
+	if err := a.Expected.validate(); err != nil {
+		return p, err
+	}
+	if len(a.Events) == 0 {
+		return p, ErrNoEvents
+	}
+	if len(a.Events) > MaxEventsPerAppend {
+		return p, fmt.Errorf("%w: %d events in one append, at most %d", ErrInvalidEvent, len(a.Events), MaxEventsPerAppend)
+	}
+	if a.CorrelationID == uuid.Nil {
+		a.CorrelationID = uuid.Must(uuid.NewV7())
+	}
+	for i, e := range a.Events {
+		if !eventTypePattern.MatchString(e.Type) {
+			return p, fmt.Errorf("%w: event %d: type %q must match %s", ErrInvalidEvent, i, truncate(e.Type), eventTypePattern)
+		}
+		if e.SchemaVersion < 0 {
+			return p, fmt.Errorf("%w: event %d: negative schema version", ErrInvalidEvent, i)
+		}
+		raw, err := marshalData(e.Data)
+		if err != nil {
+			return p, fmt.Errorf("%w: event %d: %v", ErrInvalidEvent, i, err)
+		}
+		if len(raw) > MaxEventDataBytes {
+			return p, fmt.Errorf("%w: event %d is %d bytes, at most %d", ErrEventTooLarge, i, len(raw), MaxEventDataBytes)
+		}
+		id := e.ID
+		if id == uuid.Nil {
+			id = uuid.Must(uuid.NewV7())
+		}
+		sv := e.SchemaVersion
+		if sv == 0 {
+			sv = 1
+		}
+		cause := e.CausationID
+		if cause == uuid.Nil {
+			cause = a.CausationID
+		}
+		p.ids = append(p.ids, id)
+		p.types = append(p.types, e.Type)
+		p.schemas = append(p.schemas, int32(sv))
+		p.data = append(p.data, string(raw))
+		p.causation = append(p.causation, nullUUID(cause))
+	}
+	md, err := json.Marshal(a.Metadata)
+	if err != nil {
+		return p, fmt.Errorf("%w: metadata: %v", ErrInvalidEvent, err)
+	}
+	p.metadata = md
+	return p, nil
+}
+
+func marshalData(v any) ([]byte, error) {
+	switch d := v.(type) {
+	case nil:
+		return []byte("{}"), nil
+	case json.RawMessage:
+		if !json.Valid(d) {
+			return nil, errors.New("data is not valid JSON")
+		}
+		return d, nil
+	case []byte:
+		if !json.Valid(d) {
+			return nil, errors.New("data is not valid JSON")
+		}
+		return d, nil
+	}
+	return json.Marshal(v)
+}
+
+func nullUUID(id uuid.UUID) pgtype.UUID {
+	return pgtype.UUID{Bytes: id, Valid: id != uuid.Nil}
+}
+
+// The stream row is the concurrency guard: each form of expected version is one
+// statement that advances it only if the expectation holds, returning the
+// version before the append. No row back means the expectation failed, and the
+// events and command insert below select from it, so they insert nothing.
+var streamGuards = map[expectedKind]string{
+	kindAny: `INSERT INTO streams (stream_id, stream_type, tenant_id, version) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (stream_id) DO UPDATE SET version = streams.version + EXCLUDED.version, updated_at = now()
+		WHERE streams.tenant_id = EXCLUDED.tenant_id AND streams.stream_type = EXCLUDED.stream_type
+		RETURNING version - $4 AS base`,
+	kindNoStream: `INSERT INTO streams (stream_id, stream_type, tenant_id, version) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (stream_id) DO NOTHING
+		RETURNING version - $4 AS base`,
+	kindExists: `UPDATE streams SET version = version + $4, updated_at = now()
+		WHERE stream_id = $1 AND tenant_id = $3 AND stream_type = $2
+		RETURNING version - $4 AS base`,
+	kindExact: `UPDATE streams SET version = version + $4, updated_at = now()
+		WHERE stream_id = $1 AND tenant_id = $3 AND stream_type = $2 AND version = $5
+		RETURNING version - $4 AS base`,
+}
+
+const appendTail = `,
+e AS (
+	INSERT INTO events (stream_id, stream_type, stream_version, event_id, event_type, schema_version,
+	                    tenant_id, actor_id, correlation_id, causation_id, data, metadata)
+	SELECT $1, $2, s.base + x.ord, x.id, x.typ, x.sv, $3, $6, $7, x.cause, x.data::jsonb, $8
+	FROM s, unnest($9::uuid[], $10::text[], $11::int[], $12::text[], $13::uuid[])
+	        WITH ORDINALITY AS x(id, typ, sv, data, cause, ord)
+	ORDER BY x.ord
+	RETURNING global_position, stream_version
+),
+c AS (
+	INSERT INTO commands (command_id, tenant_id, stream_id, first_version, last_version, last_position)
+	SELECT $14, $3, $1, min(stream_version), max(stream_version), max(global_position)
+	FROM e WHERE $14::uuid IS NOT NULL HAVING count(*) > 0
+)
+SELECT coalesce(min(stream_version), 0), coalesce(max(stream_version), 0), coalesce(max(global_position), 0) FROM e`
+
+// appendSQL is, per form of expected version, the whole append as one statement.
+var appendSQL = func() map[expectedKind]string {
+	m := make(map[expectedKind]string, len(streamGuards))
+	for k, guard := range streamGuards {
+		// Only the exact guard reads $5; the params line types it for the others.
+		m[k] = "WITH params AS (SELECT $5::bigint AS expected_version), s AS (" + guard + ")" + appendTail
+	}
+	return m
+}()
+
+// AppendSQL is the append statement for an expected version; exported for the
+// pgbench comparison in the benchmarks, which must run exactly this SQL.
+func AppendSQL(e ExpectedVersion) string { return appendSQL[e.kind] }
+
+// Append records a's events in one short transaction: scope, stream guard,
+// events and command id all travel in one pipeline with one Sync, which
+// PostgreSQL runs as one implicit transaction.
+func (s *Store) Append(ctx context.Context, a Append) (AppendResult, error) {
+	start := time.Now()
+	p, err := a.prepare()
+	if err != nil {
+		return AppendResult{}, err
+	}
+	exactVersion := pgtype.Int8{}
+	if v, ok := a.Expected.Version(); ok {
+		exactVersion = pgtype.Int8{Int64: v, Valid: true}
+	}
+	n := int64(len(p.ids))
+	b := &pgx.Batch{}
+	b.Queue(`SELECT set_config('app.tenant_id', $1, true)`, a.TenantID.String())
+	b.Queue(appendSQL[a.Expected.kind],
+		a.Stream.String(), a.Stream.Type, a.TenantID, n, exactVersion,
+		nullUUID(a.ActorID), a.CorrelationID, p.metadata,
+		p.ids, p.types, p.schemas, p.data, p.causation, nullUUID(a.CommandID))
+
+	res := AppendResult{Stream: a.Stream}
+	err = s.sendBatch(ctx, b, func(br pgx.BatchResults) error {
+		if _, err := br.Exec(); err != nil {
+			return err
+		}
+		return br.QueryRow().Scan(&res.FirstVersion, &res.LastVersion, &res.LastPosition)
+	})
+	if err != nil {
+		return s.appendFailed(ctx, a, err)
+	}
+	if res.LastPosition == 0 {
+		return s.appendRejected(ctx, a)
+	}
+	s.metrics.observeAppend(time.Since(start), len(p.ids))
+	return res, nil
+}
+
+func (s *Store) sendBatch(ctx context.Context, b *pgx.Batch, read func(pgx.BatchResults) error) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	br := conn.SendBatch(ctx, b)
+	err = read(br)
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// appendFailed translates a database error; a repeated command id is not an
+// error but a replay of the first result.
+func (s *Store) appendFailed(ctx context.Context, a Append, err error) (AppendResult, error) {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) {
+		switch {
+		case pgErr.Code == "23505" && pgErr.ConstraintName == "commands_pkey":
+			if res, found, lerr := s.commandResult(ctx, a); lerr != nil {
+				return AppendResult{}, lerr
+			} else if found {
+				return res, nil
+			}
+		case pgErr.Code == "23505" && pgErr.ConstraintName == "events_event_id_key":
+			return AppendResult{}, fmt.Errorf("%w: %s", ErrDuplicateEvent, pgErr.Detail)
+		case pgErr.Code == "23505" && (pgErr.ConstraintName == "streams_pkey" || pgErr.ConstraintName == "events_stream_version_key"):
+			return s.appendRejected(ctx, a)
+		case pgErr.Code == "42501":
+			// RLS refused the stream row: it exists under another tenant.
+			return AppendResult{}, fmt.Errorf("append to %s: %w", a.Stream, ErrTenantMismatch)
+		}
+	}
+	return AppendResult{}, fmt.Errorf("append to %s: %w", a.Stream, err)
+}
+
+// appendRejected explains why the stream guard let nothing through: the command
+// was already recorded, the stream is another tenant's, or a version conflict.
+func (s *Store) appendRejected(ctx context.Context, a Append) (AppendResult, error) {
+	if res, found, err := s.commandResult(ctx, a); err != nil {
+		return AppendResult{}, err
+	} else if found {
+		return res, nil
+	}
+	var (
+		tenant      uuid.UUID
+		streamType  string
+		actual      int64
+		streamFound = true
+	)
+	err := s.inScope(ctx, crossTenantRead, func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT tenant_id, stream_type, version FROM streams WHERE stream_id = $1`,
+			a.Stream.String()).Scan(&tenant, &streamType, &actual)
+	})
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		streamFound = false
+	case err != nil:
+		return AppendResult{}, fmt.Errorf("append to %s: %w", a.Stream, err)
+	}
+	if streamFound && (tenant != a.TenantID || streamType != a.Stream.Type) {
+		return AppendResult{}, fmt.Errorf("append to %s: %w", a.Stream, ErrTenantMismatch)
+	}
+	s.metrics.conflicts.Inc()
+	return AppendResult{}, &ConflictError{Stream: a.Stream, Expected: a.Expected, Actual: actual}
+}
+
+func (s *Store) commandResult(ctx context.Context, a Append) (AppendResult, bool, error) {
+	if a.CommandID == uuid.Nil {
+		return AppendResult{}, false, nil
+	}
+	var (
+		res    AppendResult
+		stream string
+	)
+	err := s.inScope(ctx, tenantScope(a.TenantID), func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT stream_id, first_version, last_version, last_position
+			FROM commands WHERE command_id = $1`, a.CommandID).
+			Scan(&stream, &res.FirstVersion, &res.LastVersion, &res.LastPosition)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return AppendResult{}, false, nil
+	}
+	if err != nil {
+		return AppendResult{}, false, fmt.Errorf("look up command %s: %w", a.CommandID, err)
+	}
+	if res.Stream, err = ParseStreamID(stream); err != nil {
+		return AppendResult{}, false, err
+	}
+	res.Replayed = true
+	return res, true, nil
+}

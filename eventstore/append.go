@@ -185,8 +185,24 @@ var appendSQL = func() map[expectedKind]string {
 	return m
 }()
 
+// AppendScopeSQL opens every append: it scopes the transaction to the tenant
+// and serialises appends to one stream on a transaction-level advisory lock.
+// The lock is what makes log order agree with stream versions: taking it
+// assigns no transaction id, so a waiting writer gets its id only after the
+// holder has committed, and (transaction_id, global_position) order then lists a
+// stream's events in version order. Without it a writer can take its id, then
+// wait on the stream row behind a younger transaction, and commit version n+1
+// under a lower id than version n. The two-key form keeps these locks apart from
+// single-key advisory locks such as the relay's.
+const AppendScopeSQL = `SELECT set_config('app.tenant_id', $1, true),
+	pg_advisory_xact_lock(` + streamLockNamespace + `, hashtext($2))`
+
+// streamLockNamespace is the first key of stream advisory locks ('E'vents).
+const streamLockNamespace = "69"
+
 // AppendSQL is the append statement for an expected version; exported for the
-// pgbench comparison in the benchmarks, which must run exactly this SQL.
+// pgbench comparison in the benchmarks, which must run exactly this SQL
+// (after AppendScopeSQL, in the same pipeline).
 func AppendSQL(e ExpectedVersion) string { return appendSQL[e.kind] }
 
 // Append records a's events in one short transaction: scope, stream guard,
@@ -204,7 +220,7 @@ func (s *Store) Append(ctx context.Context, a Append) (AppendResult, error) {
 	}
 	n := int64(len(p.ids))
 	b := &pgx.Batch{}
-	b.Queue(`SELECT set_config('app.tenant_id', $1, true)`, a.TenantID.String())
+	b.Queue(AppendScopeSQL, a.TenantID.String(), a.Stream.String())
 	b.Queue(appendSQL[a.Expected.kind],
 		a.Stream.String(), a.Stream.Type, a.TenantID, n, exactVersion,
 		nullUUID(a.ActorID), a.CorrelationID, p.metadata,

@@ -1,0 +1,333 @@
+package eventstore_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/accountdb/accountdb/eventstore"
+	"github.com/google/uuid"
+)
+
+// TestConcurrentWritersAndFollowingReader is the watermark proof: writers
+// append to overlapping streams in transactions that commit out of position
+// order, while a reader follows ReadAll. The reader must see every committed
+// event exactly once, and each stream's versions gapless and increasing.
+func TestConcurrentWritersAndFollowingReader(t *testing.T) {
+	const (
+		writers          = 12
+		appendsPerWriter = 300
+		streamsShared    = 6
+	)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	s, _ := newStore(t)
+	tenants := []uuid.UUID{uuid.New(), uuid.New(), uuid.New()}
+	streams := make([]eventstore.StreamID, streamsShared)
+	streamTenant := map[eventstore.StreamID]uuid.UUID{}
+	for i := range streams {
+		streams[i] = stream(t)
+		streamTenant[streams[i]] = tenants[i%len(tenants)]
+	}
+
+	var (
+		committed   sync.Map // event id -> struct{}
+		nCommitted  atomic.Int64
+		writersDone = make(chan struct{})
+		wg          sync.WaitGroup
+	)
+	for w := range writers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rng := rand.New(rand.NewPCG(uint64(w), 7))
+			for range appendsPerWriter {
+				st := streams[rng.IntN(len(streams))]
+				n := 1 + rng.IntN(3)
+				evs := make([]eventstore.NewEvent, n)
+				for i := range evs {
+					evs[i] = eventstore.NewEvent{ID: uuid.Must(uuid.NewV7()), Type: "thing_happened", Data: map[string]int{"writer": w}}
+				}
+				_, err := s.Append(ctx, eventstore.Append{Stream: st, TenantID: streamTenant[st], Expected: eventstore.Any(), Events: evs})
+				if err != nil {
+					t.Errorf("writer %d: %v", w, err)
+					return
+				}
+				for _, e := range evs {
+					committed.Store(e.ID, struct{}{})
+				}
+				nCommitted.Add(int64(n))
+			}
+		}()
+	}
+	go func() { wg.Wait(); close(writersDone) }()
+
+	seen := map[uuid.UUID]bool{}
+	lastVersion := map[eventstore.StreamID]int64{}
+	var (
+		pos       = eventstore.Start
+		prev      eventstore.Position
+		finishing bool
+	)
+	for {
+		batch, err := s.ReadAll(ctx, pos, 500)
+		if err != nil {
+			t.Fatalf("read all: %v", err)
+		}
+		for _, e := range batch {
+			if seen[e.EventID] {
+				t.Fatalf("event %s seen twice", e.EventID)
+			}
+			seen[e.EventID] = true
+			if !prev.Less(e.Position) {
+				t.Fatalf("positions not increasing: %+v after %+v", e.Position, prev)
+			}
+			prev = e.Position
+			if want := lastVersion[e.Stream] + 1; e.StreamVersion != want {
+				t.Fatalf("stream %s: version %d after %d: gap or reorder", e.Stream, e.StreamVersion, lastVersion[e.Stream])
+			}
+			lastVersion[e.Stream] = e.StreamVersion
+			pos = e.Position
+		}
+		if len(batch) > 0 {
+			continue
+		}
+		if finishing {
+			break
+		}
+		select {
+		case <-writersDone:
+			// One more pass after the last commit, once the watermark has moved past it.
+			time.Sleep(50 * time.Millisecond)
+			finishing = true
+		default:
+			time.Sleep(time.Millisecond)
+		}
+	}
+	if t.Failed() {
+		return
+	}
+	if int64(len(seen)) != nCommitted.Load() {
+		t.Fatalf("reader saw %d events, writers committed %d", len(seen), nCommitted.Load())
+	}
+	committed.Range(func(k, _ any) bool {
+		if !seen[k.(uuid.UUID)] {
+			t.Fatalf("committed event %s never read", k)
+		}
+		return true
+	})
+	var total int64
+	for _, v := range lastVersion {
+		total += v
+	}
+	if total != nCommitted.Load() {
+		t.Fatalf("stream versions sum to %d, want %d", total, nCommitted.Load())
+	}
+	t.Logf("%d writers, %d events over %d streams read exactly once", writers, len(seen), len(streams))
+}
+
+// TestReadAllWaitsForInFlightTransaction shows the watermark at work: an event
+// whose transaction started first (lower transaction id) but commits last is
+// not skipped, because nothing at or after its transaction is read until it ends.
+func TestReadAllWaitsForInFlightTransaction(t *testing.T) {
+	ctx := context.Background()
+	s, db := newStore(t)
+	tenant := uuid.New()
+	conn := db.AdminConn(t)
+
+	tx, err := conn.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Take a transaction id now, so this transaction is the oldest in flight.
+	if _, err := tx.Exec(ctx, "SELECT pg_current_xact_id()"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Append(ctx, eventstore.Append{Stream: stream(t), TenantID: tenant, Expected: eventstore.Any(), Events: oneEvent("later_happened", nil)}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := s.ReadAll(ctx, eventstore.Start, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 0 {
+		t.Fatalf("read %d events past an in-flight older transaction", len(got))
+	}
+	if err := tx.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	got, err = s.ReadAll(ctx, eventstore.Start, 10)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("after the old transaction ended: %d events, %v", len(got), err)
+	}
+}
+
+func TestCommandIdempotency(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	tenant, cmd := uuid.New(), uuid.New()
+	st := stream(t)
+	a := eventstore.Append{Stream: st, TenantID: tenant, Expected: eventstore.NoStream(), CommandID: cmd,
+		Events: []eventstore.NewEvent{{Type: "a_happened"}, {Type: "b_happened"}}}
+	first, err := s.Append(ctx, a)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The repeat would now conflict (the stream exists) and, with Any, would
+	// append again: both must return the first result and write nothing.
+	for _, exp := range []eventstore.ExpectedVersion{eventstore.NoStream(), eventstore.Any()} {
+		a.Expected = exp
+		again, err := s.Append(ctx, a)
+		if err != nil {
+			t.Fatalf("repeat with %s: %v", exp, err)
+		}
+		if !again.Replayed || again.FirstVersion != first.FirstVersion || again.LastVersion != first.LastVersion ||
+			again.LastPosition != first.LastPosition || again.Stream != st {
+			t.Fatalf("repeat with %s: %+v, first %+v", exp, again, first)
+		}
+	}
+	evs, _ := s.ReadStream(ctx, tenant, st, 1, 0)
+	if len(evs) != 2 {
+		t.Fatalf("repeated command wrote events: %d in stream", len(evs))
+	}
+	// Concurrent repeats of one command: exactly one writes.
+	cmd2 := uuid.New()
+	st2 := stream(t)
+	var wg sync.WaitGroup
+	var replayed atomic.Int32
+	for range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := s.Append(ctx, eventstore.Append{Stream: st2, TenantID: tenant, Expected: eventstore.Any(), CommandID: cmd2,
+				Events: oneEvent("c_happened", nil)})
+			if err != nil {
+				t.Errorf("concurrent repeat: %v", err)
+				return
+			}
+			if r.Replayed {
+				replayed.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	if v, _ := s.StreamVersion(ctx, tenant, st2); v != 1 || replayed.Load() != 7 {
+		t.Fatalf("concurrent repeats: stream version %d, %d replayed; want 1 and 7", v, replayed.Load())
+	}
+}
+
+func TestDuplicateEventIDIsAnError(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	tenant, id := uuid.New(), uuid.Must(uuid.NewV7())
+	if _, err := s.Append(ctx, eventstore.Append{Stream: stream(t), TenantID: tenant, Expected: eventstore.Any(),
+		Events: []eventstore.NewEvent{{ID: id, Type: "x_happened"}}}); err != nil {
+		t.Fatal(err)
+	}
+	other := stream(t)
+	_, err := s.Append(ctx, eventstore.Append{Stream: other, TenantID: tenant, Expected: eventstore.Any(),
+		Events: []eventstore.NewEvent{{Type: "y_happened"}, {ID: id, Type: "x_happened"}}})
+	if !errors.Is(err, eventstore.ErrDuplicateEvent) {
+		t.Fatalf("want ErrDuplicateEvent, got %v", err)
+	}
+	if v, _ := s.StreamVersion(ctx, tenant, other); v != 0 {
+		t.Fatalf("half-written append: stream at version %d", v)
+	}
+	// Within one append, too.
+	dup := uuid.Must(uuid.NewV7())
+	_, err = s.Append(ctx, eventstore.Append{Stream: stream(t), TenantID: tenant, Expected: eventstore.Any(),
+		Events: []eventstore.NewEvent{{ID: dup, Type: "x_happened"}, {ID: dup, Type: "x_happened"}}})
+	if !errors.Is(err, eventstore.ErrDuplicateEvent) {
+		t.Fatalf("duplicate inside one append: want ErrDuplicateEvent, got %v", err)
+	}
+}
+
+func TestEventsAreInsertOnly(t *testing.T) {
+	ctx := context.Background()
+	s, db := newStore(t)
+	tenant := uuid.New()
+	if _, err := s.Append(ctx, eventstore.Append{Stream: stream(t), TenantID: tenant, Expected: eventstore.Any(), Events: oneEvent("x_happened", nil)}); err != nil {
+		t.Fatal(err)
+	}
+	// Even the superuser is stopped by the triggers.
+	admin := db.AdminConn(t)
+	for _, stmt := range []string{
+		`UPDATE events SET event_type = 'forged'`,
+		`DELETE FROM events`,
+		`TRUNCATE events`,
+	} {
+		_, err := admin.Exec(ctx, stmt)
+		if err == nil || !strings.Contains(err.Error(), "insert-only") {
+			t.Fatalf("%s: want insert-only rejection, got %v", stmt, err)
+		}
+	}
+	// The service role has no UPDATE or DELETE privilege at all.
+	for _, stmt := range []string{`UPDATE events SET event_type = 'forged'`, `DELETE FROM events`} {
+		_, err := db.App.Exec(ctx, stmt)
+		if err == nil || !strings.Contains(err.Error(), "permission denied") {
+			t.Fatalf("app role %s: want permission denied, got %v", stmt, err)
+		}
+	}
+	var n int
+	if err := admin.QueryRow(ctx, `SELECT count(*) FROM events WHERE event_type = 'x_happened'`).Scan(&n); err != nil || n != 1 {
+		t.Fatalf("event changed: %d rows, %v", n, err)
+	}
+}
+
+func TestBadInputIsRejectedAndNothingIsWritten(t *testing.T) {
+	ctx := context.Background()
+	s, db := newStore(t)
+	tenant := uuid.New()
+	good := stream(t)
+	big := strings.Repeat("x", eventstore.MaxEventDataBytes)
+	cases := []struct {
+		name string
+		a    eventstore.Append
+		want error
+	}{
+		{"empty event list", eventstore.Append{Stream: good, TenantID: tenant, Expected: eventstore.Any()}, eventstore.ErrNoEvents},
+		{"invalid stream type", eventstore.Append{Stream: eventstore.StreamID{Type: "VM; drop", ID: uuid.New()}, TenantID: tenant, Expected: eventstore.Any(), Events: oneEvent("x_happened", nil)}, eventstore.ErrInvalidStreamID},
+		{"nil stream id", eventstore.Append{Stream: eventstore.StreamID{Type: "vm"}, TenantID: tenant, Expected: eventstore.Any(), Events: oneEvent("x_happened", nil)}, eventstore.ErrInvalidStreamID},
+		{"unset expected version", eventstore.Append{Stream: good, TenantID: tenant, Events: oneEvent("x_happened", nil)}, eventstore.ErrInvalidExpectedVersion},
+		{"oversized event", eventstore.Append{Stream: good, TenantID: tenant, Expected: eventstore.Any(), Events: []eventstore.NewEvent{{Type: "ok_happened"}, {Type: "x_happened", Data: map[string]string{"blob": big}}}}, eventstore.ErrEventTooLarge},
+		{"bad event type", eventstore.Append{Stream: good, TenantID: tenant, Expected: eventstore.Any(), Events: oneEvent("has.dots", nil)}, eventstore.ErrInvalidEvent},
+		{"invalid json", eventstore.Append{Stream: good, TenantID: tenant, Expected: eventstore.Any(), Events: []eventstore.NewEvent{{Type: "x_happened", Data: []byte("{nope")}}}, eventstore.ErrInvalidEvent},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := s.Append(ctx, c.a); !errors.Is(err, c.want) {
+				t.Fatalf("want %v, got %v", c.want, err)
+			}
+		})
+	}
+	for _, bad := range []string{"", "vm", "vm-not-a-uuid", "Vm-" + uuid.NewString(), "-" + uuid.NewString(), strings.Repeat("a", 300) + "-" + uuid.NewString()} {
+		if _, err := eventstore.ParseStreamID(bad); !errors.Is(err, eventstore.ErrInvalidStreamID) {
+			t.Errorf("ParseStreamID(%.20q): want ErrInvalidStreamID, got %v", bad, err)
+		}
+	}
+	for _, bad := range []string{"", "latest", "-1", "1.5", "0x10"} {
+		if _, err := eventstore.ParseExpectedVersion(bad); !errors.Is(err, eventstore.ErrInvalidExpectedVersion) {
+			t.Errorf("ParseExpectedVersion(%q): want ErrInvalidExpectedVersion, got %v", bad, err)
+		}
+	}
+	var n int
+	if err := db.AdminConn(t).QueryRow(ctx, `SELECT (SELECT count(*) FROM events) + (SELECT count(*) FROM streams) + (SELECT count(*) FROM commands)`).Scan(&n); err != nil || n != 0 {
+		t.Fatalf("rejected input left %d rows behind (%v)", n, err)
+	}
+}
+
+func TestStreamIDRoundTrip(t *testing.T) {
+	id := uuid.New()
+	for _, typ := range []string{"vm", "tenant", "cluster_node"} {
+		s, err := eventstore.ParseStreamID(fmt.Sprintf("%s-%s", typ, id))
+		if err != nil || s.Type != typ || s.ID != id {
+			t.Fatalf("parse %s: %+v %v", typ, s, err)
+		}
+	}
+}

@@ -145,7 +145,7 @@ func loadCompose(t *testing.T, text string, env []string) (*types.Project, error
 	if err != nil {
 		return nil, err
 	}
-	return cli.ProjectFromOptions(context.Background(), opts)
+	return opts.LoadProject(context.Background())
 }
 
 func checkImages(p *types.Project, add func(string, ...any)) {

@@ -106,8 +106,6 @@ func (v *validator) err() error {
 
 func (v *validator) has(key string) bool { _, ok := v.p[key]; return ok }
 
-func (v *validator) str(key string) string { return v.p[key] }
-
 func (v *validator) required(key string) bool {
 	if !v.has(key) {
 		v.fail(key, "property is missing and it is not optional")
@@ -170,7 +168,6 @@ var (
 	configIDRe = regexp.MustCompile(`^[a-zA-Z][a-zA-Z0-9_\-]{1,39}$`)
 	poolIDRe   = regexp.MustCompile(`^[A-Za-z0-9_\-]+$`)
 	tagRe      = regexp.MustCompile(`^(?i)[a-z0-9_][a-z0-9_\-+.]*$`)
-	nodeRe     = regexp.MustCompile(`^(?i)[a-z0-9]([a-z0-9\-]*[a-z0-9])?$`)
 )
 
 func (v *validator) dnsName(key string) {

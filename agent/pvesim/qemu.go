@@ -162,7 +162,7 @@ func (s *Simulator) checkStorage(n *node, g *guest) error {
 		vol = volName(g.conf[keys[0]])
 	}
 	const extent = 4 << 20
-	return fmt.Errorf("lvcreate 'pve/%s' error:   Volume group \"pve\" has insufficient free space (%d extents): %d required.", vol, free/extent, max(g.diskBytes()/extent, 1))
+	return errf("lvcreate 'pve/%s' error:   Volume group \"pve\" has insufficient free space (%d extents): %d required.", vol, free/extent, max(g.diskBytes()/extent, 1))
 }
 
 // powerOn starts g if the node has memory for it; QEMU's own failure is

@@ -96,13 +96,12 @@ func splitToken(tok string) (id, secret string) {
 
 // call is one authenticated API request with its path values resolved.
 type call struct {
-	r     *http.Request
-	p     params
-	user  string // what PVE writes into UPIDs: root@pam or root@pam!tokenid
-	node  string
-	kind  guestKind
-	vmid  int
-	extra string // snapshot name, upid or pool id from the path
+	r    *http.Request
+	p    params
+	user string // what PVE writes into UPIDs: root@pam or root@pam!tokenid
+	node string
+	kind guestKind
+	vmid int
 }
 
 type handlerFunc func(c *call) (any, error)

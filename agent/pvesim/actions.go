@@ -90,7 +90,7 @@ func (s *Simulator) postStatusAction(c *call) (any, error) {
 		}
 	case "reset":
 		if c.kind == kindLXC {
-			return nil, notImplemented(c.r.Method, strings.TrimPrefix(c.r.URL.Path, apiPrefix))
+			return nil, unknownMethod(c.r.Method, strings.TrimPrefix(c.r.URL.Path, apiPrefix))
 		}
 		if !running {
 			return nil, errf("%s not running", label)
@@ -133,7 +133,7 @@ func (s *Simulator) postStatusAction(c *call) (any, error) {
 			return nil
 		}
 	default:
-		return nil, notImplemented(c.r.Method, strings.TrimPrefix(c.r.URL.Path, apiPrefix))
+		return nil, unknownMethod(c.r.Method, strings.TrimPrefix(c.r.URL.Path, apiPrefix))
 	}
 	t := s.startTask(taskSpec{
 		node: g.node, typ: c.kind.taskPrefix() + action, id: strconv.Itoa(g.vmid), user: c.user,

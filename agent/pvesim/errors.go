@@ -51,8 +51,10 @@ func unauthorized(msg string) *apiError {
 	return &apiError{status: http.StatusUnauthorized, message: msg}
 }
 
-func notImplemented(method, path string) *apiError {
-	return &apiError{status: http.StatusNotImplemented, message: fmt.Sprintf("Method '%s %s' not implemented", method, path)}
+// unknownMethod is the 501 pveproxy answers for paths it has no handler
+// for; clients treat it as a hard error, never as "not found".
+func unknownMethod(method, path string) *apiError {
+	return &apiError{status: http.StatusNotImplemented, message: fmt.Sprintf("Method '%s %s' is not part of the simulated API", method, path)}
 }
 
 // The helpers below reproduce PVE's wording for the conditions AccountDB

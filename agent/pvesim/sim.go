@@ -122,7 +122,7 @@ func (s *Simulator) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if _, pattern := s.mux.Handler(r); pattern == "" {
-		writeError(w, r, notImplemented(r.Method, strings.TrimPrefix(r.URL.Path, apiPrefix)))
+		writeError(w, r, unknownMethod(r.Method, strings.TrimPrefix(r.URL.Path, apiPrefix)))
 		return
 	}
 	s.mux.ServeHTTP(w, r)

@@ -1,0 +1,418 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// RelayOptions tunes a relay; zero values take the defaults.
+type RelayOptions struct {
+	// BatchSize is how many events one read and one round of publishes carry
+	// (default 500).
+	BatchSize int
+	// PollInterval is the pause between reads once the relay has caught up
+	// (default 10ms). After a full batch it reads again at once.
+	PollInterval time.Duration
+	// LockRetryInterval is how often a standby tries to take over (default 500ms).
+	LockRetryInterval time.Duration
+	// AckTimeout bounds the wait for JetStream to acknowledge a batch (default 10s).
+	AckTimeout time.Duration
+	// MaxBackoff caps the pause between retries after a failure (default 2s).
+	MaxBackoff time.Duration
+	Logger     *slog.Logger
+	// Registerer receives the relay's metrics; nil exports none.
+	Registerer prometheus.Registerer
+}
+
+func (o RelayOptions) withDefaults() RelayOptions {
+	if o.BatchSize <= 0 {
+		o.BatchSize = 500
+	}
+	o.BatchSize = min(o.BatchSize, MaxReadLimit)
+	if o.PollInterval <= 0 {
+		o.PollInterval = 10 * time.Millisecond
+	}
+	if o.LockRetryInterval <= 0 {
+		o.LockRetryInterval = 500 * time.Millisecond
+	}
+	if o.AckTimeout <= 0 {
+		o.AckTimeout = 10 * time.Second
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 2 * time.Second
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// Relay publishes the event store's committed events to JetStream, in log
+// order, exactly once per event as far as subscribers can tell. Any number of
+// relays may run against one database: a PostgreSQL advisory lock lets one
+// publish while the others stand by and take over when it goes away.
+//
+// Delivery rests on three things. The relay reads with ReadAll, so it sees
+// events in commit order and never skips one that commits late. Every message
+// carries the event id as Nats-Msg-Id, so a retried publish is dropped by
+// JetStream, and the previous event's id as Nats-Expected-Last-Msg-Id, so
+// JetStream stores a message only right after its predecessor. And the
+// checkpoint advances only after JetStream acknowledged a whole batch; when
+// the relay (re)starts publishing it first lines the checkpoint up with the
+// stream's last message, which is where publishing really got to.
+type Relay struct {
+	store   *Store
+	js      jetstream.JetStream
+	opts    RelayOptions
+	log     *slog.Logger
+	metrics *relayMetrics
+
+	mu           sync.Mutex
+	status       RelayStatus
+	pendingSince time.Time
+}
+
+// NewRelay returns a relay from store to js; Run starts it.
+func NewRelay(store *Store, js jetstream.JetStream, opts RelayOptions) *Relay {
+	opts = opts.withDefaults()
+	return &Relay{
+		store:   store,
+		js:      js,
+		opts:    opts,
+		log:     opts.Logger.With("component", "relay"),
+		metrics: newRelayMetrics(opts.Registerer),
+	}
+}
+
+// errLockLost ends a term as the active relay.
+var errLockLost = errors.New("relay lock lost")
+
+// Run relays until ctx is done, then returns nil. Every failure on the way
+// (PostgreSQL or NATS unreachable, lock lost) is logged and retried.
+func (r *Relay) Run(ctx context.Context) error {
+	r.log.Info("relay starting", "batch_size", r.opts.BatchSize, "poll_interval", r.opts.PollInterval)
+	bo := backoff{min: 100 * time.Millisecond, max: r.opts.MaxBackoff}
+	standbyLogged := false
+	for ctx.Err() == nil {
+		lock, err := r.store.tryRelayLock(ctx)
+		switch {
+		case ctx.Err() != nil:
+		case err != nil:
+			r.failed(err)
+			pause(ctx, bo.next())
+		case lock == nil:
+			if !standbyLogged {
+				r.log.Info("relay standing by: another instance holds the publisher lock")
+				standbyLogged = true
+			}
+			bo.reset()
+			pause(ctx, r.opts.LockRetryInterval)
+		default:
+			standbyLogged = false
+			bo.reset()
+			err := r.lead(ctx, lock)
+			r.setActive(false)
+			lock.release()
+			if ctx.Err() == nil {
+				r.failed(err)
+				pause(ctx, bo.next())
+			}
+		}
+	}
+	r.log.Info("relay stopped")
+	return nil
+}
+
+// relayHead is where publishing has got to: the position and id of the last
+// event stored in the stream. An empty id means no expectation on the next
+// publish (the stream holds no message to chain to).
+type relayHead struct {
+	pos Position
+	id  string
+}
+
+// lead publishes while this instance holds the lock. It returns when ctx is
+// done or the lock's session fails; other failures are retried in place.
+func (r *Relay) lead(ctx context.Context, lock *relayLock) error {
+	cp, err := lock.loadCheckpoint(ctx)
+	if err != nil {
+		return err
+	}
+	r.setActive(true)
+	r.setCheckpoint(cp)
+	r.log.Info("relay active", "checkpoint", cp.GlobalPosition, "transaction_id", cp.TransactionID)
+
+	var (
+		head      = relayHead{pos: cp}
+		aligned   = false
+		bo        = backoff{min: 50 * time.Millisecond, max: r.opts.MaxBackoff}
+		lastPing  = time.Now()
+		pingEvery = max(r.opts.LockRetryInterval, 100*time.Millisecond)
+	)
+	retry := func(err error) {
+		r.failed(err)
+		pause(ctx, bo.next())
+	}
+	for ctx.Err() == nil {
+		if !aligned {
+			h, err := r.align(ctx, lock, head)
+			if err != nil {
+				if lerr := lock.alive(ctx); lerr != nil {
+					return errors.Join(errLockLost, lerr)
+				}
+				retry(err)
+				continue
+			}
+			head, aligned = h, true
+		}
+		events, err := r.store.ReadAll(ctx, head.pos, r.opts.BatchSize)
+		if err != nil {
+			if lerr := lock.alive(ctx); lerr != nil {
+				return errors.Join(errLockLost, lerr)
+			}
+			retry(err)
+			continue
+		}
+		if len(events) == 0 {
+			r.caughtUp()
+			if time.Since(lastPing) >= pingEvery {
+				if err := lock.alive(ctx); err != nil {
+					return errors.Join(errLockLost, err)
+				}
+				lastPing = time.Now()
+			}
+			pause(ctx, r.opts.PollInterval)
+			continue
+		}
+		r.pending(events[0].RecordedAt)
+		// Publish only while provably holding the lock.
+		if err := lock.alive(ctx); err != nil {
+			return errors.Join(errLockLost, err)
+		}
+		lastPing = time.Now()
+		next, err := r.publish(ctx, events, head)
+		if err != nil {
+			// Part of the batch may be stored: find out where the stream ends.
+			aligned = false
+			retry(err)
+			continue
+		}
+		if err := lock.saveCheckpoint(ctx, next.pos); err != nil {
+			return errors.Join(errLockLost, err)
+		}
+		head = next
+		bo.reset()
+		r.published(next.pos)
+		if len(events) < r.opts.BatchSize {
+			pause(ctx, r.opts.PollInterval)
+		}
+	}
+	return nil
+}
+
+// align sets where publishing continues from: the stream's last message, if
+// the stream has one. That covers a relay that died after JetStream stored a
+// batch but before its checkpoint was saved (no republishing, even after the
+// duplicate window has passed), and a stream that lost messages (they are
+// published again). A last message that this database does not hold is an
+// operator error (a stream of another installation) and is reported, not
+// papered over.
+func (r *Relay) align(ctx context.Context, lock *relayLock, head relayHead) (relayHead, error) {
+	if err := r.natsConnected(); err != nil {
+		return head, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, r.opts.AckTimeout)
+	defer cancel()
+	stream, err := EnsureStream(ctx, r.js)
+	if err != nil {
+		return head, err
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return head, fmt.Errorf("stream %s info: %w", StreamName, err)
+	}
+	var h relayHead
+	switch {
+	case info.State.LastSeq == 0:
+		// A fresh stream: the whole log belongs in it.
+		if head.pos != Start {
+			r.log.Warn("stream is empty: publishing the log again from the start",
+				"stream", StreamName, "checkpoint", head.pos.GlobalPosition)
+		}
+		h = relayHead{pos: Start}
+	default:
+		msg, err := stream.GetMsg(ctx, info.State.LastSeq)
+		if errors.Is(err, jetstream.ErrMsgNotFound) {
+			// The last message was removed (limits or an operator): nothing to
+			// chain to, so trust the checkpoint.
+			return relayHead{pos: head.pos}, nil
+		}
+		if err != nil {
+			return head, fmt.Errorf("stream %s last message: %w", StreamName, err)
+		}
+		pos, _, err := MessagePositions(msg.Header)
+		if err != nil {
+			return head, fmt.Errorf("stream %s last message (sequence %d): %w", StreamName, msg.Sequence, err)
+		}
+		id, dbPos, found, err := r.store.eventAt(ctx, pos.GlobalPosition)
+		if err != nil {
+			return head, err
+		}
+		msgID := msg.Header.Get(jetstream.MsgIDHeader)
+		if !found || dbPos != pos || id.String() != msgID {
+			return head, fmt.Errorf("stream %s ends with event %q at position %d, which this database does not hold",
+				StreamName, truncate(msgID), pos.GlobalPosition)
+		}
+		h = relayHead{pos: pos, id: msgID}
+	}
+	if h.pos != head.pos {
+		r.log.Info("relay checkpoint moved to the stream's last message",
+			"from", head.pos.GlobalPosition, "to", h.pos.GlobalPosition)
+		if err := lock.saveCheckpoint(ctx, h.pos); err != nil {
+			return head, err
+		}
+		r.setCheckpoint(h.pos)
+	}
+	return h, nil
+}
+
+// publish sends a batch with async publishes and waits for every ack. It
+// returns the new head only if JetStream stored (or already had) all of them.
+func (r *Relay) publish(ctx context.Context, events []Event, head relayHead) (relayHead, error) {
+	// Publishing while disconnected would only fill the client's reconnect buffer.
+	if err := r.natsConnected(); err != nil {
+		return head, err
+	}
+	futures := make([]jetstream.PubAckFuture, 0, len(events))
+	prev := head
+	for _, e := range events {
+		msg, err := newMessage(e, prev.pos, prev.id)
+		if err != nil {
+			return head, err
+		}
+		f, err := r.js.PublishMsgAsync(msg)
+		if err != nil {
+			return head, fmt.Errorf("publish event at %d: %w", e.Position.GlobalPosition, err)
+		}
+		futures = append(futures, f)
+		prev = relayHead{pos: e.Position, id: e.EventID.String()}
+	}
+	timeout := time.NewTimer(r.opts.AckTimeout)
+	defer timeout.Stop()
+	for i, f := range futures {
+		select {
+		case ack := <-f.Ok():
+			if ack.Duplicate {
+				r.metrics.duplicates.Inc()
+			} else {
+				r.metrics.published.Inc()
+			}
+			r.metrics.lag.Observe(time.Since(events[i].RecordedAt).Seconds())
+		case err := <-f.Err():
+			return head, fmt.Errorf("publish event at %d: %w", events[i].Position.GlobalPosition, err)
+		case <-timeout.C:
+			return head, fmt.Errorf("publish: no acknowledgement within %s", r.opts.AckTimeout)
+		case <-ctx.Done():
+			return head, ctx.Err()
+		}
+	}
+	return prev, nil
+}
+
+// natsConnected fails fast while the client is reconnecting, rather than
+// waiting out request and ack timeouts.
+func (r *Relay) natsConnected() error {
+	if nc := r.js.Conn(); nc != nil && !nc.IsConnected() {
+		return fmt.Errorf("nats connection %s", nc.Status())
+	}
+	return nil
+}
+
+func (r *Relay) setActive(active bool) {
+	r.mu.Lock()
+	r.status.Active = active
+	r.pendingSince = time.Time{}
+	r.mu.Unlock()
+	if active {
+		r.metrics.active.Set(1)
+	} else {
+		r.metrics.active.Set(0)
+	}
+}
+
+func (r *Relay) setCheckpoint(p Position) {
+	r.mu.Lock()
+	r.status.Checkpoint = p
+	r.mu.Unlock()
+	r.metrics.checkpoint.Set(float64(p.GlobalPosition))
+}
+
+func (r *Relay) pending(since time.Time) {
+	r.mu.Lock()
+	if r.pendingSince.IsZero() {
+		r.pendingSince = since
+	}
+	r.mu.Unlock()
+}
+
+func (r *Relay) caughtUp() {
+	r.mu.Lock()
+	r.pendingSince = time.Time{}
+	r.status.LastError = ""
+	r.mu.Unlock()
+}
+
+func (r *Relay) published(p Position) {
+	r.mu.Lock()
+	r.status.Checkpoint = p
+	r.status.LastPublishAt = time.Now()
+	r.status.LastError = ""
+	// The next batch sets it again from its first event.
+	r.pendingSince = time.Time{}
+	r.mu.Unlock()
+	r.metrics.checkpoint.Set(float64(p.GlobalPosition))
+}
+
+func (r *Relay) failed(err error) {
+	if err == nil {
+		return
+	}
+	r.log.Warn("relay: will retry", "error", err)
+	r.mu.Lock()
+	r.status.LastError = err.Error()
+	r.status.LastErrorAt = time.Now()
+	r.mu.Unlock()
+}
+
+// backoff doubles a pause from min up to max.
+type backoff struct {
+	min, max, cur time.Duration
+}
+
+func (b *backoff) next() time.Duration {
+	if b.cur == 0 {
+		b.cur = b.min
+	} else {
+		b.cur = min(2*b.cur, b.max)
+	}
+	return b.cur
+}
+
+func (b *backoff) reset() { b.cur = 0 }
+
+// pause waits for d or until ctx is done.
+func pause(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+}

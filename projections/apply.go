@@ -1,0 +1,161 @@
+package projections
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/tenantdb"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// process applies one batch in one transaction and then settles its messages:
+// the checkpoint moves in the same transaction as the read model, and acks are
+// sent only after the commit. A crash between the two leaves messages that
+// JetStream redelivers, and the checkpoint makes them no-ops.
+func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) error {
+	// A batch in flight finishes even if Run is being stopped.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), r.opts.ApplyTimeout)
+	defer cancel()
+
+	ds := make([]delivery, len(msgs))
+	for i, m := range msgs {
+		ds[i] = decode(m)
+	}
+	p, last, err := r.applyBatch(ctx, ds)
+	if err != nil {
+		// Nothing was committed: hand everything back, after the backoff.
+		r.settle(ds, batchPlan{later: allIndexes(len(ds))}, r.retryDelay)
+		return err
+	}
+	r.metrics.observeCommit(len(p.apply), last, p.to, time.Now())
+	r.retryDelay = r.opts.MinRetryDelay
+	r.settle(ds, p, r.opts.GapDelay)
+	r.noteGaps(ds, p)
+	return nil
+}
+
+// applyBatch locks and reads the checkpoint, applies the events that continue
+// its chain, saves the new checkpoint and commits. It returns the plan it
+// carried out and the last event applied.
+func (r *Runner) applyBatch(ctx context.Context, ds []delivery) (batchPlan, eventstore.Event, error) {
+	var (
+		p    batchPlan
+		last eventstore.Event
+	)
+	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
+		cp, err := lockCheckpoint(ctx, tx, r.p.Name())
+		if err != nil {
+			return err
+		}
+		p = plan(cp, ds)
+		if err := applyEvents(ctx, tx, r.p, ds, p.apply); err != nil {
+			return err
+		}
+		if len(p.apply) == 0 {
+			return nil
+		}
+		last = ds[p.apply[len(p.apply)-1]].event
+		return saveCheckpoint(ctx, tx, r.p.Name(), p.to)
+	})
+	if err != nil {
+		return batchPlan{}, eventstore.Event{}, fmt.Errorf("apply batch: %w", err)
+	}
+	return p, last, nil
+}
+
+// applyEvents applies ds[idx...] in order, each under its own tenant's scope
+// (set again only when the tenant changes).
+func applyEvents(ctx context.Context, tx pgx.Tx, p Projector, ds []delivery, idx []int) error {
+	scoped := uuid.Nil
+	for _, i := range idx {
+		e := ds[i].event
+		if err := applyEvent(ctx, tx, p, e, &scoped); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func applyEvent(ctx context.Context, tx pgx.Tx, p Projector, e eventstore.Event, scoped *uuid.UUID) error {
+	if e.TenantID != *scoped || e.TenantID == uuid.Nil {
+		if err := tenantdb.SetScope(ctx, tx, tenantdb.Tenant(e.TenantID)); err != nil {
+			return fmt.Errorf("event %d: %w", e.Position.GlobalPosition, err)
+		}
+		*scoped = e.TenantID
+	}
+	if err := p.Apply(ctx, tx, e); err != nil {
+		return fmt.Errorf("%s: event %d (%s): %w", p.Name(), e.Position.GlobalPosition, e.Type, err)
+	}
+	return nil
+}
+
+// settle acks what the committed plan applied or found already applied and
+// hands the rest back to JetStream to redeliver after delay. Ack failures are
+// harmless: the message comes back and is skipped.
+func (r *Runner) settle(ds []delivery, p batchPlan, delay time.Duration) {
+	if r.withholdAcks {
+		return
+	}
+	for _, idx := range [][]int{p.apply, p.done} {
+		for _, i := range idx {
+			if err := ds[i].msg.Ack(); err != nil {
+				r.log.Debug("ack failed; the message will be redelivered and skipped", "err", err)
+			}
+		}
+	}
+	for _, i := range p.later {
+		if err := ds[i].msg.NakWithDelay(delay); err != nil {
+			r.log.Debug("nak failed; the message will be redelivered after the ack wait", "err", err)
+		}
+	}
+}
+
+func allIndexes(n int) []int {
+	idx := make([]int, n)
+	for i := range idx {
+		idx[i] = i
+	}
+	return idx
+}
+
+// stallLog keeps a projector that waits on a missing predecessor from logging
+// once per redelivery: it warns when the wait has lasted a while, and again
+// periodically, and says when the chain continues.
+type stallLog struct {
+	since, logged time.Time
+}
+
+const stallWarnAfter = 10 * time.Second
+
+func (r *Runner) noteGaps(ds []delivery, p batchPlan) {
+	r.metrics.gaps.Add(float64(len(p.later)))
+	now := time.Now()
+	switch {
+	case len(p.later) == 0 || len(p.apply) > 0:
+		if !r.stall.logged.IsZero() {
+			r.log.Info("projector chain continues", "checkpoint", p.to.GlobalPosition, "stalled_for", now.Sub(r.stall.since))
+		}
+		r.stall = stallLog{}
+		if len(p.later) == 0 {
+			return
+		}
+		r.stall.since = now
+	case r.stall.since.IsZero():
+		r.stall.since = now
+	case now.Sub(r.stall.since) >= stallWarnAfter && now.Sub(r.stall.logged) >= stallWarnAfter:
+		r.stall.logged = now
+		first := ds[p.later[0]]
+		attrs := []any{"checkpoint", p.to.GlobalPosition, "waiting_for", "the event after the checkpoint",
+			"stalled_for", now.Sub(r.stall.since), "held_back", len(p.later)}
+		if first.err != nil {
+			attrs = append(attrs, "undecodable", first.err.Error())
+		} else {
+			attrs = append(attrs, "next_delivered", first.event.Position.GlobalPosition, "its_prev", first.prev.GlobalPosition)
+		}
+		r.log.Warn("projector waiting for a missing event", attrs...)
+	}
+}

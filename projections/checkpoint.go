@@ -1,0 +1,110 @@
+package projections
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/accountdb/accountdb/eventstore"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Advisory lock namespaces (first key of the two-key form), apart from the
+// event store's stream locks and from single-key locks.
+const (
+	applyLockNamespace   = "80" // 'P'rojector: held by every applying transaction
+	rebuildLockNamespace = "82" // 'R'ebuild: held by a rebuild for its whole run
+)
+
+// lockForApplySQL serialises everything that moves a projector's checkpoint:
+// live batches and rebuild's swap. The advisory lock comes first and the
+// checkpoint row lock second in both, so they cannot deadlock, and both come
+// before any read-model table is touched, so a swap never finds a live batch
+// holding the table it is about to drop.
+const lockForApplySQL = `SELECT pg_advisory_xact_lock(` + applyLockNamespace + `, hashtext($1))`
+
+const ensureCheckpointSQL = `INSERT INTO checkpoints (name) VALUES ($1) ON CONFLICT (name) DO NOTHING`
+
+const checkpointForUpdateSQL = `SELECT transaction_id, global_position FROM checkpoints WHERE name = $1 FOR UPDATE`
+
+const saveCheckpointSQL = `UPDATE checkpoints SET transaction_id = $2, global_position = $3, updated_at = now() WHERE name = $1`
+
+// lockCheckpoint takes the apply lock and the checkpoint row lock of a
+// projector in tx and returns its checkpoint, creating the row if needed.
+func lockCheckpoint(ctx context.Context, tx pgx.Tx, projector string) (eventstore.Position, error) {
+	name := CheckpointName(projector)
+	if _, err := tx.Exec(ctx, lockForApplySQL, name); err != nil {
+		return eventstore.Position{}, fmt.Errorf("lock checkpoint %s: %w", name, err)
+	}
+	if _, err := tx.Exec(ctx, ensureCheckpointSQL, name); err != nil {
+		return eventstore.Position{}, fmt.Errorf("create checkpoint %s: %w", name, err)
+	}
+	var txid, gp int64
+	if err := tx.QueryRow(ctx, checkpointForUpdateSQL, name).Scan(&txid, &gp); err != nil {
+		return eventstore.Position{}, fmt.Errorf("read checkpoint %s: %w", name, err)
+	}
+	return eventstore.Position{TransactionID: uint64(txid), GlobalPosition: gp}, nil
+}
+
+func saveCheckpoint(ctx context.Context, tx pgx.Tx, projector string, pos eventstore.Position) error {
+	if _, err := tx.Exec(ctx, saveCheckpointSQL, CheckpointName(projector), int64(pos.TransactionID), pos.GlobalPosition); err != nil {
+		return fmt.Errorf("save checkpoint %s: %w", CheckpointName(projector), err)
+	}
+	return nil
+}
+
+// Checkpoint is where a projector has got to, and when it last moved.
+type Checkpoint struct {
+	Position  eventstore.Position
+	UpdatedAt time.Time
+}
+
+// ReadCheckpoint returns a projector's checkpoint; a projector that has never
+// run is at eventstore.Start. The checkpoints table has no row-level security,
+// so this needs no tenant scope.
+func ReadCheckpoint(ctx context.Context, pool *pgxpool.Pool, projector string) (Checkpoint, error) {
+	var (
+		txid, gp int64
+		cp       Checkpoint
+	)
+	err := pool.QueryRow(ctx, `SELECT transaction_id, global_position, updated_at FROM checkpoints WHERE name = $1`,
+		CheckpointName(projector)).Scan(&txid, &gp, &cp.UpdatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Checkpoint{}, nil
+	}
+	if err != nil {
+		return Checkpoint{}, fmt.Errorf("read checkpoint %s: %w", CheckpointName(projector), err)
+	}
+	cp.Position = eventstore.Position{TransactionID: uint64(txid), GlobalPosition: gp}
+	return cp, nil
+}
+
+// WaitFor blocks until projector's checkpoint is at or past pos, polling with
+// a growing interval, or until ctx ends. It is how a query honours a client's
+// consistency token (read-your-writes): bound ctx to what the caller will wait.
+func WaitFor(ctx context.Context, pool *pgxpool.Pool, projector string, pos eventstore.Position) error {
+	const maxInterval = 250 * time.Millisecond
+	interval := 5 * time.Millisecond
+	for {
+		cp, err := ReadCheckpoint(ctx, pool, projector)
+		if err != nil {
+			if ctx.Err() != nil {
+				return fmt.Errorf("wait for %s: %w", projector, ctx.Err())
+			}
+			return fmt.Errorf("wait for %s: %w", projector, err)
+		}
+		if !cp.Position.Less(pos) {
+			return nil
+		}
+		t := time.NewTimer(interval)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return fmt.Errorf("wait for %s to reach %d: %w", projector, pos.GlobalPosition, ctx.Err())
+		case <-t.C:
+		}
+		interval = min(2*interval, maxInterval)
+	}
+}

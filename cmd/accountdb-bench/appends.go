@@ -1,0 +1,163 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"sync/atomic"
+	"time"
+
+	"github.com/accountdb/accountdb/eventstore"
+	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
+	"golang.org/x/time/rate"
+)
+
+// bench holds what the phases share.
+type bench struct {
+	cfg    config
+	db     *benchDB
+	rep    *report
+	tenant uuid.UUID
+	actor  uuid.UUID
+}
+
+// The event every benchmark appends, and pgbench inserts: a small, typical
+// payload (a VM's spec), one event per command.
+const (
+	benchStreamType = "bench"
+	benchEventType  = "bench_appended"
+	benchEventData  = `{"vmid":4242,"name":"bench-vm","cores":2,"memory_mb":2048,"node":"pve1"}`
+)
+
+// loadResult is one run of concurrent single-event appends.
+type loadResult struct {
+	Writers  int
+	Appends  int
+	Elapsed  time.Duration
+	P50, P99 time.Duration
+	Max      time.Duration
+}
+
+func (r loadResult) Rate() float64 { return float64(r.Appends) / r.Elapsed.Seconds() }
+
+// appendCommand is one single-event command, as a command handler issues it:
+// its own command id (idempotency row), actor and a fresh event id.
+func (b *bench) appendCommand(stream eventstore.StreamID, eventID uuid.UUID) eventstore.Append {
+	return eventstore.Append{
+		Stream:    stream,
+		TenantID:  b.tenant,
+		Expected:  eventstore.Any(),
+		CommandID: uuid.New(),
+		ActorID:   b.actor,
+		Events: []eventstore.NewEvent{{
+			ID:   eventID,
+			Type: benchEventType,
+			Data: json.RawMessage(benchEventData),
+		}},
+	}
+}
+
+// appendLoad runs writers concurrent writers, each appending to its own stream
+// as fast as it can (or as limiter allows), for d. onAppend, if set, hears of
+// every event with the moment its append returned, i.e. just after commit.
+func (b *bench) appendLoad(ctx context.Context, label string, writers int, d time.Duration,
+	limiter *rate.Limiter, onAppend func(id uuid.UUID, committed time.Time)) (loadResult, error) {
+	var done atomic.Int64
+	stopProgress := startProgress(label, d, func() string { return fmt.Sprintf("%d appends", done.Load()) })
+	defer stopProgress()
+
+	start := time.Now()
+	deadline := start.Add(d)
+	latencies := make([][]time.Duration, writers)
+	g, gctx := errgroup.WithContext(ctx)
+	for w := range writers {
+		g.Go(func() error {
+			stream, err := eventstore.NewStreamID(benchStreamType, uuid.New())
+			if err != nil {
+				return err
+			}
+			lat := make([]time.Duration, 0, 4096)
+			for time.Now().Before(deadline) && gctx.Err() == nil {
+				if limiter != nil {
+					if err := limiter.Wait(gctx); err != nil {
+						break
+					}
+				}
+				id := uuid.Must(uuid.NewV7())
+				t0 := time.Now()
+				if _, err := b.db.store.Append(gctx, b.appendCommand(stream, id)); err != nil {
+					if gctx.Err() != nil {
+						break
+					}
+					return fmt.Errorf("append: %w", err)
+				}
+				now := time.Now()
+				lat = append(lat, now.Sub(t0))
+				done.Add(1)
+				if onAppend != nil {
+					onAppend(id, now)
+				}
+			}
+			latencies[w] = lat
+			return nil
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return loadResult{}, err
+	}
+	if err := ctx.Err(); err != nil {
+		return loadResult{}, err
+	}
+	all := slices.Concat(latencies...)
+	res := loadResult{Writers: writers, Appends: len(all), Elapsed: time.Since(start)}
+	res.P50, res.P99, res.Max = percentiles(all)
+	return res, nil
+}
+
+// percentiles returns the median, the 99th percentile and the maximum.
+func percentiles(ds []time.Duration) (p50, p99, maxd time.Duration) {
+	if len(ds) == 0 {
+		return 0, 0, 0
+	}
+	slices.Sort(ds)
+	at := func(q float64) time.Duration { return ds[min(len(ds)-1, int(q*float64(len(ds))))] }
+	return at(0.50), at(0.99), ds[len(ds)-1]
+}
+
+// appendPhase is figures 1 and 2: at each level our appends, then pgbench's.
+func (b *bench) appendPhase(ctx context.Context) error {
+	b.tenant, b.actor = uuid.New(), uuid.New()
+	if b.cfg.Warmup > 0 {
+		if _, err := b.appendLoad(ctx, "warm-up", 8, b.cfg.Warmup, nil, nil); err != nil {
+			return err
+		}
+	}
+	script := ""
+	if !b.cfg.SkipPgbench {
+		var cleanup func()
+		var err error
+		script, cleanup, err = writePgbenchScript(b.tenant, b.actor)
+		if err != nil {
+			return err
+		}
+		defer cleanup()
+	}
+	for _, w := range b.cfg.Writers {
+		ours, err := b.appendLoad(ctx, fmt.Sprintf("append, %d writers", w), w, b.cfg.Duration, nil, nil)
+		if err != nil {
+			return err
+		}
+		lv := appendLevel{Ours: ours}
+		if !b.cfg.SkipPgbench {
+			pg, err := runPgbench(ctx, b.cfg.PgbenchPath, script, b.db.appURL, w, b.cfg.Duration)
+			if err != nil {
+				return err
+			}
+			lv.Pgbench = &pg
+		}
+		b.rep.addAppendLevel(lv)
+	}
+	return nil
+}

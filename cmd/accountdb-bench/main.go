@@ -1,0 +1,143 @@
+// Command accountdb-bench is AccountDB's load generator: `make bench` runs it.
+// It measures the event store against a fresh database on DATABASE_URL and
+// prints a report; docs/BENCHMARKS.md records and explains the figures.
+//
+//  1. Append throughput and latency for single-event commands at 1, 8 and 32
+//     concurrent writers, each writer on its own stream.
+//  2. The same appends as a pgbench custom script (the exact statements, in one
+//     pipeline with one Sync), as the ceiling the Go path is compared with.
+//  3. ReadAll throughput, reading the whole log in commit order.
+//  4. Relay throughput and publish lag, through an embedded NATS server.
+//
+// These are measurements, not tests: nothing here decides whether the build
+// passes, and the bars are reported, not enforced.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// config is the benchmark's knobs, all with flags; defaults keep `make bench`
+// under three minutes on a two-core machine.
+type config struct {
+	DatabaseURL   string
+	Writers       []int
+	Duration      time.Duration
+	Warmup        time.Duration
+	PgbenchPath   string
+	ReadEvents    int
+	ReadBatch     int
+	RelayDuration time.Duration
+	RelayWriters  int
+	SkipPgbench   bool
+	SkipRelay     bool
+}
+
+// defaultAdminURL matches the Makefile and internal/pgtest.
+const defaultAdminURL = "postgres://postgres@127.0.0.1:5432/postgres"
+
+func parseFlags(args []string) (config, error) {
+	c := config{DatabaseURL: os.Getenv("DATABASE_URL")}
+	if c.DatabaseURL == "" {
+		c.DatabaseURL = defaultAdminURL
+	}
+	fs := flag.NewFlagSet("accountdb-bench", flag.ContinueOnError)
+	writers := fs.String("writers", "1,8,32", "concurrency levels for the append benchmark, comma-separated")
+	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "administrator URL of the PostgreSQL cluster (env DATABASE_URL); a fresh database is created and dropped")
+	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long each append level (and each pgbench run) lasts")
+	fs.DurationVar(&c.Warmup, "warmup", 2*time.Second, "unmeasured appends before the first level")
+	fs.StringVar(&c.PgbenchPath, "pgbench", "/usr/bin/pgbench", "pgbench binary")
+	fs.IntVar(&c.ReadEvents, "read-events", 200_000, "events appended before the ReadAll benchmark")
+	fs.IntVar(&c.ReadBatch, "read-batch", 5000, "events per ReadAll call")
+	fs.DurationVar(&c.RelayDuration, "relay-duration", 10*time.Second, "how long the relay runs under sustained appends")
+	fs.IntVar(&c.RelayWriters, "relay-writers", 8, "writers during the relay benchmark; they are paced to the append rate measured at this level")
+	fs.BoolVar(&c.SkipPgbench, "skip-pgbench", false, "skip the pgbench comparison")
+	fs.BoolVar(&c.SkipRelay, "skip-relay", false, "skip the relay benchmark")
+	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	for _, w := range strings.Split(*writers, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(w))
+		if err != nil || n < 1 || n > 256 {
+			return c, fmt.Errorf("-writers: %q is not a number of writers between 1 and 256", w)
+		}
+		c.Writers = append(c.Writers, n)
+	}
+	switch {
+	case c.Duration < time.Second:
+		return c, errors.New("-duration must be at least 1s")
+	case c.ReadBatch < 1 || c.ReadBatch > 10_000:
+		return c, errors.New("-read-batch must be between 1 and 10000 (the store's MaxReadLimit)")
+	case c.ReadEvents < 0:
+		return c, errors.New("-read-events must not be negative")
+	case c.RelayWriters < 1:
+		return c, errors.New("-relay-writers must be at least 1")
+	}
+	return c, nil
+}
+
+func main() {
+	cfg, err := parseFlags(os.Args[1:])
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "accountdb-bench:", err)
+		os.Exit(2)
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, cfg); err != nil {
+		fmt.Fprintln(os.Stderr, "accountdb-bench:", err)
+		stop()
+		os.Exit(1)
+	}
+}
+
+// run sets up the database, runs every phase and prints the report. The bench
+// database is dropped whatever happens.
+func run(ctx context.Context, cfg config) (err error) {
+	// Fail before spending minutes on the other phases.
+	if !cfg.SkipPgbench {
+		if err := checkPgbench(cfg.PgbenchPath); err != nil {
+			return err
+		}
+	}
+	started := time.Now()
+	db, err := openBenchDB(ctx, cfg.DatabaseURL)
+	if err != nil {
+		return err
+	}
+	defer func() {
+		if derr := db.drop(); derr != nil && err == nil {
+			err = derr
+		}
+	}()
+	rep := &report{Machine: describeMachine(ctx, db), Database: db.name}
+	rep.printHeader()
+
+	b := &bench{cfg: cfg, db: db, rep: rep}
+	if err := b.appendPhase(ctx); err != nil {
+		return err
+	}
+	if err := b.readAllPhase(ctx); err != nil {
+		return err
+	}
+	if !cfg.SkipRelay {
+		if err := b.relayPhase(ctx); err != nil {
+			return err
+		}
+	}
+	rep.Elapsed = time.Since(started)
+	rep.printSummary()
+	return nil
+}

@@ -1,0 +1,242 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/accountdb/accountdb/eventstore"
+	"github.com/google/uuid"
+	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"golang.org/x/time/rate"
+)
+
+// relayResult is figure 4.
+type relayResult struct {
+	Backlog    int
+	CatchUp    time.Duration
+	Writers    int
+	TargetRate float64
+	Duration   time.Duration
+	Appended   int
+	AppendTime time.Duration
+	Received   int
+	ReceiveFor time.Duration // first append to last message received
+	P50, P99   time.Duration
+	Max        time.Duration
+}
+
+func (r relayResult) CatchUpRate() float64 { return float64(r.Backlog) / r.CatchUp.Seconds() }
+func (r relayResult) AppendRate() float64  { return float64(r.Appended) / r.AppendTime.Seconds() }
+func (r relayResult) ReceiveRate() float64 { return float64(r.Received) / r.ReceiveFor.Seconds() }
+
+// Limits of the relay phase: how long catching up with the backlog and
+// draining after the appends stop may take before the run is called failed.
+const (
+	catchUpLimit = 2 * time.Minute
+	drainLimit   = 30 * time.Second
+)
+
+// startNATS runs an embedded JetStream server on a free loopback port (never
+// 4222, which a real server may hold) with its store in a temporary directory.
+func startNATS() (url string, stop func(), err error) {
+	dir, err := os.MkdirTemp("", "accountdb-bench-nats-")
+	if err != nil {
+		return "", nil, err
+	}
+	srv, err := server.NewServer(&server.Options{
+		Host: "127.0.0.1", Port: server.RANDOM_PORT, JetStream: true, StoreDir: dir, NoLog: true, NoSigs: true,
+	})
+	if err != nil {
+		os.RemoveAll(dir)
+		return "", nil, fmt.Errorf("nats server: %w", err)
+	}
+	srv.Start()
+	if !srv.ReadyForConnections(10 * time.Second) {
+		srv.Shutdown()
+		os.RemoveAll(dir)
+		return "", nil, errors.New("nats server: not ready after 10s")
+	}
+	return srv.ClientURL(), func() {
+		srv.Shutdown()
+		srv.WaitForShutdown()
+		os.RemoveAll(dir)
+	}, nil
+}
+
+// targetRate is the append rate the relay runs under: the one measured with
+// the same number of writers in the append phase, or measured now.
+func (b *bench) targetRate(ctx context.Context) (float64, error) {
+	for _, l := range b.rep.Appends {
+		if l.Ours.Writers == b.cfg.RelayWriters {
+			return l.Ours.Rate(), nil
+		}
+	}
+	res, err := b.appendLoad(ctx, fmt.Sprintf("append rate at %d writers", b.cfg.RelayWriters), b.cfg.RelayWriters, 5*time.Second, nil, nil)
+	return res.Rate(), err
+}
+
+func (b *bench) relayPhase(ctx context.Context) error {
+	res := relayResult{Writers: b.cfg.RelayWriters, Duration: b.cfg.RelayDuration}
+	var err error
+	if res.TargetRate, err = b.targetRate(ctx); err != nil {
+		return err
+	}
+	natsURL, stopNATS, err := startNATS()
+	if err != nil {
+		return err
+	}
+	defer stopNATS()
+	nc, err := nats.Connect(natsURL, nats.Name("accountdb-bench"))
+	if err != nil {
+		return fmt.Errorf("nats connect: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err
+	}
+	stream, err := eventstore.EnsureStream(ctx, js)
+	if err != nil {
+		return err
+	}
+
+	// The log already holds every event of the earlier phases: the relay
+	// publishes them first, which measures its top speed.
+	if res.Backlog, err = b.db.countEvents(ctx); err != nil {
+		return err
+	}
+	relayCtx, stopRelay := context.WithCancel(ctx)
+	relayDone := make(chan struct{})
+	relay := eventstore.NewRelay(b.db.store, js, eventstore.RelayOptions{
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+	})
+	go func() {
+		defer close(relayDone)
+		_ = relay.Run(relayCtx)
+	}()
+	defer func() {
+		stopRelay()
+		<-relayDone
+	}()
+	if res.CatchUp, err = waitForMessages(ctx, stream, res.Backlog); err != nil {
+		return err
+	}
+
+	// Now the sustained load: paced appends, and a subscriber that notes when
+	// each event arrives. Lag is joined afterwards, so neither side waits on
+	// the other.
+	var (
+		mu        sync.Mutex
+		committed = make(map[string]time.Time, 64<<10)
+		received  = make(map[string]time.Time, 64<<10)
+		lastRecv  time.Time
+	)
+	cons, err := js.OrderedConsumer(ctx, eventstore.StreamName, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverNewPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("subscribe: %w", err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		now := time.Now()
+		id := m.Headers().Get(jetstream.MsgIDHeader)
+		mu.Lock()
+		received[id] = now
+		lastRecv = now
+		mu.Unlock()
+	})
+	if err != nil {
+		return fmt.Errorf("subscribe: %w", err)
+	}
+	defer cc.Stop()
+
+	limiter := rate.NewLimiter(rate.Limit(res.TargetRate), res.Writers)
+	start := time.Now()
+	load, err := b.appendLoad(ctx, fmt.Sprintf("relay under %d paced writers", res.Writers), res.Writers, res.Duration, limiter,
+		func(id uuid.UUID, at time.Time) {
+			mu.Lock()
+			committed[id.String()] = at
+			mu.Unlock()
+		})
+	if err != nil {
+		return err
+	}
+	res.Appended, res.AppendTime = load.Appends, load.Elapsed
+
+	// Drain: every appended event must arrive.
+	drainBy := time.Now().Add(drainLimit)
+	for {
+		mu.Lock()
+		missing := 0
+		for id := range committed {
+			if _, ok := received[id]; !ok {
+				missing++
+			}
+		}
+		mu.Unlock()
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(drainBy) {
+			return fmt.Errorf("relay: %d of %d appended events not received %s after the appends stopped", missing, len(committed), drainLimit)
+		}
+		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+			return err
+		}
+	}
+	mu.Lock()
+	lags := make([]time.Duration, 0, len(committed))
+	for id, at := range committed {
+		// The subscriber can hear of an event a hair before Append returns to
+		// its writer: that is zero lag, not negative.
+		lags = append(lags, max(0, received[id].Sub(at)))
+	}
+	res.Received = len(lags)
+	res.ReceiveFor = lastRecv.Sub(start)
+	mu.Unlock()
+	res.P50, res.P99, res.Max = percentiles(lags)
+	b.rep.setRelay(res)
+	return nil
+}
+
+// waitForMessages waits until the stream holds n messages and returns how long
+// that took.
+func waitForMessages(ctx context.Context, stream jetstream.Stream, n int) (time.Duration, error) {
+	start := time.Now()
+	var have atomic.Uint64
+	stop := startProgress(fmt.Sprintf("relay catching up with %d events", n), 0, func() string { return fmt.Sprintf("%d published", have.Load()) })
+	defer stop()
+	for have.Load() < uint64(n) {
+		if time.Since(start) > catchUpLimit {
+			return 0, fmt.Errorf("relay: only %d of %d events published after %s", have.Load(), n, catchUpLimit)
+		}
+		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+			return 0, err
+		}
+		info, err := stream.Info(ctx)
+		if err != nil {
+			return 0, fmt.Errorf("stream info: %w", err)
+		}
+		have.Store(info.State.Msgs)
+	}
+	return time.Since(start), nil
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}

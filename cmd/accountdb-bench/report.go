@@ -1,0 +1,157 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"os"
+	"runtime"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// The bars the figures are held to (docs/BENCHMARKS.md explains them).
+const (
+	barPgbenchRatio = 0.70    // ours / pgbench at the highest writer level
+	barReadAllRate  = 100_000 // events per second
+	barRelayLagP99  = 100 * time.Millisecond
+)
+
+type machine struct {
+	CPUs       int
+	CPUModel   string
+	Memory     string
+	Postgres   string
+	PGSettings string
+	Go         string
+}
+
+type appendLevel struct {
+	Ours    loadResult
+	Pgbench *pgbenchResult
+}
+
+func (l appendLevel) ratio() float64 {
+	if l.Pgbench == nil || l.Pgbench.TPS == 0 {
+		return 0
+	}
+	return l.Ours.Rate() / l.Pgbench.TPS
+}
+
+type report struct {
+	Machine  machine
+	Database string
+	Appends  []appendLevel
+	Read     *readResult
+	Relay    *relayResult
+	Elapsed  time.Duration
+}
+
+func describeMachine(ctx context.Context, db *benchDB) machine {
+	m := machine{CPUs: runtime.NumCPU(), Go: runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH}
+	m.CPUModel = procField("/proc/cpuinfo", "model name")
+	if kb := procField("/proc/meminfo", "MemTotal"); kb != "" {
+		var n float64
+		if _, err := fmt.Sscanf(kb, "%f kB", &n); err == nil {
+			m.Memory = fmt.Sprintf("%.1f GiB", n/(1<<20))
+		}
+	}
+	var version, syncCommit, sharedBuffers, maxWAL string
+	if err := db.admin.QueryRow(ctx, `SELECT current_setting('server_version'), current_setting('synchronous_commit'),
+		current_setting('shared_buffers'), current_setting('max_wal_size')`).Scan(&version, &syncCommit, &sharedBuffers, &maxWAL); err == nil {
+		m.Postgres = "PostgreSQL " + version
+		m.PGSettings = fmt.Sprintf("synchronous_commit=%s shared_buffers=%s max_wal_size=%s", syncCommit, sharedBuffers, maxWAL)
+	}
+	return m
+}
+
+// procField reads "key : value" from a /proc file; empty if unavailable.
+func procField(path, key string) string {
+	f, err := os.Open(path)
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if ok && strings.TrimSpace(k) == key {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+func (r *report) addAppendLevel(l appendLevel) { r.Appends = append(r.Appends, l) }
+func (r *report) setRead(res readResult)       { r.Read = &res }
+func (r *report) setRelay(res relayResult)     { r.Relay = &res }
+
+func (r *report) printHeader() {
+	m := r.Machine
+	fmt.Printf("AccountDB benchmarks — %s\n", time.Now().UTC().Format(time.RFC3339))
+	fmt.Printf("machine:  %d CPUs (%s), %s RAM\n", m.CPUs, m.CPUModel, m.Memory)
+	fmt.Printf("database: %s (%s), fresh database %s, store connected as accountdb_app\n", m.Postgres, m.PGSettings, r.Database)
+	fmt.Printf("go:       %s\n\n", m.Go)
+}
+
+func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
+
+func (r *report) printSummary() {
+	out := os.Stdout
+	if len(r.Appends) > 0 {
+		fmt.Fprintln(out, "1–2. Append, single-event commands, one stream per writer (Store.Append vs pgbench running the same SQL)")
+		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintln(tw, "writers\tappends\tappends/s\tp50\tp99\tmax\tpgbench tps\tpgbench avg\tours/pgbench\t")
+		for _, l := range r.Appends {
+			o := l.Ours
+			pgTPS, pgLat, ratio := "-", "-", "-"
+			if l.Pgbench != nil {
+				pgTPS = fmt.Sprintf("%.0f", l.Pgbench.TPS)
+				pgLat = ms(l.Pgbench.LatencyAvg)
+				ratio = fmt.Sprintf("%.0f%%", 100*l.ratio())
+			}
+			fmt.Fprintf(tw, "%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+				o.Writers, o.Appends, o.Rate(), ms(o.P50), ms(o.P99), ms(o.Max), pgTPS, pgLat, ratio)
+		}
+		tw.Flush()
+		fmt.Fprintln(out)
+	}
+	if rd := r.Read; rd != nil {
+		fmt.Fprintln(out, "3. ReadAll from Start, commit order, as the relay and rebuilds read")
+		fmt.Fprintf(out, "   seeded %d events in %s (%.0f events/s, appends of 1000 events)\n",
+			rd.Seeded, rd.SeedTime.Round(time.Millisecond), float64(rd.Seeded)/rd.SeedTime.Seconds())
+		fmt.Fprintf(out, "   read %d events in %s: %.0f events/s, %d calls of up to %d, per call p50 %s p99 %s, %d empty polls\n\n",
+			rd.Events, rd.Elapsed.Round(time.Millisecond), rd.Rate(), rd.Calls, rd.Batch, ms(rd.P50), ms(rd.P99), rd.EmptyPolls)
+	}
+	if rl := r.Relay; rl != nil {
+		fmt.Fprintln(out, "4. Relay to JetStream (embedded NATS server, file storage), received by an ordered consumer")
+		fmt.Fprintf(out, "   catch-up: %d backlog events published in %s: %.0f events/s\n",
+			rl.Backlog, rl.CatchUp.Round(time.Millisecond), rl.CatchUpRate())
+		fmt.Fprintf(out, "   sustained: %d writers paced to %.0f appends/s for %s: appended %.0f/s, received %.0f events/s\n",
+			rl.Writers, rl.TargetRate, rl.Duration, rl.AppendRate(), rl.ReceiveRate())
+		fmt.Fprintf(out, "   publish lag (append returned → message received): p50 %s  p99 %s  max %s  over %d events\n\n",
+			ms(rl.P50), ms(rl.P99), ms(rl.Max), rl.Received)
+	}
+	fmt.Fprintln(out, "Bars")
+	if n := len(r.Appends); n > 0 && r.Appends[n-1].Pgbench != nil {
+		l := r.Appends[n-1]
+		verdict(out, fmt.Sprintf("append at %d writers ≥ %.0f%% of pgbench", l.Ours.Writers, 100*barPgbenchRatio),
+			l.ratio() >= barPgbenchRatio, fmt.Sprintf("%.0f%% (%.0f vs %.0f/s)", 100*l.ratio(), l.Ours.Rate(), l.Pgbench.TPS))
+	}
+	if rd := r.Read; rd != nil {
+		verdict(out, fmt.Sprintf("ReadAll ≥ %d events/s", barReadAllRate), rd.Rate() >= barReadAllRate, fmt.Sprintf("%.0f events/s", rd.Rate()))
+	}
+	if rl := r.Relay; rl != nil {
+		verdict(out, fmt.Sprintf("relay publish lag p99 ≤ %s", barRelayLagP99), rl.P99 <= barRelayLagP99, ms(rl.P99))
+	}
+	fmt.Fprintf(out, "\ntotal time %s\n", r.Elapsed.Round(time.Second))
+}
+
+func verdict(out *os.File, bar string, met bool, got string) {
+	mark := "MET   "
+	if !met {
+		mark = "MISSED"
+	}
+	fmt.Fprintf(out, "  %s  %-40s  %s\n", mark, bar, got)
+}

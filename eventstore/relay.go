@@ -157,6 +157,9 @@ func (r *Relay) lead(ctx context.Context, lock *relayLock) error {
 		pingEvery = max(r.opts.LockRetryInterval, 100*time.Millisecond)
 	)
 	retry := func(err error) {
+		if ctx.Err() != nil {
+			return // shutting down, not failing
+		}
 		r.failed(err)
 		pause(ctx, bo.next())
 	}
@@ -165,7 +168,7 @@ func (r *Relay) lead(ctx context.Context, lock *relayLock) error {
 			h, err := r.align(ctx, lock, head)
 			if err != nil {
 				if lerr := lock.alive(ctx); lerr != nil {
-					return errors.Join(errLockLost, lerr)
+					return fmt.Errorf("%w: %w", errLockLost, lerr)
 				}
 				retry(err)
 				continue
@@ -175,7 +178,7 @@ func (r *Relay) lead(ctx context.Context, lock *relayLock) error {
 		events, err := r.store.ReadAll(ctx, head.pos, r.opts.BatchSize)
 		if err != nil {
 			if lerr := lock.alive(ctx); lerr != nil {
-				return errors.Join(errLockLost, lerr)
+				return fmt.Errorf("%w: %w", errLockLost, lerr)
 			}
 			retry(err)
 			continue
@@ -184,7 +187,7 @@ func (r *Relay) lead(ctx context.Context, lock *relayLock) error {
 			r.caughtUp()
 			if time.Since(lastPing) >= pingEvery {
 				if err := lock.alive(ctx); err != nil {
-					return errors.Join(errLockLost, err)
+					return fmt.Errorf("%w: %w", errLockLost, err)
 				}
 				lastPing = time.Now()
 			}
@@ -194,7 +197,7 @@ func (r *Relay) lead(ctx context.Context, lock *relayLock) error {
 		r.pending(events[0].RecordedAt)
 		// Publish only while provably holding the lock.
 		if err := lock.alive(ctx); err != nil {
-			return errors.Join(errLockLost, err)
+			return fmt.Errorf("%w: %w", errLockLost, err)
 		}
 		lastPing = time.Now()
 		next, err := r.publish(ctx, events, head)
@@ -205,7 +208,7 @@ func (r *Relay) lead(ctx context.Context, lock *relayLock) error {
 			continue
 		}
 		if err := lock.saveCheckpoint(ctx, next.pos); err != nil {
-			return errors.Join(errLockLost, err)
+			return fmt.Errorf("%w: %w", errLockLost, err)
 		}
 		head = next
 		bo.reset()

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
@@ -123,8 +124,8 @@ func DecodeMessage(data []byte) (Event, error) {
 	if err := json.Unmarshal(data, &e); err != nil {
 		return Event{}, fmt.Errorf("%w: %v", ErrInvalidMessage, err)
 	}
-	if e.Position.GlobalPosition <= 0 || e.Type == "" {
-		return Event{}, fmt.Errorf("%w: no position or type", ErrInvalidMessage)
+	if e.Position.GlobalPosition <= 0 || e.EventID == uuid.Nil || e.Type == "" {
+		return Event{}, fmt.Errorf("%w: no position, id or type", ErrInvalidMessage)
 	}
 	return e, nil
 }

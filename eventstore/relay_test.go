@@ -4,7 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"fmt"
+	"log/slog"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -58,6 +58,7 @@ func (e *relayEnv) connect() (*nats.Conn, jetstream.JetStream) {
 // startRelay runs a relay until the returned stop is called (or the test ends).
 func (e *relayEnv) startRelay(js jetstream.JetStream, opts eventstore.RelayOptions) (*eventstore.Relay, func()) {
 	e.t.Helper()
+	opts.Logger = slog.New(slog.NewTextHandler(testLog{e.t}, nil))
 	r := eventstore.NewRelay(e.store, js, opts)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -402,6 +403,14 @@ func TestRelayStandbyTakesOver(t *testing.T) {
 	env.verifyStream(jsA)
 }
 
+// testLog sends the relay's log to the test's, shown when it fails.
+type testLog struct{ t *testing.T }
+
+func (w testLog) Write(p []byte) (int, error) {
+	w.t.Log(string(bytes.TrimRight(p, "\n")))
+	return len(p), nil
+}
+
 func jsonEqual(a, b []byte) bool {
 	var ca, cb bytes.Buffer
 	return json.Compact(&ca, a) == nil && json.Compact(&cb, b) == nil && bytes.Equal(ca.Bytes(), cb.Bytes())
@@ -424,6 +433,34 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
 		}
 		return m.GetGauge().GetValue()
 	}
-	t.Fatal(fmt.Sprintf("metric %s not registered", name))
+	t.Fatalf("metric %s not registered", name)
 	return 0
+}
+
+func TestRelayStepsDownWhenItsLockSessionDies(t *testing.T) {
+	ctx := context.Background()
+	env := newRelayEnv(t)
+	_, js := env.connect()
+	r, _ := env.startRelay(js, eventstore.RelayOptions{BatchSize: 16, LockRetryInterval: 50 * time.Millisecond})
+
+	total := make(chan int, 1)
+	go func() { total <- env.appendEvents(ctx, 400, 2) }()
+	waitFor(t, 10*time.Second, "publishing", func() bool { return streamMsgCount(t, js) >= 40 })
+
+	// Kill the session holding the relay's advisory lock (the only single-key
+	// advisory lock in this database).
+	admin := env.db.AdminConn(t)
+	var killed int
+	if err := admin.QueryRow(ctx, `SELECT count(pg_terminate_backend(pid)) FROM pg_locks
+		WHERE locktype = 'advisory' AND objsubid = 1 AND granted
+		  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`).Scan(&killed); err != nil {
+		t.Fatal(err)
+	}
+	if killed != 1 {
+		t.Fatalf("terminated %d lock sessions, want 1", killed)
+	}
+	n := <-total
+	waitFor(t, 15*time.Second, "all events published", func() bool { return streamMsgCount(t, js) == uint64(n) })
+	env.verifyStream(js)
+	waitFor(t, 5*time.Second, "the relay active again", func() bool { return r.Status().Active })
 }

@@ -63,7 +63,26 @@ func newEnv(t *testing.T) *env {
 type publisher struct {
 	store *eventstore.Store
 	js    jetstream.JetStream
+	mu    sync.Mutex
 	after eventstore.Position
+}
+
+// publishReadable publishes whatever ReadAll returns now and says how many
+// events it published; safe to call from any goroutine.
+func (p *publisher) publishReadable(ctx context.Context) (int, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	evs, err := p.store.ReadAll(ctx, p.after, 1000)
+	if err != nil {
+		return 0, err
+	}
+	for _, e := range evs {
+		if _, err := p.js.PublishMsg(ctx, relayMessage(e, p.after, e.EventID.String())); err != nil {
+			return 0, err
+		}
+		p.after = e.Position
+	}
+	return len(evs), nil
 }
 
 // publish publishes the next n events of the log, waiting for them to pass
@@ -71,6 +90,8 @@ type publisher struct {
 // and returns them.
 func (p *publisher) publish(t *testing.T, n int) []eventstore.Event {
 	t.Helper()
+	p.mu.Lock()
+	defer p.mu.Unlock()
 	var out []eventstore.Event
 	deadline := time.Now().Add(15 * time.Second)
 	for len(out) < n {
@@ -94,11 +115,10 @@ func (p *publisher) publish(t *testing.T, n int) []eventstore.Event {
 	return out
 }
 
-func relayMessage(t *testing.T, e eventstore.Event, prev eventstore.Position, msgID string) *nats.Msg {
-	t.Helper()
+func relayMessage(e eventstore.Event, prev eventstore.Position, msgID string) *nats.Msg {
 	data, err := json.Marshal(e)
 	if err != nil {
-		t.Fatal(err)
+		panic(err) // an Event always marshals
 	}
 	m := nats.NewMsg(fmt.Sprintf("accountdb.events.%s.%s.%s", e.TenantID, e.Stream.Type, e.Type))
 	m.Data = data
@@ -112,7 +132,7 @@ func relayMessage(t *testing.T, e eventstore.Event, prev eventstore.Position, ms
 
 func publish(t *testing.T, js jetstream.JetStream, e eventstore.Event, prev eventstore.Position, msgID string) {
 	t.Helper()
-	if _, err := js.PublishMsg(context.Background(), relayMessage(t, e, prev, msgID)); err != nil {
+	if _, err := js.PublishMsg(context.Background(), relayMessage(e, prev, msgID)); err != nil {
 		t.Fatalf("publish %d: %v", e.Position.GlobalPosition, err)
 	}
 }

@@ -38,6 +38,7 @@ type config struct {
 	ReadBatch     int
 	RelayDuration time.Duration
 	RelayWriters  int
+	RelayRate     float64
 	SkipPgbench   bool
 	SkipRelay     bool
 }
@@ -60,6 +61,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.ReadBatch, "read-batch", 5000, "events per ReadAll call")
 	fs.DurationVar(&c.RelayDuration, "relay-duration", 10*time.Second, "how long the relay runs under sustained appends")
 	fs.IntVar(&c.RelayWriters, "relay-writers", 8, "writers during the relay benchmark; they are paced to the append rate measured at this level")
+	fs.Float64Var(&c.RelayRate, "relay-rate", 0, "appends/s during the relay benchmark; 0 means the rate measured with -relay-writers writers")
 	fs.BoolVar(&c.SkipPgbench, "skip-pgbench", false, "skip the pgbench comparison")
 	fs.BoolVar(&c.SkipRelay, "skip-relay", false, "skip the relay benchmark")
 	if err := fs.Parse(args); err != nil {
@@ -138,6 +140,7 @@ func run(ctx context.Context, cfg config) (err error) {
 		}
 	}
 	rep.Elapsed = time.Since(started)
+	rep.LoadEnd = loadAverage()
 	rep.printSummary()
 	return nil
 }

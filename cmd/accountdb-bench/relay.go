@@ -74,6 +74,9 @@ func startNATS() (url string, stop func(), err error) {
 // targetRate is the append rate the relay runs under: the one measured with
 // the same number of writers in the append phase, or measured now.
 func (b *bench) targetRate(ctx context.Context) (float64, error) {
+	if b.cfg.RelayRate > 0 {
+		return b.cfg.RelayRate, nil
+	}
 	for _, l := range b.rep.Appends {
 		if l.Ours.Writers == b.cfg.RelayWriters {
 			return l.Ours.Rate(), nil

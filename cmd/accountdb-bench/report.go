@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -25,6 +26,11 @@ type machine struct {
 	Postgres   string
 	PGSettings string
 	Go         string
+	LoadBefore string
+	// OtherBackends counts active sessions of other databases at the start:
+	// they share the CPUs, and a long transaction of theirs holds back the
+	// cluster-wide xmin watermark that ReadAll and the relay wait on.
+	OtherBackends int
 }
 
 type appendLevel struct {
@@ -46,11 +52,15 @@ type report struct {
 	Read     *readResult
 	Relay    *relayResult
 	Elapsed  time.Duration
+	LoadEnd  string
 }
 
 func describeMachine(ctx context.Context, db *benchDB) machine {
 	m := machine{CPUs: runtime.NumCPU(), Go: runtime.Version() + " " + runtime.GOOS + "/" + runtime.GOARCH}
 	m.CPUModel = procField("/proc/cpuinfo", "model name")
+	m.LoadBefore = loadAverage()
+	_ = db.admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+		WHERE state <> 'idle' AND datname IS DISTINCT FROM current_database() AND pid <> pg_backend_pid()`).Scan(&m.OtherBackends)
 	if kb := procField("/proc/meminfo", "MemTotal"); kb != "" {
 		var n float64
 		if _, err := fmt.Sscanf(kb, "%f kB", &n); err == nil {
@@ -64,6 +74,15 @@ func describeMachine(ctx context.Context, db *benchDB) machine {
 		m.PGSettings = fmt.Sprintf("synchronous_commit=%s shared_buffers=%s max_wal_size=%s", syncCommit, sharedBuffers, maxWAL)
 	}
 	return m
+}
+
+// loadAverage is the 1, 5 and 15 minute load average, or "unknown".
+func loadAverage() string {
+	b, err := os.ReadFile("/proc/loadavg")
+	if f := strings.Fields(string(b)); err == nil && len(f) >= 3 {
+		return strings.Join(f[:3], " ")
+	}
+	return "unknown"
 }
 
 // procField reads "key : value" from a /proc file; empty if unavailable.
@@ -92,7 +111,12 @@ func (r *report) printHeader() {
 	fmt.Printf("AccountDB benchmarks — %s\n", time.Now().UTC().Format(time.RFC3339))
 	fmt.Printf("machine:  %d CPUs (%s), %s RAM\n", m.CPUs, m.CPUModel, m.Memory)
 	fmt.Printf("database: %s (%s), fresh database %s, store connected as accountdb_app\n", m.Postgres, m.PGSettings, r.Database)
-	fmt.Printf("go:       %s\n\n", m.Go)
+	fmt.Printf("go:       %s\n", m.Go)
+	fmt.Printf("load:     %s (1/5/15 min) at the start; %d active sessions of other databases in the cluster\n", m.LoadBefore, m.OtherBackends)
+	if l, err := strconv.ParseFloat(strings.Fields(m.LoadBefore + " x")[0], 64); err == nil && l > float64(m.CPUs)/2 {
+		fmt.Printf("warning:  the machine is busy; these figures measure a shared machine, not AccountDB alone\n")
+	}
+	fmt.Println()
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float64(time.Millisecond)) }
@@ -145,7 +169,7 @@ func (r *report) printSummary() {
 	if rl := r.Relay; rl != nil {
 		verdict(out, fmt.Sprintf("relay publish lag p99 ≤ %s", barRelayLagP99), rl.P99 <= barRelayLagP99, ms(rl.P99))
 	}
-	fmt.Fprintf(out, "\ntotal time %s\n", r.Elapsed.Round(time.Second))
+	fmt.Fprintf(out, "\ntotal time %s; load average at the end %s\n", r.Elapsed.Round(time.Second), r.LoadEnd)
 }
 
 func verdict(out *os.File, bar string, met bool, got string) {

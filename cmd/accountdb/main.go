@@ -1,0 +1,66 @@
+// Command accountdb is AccountDB's one binary. Each subcommand wires the
+// packages together for one role; none holds logic of its own.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+type command struct {
+	name, summary string
+	run           func(ctx context.Context, args []string, stdout, stderr io.Writer) error
+}
+
+func commands() []command {
+	return []command{
+		{"dev", "run the whole system in one process: embedded NATS, migrations, relay, projectors, pvesim, HTTP", runDev},
+		{"serve", "run the API, relay and projectors against DATABASE_URL and NATS_URL", runServe},
+		{"migrate", "apply pending database migrations to DATABASE_URL", runMigrate},
+		{"projections", "projector tools: `status`, `rebuild <name>`", runProjections},
+		{"pvesim", "run the Proxmox VE API simulator (see agent/pvesim/README.md)", runPVESim},
+		{"healthcheck", "probe a running server's /healthz (for container healthchecks)", runHealthcheck},
+	}
+}
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, os.Args[1:], os.Stdout, os.Stderr); err != nil {
+		if !errors.Is(err, flag.ErrHelp) {
+			fmt.Fprintln(os.Stderr, "accountdb:", err)
+		}
+		os.Exit(1)
+	}
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 || args[0] == "help" || args[0] == "-h" || args[0] == "--help" {
+		usage(stderr)
+		if len(args) == 0 {
+			return errors.New("a subcommand is required")
+		}
+		return nil
+	}
+	for _, c := range commands() {
+		if c.name == args[0] {
+			return c.run(ctx, args[1:], stdout, stderr)
+		}
+	}
+	usage(stderr)
+	return fmt.Errorf("unknown subcommand %q", args[0])
+}
+
+func usage(w io.Writer) {
+	fmt.Fprintln(w, "usage: accountdb <subcommand> [flags]")
+	for _, c := range commands() {
+		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
+	}
+	fmt.Fprintln(w, "Run `accountdb <subcommand> -h` for its flags; every flag also reads an environment variable (see README).")
+}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -31,6 +32,11 @@ type relayResult struct {
 	ReceiveFor time.Duration // first append to last message received
 	P50, P99   time.Duration
 	Max        time.Duration
+	AppendP99  time.Duration
+	// Foreign is the oldest transaction of another database (one holding a
+	// transaction id) seen while appending: it holds back the cluster-wide
+	// xmin watermark below which ReadAll, and so the relay, can read.
+	Foreign foreignTx
 }
 
 func (r relayResult) CatchUpRate() float64 { return float64(r.Backlog) / r.CatchUp.Seconds() }
@@ -161,6 +167,10 @@ func (b *bench) relayPhase(ctx context.Context) error {
 	}
 	defer cc.Stop()
 
+	watch, err := watchForeignTransactions(ctx, b.db.adminURL)
+	if err != nil {
+		return err
+	}
 	limiter := rate.NewLimiter(rate.Limit(res.TargetRate), res.Writers)
 	start := time.Now()
 	load, err := b.appendLoad(ctx, fmt.Sprintf("relay under %d paced writers", res.Writers), res.Writers, res.Duration, limiter,
@@ -169,10 +179,11 @@ func (b *bench) relayPhase(ctx context.Context) error {
 			committed[id.String()] = at
 			mu.Unlock()
 		})
+	res.Foreign = watch()
 	if err != nil {
 		return err
 	}
-	res.Appended, res.AppendTime = load.Appends, load.Elapsed
+	res.Appended, res.AppendTime, res.AppendP99 = load.Appends, load.Elapsed, load.P99
 
 	// Drain: every appended event must arrive.
 	drainBy := time.Now().Add(drainLimit)
@@ -231,6 +242,49 @@ func waitForMessages(ctx context.Context, stream jetstream.Stream, n int) (time.
 		have.Store(info.State.Msgs)
 	}
 	return time.Since(start), nil
+}
+
+// foreignTx summarises transactions of other databases in the cluster.
+type foreignTx struct {
+	Samples   int
+	Over50ms  int // samples in which one was older than 50ms
+	OldestAge time.Duration
+}
+
+// watchForeignTransactions samples pg_stat_activity every 20ms until the
+// returned function is called, which returns what it saw. A bench on a shared
+// machine must be able to tell its own lag from another tenant's long
+// transaction.
+func watchForeignTransactions(ctx context.Context, adminURL string) (func() foreignTx, error) {
+	conn, err := pgx.Connect(ctx, adminURL)
+	if err != nil {
+		return nil, fmt.Errorf("watch transactions: %w", err)
+	}
+	wctx, cancel := context.WithCancel(ctx)
+	var res foreignTx
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer conn.Close(context.Background())
+		for sleepCtx(wctx, 20*time.Millisecond) == nil {
+			var age float64
+			if err := conn.QueryRow(wctx, `SELECT coalesce(max(extract(epoch FROM clock_timestamp() - xact_start)), 0)
+				FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND datname <> current_database()`).Scan(&age); err != nil {
+				continue
+			}
+			d := time.Duration(age * float64(time.Second))
+			res.Samples++
+			if d > 50*time.Millisecond {
+				res.Over50ms++
+			}
+			res.OldestAge = max(res.OldestAge, d)
+		}
+	}()
+	return func() foreignTx {
+		cancel()
+		<-done
+		return res
+	}, nil
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -154,8 +154,10 @@ func (r *report) printSummary() {
 			rl.Backlog, rl.CatchUp.Round(time.Millisecond), rl.CatchUpRate())
 		fmt.Fprintf(out, "   sustained: %d writers paced to %.0f appends/s for %s: appended %.0f/s, received %.0f events/s\n",
 			rl.Writers, rl.TargetRate, rl.Duration, rl.AppendRate(), rl.ReceiveRate())
-		fmt.Fprintf(out, "   publish lag (append returned → message received): p50 %s  p99 %s  max %s  over %d events\n\n",
+		fmt.Fprintf(out, "   publish lag (append returned → message received): p50 %s  p99 %s  max %s  over %d events\n",
 			ms(rl.P50), ms(rl.P99), ms(rl.Max), rl.Received)
+		fmt.Fprintf(out, "   append p99 meanwhile %s; transactions of other databases: oldest %s, older than 50ms in %d of %d samples\n\n",
+			ms(rl.AppendP99), ms(rl.Foreign.OldestAge), rl.Foreign.Over50ms, rl.Foreign.Samples)
 	}
 	fmt.Fprintln(out, "Bars")
 	if n := len(r.Appends); n > 0 && r.Appends[n-1].Pgbench != nil {

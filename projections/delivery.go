@@ -1,26 +1,16 @@
 package projections
 
 import (
-	"encoding/json"
 	"fmt"
-	"strconv"
 
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// Headers the relay sets on every message. The prev pair is the log position
-// of the event published immediately before this one (0/0 for the first): it
-// chains the messages, so a projector can tell the next event from a later one
-// that JetStream redelivered early.
-const (
-	headerPosition          = "Accountdb-Position"
-	headerTransactionID     = "Accountdb-Transaction-Id"
-	headerPrevPosition      = "Accountdb-Prev-Position"
-	headerPrevTransactionID = "Accountdb-Prev-Transaction-Id"
-)
-
-// delivery is one message with its event decoded, or the reason it could not be.
+// delivery is one message with its event decoded, or the reason it could not
+// be. prev is the log position of the event the relay published just before
+// this one (its Accountdb-Prev-* headers): it chains the messages, so a
+// projector can tell the next event from a later one delivered early.
 type delivery struct {
 	msg   jetstream.Msg
 	event eventstore.Event
@@ -30,47 +20,24 @@ type delivery struct {
 
 func decode(msg jetstream.Msg) delivery {
 	d := delivery{msg: msg}
-	if err := json.Unmarshal(msg.Data(), &d.event); err != nil {
-		d.err = fmt.Errorf("decode event: %w", err)
+	pos, prev, err := eventstore.MessagePositions(msg.Headers())
+	if err != nil {
+		d.err = err
 		return d
 	}
-	h := msg.Headers()
-	var err error
-	if d.prev, err = headerPositionPair(h.Get(headerPrevTransactionID), h.Get(headerPrevPosition)); err != nil {
-		d.err = fmt.Errorf("prev position: %w", err)
+	e, err := eventstore.DecodeMessage(msg.Data())
+	if err != nil {
+		d.err = err
 		return d
 	}
-	// The headers, when present, must agree with the payload: a message whose
-	// two descriptions of itself differ is not trusted to be either event.
-	if h.Get(headerPosition) != "" || h.Get(headerTransactionID) != "" {
-		own, err := headerPositionPair(h.Get(headerTransactionID), h.Get(headerPosition))
-		if err != nil {
-			d.err = fmt.Errorf("position: %w", err)
-			return d
-		}
-		if own != d.event.Position {
-			d.err = fmt.Errorf("position headers %+v disagree with payload %+v", own, d.event.Position)
-			return d
-		}
+	// A message whose two descriptions of itself differ is not trusted to be
+	// either event.
+	if e.Position != pos {
+		d.err = fmt.Errorf("%w: headers say position %v, payload %v", eventstore.ErrInvalidMessage, pos, e.Position)
+		return d
 	}
-	// Positions strictly increase along the chain; this also keeps a malformed
-	// message from chaining to itself.
-	if !d.prev.Less(d.event.Position) {
-		d.err = fmt.Errorf("prev position %+v is not before position %+v", d.prev, d.event.Position)
-	}
+	d.event, d.prev = e, prev
 	return d
-}
-
-func headerPositionPair(txid, gp string) (eventstore.Position, error) {
-	t, err := strconv.ParseUint(txid, 10, 64)
-	if err != nil {
-		return eventstore.Position{}, fmt.Errorf("transaction id %q: %w", txid, err)
-	}
-	g, err := strconv.ParseInt(gp, 10, 64)
-	if err != nil {
-		return eventstore.Position{}, fmt.Errorf("global position %q: %w", gp, err)
-	}
-	return eventstore.Position{TransactionID: t, GlobalPosition: g}, nil
 }
 
 // batchPlan says what to do with each delivery of a batch, given the

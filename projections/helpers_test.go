@@ -29,7 +29,6 @@ type env struct {
 	db    *pgtest.DB
 	store *eventstore.Store
 	js    jetstream.JetStream
-	pub   *publisher
 }
 
 func newEnv(t *testing.T) *env {
@@ -45,88 +44,49 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx := context.Background()
-	if _, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
-		Name:       DefaultStream,
-		Subjects:   []string{DefaultFilterSubject},
-		Storage:    jetstream.FileStorage,
-		Duplicates: 2 * time.Minute,
-	}); err != nil {
+	if _, err := eventstore.EnsureStream(context.Background(), js); err != nil {
 		t.Fatal(err)
 	}
 	store := eventstore.New(db.App, nil)
-	return &env{t: t, db: db, store: store, js: js, pub: &publisher{store: store, js: js}}
+	return &env{t: t, db: db, store: store, js: js}
 }
 
-// publisher stands in for the relay: it publishes what ReadAll returns, in
-// log order, in the relay's message format (subject, payload, headers).
-type publisher struct {
-	store *eventstore.Store
-	js    jetstream.JetStream
-	mu    sync.Mutex
-	after eventstore.Position
-}
-
-// publishReadable publishes whatever ReadAll returns now and says how many
-// events it published; safe to call from any goroutine.
-func (p *publisher) publishReadable(ctx context.Context) (int, error) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	evs, err := p.store.ReadAll(ctx, p.after, 1000)
-	if err != nil {
-		return 0, err
-	}
-	for _, e := range evs {
-		if _, err := p.js.PublishMsg(ctx, relayMessage(e, p.after, e.EventID.String())); err != nil {
-			return 0, err
-		}
-		p.after = e.Position
-	}
-	return len(evs), nil
-}
-
-// publish publishes the next n events of the log, waiting for them to pass
-// ReadAll's watermark (a transaction anywhere in the cluster holds it back),
-// and returns them.
-func (p *publisher) publish(t *testing.T, n int) []eventstore.Event {
+// startRelay runs the real relay until the test ends. Tests that publish by
+// hand (to misorder messages) must not run it: it refuses a stream that holds
+// messages it did not publish.
+func (e *env) startRelay(t *testing.T) {
 	t.Helper()
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var out []eventstore.Event
-	deadline := time.Now().Add(15 * time.Second)
-	for len(out) < n {
-		evs, err := p.store.ReadAll(context.Background(), p.after, n-len(out))
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(evs) == 0 {
-			if time.Now().After(deadline) {
-				t.Fatalf("only %d of %d events became readable", len(out), n)
-			}
-			time.Sleep(10 * time.Millisecond)
-			continue
-		}
-		for _, e := range evs {
-			publish(t, p.js, e, p.after, e.EventID.String())
-			p.after = e.Position
-		}
-		out = append(out, evs...)
-	}
-	return out
+	relay := eventstore.NewRelay(e.store, e.js, eventstore.RelayOptions{Logger: quietLogger()})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		_ = relay.Run(ctx)
+	}()
+	t.Cleanup(func() {
+		cancel()
+		<-done
+	})
 }
 
+func quietLogger() *slog.Logger {
+	return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// relayMessage is the message the relay would publish for e. Tests that need
+// to misorder messages publish by hand, without running the relay.
 func relayMessage(e eventstore.Event, prev eventstore.Position, msgID string) *nats.Msg {
 	data, err := json.Marshal(e)
 	if err != nil {
 		panic(err) // an Event always marshals
 	}
-	m := nats.NewMsg(fmt.Sprintf("accountdb.events.%s.%s.%s", e.TenantID, e.Stream.Type, e.Type))
+	m := nats.NewMsg(eventstore.Subject(e))
 	m.Data = data
 	m.Header.Set(jetstream.MsgIDHeader, msgID)
-	m.Header.Set(headerPosition, strconv.FormatInt(e.Position.GlobalPosition, 10))
-	m.Header.Set(headerTransactionID, strconv.FormatUint(e.Position.TransactionID, 10))
-	m.Header.Set(headerPrevPosition, strconv.FormatInt(prev.GlobalPosition, 10))
-	m.Header.Set(headerPrevTransactionID, strconv.FormatUint(prev.TransactionID, 10))
+	m.Header.Set(eventstore.HeaderPosition, strconv.FormatInt(e.Position.GlobalPosition, 10))
+	m.Header.Set(eventstore.HeaderTransactionID, strconv.FormatUint(e.Position.TransactionID, 10))
+	m.Header.Set(eventstore.HeaderPrevPosition, strconv.FormatInt(prev.GlobalPosition, 10))
+	m.Header.Set(eventstore.HeaderPrevTransactionID, strconv.FormatUint(prev.TransactionID, 10))
 	return m
 }
 
@@ -317,7 +277,7 @@ func testOptions(m *Metrics) RunnerOptions {
 		MinRetryDelay: 50 * time.Millisecond,
 		MaxRetryDelay: 500 * time.Millisecond,
 		Metrics:       m,
-		Logger:        slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Logger:        quietLogger(),
 	}
 }
 

@@ -7,14 +7,15 @@ import (
 	"log/slog"
 	"time"
 
+	"github.com/accountdb/accountdb/eventstore"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Defaults of RunnerOptions.
 const (
-	DefaultStream        = "ACCOUNTDB_EVENTS"
-	DefaultFilterSubject = "accountdb.events.>"
+	DefaultStream        = eventstore.StreamName
+	DefaultFilterSubject = eventstore.StreamSubjects
 	DefaultBatchSize     = 256
 	DefaultFetchWait     = 5 * time.Second
 	DefaultAckWait       = 30 * time.Second

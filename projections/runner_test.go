@@ -16,8 +16,9 @@ import (
 func TestIncrementalProjection(t *testing.T) {
 	e := newEnv(t)
 	ts := tenants(3)
+	e.startRelay(t)
 	appendEvents(t, e.store, ts, 300)
-	published := e.pub.publish(t, 300)
+	published := readEvents(t, e.store, 300)
 
 	reg := prometheus.NewRegistry()
 	m := NewMetrics(reg)
@@ -32,7 +33,7 @@ func TestIncrementalProjection(t *testing.T) {
 
 	// More events while the runner is running: applied incrementally.
 	appendEvents(t, e.store, ts, 100)
-	published = append(published, e.pub.publish(t, 100)...)
+	published = readEvents(t, e.store, 400)
 	waitCaughtUp(t, e, rec.Name(), published[len(published)-1].Position)
 	if d := diffRows(expectedActivity(published), readActivity(t, admin)); d != "" {
 		t.Fatal(d)
@@ -92,8 +93,9 @@ func assertLogOrder(t *testing.T, applied []int64, log []eventstore.Event) {
 func TestCrashBetweenCommitAndAck(t *testing.T) {
 	e := newEnv(t)
 	ts := tenants(3)
+	e.startRelay(t)
 	appendEvents(t, e.store, ts, 120)
-	published := e.pub.publish(t, 120)
+	published := readEvents(t, e.store, 120)
 	last := published[len(published)-1].Position
 	admin := e.db.AdminConn(t)
 
@@ -136,8 +138,8 @@ func TestCrashBetweenCommitAndAck(t *testing.T) {
 
 	// And it carries on with new events.
 	appendEvents(t, e.store, ts, 30)
-	more := e.pub.publish(t, 30)
-	published = append(published, more...)
+	published = readEvents(t, e.store, 150)
+	more := published[120:]
 	waitCaughtUp(t, e, rec.Name(), published[len(published)-1].Position)
 	if d := diffRows(expectedActivity(published), readActivity(t, admin)); d != "" {
 		t.Fatal(d)
@@ -204,8 +206,9 @@ func TestOutOfOrderDeliveryWaitsForPredecessor(t *testing.T) {
 func TestWaitFor(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
+	e.startRelay(t)
 	appendEvents(t, e.store, tenants(2), 20)
-	published := e.pub.publish(t, 20)
+	published := readEvents(t, e.store, 20)
 	last := published[len(published)-1].Position
 	name := TenantActivity{}.Name()
 

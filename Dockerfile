@@ -14,8 +14,10 @@ RUN --mount=type=cache,target=/go/pkg/mod \
     CGO_ENABLED=0 GOFLAGS=-buildvcs=false \
     go build -trimpath -ldflags="-s -w" -o /out/accountdb ./cmd/accountdb
 
-# Alpine rather than distroless: busybox wget is what the compose healthchecks
-# run, and ca-certificates lets the agent verify a real Proxmox cluster's TLS.
+# Alpine rather than distroless: the API and agent healthchecks run
+# `accountdb healthcheck`, but the simulator's needs a token header over HTTPS,
+# which busybox wget (with ssl_client) sends; ca-certificates lets the agent
+# verify a real Proxmox cluster's certificate.
 FROM alpine:3.22
 RUN apk add --no-cache ca-certificates tzdata \
  && addgroup -S -g 10001 accountdb \

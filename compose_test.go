@@ -262,18 +262,20 @@ func checkEnvironment(p *types.Project, add func(string, ...any)) {
 		}
 		return ""
 	}
-	for _, name := range []string{"api", "migrate"} {
-		if env(name, "DATABASE_URL") == "" {
-			add("%s: DATABASE_URL missing", name)
-		}
-	}
-	for _, key := range []string{"NATS_URL", "ACCOUNTDB_HTTP_ADDR", "ACCOUNTDB_DATA_DIR"} {
+	for _, key := range []string{"DATABASE_URL", "ACCOUNTDB_APP_DATABASE_URL", "NATS_URL", "ACCOUNTDB_HTTP_ADDR", "ACCOUNTDB_DATA_DIR"} {
 		if env("api", key) == "" {
 			add("api: %s missing", key)
 		}
 	}
-	if u, err := url.Parse(env("api", "DATABASE_URL")); err != nil || u.User.Username() != "accountdb_app" {
-		add("api: DATABASE_URL must log in as the service role accountdb_app, not an administrator")
+	if u, err := url.Parse(env("migrate", "DATABASE_URL")); err != nil || u.User == nil {
+		add("migrate: DATABASE_URL must name the administrator that runs the migrations")
+	}
+	// The API (with the relay and projectors) connects as the service role;
+	// no administrator credential reaches a long-running service.
+	for _, key := range []string{"DATABASE_URL", "ACCOUNTDB_APP_DATABASE_URL"} {
+		if u, err := url.Parse(env("api", key)); err != nil || u.User.Username() != "accountdb_app" {
+			add("api: %s must log in as the service role accountdb_app, not an administrator", key)
+		}
 	}
 	for key, v := range p.Services["agent"].Environment {
 		if key == "DATABASE_URL" || strings.HasPrefix(key, "PG") || (v != nil && strings.Contains(*v, "postgres://")) {

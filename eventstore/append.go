@@ -209,6 +209,34 @@ func AppendSQL(e ExpectedVersion) string { return appendSQL[e.kind] }
 // events and command id all travel in one pipeline with one Sync, which
 // PostgreSQL runs as one implicit transaction.
 func (s *Store) Append(ctx context.Context, a Append) (AppendResult, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("append to %s: %w", a.Stream, err)
+	}
+	defer conn.Release()
+	return s.append(ctx, conn, a)
+}
+
+// AppendTx records a's events inside the caller's transaction, so that a
+// command can commit rows outside the event store (a uniqueness reservation, a
+// password hash that must never be in an event) atomically with its events.
+//
+// It must be the transaction's first write: the stream lock has to be taken
+// before the transaction has an id, or log order could disagree with stream
+// versions (see AppendScopeSQL). A transaction that has written already gets
+// ErrAppendNotFirstWrite. AppendTx sets app.tenant_id to a.TenantID for the
+// rest of the transaction. On any error, and when the result is Replayed (the
+// command had already been recorded), the caller must roll back.
+func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, a Append) (AppendResult, error) {
+	return s.append(ctx, tx, a)
+}
+
+// batchSender is a pooled connection or a transaction.
+type batchSender interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
+func (s *Store) append(ctx context.Context, db batchSender, a Append) (AppendResult, error) {
 	start := time.Now()
 	p, err := a.prepare()
 	if err != nil {
@@ -220,19 +248,31 @@ func (s *Store) Append(ctx context.Context, a Append) (AppendResult, error) {
 	}
 	n := int64(len(p.ids))
 	b := &pgx.Batch{}
-	b.Queue(AppendScopeSQL, a.TenantID.String(), a.Stream.String())
+	b.Queue(AppendScopeSQL+`, pg_current_xact_id_if_assigned() IS NULL`, a.TenantID.String(), a.Stream.String())
 	b.Queue(appendSQL[a.Expected.kind],
 		a.Stream.String(), a.Stream.Type, a.TenantID, n, exactVersion,
 		nullUUID(a.ActorID), a.CorrelationID, p.metadata,
 		p.ids, p.types, p.schemas, p.data, p.causation, nullUUID(a.CommandID))
 
 	res := AppendResult{Stream: a.Stream}
-	err = s.sendBatch(ctx, b, func(br pgx.BatchResults) error {
-		if _, err := br.Exec(); err != nil {
+	var firstWrite bool
+	br := db.SendBatch(ctx, b)
+	err = func() error {
+		var tenantSetting string
+		if err := br.QueryRow().Scan(&tenantSetting, nil, &firstWrite); err != nil {
 			return err
 		}
+		if !firstWrite {
+			return ErrAppendNotFirstWrite
+		}
 		return br.QueryRow().Scan(&res.FirstVersion, &res.LastVersion, &res.LastPosition)
-	})
+	}()
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if errors.Is(err, ErrAppendNotFirstWrite) {
+		return AppendResult{}, fmt.Errorf("append to %s: %w", a.Stream, err)
+	}
 	if err != nil {
 		return s.appendFailed(ctx, a, err)
 	}
@@ -241,20 +281,6 @@ func (s *Store) Append(ctx context.Context, a Append) (AppendResult, error) {
 	}
 	s.metrics.observeAppend(time.Since(start), len(p.ids))
 	return res, nil
-}
-
-func (s *Store) sendBatch(ctx context.Context, b *pgx.Batch, read func(pgx.BatchResults) error) error {
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return err
-	}
-	defer conn.Release()
-	br := conn.SendBatch(ctx, b)
-	err = read(br)
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	return err
 }
 
 // appendFailed translates a database error; a repeated command id is not an

@@ -65,6 +65,7 @@ func shapeOf(t *testing.T, q rowQuerier) tableShape {
 }
 
 func TestRebuildEqualsIncremental(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	ts := tenants(3)
@@ -155,6 +156,7 @@ func equalShape(a, b tableShape) bool {
 // TestRebuildWhileWriting rebuilds while events keep being appended, relayed
 // and applied by the live runner: after the swap the model must be exact.
 func TestRebuildWhileWriting(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	ts := tenants(3)
@@ -217,6 +219,7 @@ func TestRebuildWhileWriting(t *testing.T) {
 }
 
 func TestRebuildRefusals(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	owner := ownerPool(t, e)

@@ -14,6 +14,7 @@ import (
 )
 
 func TestIncrementalProjection(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ts := tenants(3)
 	e.startRelay(t)
@@ -91,6 +92,7 @@ func assertLogOrder(t *testing.T, applied []int64, log []eventstore.Event) {
 }
 
 func TestCrashBetweenCommitAndAck(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ts := tenants(3)
 	e.startRelay(t)
@@ -151,6 +153,7 @@ func TestCrashBetweenCommitAndAck(t *testing.T) {
 }
 
 func TestOutOfOrderDeliveryWaitsForPredecessor(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ts := tenants(2)
 	appendEvents(t, e.store, ts, 4)
@@ -204,6 +207,7 @@ func TestOutOfOrderDeliveryWaitsForPredecessor(t *testing.T) {
 }
 
 func TestWaitFor(t *testing.T) {
+	t.Parallel()
 	e := newEnv(t)
 	ctx := context.Background()
 	e.startRelay(t)

@@ -27,7 +27,8 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) error {
 	}
 	p, last, err := r.applyBatch(ctx, ds)
 	if err != nil {
-		// Nothing was committed: hand everything back, after the backoff.
+		// Nothing was committed (or, if the commit's outcome is unknown, the
+		// checkpoint will say so on redelivery): hand everything back.
 		r.settle(ds, batchPlan{later: allIndexes(len(ds))}, r.retryDelay)
 		return err
 	}

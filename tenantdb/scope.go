@@ -17,18 +17,23 @@ import (
 )
 
 // Scope is who a transaction acts for. TenantID selects the rows RLS lets it see
-// and write. CrossTenant opens the explicit cross-tenant read policy; only system
-// components (relay, rebuild, audit verification) and platform-admin routes set it.
+// and write. The flags each open one explicit, SELECT-only policy:
+// CrossTenant the event store across tenants, for system components (relay,
+// rebuild, audit verification); PlatformAdmin the tenant and user read models,
+// for platform administrators' routes; CredentialLookup the sign-in tables,
+// for login and refresh before a tenant is known.
 type Scope struct {
-	TenantID    uuid.UUID
-	ActorID     uuid.UUID
-	Role        string
-	Permissions []string
-	CrossTenant bool
+	TenantID         uuid.UUID
+	ActorID          uuid.UUID
+	Role             string
+	Permissions      []string
+	CrossTenant      bool
+	PlatformAdmin    bool
+	CredentialLookup bool
 }
 
-// ErrNoScope is returned when a scope names neither a tenant nor cross-tenant
-// access: such a transaction could see nothing, which is always a caller bug.
+// ErrNoScope is returned when a scope names neither a tenant nor any
+// cross-tenant policy: such a transaction could see nothing, a caller bug.
 var ErrNoScope = errors.New("tenantdb: scope has no tenant and is not cross-tenant")
 
 // Tenant is the common scope of a request or projector write for one tenant.
@@ -41,12 +46,14 @@ const setScopeSQL = `SELECT set_config('app.tenant_id', $1, true),
        set_config('app.actor_id', $2, true),
        set_config('app.role', $3, true),
        set_config('app.permissions', $4, true),
-       set_config('app.cross_tenant', $5, true)`
+       set_config('app.cross_tenant', $5, true),
+       set_config('app.platform_admin', $6, true),
+       set_config('app.credential_lookup', $7, true)`
 
 // SetScope sets s on tx. Projectors call it between events of different tenants
 // inside one transaction; everything else goes through InTx.
 func SetScope(ctx context.Context, tx pgx.Tx, s Scope) error {
-	if s.TenantID == uuid.Nil && !s.CrossTenant {
+	if s.TenantID == uuid.Nil && !s.CrossTenant && !s.PlatformAdmin && !s.CredentialLookup {
 		return ErrNoScope
 	}
 	if _, err := tx.Exec(ctx, setScopeSQL, s.args()...); err != nil {
@@ -55,18 +62,23 @@ func SetScope(ctx context.Context, tx pgx.Tx, s Scope) error {
 	return nil
 }
 
+func on(b bool) string {
+	if b {
+		return "on"
+	}
+	return ""
+}
+
 func (s Scope) args() []any {
-	tenant, actor, cross := "", "", ""
+	tenant, actor := "", ""
 	if s.TenantID != uuid.Nil {
 		tenant = s.TenantID.String()
 	}
 	if s.ActorID != uuid.Nil {
 		actor = s.ActorID.String()
 	}
-	if s.CrossTenant {
-		cross = "on"
-	}
-	return []any{tenant, actor, s.Role, strings.Join(s.Permissions, ","), cross}
+	return []any{tenant, actor, s.Role, strings.Join(s.Permissions, ","),
+		on(s.CrossTenant), on(s.PlatformAdmin), on(s.CredentialLookup)}
 }
 
 // InTx runs fn in one transaction scoped to s, committing if fn returns nil.

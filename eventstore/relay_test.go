@@ -299,14 +299,27 @@ func TestRelayPublishesInLogOrder(t *testing.T) {
 func TestRelayRestartPublishesEachEventOnce(t *testing.T) {
 	ctx := context.Background()
 	env := newRelayEnv(t)
-	_, js1 := env.connect()
+	nc1, js1 := env.connect()
 	_, stop1 := env.startRelay(js1, eventstore.RelayOptions{BatchSize: 16})
 
 	total := make(chan int, 1)
 	go func() { total <- env.appendEvents(ctx, 600, 3) }()
 	waitFor(t, 10*time.Second, "the first relay to publish", func() bool { return streamMsgCount(t, js1) >= 60 })
 	stop1() // mid-stream: the writer is still appending and the relay publishing
-	time.Sleep(100 * time.Millisecond)
+	// Let the stopped relay's last messages land, so that the duplicate count
+	// below measures the new relay alone.
+	if err := nc1.Flush(); err != nil {
+		t.Fatal(err)
+	}
+	last, stable := streamMsgCount(t, js1), 0
+	for stable < 3 {
+		time.Sleep(50 * time.Millisecond)
+		if n := streamMsgCount(t, js1); n == last {
+			stable++
+		} else {
+			last, stable = n, 0
+		}
+	}
 
 	// Lose the checkpoint too, as if the relay died between JetStream's acks and
 	// its checkpoint write: the next relay must continue from the stream's end

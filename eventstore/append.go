@@ -1,6 +1,7 @@
 package eventstore
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -20,7 +21,11 @@ type Append struct {
 	Expected ExpectedVersion
 	// CommandID makes the append idempotent: a repeat returns the first result
 	// and records nothing. Zero means the caller does not need that.
-	CommandID     uuid.UUID
+	CommandID uuid.UUID
+	// RequestHash identifies what the command asked for (a hash of the request
+	// body). A repeated CommandID with a different hash is not a replay but
+	// ErrIdempotencyMismatch. Optional.
+	RequestHash   []byte
 	ActorID       uuid.UUID
 	CorrelationID uuid.UUID
 	CausationID   uuid.UUID
@@ -169,8 +174,8 @@ e AS (
 	RETURNING global_position, stream_version
 ),
 c AS (
-	INSERT INTO commands (command_id, tenant_id, stream_id, first_version, last_version, last_position)
-	SELECT $14, $3, $1, min(stream_version), max(stream_version), max(global_position)
+	INSERT INTO commands (command_id, tenant_id, stream_id, first_version, last_version, last_position, request_hash)
+	SELECT $14, $3, $1, min(stream_version), max(stream_version), max(global_position), $15
 	FROM e WHERE $14::uuid IS NOT NULL HAVING count(*) > 0
 )
 SELECT coalesce(min(stream_version), 0), coalesce(max(stream_version), 0), coalesce(max(global_position), 0) FROM e`
@@ -252,7 +257,7 @@ func (s *Store) append(ctx context.Context, db batchSender, a Append) (AppendRes
 	b.Queue(appendSQL[a.Expected.kind],
 		a.Stream.String(), a.Stream.Type, a.TenantID, n, exactVersion,
 		nullUUID(a.ActorID), a.CorrelationID, p.metadata,
-		p.ids, p.types, p.schemas, p.data, p.causation, nullUUID(a.CommandID))
+		p.ids, p.types, p.schemas, p.data, p.causation, nullUUID(a.CommandID), a.RequestHash)
 
 	res := AppendResult{Stream: a.Stream}
 	var firstWrite bool
@@ -345,17 +350,21 @@ func (s *Store) commandResult(ctx context.Context, a Append) (AppendResult, bool
 	var (
 		res    AppendResult
 		stream string
+		hash   []byte
 	)
 	err := s.inScope(ctx, tenantScope(a.TenantID), func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT stream_id, first_version, last_version, last_position
+		return tx.QueryRow(ctx, `SELECT stream_id, first_version, last_version, last_position, request_hash
 			FROM commands WHERE command_id = $1`, a.CommandID).
-			Scan(&stream, &res.FirstVersion, &res.LastVersion, &res.LastPosition)
+			Scan(&stream, &res.FirstVersion, &res.LastVersion, &res.LastPosition, &hash)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return AppendResult{}, false, nil
 	}
 	if err != nil {
 		return AppendResult{}, false, fmt.Errorf("look up command %s: %w", a.CommandID, err)
+	}
+	if hash != nil && a.RequestHash != nil && !bytes.Equal(hash, a.RequestHash) {
+		return AppendResult{}, false, fmt.Errorf("command %s: %w", a.CommandID, ErrIdempotencyMismatch)
 	}
 	if res.Stream, err = ParseStreamID(stream); err != nil {
 		return AppendResult{}, false, err

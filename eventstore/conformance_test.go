@@ -374,3 +374,22 @@ func dumpStream(t *testing.T, db *pgtest.DB, st eventstore.StreamID, from, to in
 		}
 	}
 }
+
+func TestIdempotencyKeyWithDifferentRequestIsRejected(t *testing.T) {
+	ctx := context.Background()
+	s, _ := newStore(t)
+	tenant, cmd := uuid.New(), uuid.New()
+	a := eventstore.Append{Stream: stream(t), TenantID: tenant, Expected: eventstore.NoStream(), CommandID: cmd,
+		RequestHash: []byte("body-1"), Events: oneEvent("x_happened", nil)}
+	if _, err := s.Append(ctx, a); err != nil {
+		t.Fatal(err)
+	}
+	same, err := s.Append(ctx, a)
+	if err != nil || !same.Replayed {
+		t.Fatalf("same request: %+v %v", same, err)
+	}
+	a.RequestHash = []byte("body-2")
+	if _, err := s.Append(ctx, a); !errors.Is(err, eventstore.ErrIdempotencyMismatch) {
+		t.Fatalf("different request under the same command id: want ErrIdempotencyMismatch, got %v", err)
+	}
+}

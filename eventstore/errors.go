@@ -16,6 +16,7 @@ var (
 	ErrEventTooLarge          = errors.New("eventstore: event data too large")
 	ErrTenantMismatch         = errors.New("eventstore: stream belongs to another tenant")
 	ErrStreamNotFound         = errors.New("eventstore: stream not found")
+	ErrIdempotencyMismatch    = errors.New("eventstore: command id reused for a different request")
 	ErrAppendNotFirstWrite    = errors.New("eventstore: AppendTx must be the first write of its transaction")
 )
 

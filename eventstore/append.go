@@ -199,8 +199,12 @@ var appendSQL = func() map[expectedKind]string {
 // wait on the stream row behind a younger transaction, and commit version n+1
 // under a lower id than version n. The two-key form keeps these locks apart from
 // single-key advisory locks such as the relay's.
+//
+// Its third column says whether the transaction is still without an id, which
+// AppendTx requires (ErrAppendNotFirstWrite otherwise).
 const AppendScopeSQL = `SELECT set_config('app.tenant_id', $1, true),
-	pg_advisory_xact_lock(` + streamLockNamespace + `, hashtext($2))`
+	pg_advisory_xact_lock(` + streamLockNamespace + `, hashtext($2)),
+	pg_current_xact_id_if_assigned() IS NULL`
 
 // streamLockNamespace is the first key of stream advisory locks ('E'vents).
 const streamLockNamespace = "69"
@@ -253,7 +257,7 @@ func (s *Store) append(ctx context.Context, db batchSender, a Append) (AppendRes
 	}
 	n := int64(len(p.ids))
 	b := &pgx.Batch{}
-	b.Queue(AppendScopeSQL+`, pg_current_xact_id_if_assigned() IS NULL`, a.TenantID.String(), a.Stream.String())
+	b.Queue(AppendScopeSQL, a.TenantID.String(), a.Stream.String())
 	b.Queue(appendSQL[a.Expected.kind],
 		a.Stream.String(), a.Stream.Type, a.TenantID, n, exactVersion,
 		nullUUID(a.ActorID), a.CorrelationID, p.metadata,

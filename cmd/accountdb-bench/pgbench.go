@@ -63,6 +63,7 @@ func pgbenchScript(tenant, actor uuid.UUID) string {
 		12: "ARRAY[" + quoteLiteral(benchEventData) + "]", // data
 		13: "ARRAY[NULL::uuid]",                           // causation ids
 		14: "gen_random_uuid()",                           // command id
+		15: "NULL::bytea",                                 // request hash
 	})
 	return "\\startpipeline\n" + scope + ";\n" + appendSQL + ";\n\\endpipeline\n"
 }

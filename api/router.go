@@ -3,10 +3,10 @@ package api
 import (
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/go-chi/chi/v5"
-	"github.com/go-chi/chi/v5/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 )
@@ -17,45 +17,43 @@ type Deps struct {
 	Gatherer prometheus.Gatherer
 	// Readiness lists the conditions of GET /readyz.
 	Readiness []Check
+	// CORSOrigins are the browser origins (scheme://host[:port]) allowed to
+	// call the API cross-origin, matched exactly. Empty: none.
+	CORSOrigins []string
+	// TrustedProxies are the peers whose X-Forwarded-For is believed.
+	TrustedProxies []netip.Prefix
+	// CursorKey signs list cursors (32+ bytes). Empty: a random key per
+	// process, so cursors do not survive restarts or cross replicas.
+	CursorKey []byte
+	// Errors are extra error mappings consulted before ErrorTable().
+	Errors []ErrorMapping
 }
 
-// NewRouter builds the HTTP handler.
+// NewRouter builds the HTTP handler. Global middleware, outermost first
+// (README.md): request id, client IP, access log, panic recovery, security
+// headers, CORS, request environment (logger, error table, cursor codec).
 func NewRouter(d Deps) http.Handler {
+	log := d.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	e := &env{
+		log:     log,
+		errors:  append(append([]ErrorMapping(nil), d.Errors...), ErrorTable()...),
+		cursors: NewCursorCodec(d.CursorKey),
+	}
 	r := chi.NewRouter()
-	r.Use(middleware.RequestID, recoverer(d.Logger), securityHeaders)
+	r.Use(requestID, clientIP(d.TrustedProxies), accessLog(log), recoverer(log), securityHeaders,
+		cors(corsOrigins(log, d.CORSOrigins)), withEnv(e))
+	r.NotFound(func(w http.ResponseWriter, r *http.Request) { WriteProblem(w, r, NotFound()) })
+	r.MethodNotAllowed(func(w http.ResponseWriter, r *http.Request) {
+		setAllow(w, r)
+		WriteProblem(w, r, Problem{Status: http.StatusMethodNotAllowed, Code: CodeMethodNotAllowed,
+			Detail: "the method is not allowed on this resource"})
+	})
 	r.Get("/healthz", healthz)
 	r.Method(http.MethodGet, "/readyz", readiness{checks: d.Readiness, timeout: 3 * time.Second})
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{}))
+	r.Get("/v1/openapi.json", serveOpenAPI)
 	return r
-}
-
-// recoverer turns a panic into a 500 without leaking the panic value or a
-// stack trace to the client; the log gets both.
-func recoverer(log *slog.Logger) func(http.Handler) http.Handler {
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			defer func() {
-				if v := recover(); v != nil {
-					if v == http.ErrAbortHandler {
-						panic(v)
-					}
-					log.Error("panic serving request", "request_id", middleware.GetReqID(r.Context()), "panic", v)
-					w.Header().Set("Content-Type", "application/problem+json")
-					w.WriteHeader(http.StatusInternalServerError)
-					_, _ = w.Write([]byte(`{"type":"about:blank","title":"Internal Server Error","status":500,"code":"internal"}`))
-				}
-			}()
-			next.ServeHTTP(w, r)
-		})
-	}
-}
-
-func securityHeaders(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("X-Content-Type-Options", "nosniff")
-		h.Set("X-Frame-Options", "DENY")
-		h.Set("Referrer-Policy", "no-referrer")
-		next.ServeHTTP(w, r)
-	})
 }

@@ -38,6 +38,7 @@ type loadResult struct {
 	Elapsed  time.Duration
 	P50, P99 time.Duration
 	Max      time.Duration
+	lat      []time.Duration
 }
 
 func (r loadResult) Rate() float64 { return float64(r.Appends) / r.Elapsed.Seconds() }
@@ -111,9 +112,18 @@ func (b *bench) appendLoad(ctx context.Context, label string, writers int, d tim
 		return loadResult{}, err
 	}
 	all := slices.Concat(latencies...)
-	res := loadResult{Writers: writers, Appends: len(all), Elapsed: time.Since(start)}
+	res := loadResult{Writers: writers, Appends: len(all), Elapsed: time.Since(start), lat: all}
 	res.P50, res.P99, res.Max = percentiles(all)
 	return res, nil
+}
+
+// merge adds another run at the same level.
+func (r loadResult) merge(o loadResult) loadResult {
+	r.Appends += o.Appends
+	r.Elapsed += o.Elapsed
+	r.lat = append(r.lat, o.lat...)
+	r.P50, r.P99, r.Max = percentiles(r.lat)
+	return r
 }
 
 // percentiles returns the median, the 99th percentile and the maximum.
@@ -144,19 +154,35 @@ func (b *bench) appendPhase(ctx context.Context) error {
 		}
 		defer cleanup()
 	}
+	// Each level alternates ours and pgbench's in rounds, so that a change in
+	// the machine's load during the level (it may be shared) hits both alike.
+	slice := b.cfg.Duration / time.Duration(b.cfg.Rounds)
 	for _, w := range b.cfg.Writers {
-		ours, err := b.appendLoad(ctx, fmt.Sprintf("append, %d writers", w), w, b.cfg.Duration, nil, nil)
-		if err != nil {
-			return err
-		}
-		lv := appendLevel{Ours: ours}
-		if !b.cfg.SkipPgbench {
-			pg, err := runPgbench(ctx, b.cfg.PgbenchPath, script, b.db.appURL, w, b.cfg.Duration)
+		var lv appendLevel
+		for r := range b.cfg.Rounds {
+			ours, err := b.appendLoad(ctx, fmt.Sprintf("append, %d writers, round %d/%d", w, r+1, b.cfg.Rounds), w, slice, nil, nil)
 			if err != nil {
 				return err
 			}
-			lv.Pgbench = &pg
+			if r == 0 {
+				lv.Ours = ours
+			} else {
+				lv.Ours = lv.Ours.merge(ours)
+			}
+			if b.cfg.SkipPgbench {
+				continue
+			}
+			pg, err := runPgbench(ctx, b.cfg.PgbenchPath, script, b.db.appURL, w, slice)
+			if err != nil {
+				return err
+			}
+			if lv.Pgbench == nil {
+				lv.Pgbench = &pg
+			} else {
+				lv.Pgbench.merge(pg)
+			}
 		}
+		lv.Ours.lat = nil
 		b.rep.addAppendLevel(lv)
 	}
 	return nil

@@ -32,6 +32,7 @@ type config struct {
 	DatabaseURL   string
 	Writers       []int
 	Duration      time.Duration
+	Rounds        int
 	Warmup        time.Duration
 	PgbenchPath   string
 	ReadEvents    int
@@ -39,6 +40,7 @@ type config struct {
 	RelayDuration time.Duration
 	RelayWriters  int
 	RelayRate     float64
+	RelayBacklog  int
 	SkipPgbench   bool
 	SkipRelay     bool
 }
@@ -54,7 +56,8 @@ func parseFlags(args []string) (config, error) {
 	fs := flag.NewFlagSet("accountdb-bench", flag.ContinueOnError)
 	writers := fs.String("writers", "1,8,32", "concurrency levels for the append benchmark, comma-separated")
 	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "administrator URL of the PostgreSQL cluster (env DATABASE_URL); a fresh database is created and dropped")
-	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long each append level (and each pgbench run) lasts")
+	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long each append level runs, for ours and for pgbench")
+	fs.IntVar(&c.Rounds, "rounds", 2, "each level alternates ours and pgbench's this many times, each for duration/rounds")
 	fs.DurationVar(&c.Warmup, "warmup", 2*time.Second, "unmeasured appends before the first level")
 	fs.StringVar(&c.PgbenchPath, "pgbench", "/usr/bin/pgbench", "pgbench binary")
 	fs.IntVar(&c.ReadEvents, "read-events", 200_000, "events appended before the ReadAll benchmark")
@@ -62,6 +65,7 @@ func parseFlags(args []string) (config, error) {
 	fs.DurationVar(&c.RelayDuration, "relay-duration", 10*time.Second, "how long the relay runs under sustained appends")
 	fs.IntVar(&c.RelayWriters, "relay-writers", 8, "writers during the relay benchmark; they are paced to the append rate measured at this level")
 	fs.Float64Var(&c.RelayRate, "relay-rate", 0, "appends/s during the relay benchmark; 0 means the rate measured with -relay-writers writers")
+	fs.IntVar(&c.RelayBacklog, "relay-backlog", 20_000, "events in the log before the relay starts; publishing them measures its catch-up rate")
 	fs.BoolVar(&c.SkipPgbench, "skip-pgbench", false, "skip the pgbench comparison")
 	fs.BoolVar(&c.SkipRelay, "skip-relay", false, "skip the relay benchmark")
 	if err := fs.Parse(args); err != nil {
@@ -75,12 +79,14 @@ func parseFlags(args []string) (config, error) {
 		c.Writers = append(c.Writers, n)
 	}
 	switch {
-	case c.Duration < time.Second:
-		return c, errors.New("-duration must be at least 1s")
+	case c.Rounds < 1 || c.Duration/time.Duration(c.Rounds) < time.Second:
+		return c, errors.New("-rounds must be at least 1, and -duration at least 1s per round")
 	case c.ReadBatch < 1 || c.ReadBatch > 10_000:
 		return c, errors.New("-read-batch must be between 1 and 10000 (the store's MaxReadLimit)")
 	case c.ReadEvents < 0:
 		return c, errors.New("-read-events must not be negative")
+	case c.RelayBacklog < 0:
+		return c, errors.New("-relay-backlog must not be negative")
 	case c.RelayWriters < 1:
 		return c, errors.New("-relay-writers must be at least 1")
 	}

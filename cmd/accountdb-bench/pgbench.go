@@ -24,6 +24,21 @@ type pgbenchResult struct {
 	Failed           int
 	TPS              float64
 	LatencyAvg       time.Duration
+	runs             int
+}
+
+// merge adds another run at the same level: rates and latencies weighted by
+// transactions (each run lasts as long as the others).
+func (r *pgbenchResult) merge(o pgbenchResult) {
+	n := r.Transactions + o.Transactions
+	if n == 0 {
+		return
+	}
+	r.LatencyAvg = time.Duration((float64(r.LatencyAvg)*float64(r.Transactions) + float64(o.LatencyAvg)*float64(o.Transactions)) / float64(n))
+	r.TPS = (r.TPS*float64(r.runs) + o.TPS) / float64(r.runs+1)
+	r.Transactions = n
+	r.Failed += o.Failed
+	r.runs++
 }
 
 func checkPgbench(path string) error {
@@ -109,7 +124,7 @@ var (
 // runPgbench runs the script as the service role on the bench database, in
 // prepared mode (pgx, too, prepares and caches its statements).
 func runPgbench(ctx context.Context, bin, script, appURL string, clients int, d time.Duration) (pgbenchResult, error) {
-	res := pgbenchResult{Clients: clients, Threads: min(2, clients)}
+	res := pgbenchResult{Clients: clients, Threads: min(2, clients), runs: 1}
 	stop := startProgress(fmt.Sprintf("pgbench, %d clients", clients), d, func() string { return "" })
 	defer stop()
 	secs := max(1, int(d.Round(time.Second)/time.Second))

@@ -14,7 +14,11 @@ import (
 // itself goes to stdout, so redirecting stdout keeps it clean.
 func startProgress(label string, total time.Duration, status func() string) (stop func()) {
 	if !term.IsTerminal(int(os.Stderr.Fd())) {
-		fmt.Fprintf(os.Stderr, "… %s (%s)\n", label, total)
+		if total > 0 {
+			fmt.Fprintf(os.Stderr, "… %s (%s)\n", label, total)
+		} else {
+			fmt.Fprintf(os.Stderr, "… %s\n", label)
+		}
 		return func() {}
 	}
 	start := time.Now()
@@ -23,7 +27,11 @@ func startProgress(label string, total time.Duration, status func() string) (sto
 	wg.Add(1)
 	draw := func() {
 		el := time.Since(start).Truncate(100 * time.Millisecond)
-		fmt.Fprintf(os.Stderr, "\r\033[K… %s: %s / %s  %s", label, el, total, status())
+		if total > 0 {
+			fmt.Fprintf(os.Stderr, "\r\033[K… %s: %s / %s  %s", label, el, total, status())
+		} else {
+			fmt.Fprintf(os.Stderr, "\r\033[K… %s: %s  %s", label, el, status())
+		}
 	}
 	go func() {
 		defer wg.Done()

@@ -145,8 +145,10 @@ func (r *report) printSummary() {
 		fmt.Fprintln(out, "3. ReadAll from Start, commit order, as the relay and rebuilds read")
 		fmt.Fprintf(out, "   seeded %d events in %s (%.0f events/s, appends of 1000 events)\n",
 			rd.Seeded, rd.SeedTime.Round(time.Millisecond), float64(rd.Seeded)/rd.SeedTime.Seconds())
-		fmt.Fprintf(out, "   read %d events in %s: %.0f events/s, %d calls of up to %d, per call p50 %s p99 %s, %d empty polls\n\n",
-			rd.Events, rd.Elapsed.Round(time.Millisecond), rd.Rate(), rd.Calls, rd.Batch, ms(rd.P50), ms(rd.P99), rd.EmptyPolls)
+		fmt.Fprintf(out, "   read %d events in %s: %.0f events/s, %d calls of up to %d, per call p50 %s p99 %s\n",
+			rd.Events, rd.Elapsed.Round(time.Millisecond), rd.Rate(), rd.Calls, rd.Batch, ms(rd.P50), ms(rd.P99))
+		fmt.Fprintf(out, "   waited %s in %d empty reads on the xmin watermark (other transactions in the cluster), not counted in the rate\n\n",
+			rd.Waited.Round(time.Millisecond), rd.EmptyPolls)
 	}
 	if rl := r.Relay; rl != nil {
 		fmt.Fprintln(out, "4. Relay to JetStream (embedded NATS server, file storage), received by an ordered consumer")

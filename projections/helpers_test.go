@@ -227,7 +227,7 @@ func readEvents(t *testing.T, s *eventstore.Store, n int) []eventstore.Event {
 	t.Helper()
 	var out []eventstore.Event
 	after := eventstore.Start
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(patience)
 	for len(out) < n {
 		evs, err := s.ReadAll(context.Background(), after, n-len(out))
 		if err != nil {
@@ -307,7 +307,7 @@ func start(t *testing.T, r *Runner) (stop func()) {
 
 func waitCaughtUp(t *testing.T, e *env, name string, pos eventstore.Position) {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()
 	if err := WaitFor(ctx, e.db.App, name, pos); err != nil {
 		t.Fatal(err)
@@ -317,7 +317,7 @@ func waitCaughtUp(t *testing.T, e *env, name string, pos eventstore.Position) {
 // eventually polls cond until it holds or the deadline passes.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
+	deadline := time.Now().Add(patience)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
@@ -338,3 +338,8 @@ func value(t *testing.T, m prometheus.Metric) float64 {
 	}
 	return out.Gauge.GetValue()
 }
+
+// patience bounds every wait of these tests for the relay, the runner and
+// ReadAll's watermark. It is generous because the watermark is cluster-wide:
+// other test packages' transactions on the same PostgreSQL hold it back.
+const patience = 30 * time.Second

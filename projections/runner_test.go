@@ -236,7 +236,7 @@ func TestWaitFor(t *testing.T) {
 
 	done := make(chan error, 1)
 	go func() {
-		wctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+		wctx, cancel := context.WithTimeout(ctx, patience)
 		defer cancel()
 		done <- WaitFor(wctx, e.db.App, name, last)
 	}()

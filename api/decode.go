@@ -34,6 +34,9 @@ func DecodeJSON(w http.ResponseWriter, r *http.Request, dst any) error {
 	if err := checkJSONContentType(r.Header.Get("Content-Type")); err != nil {
 		return err
 	}
+	if r.Body == nil {
+		return BadRequest("the request body is empty", nil)
+	}
 	if r.ContentLength > MaxBodyBytes {
 		return PayloadTooLarge()
 	}

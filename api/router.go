@@ -27,6 +27,8 @@ type Deps struct {
 	CursorKey []byte
 	// Errors are extra error mappings consulted before ErrorTable().
 	Errors []ErrorMapping
+	// Identity, when set, mounts the authenticated /v1 API.
+	Identity *Identity
 }
 
 // NewRouter builds the HTTP handler. Global middleware, outermost first
@@ -39,7 +41,7 @@ func NewRouter(d Deps) http.Handler {
 	}
 	e := &env{
 		log:     log,
-		errors:  append(append([]ErrorMapping(nil), d.Errors...), ErrorTable()...),
+		errors:  append(append(append([]ErrorMapping(nil), d.Errors...), domainErrors()...), ErrorTable()...),
 		cursors: NewCursorCodec(d.CursorKey),
 	}
 	r := chi.NewRouter()
@@ -55,5 +57,8 @@ func NewRouter(d Deps) http.Handler {
 	r.Method(http.MethodGet, "/readyz", readiness{checks: d.Readiness, timeout: 3 * time.Second})
 	r.Method(http.MethodGet, "/metrics", promhttp.HandlerFor(d.Gatherer, promhttp.HandlerOpts{}))
 	r.Get("/v1/openapi.json", serveOpenAPI)
+	if d.Identity != nil {
+		mountV1(r, d.Identity)
+	}
 	return r
 }

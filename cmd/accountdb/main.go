@@ -18,7 +18,7 @@ type command struct {
 	run           func(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
-func commands() []command {
+func subcommands() []command {
 	return []command{
 		{"dev", "run the whole system in one process: embedded NATS, migrations, relay, projectors, pvesim, HTTP", runDev},
 		{"serve", "run the API, relay and projectors against DATABASE_URL and NATS_URL", runServe},
@@ -48,7 +48,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		}
 		return nil
 	}
-	for _, c := range commands() {
+	for _, c := range subcommands() {
 		if c.name == args[0] {
 			return c.run(ctx, args[1:], stdout, stderr)
 		}
@@ -59,7 +59,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 
 func usage(w io.Writer) {
 	fmt.Fprintln(w, "usage: accountdb <subcommand> [flags]")
-	for _, c := range commands() {
+	for _, c := range subcommands() {
 		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
 	}
 	fmt.Fprintln(w, "Run `accountdb <subcommand> -h` for its flags; every flag also reads an environment variable (see README).")

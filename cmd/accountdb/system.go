@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/accountdb/accountdb/api"
+	"github.com/accountdb/accountdb/auth"
+	"github.com/accountdb/accountdb/commands"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/projections"
 	"github.com/accountdb/accountdb/tenantdb"
@@ -24,7 +26,7 @@ import (
 // projectors is every read model the service keeps up to date. Names are
 // stable identifiers: renaming one re-consumes the whole log.
 func projectors() []projections.Projector {
-	return []projections.Projector{projections.TenantActivity{}}
+	return []projections.Projector{projections.TenantActivity{}, projections.Tenants{}, projections.Users{}}
 }
 
 // Readiness thresholds: beyond these, /readyz reports the follower as failing.
@@ -39,6 +41,7 @@ type system struct {
 	reg      *prometheus.Registry
 	pool     *pgxpool.Pool
 	store    *eventstore.Store
+	commands *commands.Handler
 	nc       *nats.Conn
 	relay    *eventstore.Relay
 	runners  []*projections.Runner
@@ -64,6 +67,11 @@ func startSystem(ctx context.Context, cfg *config, log *slog.Logger, natsURL str
 		return nil, err
 	}
 	s.store = eventstore.New(s.pool, s.reg)
+	ident, err := loadIdentity(cfg)
+	if err != nil {
+		return nil, err
+	}
+	s.commands = newCommandHandler(s.store, ident.keys)
 
 	s.nc, err = nats.Connect(natsURL,
 		nats.Name("accountdb"),
@@ -97,7 +105,9 @@ func startSystem(ctx context.Context, cfg *config, log *slog.Logger, natsURL str
 		return nil, fmt.Errorf("http listen: %w", err)
 	}
 	s.http = &http.Server{
-		Handler:           api.NewRouter(api.Deps{Logger: log, Gatherer: s.reg, Readiness: s.readiness()}),
+		Handler: api.NewRouter(api.Deps{Logger: log, Gatherer: s.reg, Readiness: s.readiness(),
+			CORSOrigins: ident.corsOrigins, TrustedProxies: ident.trustedProxies, CursorKey: ident.cursorKey,
+			Identity: &api.Identity{Commands: s.commands, Pool: s.pool, Store: s.store, Verifier: &auth.Verifier{Keys: ident.keys}}}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}

@@ -1,0 +1,163 @@
+package api
+
+import (
+	"errors"
+	"math"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/accountdb/accountdb/auth"
+	"github.com/accountdb/accountdb/commands"
+	"github.com/accountdb/accountdb/projections"
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+)
+
+type loginRequest struct {
+	Email    string `json:"email"`
+	Password string `json:"password"`
+}
+
+type refreshRequest struct {
+	RefreshToken string `json:"refresh_token"`
+}
+
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+}
+
+func writeTokens(w http.ResponseWriter, t commands.Tokens) {
+	writeJSON(w, http.StatusOK, tokenResponse{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken,
+		TokenType: "Bearer", ExpiresIn: int64(t.ExpiresIn / time.Second)})
+}
+
+// authError answers sign-in failures: one 401 for every reason, a 429 with
+// Retry-After when throttled.
+func authError(w http.ResponseWriter, r *http.Request, err error) {
+	var throttled *commands.ThrottledError
+	switch {
+	case errors.As(err, &throttled):
+		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(throttled.RetryAfter.Seconds()))))
+		WriteProblem(w, r, RateLimited())
+	case errors.Is(err, commands.ErrUnauthenticated):
+		WriteProblem(w, r, Unauthenticated("invalid credentials"))
+	default:
+		WriteError(w, r, err)
+	}
+}
+
+func (id *identity) login(w http.ResponseWriter, r *http.Request) {
+	var req loginRequest
+	if err := DecodeJSON(w, r, &req); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	if req.Email == "" || req.Password == "" {
+		WriteProblem(w, r, BadRequest("email and password are required", map[string]string{"email": "required", "password": "required"}))
+		return
+	}
+	t, err := id.commands.Login(r.Context(), requestMetadata(r), req.Email, req.Password)
+	if err != nil {
+		authError(w, r, err)
+		return
+	}
+	writeTokens(w, t)
+}
+
+func (id *identity) refresh(w http.ResponseWriter, r *http.Request) {
+	var req refreshRequest
+	if err := DecodeJSON(w, r, &req); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	t, err := id.commands.Refresh(r.Context(), requestMetadata(r), req.RefreshToken)
+	if err != nil {
+		authError(w, r, err)
+		return
+	}
+	writeTokens(w, t)
+}
+
+func (id *identity) logout(w http.ResponseWriter, r *http.Request) {
+	if err := id.commands.Logout(r.Context(), actorOf(r)); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+type meResponse struct {
+	ID          string            `json:"id"`
+	Email       string            `json:"email"`
+	DisplayName string            `json:"display_name"`
+	TenantID    string            `json:"tenant_id"`
+	Roles       []string          `json:"roles"`
+	Permissions []auth.Permission `json:"permissions"`
+}
+
+func (id *identity) me(w http.ResponseWriter, r *http.Request) {
+	p := PrincipalFrom(r.Context())
+	if err := id.awaitConsistency(w, r, projections.Users{}.Name()); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	u, err := projections.GetUser(r.Context(), id.pool, p.TenantID, p.UserID)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	// Roles and permissions are those of the token: what this request may do.
+	writeJSON(w, http.StatusOK, meResponse{ID: u.ID.String(), Email: u.Email, DisplayName: u.DisplayName,
+		TenantID: p.TenantID.String(), Roles: p.Roles, Permissions: p.Permissions})
+}
+
+type sessionResponse struct {
+	ID         string    `json:"id"`
+	CreatedAt  time.Time `json:"created_at"`
+	LastSeenAt time.Time `json:"last_seen_at"`
+	IP         string    `json:"ip"`
+	UserAgent  string    `json:"user_agent"`
+	Current    bool      `json:"current"`
+}
+
+func (id *identity) listSessions(w http.ResponseWriter, r *http.Request) {
+	p := PrincipalFrom(r.Context())
+	sessions, err := projections.ListSessions(r.Context(), id.pool, p.TenantID, p.UserID)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	out := make([]sessionResponse, len(sessions))
+	for i, s := range sessions {
+		out[i] = sessionResponse{ID: s.ID.String(), CreatedAt: s.CreatedAt.UTC(), LastSeenAt: s.LastSeenAt.UTC(),
+			IP: s.IP, UserAgent: s.UserAgent, Current: s.ID == p.SessionID}
+	}
+	WriteList(w, out, "")
+}
+
+func (id *identity) revokeSession(w http.ResponseWriter, r *http.Request) {
+	sid, ok := pathUUID(w, r, "id")
+	if !ok {
+		return
+	}
+	if err := id.commands.RevokeSession(r.Context(), actorOf(r), sid); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// pathUUID reads a UUID path parameter; a malformed one is a 404, like any
+// id that names nothing the caller can see.
+func pathUUID(w http.ResponseWriter, r *http.Request, name string) (uuid.UUID, bool) {
+	v, err := uuid.Parse(chi.URLParam(r, name))
+	if err != nil || v == uuid.Nil {
+		WriteProblem(w, r, NotFound())
+		return uuid.Nil, false
+	}
+	return v, true
+}

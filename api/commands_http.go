@@ -1,0 +1,96 @@
+package api
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/accountdb/accountdb/commands"
+	"github.com/accountdb/accountdb/projections"
+)
+
+// MaxIdempotencyKeyLength bounds the Idempotency-Key header.
+const MaxIdempotencyKeyLength = 200
+
+// commandOptions reads Idempotency-Key and If-Match, and fingerprints the
+// request (method, route, path and the decoded body) so that a key reused
+// for another request is refused.
+func commandOptions(r *http.Request, body any) (commands.Options, error) {
+	var o commands.Options
+	if k := r.Header.Get("Idempotency-Key"); k != "" {
+		if len(k) > MaxIdempotencyKeyLength || strings.ContainsFunc(k, func(c rune) bool { return c < 0x21 || c > 0x7e }) {
+			return o, BadRequest("Idempotency-Key is invalid", map[string]string{"Idempotency-Key": "1 to 200 visible ASCII characters"})
+		}
+		o.IdempotencyKey = k
+		b, err := json.Marshal(body)
+		if err != nil {
+			return o, err
+		}
+		sum := sha256.Sum256(append([]byte(r.Method+" "+r.URL.Path+"\n"), b...))
+		o.RequestHash = sum[:]
+	}
+	if m := r.Header.Get("If-Match"); m != "" {
+		v, err := strconv.ParseInt(strings.Trim(strings.TrimPrefix(m, "W/"), `"`), 10, 64)
+		if err != nil || v < 1 {
+			return o, BadRequest("If-Match must be a stream version", map[string]string{"If-Match": `a quoted positive integer, e.g. "3"`})
+		}
+		o.IfMatch = v
+	}
+	return o, nil
+}
+
+// accepted is the answer to every command (API.md).
+type accepted struct {
+	ID            string `json:"id"`
+	StreamVersion int64  `json:"stream_version"`
+	Position      int64  `json:"position"`
+}
+
+// writeAccepted answers 202 with the command's result, its consistency
+// token and, for a creation, the new resource's location.
+func writeAccepted(w http.ResponseWriter, res commands.Result, location string) {
+	if location != "" {
+		w.Header().Set("Location", location)
+	}
+	w.Header().Set("X-Consistency-Token", strconv.FormatInt(res.Position, 10))
+	if res.Replayed {
+		w.Header().Set("Idempotent-Replayed", "true")
+	}
+	writeJSON(w, http.StatusAccepted, accepted{ID: res.ID.String(), StreamVersion: res.StreamVersion, Position: res.Position})
+}
+
+// ConsistencyWait bounds how long a query waits for its read model to catch
+// up with the X-Consistency-Token it was sent.
+const ConsistencyWait = 5 * time.Second
+
+// awaitConsistency implements read-your-writes: with X-Consistency-Token: P
+// the query waits (bounded) until the projector has applied position P, and
+// otherwise answers what it has with X-Consistency: stale.
+func (id *identity) awaitConsistency(w http.ResponseWriter, r *http.Request, projector string) error {
+	v := r.Header.Get("X-Consistency-Token")
+	if v == "" {
+		return nil
+	}
+	p, err := strconv.ParseInt(v, 10, 64)
+	if err != nil || p < 0 {
+		return BadRequest("X-Consistency-Token must be a position", map[string]string{"X-Consistency-Token": "a non-negative integer"})
+	}
+	if p == 0 {
+		return nil
+	}
+	pos, err := id.store.PositionOf(r.Context(), p)
+	if err != nil {
+		w.Header().Set("X-Consistency", "stale")
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), ConsistencyWait)
+	defer cancel()
+	if err := projections.WaitFor(ctx, id.pool, projector, pos); err != nil {
+		w.Header().Set("X-Consistency", "stale")
+	}
+	return nil
+}

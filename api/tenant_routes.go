@@ -1,0 +1,217 @@
+package api
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/accountdb/accountdb/commands"
+	"github.com/google/uuid"
+
+	"github.com/accountdb/accountdb/domain"
+	"github.com/accountdb/accountdb/projections"
+	"github.com/accountdb/accountdb/tenantdb"
+)
+
+type quotaBody struct {
+	MaxVMs      int `json:"max_vms"`
+	MaxCores    int `json:"max_cores"`
+	MaxMemoryMB int `json:"max_memory_mb"`
+	MaxDiskGB   int `json:"max_disk_gb"`
+}
+
+func (q quotaBody) toDomain() domain.Quota {
+	return domain.Quota{MaxVMs: q.MaxVMs, MaxCores: q.MaxCores, MaxMemoryMB: q.MaxMemoryMB, MaxDiskGB: q.MaxDiskGB}
+}
+
+type createTenantRequest struct {
+	Name  string    `json:"name"`
+	Quota quotaBody `json:"quota"`
+}
+
+type updateTenantRequest struct {
+	Name  *string    `json:"name"`
+	Quota *quotaBody `json:"quota"`
+}
+
+type usageBody struct {
+	VMs      int `json:"vms"`
+	Cores    int `json:"cores"`
+	MemoryMB int `json:"memory_mb"`
+	DiskGB   int `json:"disk_gb"`
+}
+
+type tenantResponse struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Status    string    `json:"status"`
+	Quota     quotaBody `json:"quota"`
+	Usage     usageBody `json:"usage"`
+	Version   int64     `json:"version"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+// toTenantResponse answers a tenant. Usage counts allocated resources; it
+// is zero until VMs exist (issue: VMs end to end).
+func toTenantResponse(t projections.TenantView) tenantResponse {
+	q := t.Quota
+	return tenantResponse{ID: t.ID.String(), Name: t.Name, Status: t.Status,
+		Quota:   quotaBody{MaxVMs: q.MaxVMs, MaxCores: q.MaxCores, MaxMemoryMB: q.MaxMemoryMB, MaxDiskGB: q.MaxDiskGB},
+		Version: t.Version, CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC()}
+}
+
+func platformScope(r *http.Request) tenantdb.Scope {
+	p := PrincipalFrom(r.Context())
+	return tenantdb.Scope{TenantID: p.TenantID, ActorID: p.UserID, PlatformAdmin: p.IsPlatformAdmin()}
+}
+
+func (id *identity) createTenant(w http.ResponseWriter, r *http.Request) {
+	var req createTenantRequest
+	if err := DecodeJSON(w, r, &req); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	o, err := commandOptions(r, req)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	res, err := id.commands.CreateTenant(r.Context(), actorOf(r), o, req.Name, req.Quota.toDomain())
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	writeAccepted(w, res, "/v1/tenants/"+res.ID.String())
+}
+
+func (id *identity) listTenants(w http.ResponseWriter, r *http.Request) {
+	limit, err := ParseLimit(r)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	var after projections.PageKey
+	hasCursor, err := CursorParam(r, &after)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	page := projections.Page{Limit: limit}
+	if hasCursor {
+		page.After = &after
+	}
+	if err := id.awaitConsistency(w, r, projections.Tenants{}.Name()); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	tenants, next, err := projections.ListTenants(r.Context(), id.pool, platformScope(r), page)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	out := make([]tenantResponse, len(tenants))
+	for i, t := range tenants {
+		out[i] = toTenantResponse(t)
+	}
+	writeListWithCursor(w, r, out, next)
+}
+
+// writeListWithCursor answers a list page, signing where the next one starts.
+func writeListWithCursor[T any](w http.ResponseWriter, r *http.Request, items []T, next *projections.PageKey) {
+	cursor := ""
+	if next != nil {
+		var err error
+		if cursor, err = EncodeCursor(r, next); err != nil {
+			WriteError(w, r, err)
+			return
+		}
+	}
+	WriteList(w, items, cursor)
+}
+
+func (id *identity) getTenant(w http.ResponseWriter, r *http.Request) {
+	tid, ok := pathUUID(w, r, "id")
+	if !ok {
+		return
+	}
+	if err := id.awaitConsistency(w, r, projections.Tenants{}.Name()); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	t, err := projections.GetTenant(r.Context(), id.pool, platformScope(r), tid)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toTenantResponse(t))
+}
+
+func (id *identity) updateTenant(w http.ResponseWriter, r *http.Request) {
+	tid, ok := pathUUID(w, r, "id")
+	if !ok {
+		return
+	}
+	var req updateTenantRequest
+	if err := DecodeJSON(w, r, &req); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	o, err := commandOptions(r, req)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	var quota *domain.Quota
+	if req.Quota != nil {
+		q := req.Quota.toDomain()
+		quota = &q
+	}
+	res, err := id.commands.UpdateTenant(r.Context(), actorOf(r), o, tid, req.Name, quota)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	writeAccepted(w, res, "")
+}
+
+func (id *identity) suspendTenant(w http.ResponseWriter, r *http.Request) {
+	id.tenantTransition(w, r, id.commands.SuspendTenant)
+}
+
+func (id *identity) resumeTenant(w http.ResponseWriter, r *http.Request) {
+	id.tenantTransition(w, r, id.commands.ResumeTenant)
+}
+
+func (id *identity) tenantTransition(w http.ResponseWriter, r *http.Request,
+	do func(ctx context.Context, a commands.Actor, o commands.Options, id uuid.UUID) (commands.Result, error)) {
+	tid, ok := pathUUID(w, r, "id")
+	if !ok {
+		return
+	}
+	if err := decodeEmptyBody(w, r); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	o, err := commandOptions(r, nil)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	res, err := do(r.Context(), actorOf(r), o, tid)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	writeAccepted(w, res, "")
+}
+
+// decodeEmptyBody accepts a command without a body, or with an empty JSON
+// object; anything else in the body is refused like any unknown field.
+func decodeEmptyBody(w http.ResponseWriter, r *http.Request) error {
+	if r.ContentLength == 0 && len(r.TransferEncoding) == 0 {
+		return nil
+	}
+	var empty struct{}
+	return DecodeJSON(w, r, &empty)
+}

@@ -1,0 +1,91 @@
+package main
+
+import (
+	"crypto/ed25519"
+	"crypto/sha256"
+	"fmt"
+	"net/netip"
+	"os"
+	"strings"
+
+	"github.com/accountdb/accountdb/auth"
+	"github.com/accountdb/accountdb/commands"
+	"github.com/accountdb/accountdb/eventstore"
+)
+
+// identityConfig is read from the environment only: it holds secrets.
+type identityConfig struct {
+	keys           *auth.KeySet
+	cursorKey      []byte
+	corsOrigins    []string
+	trustedProxies []netip.Prefix
+}
+
+// loadIdentity reads the JWT signing key from ACCOUNTDB_JWT_PRIVATE_KEY (PEM)
+// or, failing that, from the data directory, generating one there the first
+// time. ACCOUNTDB_JWT_PREVIOUS_PUBLIC_KEYS (PEM blocks) keeps tokens signed by
+// retired keys valid while they expire.
+func loadIdentity(cfg *config) (identityConfig, error) {
+	var (
+		key ed25519.PrivateKey
+		err error
+	)
+	if pem := os.Getenv("ACCOUNTDB_JWT_PRIVATE_KEY"); pem != "" {
+		key, err = auth.ParsePrivateKeyPEM([]byte(pem))
+	} else {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return identityConfig{}, fmt.Errorf("data dir: %w", err)
+		}
+		key, err = auth.LoadOrGenerateKey(cfg.DataDir)
+	}
+	if err != nil {
+		return identityConfig{}, fmt.Errorf("jwt signing key: %w", err)
+	}
+	var previous []ed25519.PublicKey
+	for _, block := range splitPEM(os.Getenv("ACCOUNTDB_JWT_PREVIOUS_PUBLIC_KEYS")) {
+		pub, err := auth.ParsePublicKeyPEM([]byte(block))
+		if err != nil {
+			return identityConfig{}, fmt.Errorf("ACCOUNTDB_JWT_PREVIOUS_PUBLIC_KEYS: %w", err)
+		}
+		previous = append(previous, pub)
+	}
+	keys, err := auth.NewKeySet(key, previous...)
+	if err != nil {
+		return identityConfig{}, err
+	}
+	ic := identityConfig{keys: keys}
+	// List cursors are signed with a key derived from the signing key, so
+	// they survive restarts and work across replicas that share it.
+	sum := sha256.Sum256(append([]byte("accountdb list cursors\x00"), key.Seed()...))
+	ic.cursorKey = sum[:]
+	for _, o := range strings.Split(os.Getenv("ACCOUNTDB_CORS_ORIGINS"), ",") {
+		if o = strings.TrimSpace(o); o != "" {
+			ic.corsOrigins = append(ic.corsOrigins, o)
+		}
+	}
+	for _, p := range strings.Split(os.Getenv("ACCOUNTDB_TRUSTED_PROXIES"), ",") {
+		if p = strings.TrimSpace(p); p == "" {
+			continue
+		}
+		prefix, err := netip.ParsePrefix(p)
+		if err != nil {
+			return identityConfig{}, fmt.Errorf("ACCOUNTDB_TRUSTED_PROXIES: %q is not a CIDR prefix", p)
+		}
+		ic.trustedProxies = append(ic.trustedProxies, prefix)
+	}
+	return ic, nil
+}
+
+func splitPEM(s string) []string {
+	var out []string
+	for _, part := range strings.SplitAfter(s, "-----END PUBLIC KEY-----") {
+		if strings.TrimSpace(part) != "" {
+			out = append(out, part)
+		}
+	}
+	return out
+}
+
+func newCommandHandler(store *eventstore.Store, keys *auth.KeySet) *commands.Handler {
+	return commands.New(store, auth.DefaultPasswordHasher(), commands.SessionConfig{Issuer: &auth.Issuer{Keys: keys}})
+}

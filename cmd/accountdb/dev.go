@@ -55,14 +55,18 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if err != nil {
 		return err
 	}
+	if err := seedDemo(ctx, sys.commands, cfg.DataDir, stdout); err != nil {
+		return err
+	}
 	fmt.Fprintf(stdout, `
 AccountDB is running (dev mode).
+  Log in:     POST %s/v1/auth/login  {"email": "...", "password": "..."}  with a demo account above
   API:        %s   (GET /healthz, /readyz, /metrics)
   NATS:       %s   (embedded JetStream, stream ACCOUNTDB_EVENTS)
   PostgreSQL: %s
   Proxmox:    %s   (in-process pvesim, 3 nodes)
 Press Ctrl+C to stop.
-`, sys.URL(), natsURL, tenantdb.Redact(cfg.DatabaseURL), sim.URL())
+`, sys.URL(), sys.URL(), natsURL, tenantdb.Redact(cfg.DatabaseURL), sim.URL())
 	return sys.run(ctx)
 }
 

@@ -23,6 +23,7 @@ func subcommands() []command {
 		{"dev", "run the whole system in one process: embedded NATS, migrations, relay, projectors, pvesim, HTTP", runDev},
 		{"serve", "run the API, relay and projectors against DATABASE_URL and NATS_URL", runServe},
 		{"migrate", "apply pending database migrations to DATABASE_URL", runMigrate},
+		{"admin", "`create-platform-admin --email <email> --password-stdin`", runAdmin},
 		{"projections", "projector tools: `status`, `rebuild <name>`", runProjections},
 		{"pvesim", "run the Proxmox VE API simulator (see agent/pvesim/README.md)", runPVESim},
 		{"healthcheck", "probe a running server's /healthz (for container healthchecks)", runHealthcheck},

@@ -393,3 +393,43 @@ func TestIdempotencyKeyWithDifferentRequestIsRejected(t *testing.T) {
 		t.Fatalf("different request under the same command id: want ErrIdempotencyMismatch, got %v", err)
 	}
 }
+
+// TestReadAllOrdersTransactionIDsAsNumbers plants events at transaction ids
+// 999 and 1000 (as the superuser can) and checks ReadAll orders them as
+// numbers: sorted as text, "1000" would come first and "999" be skipped.
+func TestReadAllOrdersTransactionIDsAsNumbers(t *testing.T) {
+	ctx := context.Background()
+	s, db := newStore(t)
+	tenant := uuid.New()
+	admin := db.AdminConn(t)
+	for i, txid := range []string{"1000", "999", "10000"} {
+		st := stream(t)
+		if _, err := admin.Exec(ctx, `INSERT INTO streams (stream_id, stream_type, tenant_id, version) VALUES ($1, 'vm', $2, 1)`, st.String(), tenant); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := admin.Exec(ctx, `INSERT INTO events (transaction_id, stream_id, stream_type, stream_version, event_id, event_type, tenant_id, correlation_id, data)
+			VALUES ($1::text::xid8, $2, 'vm', 1, $3, 'planted', $4, $3, $5)`, txid, st.String(), uuid.New(), tenant, fmt.Sprintf(`{"i":%d}`, i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var got []uint64
+	pos := eventstore.Start
+	for {
+		page, err := s.ReadAll(ctx, pos, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(page) == 0 {
+			break
+		}
+		got = append(got, page[0].Position.TransactionID)
+		pos = page[0].Position
+	}
+	if fmt.Sprint(got) != "[999 1000 10000]" {
+		t.Fatalf("ReadAll order by transaction id: %v, want [999 1000 10000]", got)
+	}
+	head, _, err := s.Head(ctx)
+	if err != nil || head.TransactionID != 10000 {
+		t.Fatalf("Head: %+v %v, want transaction 10000", head, err)
+	}
+}

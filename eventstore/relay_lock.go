@@ -95,7 +95,7 @@ func (l *relayLock) saveCheckpoint(ctx context.Context, p Position) error {
 func (s *Store) eventAt(ctx context.Context, globalPosition int64) (id uuid.UUID, pos Position, found bool, err error) {
 	var txid string
 	err = s.inScope(ctx, crossTenantRead, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT event_id, transaction_id::text FROM events WHERE global_position = $1`,
+		return tx.QueryRow(ctx, `SELECT event_id, transaction_id::text AS txid_text FROM events WHERE global_position = $1`,
 			globalPosition).Scan(&id, &txid)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {

@@ -50,7 +50,7 @@ func (s *Store) Head(ctx context.Context) (Position, time.Time, error) {
 		at   time.Time
 	)
 	err := s.inScope(ctx, crossTenantRead, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT global_position, transaction_id::text, recorded_at FROM events
+		return tx.QueryRow(ctx, `SELECT global_position, transaction_id::text AS txid_text, recorded_at FROM events
 			WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
 			ORDER BY transaction_id DESC, global_position DESC LIMIT 1`).Scan(&p.GlobalPosition, &txid, &at)
 	})

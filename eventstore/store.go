@@ -36,7 +36,7 @@ func (s *Store) inScope(ctx context.Context, sc tenantdb.Scope, fn func(pgx.Tx) 
 	return tenantdb.ReadTx(ctx, s.pool, sc, fn)
 }
 
-const eventColumns = `global_position, transaction_id::text, stream_id, stream_version, event_id,
+const eventColumns = `global_position, transaction_id::text AS txid_text, stream_id, stream_version, event_id,
 	event_type, schema_version, tenant_id, actor_id, correlation_id, causation_id, data, metadata, recorded_at`
 
 func scanEvents(rows pgx.Rows, capacity int) ([]Event, error) {
@@ -143,7 +143,7 @@ func (s *Store) ReadAll(ctx context.Context, after Position, limit int) ([]Event
 func (s *Store) PositionOf(ctx context.Context, globalPosition int64) (Position, error) {
 	var txid string
 	err := s.inScope(ctx, crossTenantRead, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT transaction_id::text FROM events WHERE global_position = $1`, globalPosition).Scan(&txid)
+		return tx.QueryRow(ctx, `SELECT transaction_id::text AS txid_text FROM events WHERE global_position = $1`, globalPosition).Scan(&txid)
 	})
 	if err != nil {
 		return Position{}, fmt.Errorf("position of %d: %w", globalPosition, err)

@@ -52,7 +52,7 @@ func ReadStatus(ctx context.Context, pool *pgxpool.Pool, projector string) (Stat
 	st := Status{Projector: projector, Checkpoint: cp.Position, UpdatedAt: cp.UpdatedAt}
 	err = tenantdb.ReadTx(ctx, pool, tenantdb.System(), func(tx pgx.Tx) error {
 		var txid string
-		err := tx.QueryRow(ctx, `SELECT transaction_id::text, global_position, recorded_at FROM events
+		err := tx.QueryRow(ctx, `SELECT transaction_id::text AS txid_text, global_position, recorded_at FROM events
 			ORDER BY transaction_id DESC, global_position DESC LIMIT 1`).Scan(&txid, &st.Head.GlobalPosition, &st.HeadRecordedAt)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return nil

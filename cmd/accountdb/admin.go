@@ -16,6 +16,7 @@ import (
 	"github.com/accountdb/accountdb/commands"
 	"github.com/accountdb/accountdb/domain"
 	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/internal/app"
 	"github.com/accountdb/accountdb/tenantdb"
 )
 
@@ -85,7 +86,7 @@ func openCommands(ctx context.Context, cfg *config) (*commands.Handler, func(), 
 		pool.Close()
 		return nil, nil, err
 	}
-	return newCommandHandler(eventstore.New(pool, nil), ident.keys), pool.Close, nil
+	return app.NewCommandHandler(eventstore.New(pool, nil), ident.Keys), pool.Close, nil
 }
 
 // demoAccount is one account that `dev` creates on first start.

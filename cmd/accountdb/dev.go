@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/accountdb/accountdb/agent/pvesim"
+	"github.com/accountdb/accountdb/internal/app"
 	"github.com/accountdb/accountdb/migrations"
 	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/nats-io/nats-server/v2/server"
@@ -51,11 +52,15 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	defer sim.Close()
 
-	sys, err := startSystem(ctx, cfg, log, natsURL)
+	acfg, err := appConfig(cfg, natsURL)
 	if err != nil {
 		return err
 	}
-	if err := seedDemo(ctx, sys.commands, cfg.DataDir, stdout); err != nil {
+	sys, err := app.Start(ctx, acfg, log)
+	if err != nil {
+		return err
+	}
+	if err := seedDemo(ctx, sys.Commands, cfg.DataDir, stdout); err != nil {
 		return err
 	}
 	fmt.Fprintf(stdout, `
@@ -67,7 +72,7 @@ AccountDB is running (dev mode).
   Proxmox:    %s   (in-process pvesim, 3 nodes)
 Press Ctrl+C to stop.
 `, sys.URL(), sys.URL(), natsURL, tenantdb.Redact(cfg.DatabaseURL), sim.URL())
-	return sys.run(ctx)
+	return sys.Run(ctx)
 }
 
 // migrateOrExplain applies migrations, turning an unreachable database into a

@@ -9,23 +9,14 @@ import (
 	"strings"
 
 	"github.com/accountdb/accountdb/auth"
-	"github.com/accountdb/accountdb/commands"
-	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/internal/app"
 )
-
-// identityConfig is read from the environment only: it holds secrets.
-type identityConfig struct {
-	keys           *auth.KeySet
-	cursorKey      []byte
-	corsOrigins    []string
-	trustedProxies []netip.Prefix
-}
 
 // loadIdentity reads the JWT signing key from ACCOUNTDB_JWT_PRIVATE_KEY (PEM)
 // or, failing that, from the data directory, generating one there the first
 // time. ACCOUNTDB_JWT_PREVIOUS_PUBLIC_KEYS (PEM blocks) keeps tokens signed by
 // retired keys valid while they expire.
-func loadIdentity(cfg *config) (identityConfig, error) {
+func loadIdentity(cfg *config) (app.Identity, error) {
 	var (
 		key ed25519.PrivateKey
 		err error
@@ -34,33 +25,33 @@ func loadIdentity(cfg *config) (identityConfig, error) {
 		key, err = auth.ParsePrivateKeyPEM([]byte(pem))
 	} else {
 		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-			return identityConfig{}, fmt.Errorf("data dir: %w", err)
+			return app.Identity{}, fmt.Errorf("data dir: %w", err)
 		}
 		key, err = auth.LoadOrGenerateKey(cfg.DataDir)
 	}
 	if err != nil {
-		return identityConfig{}, fmt.Errorf("jwt signing key: %w", err)
+		return app.Identity{}, fmt.Errorf("jwt signing key: %w", err)
 	}
 	var previous []ed25519.PublicKey
 	for _, block := range splitPEM(os.Getenv("ACCOUNTDB_JWT_PREVIOUS_PUBLIC_KEYS")) {
 		pub, err := auth.ParsePublicKeyPEM([]byte(block))
 		if err != nil {
-			return identityConfig{}, fmt.Errorf("ACCOUNTDB_JWT_PREVIOUS_PUBLIC_KEYS: %w", err)
+			return app.Identity{}, fmt.Errorf("ACCOUNTDB_JWT_PREVIOUS_PUBLIC_KEYS: %w", err)
 		}
 		previous = append(previous, pub)
 	}
 	keys, err := auth.NewKeySet(key, previous...)
 	if err != nil {
-		return identityConfig{}, err
+		return app.Identity{}, err
 	}
-	ic := identityConfig{keys: keys}
+	ic := app.Identity{Keys: keys}
 	// List cursors are signed with a key derived from the signing key, so
 	// they survive restarts and work across replicas that share it.
 	sum := sha256.Sum256(append([]byte("accountdb list cursors\x00"), key.Seed()...))
-	ic.cursorKey = sum[:]
+	ic.CursorKey = sum[:]
 	for _, o := range strings.Split(os.Getenv("ACCOUNTDB_CORS_ORIGINS"), ",") {
 		if o = strings.TrimSpace(o); o != "" {
-			ic.corsOrigins = append(ic.corsOrigins, o)
+			ic.CORSOrigins = append(ic.CORSOrigins, o)
 		}
 	}
 	for _, p := range strings.Split(os.Getenv("ACCOUNTDB_TRUSTED_PROXIES"), ",") {
@@ -69,9 +60,9 @@ func loadIdentity(cfg *config) (identityConfig, error) {
 		}
 		prefix, err := netip.ParsePrefix(p)
 		if err != nil {
-			return identityConfig{}, fmt.Errorf("ACCOUNTDB_TRUSTED_PROXIES: %q is not a CIDR prefix", p)
+			return app.Identity{}, fmt.Errorf("ACCOUNTDB_TRUSTED_PROXIES: %q is not a CIDR prefix", p)
 		}
-		ic.trustedProxies = append(ic.trustedProxies, prefix)
+		ic.TrustedProxies = append(ic.TrustedProxies, prefix)
 	}
 	return ic, nil
 }
@@ -86,6 +77,15 @@ func splitPEM(s string) []string {
 	return out
 }
 
-func newCommandHandler(store *eventstore.Store, keys *auth.KeySet) *commands.Handler {
-	return commands.New(store, auth.DefaultPasswordHasher(), commands.SessionConfig{Issuer: &auth.Issuer{Keys: keys}})
+// appConfig turns the process configuration into the core service's.
+func appConfig(cfg *config, natsURL string) (app.Config, error) {
+	appURL, err := cfg.appURL()
+	if err != nil {
+		return app.Config{}, err
+	}
+	ident, err := loadIdentity(cfg)
+	if err != nil {
+		return app.Config{}, err
+	}
+	return app.Config{AppDatabaseURL: appURL, NATSURL: natsURL, HTTPAddr: cfg.HTTPAddr, Identity: ident}, nil
 }

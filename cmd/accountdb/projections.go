@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/internal/app"
 	"github.com/accountdb/accountdb/projections"
 	"github.com/accountdb/accountdb/tenantdb"
 )
@@ -40,7 +41,7 @@ func runProjections(ctx context.Context, args []string, stdout, stderr io.Writer
 	case "status":
 		tw := tabwriter.NewWriter(stdout, 2, 4, 2, ' ', 0)
 		fmt.Fprintln(tw, "PROJECTOR\tCHECKPOINT\tHEAD\tBEHIND\tLAG\tUPDATED")
-		for _, p := range projectors() {
+		for _, p := range app.Projectors() {
 			st, err := projections.ReadStatus(ctx, pool, p.Name())
 			if err != nil {
 				return err
@@ -77,7 +78,7 @@ func runProjections(ctx context.Context, args []string, stdout, stderr io.Writer
 }
 
 func findProjector(name string) (projections.Projector, bool) {
-	for _, p := range projectors() {
+	for _, p := range app.Projectors() {
 		if p.Name() == name {
 			return p, true
 		}
@@ -87,7 +88,7 @@ func findProjector(name string) (projections.Projector, bool) {
 
 func projectorNames() string {
 	var names []string
-	for _, p := range projectors() {
+	for _, p := range app.Projectors() {
 		names = append(names, p.Name())
 	}
 	return strings.Join(names, ", ")

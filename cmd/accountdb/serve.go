@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/accountdb/accountdb/agent/pvesim"
+	"github.com/accountdb/accountdb/internal/app"
 	"github.com/accountdb/accountdb/migrations"
 )
 
@@ -28,12 +29,16 @@ func runServe(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		return errors.New("serve needs NATS_URL (only `accountdb dev` embeds a NATS server)")
 	}
 	log := cfg.logger(stderr)
-	sys, err := startSystem(ctx, cfg, log, cfg.NATSURL)
+	acfg, err := appConfig(cfg, cfg.NATSURL)
+	if err != nil {
+		return err
+	}
+	sys, err := app.Start(ctx, acfg, log)
 	if err != nil {
 		return err
 	}
 	log.Info("serving", "http", sys.URL())
-	return sys.run(ctx)
+	return sys.Run(ctx)
 }
 
 func runMigrate(ctx context.Context, args []string, stdout, _ io.Writer) error {

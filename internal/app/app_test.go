@@ -1,15 +1,18 @@
-package main
+package app_test
 
 import (
 	"context"
 	"encoding/json"
 	"io"
+	"log/slog"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/accountdb/accountdb/auth"
 	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/internal/app"
 	"github.com/accountdb/accountdb/internal/natstest"
 	"github.com/accountdb/accountdb/internal/pgtest"
 	"github.com/accountdb/accountdb/tenantdb"
@@ -58,16 +61,21 @@ func TestSystemEndToEndAndReadiness(t *testing.T) {
 	defer cancel()
 	db := pgtest.New(t)
 	ns := natstest.Start(t)
-	cfg := &config{DatabaseURL: db.AdminURL, AppDatabaseURL: db.AppURL, HTTPAddr: "127.0.0.1:0", DataDir: t.TempDir(), LogLevel: "error"}
-	if err := cfg.validate(); err != nil {
+	key, err := auth.GenerateKey()
+	if err != nil {
 		t.Fatal(err)
 	}
-	sys, err := startSystem(ctx, cfg, cfg.logger(io.Discard), ns.URL())
+	keys, err := auth.NewKeySet(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sys, err := app.Start(ctx, app.Config{AppDatabaseURL: db.AppURL, NATSURL: ns.URL(), HTTPAddr: "127.0.0.1:0",
+		Identity: app.Identity{Keys: keys}}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}
 	done := make(chan error, 1)
-	go func() { done <- sys.run(ctx) }()
+	go func() { done <- sys.Run(ctx) }()
 	url := sys.URL()
 
 	eventually(t, 15*time.Second, "ready", func() bool { code, _ := getReady(t, url); return code == http.StatusOK })
@@ -75,7 +83,7 @@ func TestSystemEndToEndAndReadiness(t *testing.T) {
 	tenant := uuid.New()
 	for range 5 {
 		st, _ := eventstore.NewStreamID("vm", uuid.New())
-		if _, err := sys.store.Append(ctx, eventstore.Append{Stream: st, TenantID: tenant, Expected: eventstore.NoStream(),
+		if _, err := sys.Store.Append(ctx, eventstore.Append{Stream: st, TenantID: tenant, Expected: eventstore.NoStream(),
 			Events: []eventstore.NewEvent{{Type: "vm_create_requested"}, {Type: "vm_created"}}}); err != nil {
 			t.Fatal(err)
 		}
@@ -102,7 +110,7 @@ func TestSystemEndToEndAndReadiness(t *testing.T) {
 		return code == http.StatusServiceUnavailable && b.Checks["nats"].Status == "failing"
 	})
 	st, _ := eventstore.NewStreamID("vm", uuid.New())
-	if _, err := sys.store.Append(ctx, eventstore.Append{Stream: st, TenantID: tenant, Expected: eventstore.NoStream(),
+	if _, err := sys.Store.Append(ctx, eventstore.Append{Stream: st, TenantID: tenant, Expected: eventstore.NoStream(),
 		Events: []eventstore.NewEvent{{Type: "vm_created"}}}); err != nil {
 		t.Fatalf("append while NATS is down: %v", err)
 	}
@@ -117,7 +125,7 @@ func TestSystemEndToEndAndReadiness(t *testing.T) {
 	}
 	st2, _ := eventstore.NewStreamID("vm", uuid.New())
 	eventually(t, 10*time.Second, "appends to work after connections were killed", func() bool {
-		_, err := sys.store.Append(ctx, eventstore.Append{Stream: st2, TenantID: tenant, Expected: eventstore.Any(), CommandID: uuid.NewSHA1(uuid.Nil, []byte(st2.String())),
+		_, err := sys.Store.Append(ctx, eventstore.Append{Stream: st2, TenantID: tenant, Expected: eventstore.Any(), CommandID: uuid.NewSHA1(uuid.Nil, []byte(st2.String())),
 			Events: []eventstore.NewEvent{{Type: "vm_created"}}})
 		return err == nil
 	})
@@ -144,21 +152,5 @@ func TestSystemEndToEndAndReadiness(t *testing.T) {
 		}
 	case <-time.After(15 * time.Second):
 		t.Fatal("graceful shutdown did not finish")
-	}
-}
-
-func TestUnknownSubcommandAndBadConfig(t *testing.T) {
-	if err := run(context.Background(), []string{"frobnicate"}, io.Discard, io.Discard); err == nil {
-		t.Fatal("unknown subcommand accepted")
-	}
-	bad := &config{DatabaseURL: "mysql://x", HTTPAddr: "nope", DataDir: "", LogLevel: "loud"}
-	err := bad.validate()
-	if err == nil {
-		t.Fatal("bad config accepted")
-	}
-	for _, want := range []string{"DATABASE_URL", "ACCOUNTDB_HTTP_ADDR", "ACCOUNTDB_DATA_DIR", "log level"} {
-		if !strings.Contains(err.Error(), want) {
-			t.Errorf("config error does not mention %s: %v", want, err)
-		}
 	}
 }

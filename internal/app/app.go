@@ -1,4 +1,7 @@
-package main
+// Package app wires AccountDB's core service together: PostgreSQL pool,
+// event store, command handler, relay, projectors and the HTTP API. The
+// binary (cmd/accountdb) and the acceptance tests start the same System.
+package app
 
 import (
 	"context"
@@ -7,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"time"
 
 	"github.com/accountdb/accountdb/api"
@@ -23,9 +27,9 @@ import (
 	"golang.org/x/sync/errgroup"
 )
 
-// projectors is every read model the service keeps up to date. Names are
+// Projectors is every read model the service keeps up to date. Names are
 // stable identifiers: renaming one re-consumes the whole log.
-func projectors() []projections.Projector {
+func Projectors() []projections.Projector {
 	return []projections.Projector{projections.TenantActivity{}, projections.Tenants{}, projections.Users{}}
 }
 
@@ -35,13 +39,33 @@ const (
 	maxProjectorLag = 60 * time.Second
 )
 
-// system is the core service: event store, relay, projectors and HTTP API.
-type system struct {
+// Config is what Start needs; cmd fills it from flags and the environment.
+type Config struct {
+	// AppDatabaseURL connects as the service role (accountdb_app).
+	AppDatabaseURL string
+	NATSURL        string
+	HTTPAddr       string
+	Identity       Identity
+	// RateLimits; zero values take the API's defaults.
+	PublicRate, UserRate, TenantRate api.RateLimit
+}
+
+// Identity is the signing keys and HTTP trust settings.
+type Identity struct {
+	Keys           *auth.KeySet
+	CursorKey      []byte
+	CORSOrigins    []string
+	TrustedProxies []netip.Prefix
+}
+
+// System is the core service: event store, relay, projectors and HTTP API.
+type System struct {
+	Store    *eventstore.Store
+	Commands *commands.Handler
+	Pool     *pgxpool.Pool
+
 	log      *slog.Logger
 	reg      *prometheus.Registry
-	pool     *pgxpool.Pool
-	store    *eventstore.Store
-	commands *commands.Handler
 	nc       *nats.Conn
 	relay    *eventstore.Relay
 	runners  []*projections.Runner
@@ -49,9 +73,14 @@ type system struct {
 	listener net.Listener
 }
 
-// startSystem connects everything; run then serves until ctx ends.
-func startSystem(ctx context.Context, cfg *config, log *slog.Logger, natsURL string) (_ *system, err error) {
-	s := &system{log: log, reg: prometheus.NewRegistry()}
+// NewCommandHandler is the command handler every entry point uses.
+func NewCommandHandler(store *eventstore.Store, keys *auth.KeySet) *commands.Handler {
+	return commands.New(store, auth.DefaultPasswordHasher(), commands.SessionConfig{Issuer: &auth.Issuer{Keys: keys}})
+}
+
+// Start connects everything; Run then serves until ctx ends.
+func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *System, err error) {
+	s := &System{log: log, reg: prometheus.NewRegistry()}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -59,21 +88,13 @@ func startSystem(ctx context.Context, cfg *config, log *slog.Logger, natsURL str
 	}()
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	appURL, err := cfg.appURL()
-	if err != nil {
+	if s.Pool, err = tenantdb.Open(ctx, cfg.AppDatabaseURL, tenantdb.PoolOptions{ApplicationName: "accountdb"}); err != nil {
 		return nil, err
 	}
-	if s.pool, err = tenantdb.Open(ctx, appURL, tenantdb.PoolOptions{ApplicationName: "accountdb"}); err != nil {
-		return nil, err
-	}
-	s.store = eventstore.New(s.pool, s.reg)
-	ident, err := loadIdentity(cfg)
-	if err != nil {
-		return nil, err
-	}
-	s.commands = newCommandHandler(s.store, ident.keys)
+	s.Store = eventstore.New(s.Pool, s.reg)
+	s.Commands = NewCommandHandler(s.Store, cfg.Identity.Keys)
 
-	s.nc, err = nats.Connect(natsURL,
+	s.nc, err = nats.Connect(cfg.NATSURL,
 		nats.Name("accountdb"),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(250*time.Millisecond),
@@ -94,10 +115,10 @@ func startSystem(ctx context.Context, cfg *config, log *slog.Logger, natsURL str
 		return nil, fmt.Errorf("jetstream stream: %w", err)
 	}
 
-	s.relay = eventstore.NewRelay(s.store, js, eventstore.RelayOptions{Logger: log, Registerer: s.reg})
+	s.relay = eventstore.NewRelay(s.Store, js, eventstore.RelayOptions{Logger: log, Registerer: s.reg})
 	metrics := projections.NewMetrics(s.reg)
-	for _, p := range projectors() {
-		s.runners = append(s.runners, projections.NewRunner(s.pool, js, p, projections.RunnerOptions{Metrics: metrics, Logger: log}))
+	for _, p := range Projectors() {
+		s.runners = append(s.runners, projections.NewRunner(s.Pool, js, p, projections.RunnerOptions{Metrics: metrics, Logger: log}))
 	}
 
 	s.listener, err = net.Listen("tcp", cfg.HTTPAddr)
@@ -106,8 +127,9 @@ func startSystem(ctx context.Context, cfg *config, log *slog.Logger, natsURL str
 	}
 	s.http = &http.Server{
 		Handler: api.NewRouter(api.Deps{Logger: log, Gatherer: s.reg, Readiness: s.readiness(),
-			CORSOrigins: ident.corsOrigins, TrustedProxies: ident.trustedProxies, CursorKey: ident.cursorKey,
-			Identity: &api.Identity{Commands: s.commands, Pool: s.pool, Store: s.store, Verifier: &auth.Verifier{Keys: ident.keys}}}),
+			CORSOrigins: cfg.Identity.CORSOrigins, TrustedProxies: cfg.Identity.TrustedProxies, CursorKey: cfg.Identity.CursorKey,
+			Identity: &api.Identity{Commands: s.Commands, Pool: s.Pool, Store: s.Store, Verifier: &auth.Verifier{Keys: cfg.Identity.Keys},
+				PublicRate: cfg.PublicRate, UserRate: cfg.UserRate, TenantRate: cfg.TenantRate}}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
@@ -115,11 +137,11 @@ func startSystem(ctx context.Context, cfg *config, log *slog.Logger, natsURL str
 }
 
 // URL is where the HTTP API listens.
-func (s *system) URL() string { return "http://" + s.listener.Addr().String() }
+func (s *System) URL() string { return "http://" + s.listener.Addr().String() }
 
-// run serves until ctx is cancelled, then shuts down gracefully: HTTP stops
+// Run serves until ctx is cancelled, then shuts down gracefully: HTTP stops
 // taking requests and drains, the relay and projectors finish the batch in hand.
-func (s *system) run(ctx context.Context) error {
+func (s *System) Run(ctx context.Context) error {
 	defer s.close()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return ignoreCancel(s.relay.Run(gctx)) })
@@ -141,12 +163,12 @@ func (s *system) run(ctx context.Context) error {
 	return g.Wait()
 }
 
-func (s *system) close() {
+func (s *System) close() {
 	if s.nc != nil {
 		s.nc.Close()
 	}
-	if s.pool != nil {
-		s.pool.Close()
+	if s.Pool != nil {
+		s.Pool.Close()
 	}
 }
 
@@ -157,10 +179,10 @@ func ignoreCancel(err error) error {
 	return err
 }
 
-func (s *system) readiness() []api.Check {
+func (s *System) readiness() []api.Check {
 	checks := []api.Check{
 		{Name: "postgres", Check: func(ctx context.Context) error {
-			if err := s.pool.Ping(ctx); err != nil {
+			if err := s.Pool.Ping(ctx); err != nil {
 				return errors.New("postgres unreachable")
 			}
 			return nil

@@ -1,0 +1,230 @@
+// Package stacktest boots the real AccountDB core for acceptance tests: a
+// fresh PostgreSQL database, an embedded NATS server with JetStream, and
+// app.System (relay, projectors, HTTP API) on a loopback port. Tests talk to
+// it over HTTP like any client.
+package stacktest
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/accountdb/accountdb/api"
+	"github.com/accountdb/accountdb/auth"
+	"github.com/accountdb/accountdb/commands"
+	"github.com/accountdb/accountdb/domain"
+	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/internal/app"
+	"github.com/accountdb/accountdb/internal/natstest"
+	"github.com/accountdb/accountdb/internal/pgtest"
+	"github.com/google/uuid"
+)
+
+// Options tunes the stack; zero values suit most tests.
+type Options struct {
+	// Rate limits; zero means generous limits that tests never hit.
+	PublicRate, UserRate, TenantRate api.RateLimit
+	CORSOrigins                      []string
+}
+
+// Stack is a running core service.
+type Stack struct {
+	URL   string
+	DB    *pgtest.DB
+	NATS  *natstest.Server
+	Sys   *app.System
+	Keys  *auth.KeySet
+	Store *eventstore.Store
+}
+
+var generous = api.RateLimit{N: 1_000_000, Window: time.Minute}
+
+// Start boots a stack and stops it at cleanup.
+func Start(tb testing.TB, o Options) *Stack {
+	tb.Helper()
+	db := pgtest.New(tb)
+	ns := natstest.Start(tb)
+	key, err := auth.GenerateKey()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	keys, err := auth.NewKeySet(key)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	or := func(l api.RateLimit) api.RateLimit {
+		if l.N == 0 {
+			return generous
+		}
+		return l
+	}
+	cfg := app.Config{AppDatabaseURL: db.AppURL, NATSURL: ns.URL(), HTTPAddr: "127.0.0.1:0",
+		Identity:   app.Identity{Keys: keys, CursorKey: bytes.Repeat([]byte{7}, 32), CORSOrigins: o.CORSOrigins},
+		PublicRate: or(o.PublicRate), UserRate: or(o.UserRate), TenantRate: or(o.TenantRate)}
+	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
+	if os.Getenv("STACKTEST_LOG") != "" {
+		logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	sys, err := app.Start(ctx, cfg, logger)
+	if err != nil {
+		cancel()
+		tb.Fatalf("stacktest: %v", err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- sys.Run(ctx) }()
+	tb.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if err != nil {
+				tb.Errorf("stacktest: shutdown: %v", err)
+			}
+		case <-time.After(20 * time.Second):
+			tb.Errorf("stacktest: shutdown did not finish")
+		}
+	})
+	return &Stack{URL: sys.URL(), DB: db, NATS: ns, Sys: sys, Keys: keys, Store: sys.Store}
+}
+
+// Account is a user created for a test, with its password.
+type Account struct {
+	ID       uuid.UUID
+	TenantID uuid.UUID
+	Email    string
+	Password string
+	Roles    []string
+}
+
+// system is the operator at the host, as `accountdb admin` runs.
+func system() commands.Actor {
+	return commands.Actor{TenantID: domain.PlatformTenant, Roles: []string{auth.RolePlatformAdmin}}
+}
+
+// Tenant creates a tenant directly through the command layer.
+func (s *Stack) Tenant(tb testing.TB, name string) uuid.UUID {
+	tb.Helper()
+	res, err := s.Sys.Commands.CreateTenant(context.Background(), system(), commands.Options{}, name,
+		domain.Quota{MaxVMs: 10, MaxCores: 32, MaxMemoryMB: 65536, MaxDiskGB: 1000})
+	if err != nil {
+		tb.Fatalf("stacktest: tenant: %v", err)
+	}
+	return res.ID
+}
+
+// User creates a user in tenant with roles (domain.PlatformTenant for a
+// platform administrator).
+func (s *Stack) User(tb testing.TB, tenant uuid.UUID, roles ...string) Account {
+	tb.Helper()
+	a := Account{TenantID: tenant, Email: "u" + uuid.NewString()[:12] + "@example.com", Password: "pw-" + uuid.NewString(), Roles: roles}
+	res, err := s.Sys.Commands.CreateUser(context.Background(), system(), commands.Options{}, commands.NewUser{
+		TenantID: tenant, Email: a.Email, DisplayName: "Test User", Password: a.Password, Roles: roles})
+	if err != nil {
+		tb.Fatalf("stacktest: user: %v", err)
+	}
+	a.ID = res.ID
+	return a
+}
+
+// Tokens is a login answer.
+type Tokens struct {
+	AccessToken  string `json:"access_token"`
+	RefreshToken string `json:"refresh_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int    `json:"expires_in"`
+}
+
+// Login signs a in over HTTP.
+func (s *Stack) Login(tb testing.TB, a Account) Tokens {
+	tb.Helper()
+	var t Tokens
+	resp := s.Do(tb, "", http.MethodPost, "/v1/auth/login", map[string]string{"email": a.Email, "password": a.Password}, &t)
+	if resp.StatusCode != http.StatusOK {
+		tb.Fatalf("stacktest: login %s: %d", a.Email, resp.StatusCode)
+	}
+	return t
+}
+
+// Response is an HTTP answer with its body read.
+type Response struct {
+	*http.Response
+	Body []byte
+}
+
+// Do sends a JSON request (body nil: none) with an optional bearer token and
+// decodes a JSON answer into out when out is non-nil and the status is 2xx.
+func (s *Stack) Do(tb testing.TB, token, method, path string, body, out any, headers ...string) Response {
+	tb.Helper()
+	var rd io.Reader
+	if body != nil {
+		switch b := body.(type) {
+		case []byte:
+			rd = bytes.NewReader(b)
+		case string:
+			rd = bytes.NewReader([]byte(b))
+		default:
+			data, err := json.Marshal(body)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			rd = bytes.NewReader(data)
+		}
+	}
+	req, err := http.NewRequest(method, s.URL+path, rd)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatalf("stacktest: %s %s: %v", method, path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	if out != nil && resp.StatusCode/100 == 2 && len(data) > 0 {
+		if err := json.Unmarshal(data, out); err != nil {
+			tb.Fatalf("stacktest: %s %s: decode %s: %v", method, path, data, err)
+		}
+	}
+	return Response{Response: resp, Body: data}
+}
+
+// Problem decodes a problem answer.
+func (r Response) Problem(tb testing.TB) map[string]any {
+	tb.Helper()
+	var p map[string]any
+	if err := json.Unmarshal(r.Body, &p); err != nil {
+		tb.Fatalf("not a problem document (%d): %s", r.StatusCode, r.Body)
+	}
+	return p
+}
+
+// Eventually polls cond until it holds or timeout passes.
+func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() bool) {
+	tb.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			tb.Fatalf("timed out after %s waiting for %s", timeout, what)
+		}
+		time.Sleep(25 * time.Millisecond)
+	}
+}
+

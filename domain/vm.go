@@ -1,0 +1,423 @@
+package domain
+
+import (
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+// VMStatus is where a VM is in its life (API.md).
+type VMStatus string
+
+const (
+	VMProvisioning VMStatus = "provisioning"
+	VMStopped      VMStatus = "stopped"
+	VMStarting     VMStatus = "starting"
+	VMRunning      VMStatus = "running"
+	VMStopping     VMStatus = "stopping"
+	VMDeleting     VMStatus = "deleting"
+	VMDeleted      VMStatus = "deleted"
+	VMFailed       VMStatus = "failed"
+)
+
+// Transient reports whether the status waits for the agent's result.
+func (s VMStatus) Transient() bool {
+	switch s {
+	case VMProvisioning, VMStarting, VMStopping, VMDeleting:
+		return true
+	}
+	return false
+}
+
+// VMKind is a QEMU virtual machine or an LXC container.
+type VMKind string
+
+const (
+	KindQEMU VMKind = "qemu"
+	KindLXC  VMKind = "lxc"
+)
+
+// StreamVM is the VM aggregate's stream type; StreamCluster a cluster's.
+const (
+	StreamVM      = "vm"
+	StreamCluster = "cluster"
+)
+
+// VM actions: what the agent is asked to do. They name requests and results.
+const (
+	ActionCreate   = "create"
+	ActionStart    = "start"
+	ActionStop     = "stop"
+	ActionShutdown = "shutdown"
+	ActionReboot   = "reboot"
+	ActionResize   = "resize"
+	ActionSnapshot = "snapshot"
+	ActionDelete   = "delete"
+)
+
+// VMSpec is the size of a VM.
+type VMSpec struct {
+	Cores    int `json:"cores"`
+	MemoryMB int `json:"memory_mb"`
+	DiskGB   int `json:"disk_gb"`
+}
+
+// VM events. Each user command records a *requested* event; the agent's
+// outcome comes back as a result event whose causation is the request.
+type (
+	VMCreateRequested struct {
+		Name      string    `json:"name"`
+		Kind      VMKind    `json:"kind"`
+		Spec      VMSpec    `json:"spec"`
+		Template  string    `json:"template"`
+		ClusterID uuid.UUID `json:"cluster_id"`
+		Node      string    `json:"node,omitempty"` // empty: the agent places it
+	}
+	VMProvisioned struct {
+		ClusterID uuid.UUID `json:"cluster_id"`
+		Node      string    `json:"node"`
+		VMID      int       `json:"vmid"`
+		TaskID    string    `json:"task_id"`
+	}
+	VMActionRequested struct {
+		Action string `json:"action"` // start, stop, shutdown, reboot, delete
+	}
+	VMResizeRequested struct {
+		Spec VMSpec `json:"spec"` // the whole new size
+	}
+	VMSnapshotRequested struct {
+		Name string `json:"name"`
+	}
+	// VMActionSucceeded is the result of a start, stop, shutdown, reboot,
+	// resize, snapshot or delete.
+	VMActionSucceeded struct {
+		Action   string  `json:"action"`
+		TaskID   string  `json:"task_id"`
+		Spec     *VMSpec `json:"spec,omitempty"`     // resize
+		Snapshot string  `json:"snapshot,omitempty"` // snapshot
+	}
+	// VMActionFailed is a permanent failure of any action, with PVE's message.
+	VMActionFailed struct {
+		Action string `json:"action"`
+		TaskID string `json:"task_id,omitempty"`
+		Error  string `json:"error"`
+	}
+	// VMDriftDetected: reconciliation saw the VM in another state on
+	// Proxmox than AccountDB believed (changed by hand outside AccountDB).
+	VMDriftDetected struct {
+		Expected VMStatus `json:"expected"`
+		Observed VMStatus `json:"observed"` // running, stopped, or deleted (missing)
+	}
+	// VMOperationTimedOut: no result arrived before the deadline; the task
+	// is presumed lost.
+	VMOperationTimedOut struct {
+		Action   string        `json:"action"`
+		Deadline time.Duration `json:"deadline_ns"`
+	}
+)
+
+func (VMCreateRequested) EventType() string   { return "vm_create_requested" }
+func (VMProvisioned) EventType() string       { return "vm_provisioned" }
+func (VMActionRequested) EventType() string   { return "vm_action_requested" }
+func (VMResizeRequested) EventType() string   { return "vm_resize_requested" }
+func (VMSnapshotRequested) EventType() string { return "vm_snapshot_requested" }
+func (VMActionSucceeded) EventType() string   { return "vm_action_succeeded" }
+func (VMActionFailed) EventType() string      { return "vm_action_failed" }
+func (VMDriftDetected) EventType() string     { return "vm_drift_detected" }
+func (VMOperationTimedOut) EventType() string { return "vm_operation_timed_out" }
+
+var vmEvents = []func() Event{
+	func() Event { return &VMCreateRequested{} },
+	func() Event { return &VMProvisioned{} },
+	func() Event { return &VMActionRequested{} },
+	func() Event { return &VMResizeRequested{} },
+	func() Event { return &VMSnapshotRequested{} },
+	func() Event { return &VMActionSucceeded{} },
+	func() Event { return &VMActionFailed{} },
+	func() Event { return &VMDriftDetected{} },
+	func() Event { return &VMOperationTimedOut{} },
+}
+
+// RequestEventTypes are the VM events the agent acts on.
+var RequestEventTypes = []string{"vm_create_requested", "vm_action_requested", "vm_resize_requested", "vm_snapshot_requested"}
+
+// VM is a virtual machine or container of a tenant.
+type VM struct {
+	ID        uuid.UUID
+	TenantID  uuid.UUID
+	Name      string
+	Kind      VMKind
+	Spec      VMSpec
+	Template  string
+	ClusterID uuid.UUID
+	Node      string
+	VMID      int
+	Status    VMStatus
+	// Pending is the action awaiting its result; "" when none.
+	Pending string
+	// PendingSpec is a requested resize; its size counts for quota now.
+	PendingSpec *VMSpec
+	// settled is the status to return to when an action fails.
+	settled   VMStatus
+	LastError string
+	Snapshots []string
+	CreatedAt time.Time
+	UpdatedAt time.Time
+	Version   int64
+}
+
+// Exists reports whether the VM has been requested.
+func (v *VM) Exists() bool { return v.Version > 0 }
+
+// Apply mutates the VM by one recorded event.
+func (v *VM) Apply(e Event, at time.Time) {
+	switch e := e.(type) {
+	case *VMCreateRequested:
+		v.Name, v.Kind, v.Spec, v.Template, v.ClusterID, v.Node = e.Name, e.Kind, e.Spec, e.Template, e.ClusterID, e.Node
+		v.Status, v.Pending, v.CreatedAt = VMProvisioning, ActionCreate, at
+	case *VMProvisioned:
+		v.ClusterID, v.Node, v.VMID = e.ClusterID, e.Node, e.VMID
+		v.Status, v.Pending, v.LastError = VMRunning, "", ""
+	case *VMActionRequested:
+		v.settled, v.Pending = v.Status, e.Action
+		switch e.Action {
+		case ActionStart, ActionReboot:
+			v.Status = VMStarting
+		case ActionStop, ActionShutdown:
+			v.Status = VMStopping
+		case ActionDelete:
+			v.Status = VMDeleting
+		}
+	case *VMResizeRequested:
+		s := e.Spec
+		v.settled, v.Pending, v.PendingSpec = v.Status, ActionResize, &s
+	case *VMSnapshotRequested:
+		v.settled, v.Pending = v.Status, ActionSnapshot
+	case *VMActionSucceeded:
+		v.LastError = ""
+		switch e.Action {
+		case ActionStart, ActionReboot:
+			v.Status = VMRunning
+		case ActionStop, ActionShutdown:
+			v.Status = VMStopped
+		case ActionDelete:
+			v.Status = VMDeleted
+		case ActionResize:
+			if e.Spec != nil {
+				v.Spec = *e.Spec
+			}
+			v.PendingSpec = nil
+		case ActionSnapshot:
+			v.Snapshots = append(v.Snapshots, e.Snapshot)
+		}
+		v.Pending = ""
+	case *VMActionFailed:
+		v.LastError = e.Error
+		v.failPending(e.Action)
+	case *VMOperationTimedOut:
+		v.LastError = fmt.Sprintf("%s: no result from the agent within %s; the task is presumed lost", e.Action, e.Deadline)
+		v.Status, v.Pending, v.PendingSpec = VMFailed, "", nil
+	case *VMDriftDetected:
+		v.Status = e.Observed
+		if e.Observed == VMDeleted {
+			v.LastError = "deleted on Proxmox outside AccountDB"
+		}
+	}
+	v.UpdatedAt = at
+	v.Version++
+}
+
+// failPending settles a failed action: a failed create leaves the VM
+// failed; any other failure returns it to where it was before the action.
+func (v *VM) failPending(action string) {
+	if action == ActionCreate {
+		v.Status = VMFailed
+	} else if v.settled != "" {
+		v.Status = v.settled
+	}
+	v.Pending, v.PendingSpec = "", nil
+}
+
+// Allocated is what the VM counts against its tenant's quota: the larger of
+// its size and a pending resize; nothing once deleted.
+func (v *VM) Allocated() VMSpec {
+	if !v.Exists() || v.Status == VMDeleted {
+		return VMSpec{}
+	}
+	s := v.Spec
+	if p := v.PendingSpec; p != nil {
+		s = VMSpec{Cores: max(s.Cores, p.Cores), MemoryMB: max(s.MemoryMB, p.MemoryMB), DiskGB: max(s.DiskGB, p.DiskGB)}
+	}
+	return s
+}
+
+var vmNamePattern = regexp.MustCompile(`^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$`)
+
+// Limits of one VM's size.
+const (
+	MaxVMCores    = 128
+	MaxVMMemoryMB = 4 << 20 // 4 TiB
+	MaxVMDiskGB   = 64 << 10
+)
+
+func (s VMSpec) validate(f fieldErrors) {
+	if s.Cores < 1 || s.Cores > MaxVMCores {
+		f.add("cores", fmt.Sprintf("must be from 1 to %d", MaxVMCores))
+	}
+	if s.MemoryMB < 64 || s.MemoryMB > MaxVMMemoryMB {
+		f.add("memory_mb", fmt.Sprintf("must be from 64 to %d", MaxVMMemoryMB))
+	}
+	if s.DiskGB < 1 || s.DiskGB > MaxVMDiskGB {
+		f.add("disk_gb", fmt.Sprintf("must be from 1 to %d", MaxVMDiskGB))
+	}
+}
+
+// RequestVM decides a new VM. The template must be known on the cluster;
+// the caller resolves it (and the cluster) before calling.
+func RequestVM(name string, kind VMKind, spec VMSpec, template string, cluster uuid.UUID, node string) ([]Event, error) {
+	f := fieldErrors{}
+	if !vmNamePattern.MatchString(name) {
+		f.add("name", "must be a DNS label: lower-case letters, digits and hyphens, at most 63")
+	}
+	if kind != KindQEMU && kind != KindLXC {
+		f.add("kind", `must be "qemu" or "lxc"`)
+	}
+	spec.validate(f)
+	if template == "" {
+		f.add("template", "is required")
+	}
+	if err := f.err(); err != nil {
+		return nil, err
+	}
+	return []Event{&VMCreateRequested{Name: name, Kind: kind, Spec: spec, Template: template, ClusterID: cluster, Node: node}}, nil
+}
+
+// settledFor lists the statuses an action may start from.
+var settledFor = map[string][]VMStatus{
+	ActionStart:    {VMStopped},
+	ActionStop:     {VMRunning},
+	ActionShutdown: {VMRunning},
+	ActionReboot:   {VMRunning},
+	ActionResize:   {VMStopped, VMRunning},
+	ActionSnapshot: {VMStopped, VMRunning},
+	ActionDelete:   {VMStopped, VMRunning, VMFailed},
+}
+
+func (v *VM) allows(action string) error {
+	if !v.Exists() {
+		return ErrNotFound
+	}
+	if v.Pending != "" {
+		return fmt.Errorf("%w: %s is still in progress", ErrInvalidTransition, v.Pending)
+	}
+	for _, s := range settledFor[action] {
+		if v.Status == s {
+			return nil
+		}
+	}
+	return fmt.Errorf("%w: cannot %s a VM that is %s", ErrInvalidTransition, action, v.Status)
+}
+
+// Act requests a power action or deletion.
+func (v *VM) Act(action string) ([]Event, error) {
+	switch action {
+	case ActionStart, ActionStop, ActionShutdown, ActionReboot, ActionDelete:
+	default:
+		return nil, &ValidationError{Fields: map[string]string{"action": "must be start, stop, shutdown or reboot"}}
+	}
+	if err := v.allows(action); err != nil {
+		return nil, err
+	}
+	return []Event{&VMActionRequested{Action: action}}, nil
+}
+
+// Resize requests a new size; nil fields keep the current value. Disks only
+// grow.
+func (v *VM) Resize(cores, memoryMB, diskGB *int) ([]Event, error) {
+	if err := v.allows(ActionResize); err != nil {
+		return nil, err
+	}
+	next := v.Spec
+	if cores != nil {
+		next.Cores = *cores
+	}
+	if memoryMB != nil {
+		next.MemoryMB = *memoryMB
+	}
+	if diskGB != nil {
+		next.DiskGB = *diskGB
+	}
+	f := fieldErrors{}
+	if cores == nil && memoryMB == nil && diskGB == nil {
+		f.add("body", "cores, memory_mb or disk_gb is required")
+	}
+	next.validate(f)
+	if err := f.err(); err != nil {
+		return nil, err
+	}
+	if next.DiskGB < v.Spec.DiskGB {
+		return nil, fmt.Errorf("%w: disks only grow (%d GB now)", ErrInvalidTransition, v.Spec.DiskGB)
+	}
+	if next == v.Spec {
+		return nil, nil
+	}
+	return []Event{&VMResizeRequested{Spec: next}}, nil
+}
+
+var snapshotNamePattern = regexp.MustCompile(`^[A-Za-z][A-Za-z0-9_-]{1,39}$`)
+
+// Snapshot requests a snapshot with a PVE-valid name.
+func (v *VM) Snapshot(name string) ([]Event, error) {
+	if !snapshotNamePattern.MatchString(name) {
+		return nil, &ValidationError{Fields: map[string]string{"name": "2 to 40 letters, digits, - or _, starting with a letter"}}
+	}
+	if err := v.allows(ActionSnapshot); err != nil {
+		return nil, err
+	}
+	for _, s := range v.Snapshots {
+		if s == name {
+			return nil, fmt.Errorf("%w: snapshot %q exists", ErrConflict, name)
+		}
+	}
+	return []Event{&VMSnapshotRequested{Name: name}}, nil
+}
+
+// Result records the agent's outcome of the pending action. A result for an
+// action that is no longer pending (a duplicate, or one that arrived after a
+// timeout) records nothing.
+func (v *VM) Result(action string, ok bool, taskID, errText string, provisioned *VMProvisioned, spec *VMSpec, snapshot string) []Event {
+	if !v.Exists() || v.Pending != action {
+		return nil
+	}
+	switch {
+	case !ok:
+		return []Event{&VMActionFailed{Action: action, TaskID: taskID, Error: errText}}
+	case action == ActionCreate && provisioned != nil:
+		return []Event{provisioned}
+	case action == ActionCreate:
+		return []Event{&VMActionFailed{Action: action, TaskID: taskID, Error: "agent reported success without a placement"}}
+	}
+	return []Event{&VMActionSucceeded{Action: action, TaskID: taskID, Spec: spec, Snapshot: snapshot}}
+}
+
+// Observe turns what reconciliation saw on Proxmox into drift, when the VM is
+// settled and the observation disagrees.
+func (v *VM) Observe(observed VMStatus) []Event {
+	if !v.Exists() || v.Pending != "" || v.Status.Transient() || v.Status == VMDeleted || v.Status == VMFailed {
+		return nil
+	}
+	if observed == v.Status || (observed != VMRunning && observed != VMStopped && observed != VMDeleted) {
+		return nil
+	}
+	return []Event{&VMDriftDetected{Expected: v.Status, Observed: observed}}
+}
+
+// TimeOut fails a pending action whose result never came.
+func (v *VM) TimeOut(deadline time.Duration) []Event {
+	if !v.Exists() || v.Pending == "" {
+		return nil
+	}
+	return []Event{&VMOperationTimedOut{Action: v.Pending, Deadline: deadline}}
+}

@@ -7,6 +7,7 @@ package stacktest
 import (
 	"bytes"
 	"context"
+	"crypto/ed25519"
 	"encoding/json"
 	"io"
 	"log/slog"
@@ -35,12 +36,15 @@ type Options struct {
 
 // Stack is a running core service.
 type Stack struct {
-	URL   string
-	DB    *pgtest.DB
-	NATS  *natstest.Server
-	Sys   *app.System
-	Keys  *auth.KeySet
-	Store *eventstore.Store
+	URL  string
+	DB   *pgtest.DB
+	NATS *natstest.Server
+	Sys  *app.System
+	Keys *auth.KeySet
+	// SigningKey is the private key behind Keys, for tests that forge
+	// tokens the issuer would never sign (no exp, another audience).
+	SigningKey ed25519.PrivateKey
+	Store      *eventstore.Store
 }
 
 var generous = api.RateLimit{N: 1_000_000, Window: time.Minute}
@@ -90,7 +94,7 @@ func Start(tb testing.TB, o Options) *Stack {
 			tb.Errorf("stacktest: shutdown did not finish")
 		}
 	})
-	return &Stack{URL: sys.URL(), DB: db, NATS: ns, Sys: sys, Keys: keys, Store: sys.Store}
+	return &Stack{URL: sys.URL(), DB: db, NATS: ns, Sys: sys, Keys: keys, SigningKey: key, Store: sys.Store}
 }
 
 // Account is a user created for a test, with its password.
@@ -227,4 +231,3 @@ func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() b
 		time.Sleep(25 * time.Millisecond)
 	}
 }
-

@@ -1,57 +1,388 @@
 package api_test
 
 import (
+	"bytes"
 	"encoding/json"
 	"net/http"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/go-chi/chi/v5"
 
 	"github.com/accountdb/accountdb/api"
+	"github.com/accountdb/accountdb/auth"
 )
 
-// TestOpenAPIMatchesRouter keeps openapi.json honest: every route NewRouter
-// serves is documented and every documented route is served.
-func TestOpenAPIMatchesRouter(t *testing.T) {
-	h, _ := newRouter(t, api.Deps{}, nil)
+// v1Router is NewRouter with the authenticated /v1 API mounted. mountV1 only
+// keeps its (here nil) dependencies in closures, so the routes can be walked
+// without a database, a signer or a command handler.
+func v1Router(t *testing.T) chi.Routes {
+	t.Helper()
+	h, _ := newRouter(t, api.Deps{Identity: &api.Identity{}}, nil)
 	routes, ok := h.(chi.Routes)
 	if !ok {
 		t.Fatalf("NewRouter returned %T", h)
+	}
+	return routes
+}
+
+// servedRoutes lists "METHOD /path" for every route of r.
+func servedRoutes(t *testing.T, r chi.Routes) map[string]bool {
+	t.Helper()
+	out := map[string]bool{}
+	err := chi.Walk(r, func(method, route string, _ http.Handler, _ ...func(http.Handler) http.Handler) error {
+		out[method+" "+route] = true
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
+}
+
+// TestOpenAPIMatchesRouter keeps openapi.json honest: every route NewRouter
+// serves, the /v1 API included, is documented and every documented route is
+// served.
+func TestOpenAPIMatchesRouter(t *testing.T) {
+	routes := v1Router(t)
+	// The comparison is only worth something if the /v1 API is mounted.
+	served := servedRoutes(t, routes)
+	for _, want := range []string{"POST /v1/auth/login", "GET /v1/users/me", "PATCH /v1/tenants/{id}", "PUT /v1/users/{id}/roles"} {
+		if !served[want] {
+			t.Fatalf("%s is not served; routes: %v", want, served)
+		}
 	}
 	if err := api.CheckOpenAPI(routes, api.OpenAPIDocument()); err != nil {
 		t.Fatal(err)
 	}
 }
 
+// TestOpenAPIMissingRouteFails removes each documented operation in turn
+// and expects CheckOpenAPI to name it as served but undocumented.
+func TestOpenAPIMissingRouteFails(t *testing.T) {
+	routes := v1Router(t)
+	var doc map[string]any
+	if err := json.Unmarshal(api.OpenAPIDocument(), &doc); err != nil {
+		t.Fatal(err)
+	}
+	paths := doc["paths"].(map[string]any)
+	n := 0
+	for path, item := range paths {
+		for method := range item.(map[string]any) {
+			if method == "parameters" {
+				continue
+			}
+			n++
+			op := item.(map[string]any)[method]
+			delete(item.(map[string]any), method)
+			b, err := json.Marshal(doc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			item.(map[string]any)[method] = op
+			name := strings.ToUpper(method) + " " + path
+			err = api.CheckOpenAPI(routes, b)
+			if err == nil || !strings.Contains(err.Error(), "served but not in openapi.json: "+name) {
+				t.Errorf("without %s: %v", name, err)
+			}
+		}
+	}
+	if n < 20 {
+		t.Fatalf("only %d operations documented", n)
+	}
+}
+
 func TestOpenAPIServed(t *testing.T) {
-	srv, _ := newServer(t, api.Deps{}, nil)
+	srv, _ := newServer(t, api.Deps{Identity: &api.Identity{}}, nil)
 	req := newRequest(t, http.MethodGet, srv.URL+"/v1/openapi.json", "", nil)
 	res, body := do(t, req) // no Authorization header
 	if res.StatusCode != http.StatusOK || !strings.HasPrefix(res.Header.Get("Content-Type"), "application/json") {
 		t.Fatalf("%d %s", res.StatusCode, res.Header.Get("Content-Type"))
 	}
-	var doc struct {
-		OpenAPI    string `json:"openapi"`
-		Security   []map[string][]string
-		Components struct {
-			Schemas         map[string]json.RawMessage
-			SecuritySchemes map[string]struct{ Type, Scheme string }
-		}
-		Paths map[string]map[string]struct {
-			Security *[]map[string][]string `json:"security"`
-		}
+	if !bytes.Equal(body, api.OpenAPIDocument()) {
+		t.Fatal("the served document is not the embedded one")
 	}
-	if err := json.Unmarshal(body, &doc); err != nil {
+}
+
+// oaDoc is the part of an OpenAPI document the shape test reads.
+type oaDoc struct {
+	OpenAPI string `json:"openapi"`
+	Info    struct {
+		Title   string `json:"title"`
+		Version string `json:"version"`
+	} `json:"info"`
+	Security   []map[string][]string                 `json:"security"`
+	Paths      map[string]map[string]json.RawMessage `json:"paths"`
+	Components struct {
+		Schemas         map[string]json.RawMessage `json:"schemas"`
+		SecuritySchemes map[string]struct {
+			Type   string `json:"type"`
+			Scheme string `json:"scheme"`
+		} `json:"securitySchemes"`
+		Parameters map[string]oaParam         `json:"parameters"`
+		Responses  map[string]oaResponse      `json:"responses"`
+		Headers    map[string]json.RawMessage `json:"headers"`
+	} `json:"components"`
+}
+
+type oaParam struct {
+	Ref  string `json:"$ref"`
+	Name string `json:"name"`
+	In   string `json:"in"`
+}
+
+type oaResponse struct {
+	Ref     string                     `json:"$ref"`
+	Headers map[string]json.RawMessage `json:"headers"`
+	Content map[string]json.RawMessage `json:"content"`
+}
+
+type oaOperation struct {
+	OperationID string                 `json:"operationId"`
+	Summary     string                 `json:"summary"`
+	Description string                 `json:"description"`
+	Permission  json.RawMessage        `json:"x-permission"`
+	Security    *[]map[string][]string `json:"security"`
+	Parameters  []oaParam              `json:"parameters"`
+	RequestBody *struct {
+		Content map[string]json.RawMessage `json:"content"`
+	} `json:"requestBody"`
+	Responses map[string]oaResponse `json:"responses"`
+}
+
+// publicOperations need no token (API.md).
+var publicOperations = map[string]bool{
+	"POST /v1/auth/login": true, "POST /v1/auth/refresh": true, "GET /v1/openapi.json": true,
+}
+
+// TestOpenAPIDocumentWellFormed checks the document itself: JSON, OpenAPI
+// 3.1.x, resolvable references, and for every operation a unique
+// operationId, a summary, at least one 2xx answer, its permission, its
+// security, and the headers and problem answers of the conventions.
+func TestOpenAPIDocumentWellFormed(t *testing.T) {
+	raw := api.OpenAPIDocument()
+	if !json.Valid(raw) {
+		t.Fatal("openapi.json is not valid JSON")
+	}
+	var doc oaDoc
+	if err := json.Unmarshal(raw, &doc); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.HasPrefix(doc.OpenAPI, "3.1") || doc.Components.Schemas["Problem"] == nil ||
-		doc.Components.SecuritySchemes["bearerAuth"].Scheme != "bearer" || len(doc.Security) != 1 {
-		t.Fatalf("document shape: %+v", doc)
+	if !regexp.MustCompile(`^3\.1\.[0-9]+$`).MatchString(doc.OpenAPI) {
+		t.Fatalf("openapi %q, want 3.1.x", doc.OpenAPI)
 	}
-	if s := doc.Paths["/v1/openapi.json"]["get"].Security; s == nil || len(*s) != 0 {
-		t.Fatal("GET /v1/openapi.json must declare security: [] (no auth)")
+	if doc.Info.Title == "" || doc.Info.Version == "" {
+		t.Error("info.title and info.version are required")
 	}
+	if doc.Components.SecuritySchemes["bearerAuth"].Scheme != "bearer" ||
+		len(doc.Security) != 1 || doc.Security[0]["bearerAuth"] == nil {
+		t.Error("the document must default to bearerAuth (http bearer)")
+	}
+	checkRefs(t, raw)
+
+	param := func(p oaParam) oaParam {
+		if name, ok := strings.CutPrefix(p.Ref, "#/components/parameters/"); ok {
+			return doc.Components.Parameters[name]
+		}
+		return p
+	}
+	response := func(r oaResponse) oaResponse {
+		if name, ok := strings.CutPrefix(r.Ref, "#/components/responses/"); ok {
+			return doc.Components.Responses[name]
+		}
+		return r
+	}
+	ids := map[string]string{}
+	n := 0
+	for path, item := range doc.Paths {
+		var pathParams []oaParam
+		if p, ok := item["parameters"]; ok {
+			if err := json.Unmarshal(p, &pathParams); err != nil {
+				t.Fatalf("%s parameters: %v", path, err)
+			}
+		}
+		for method, rawOp := range item {
+			if method == "parameters" {
+				continue
+			}
+			name := strings.ToUpper(method) + " " + path
+			var op oaOperation
+			if err := json.Unmarshal(rawOp, &op); err != nil {
+				t.Errorf("%s: %v", name, err)
+				continue
+			}
+			n++
+			if op.OperationID == "" {
+				t.Errorf("%s: no operationId", name)
+			} else if other, dup := ids[op.OperationID]; dup {
+				t.Errorf("%s: operationId %q is also %s", name, op.OperationID, other)
+			}
+			ids[op.OperationID] = name
+			if op.Summary == "" {
+				t.Errorf("%s: no summary", name)
+			}
+
+			var codes []string
+			for code := range op.Responses {
+				if code != "default" && !regexp.MustCompile(`^[1-5][0-9][0-9]$`).MatchString(code) {
+					t.Errorf("%s: response key %q", name, code)
+				}
+				codes = append(codes, code)
+			}
+			has := func(code string) bool { return slices.Contains(codes, code) }
+			if !slices.ContainsFunc(codes, func(c string) bool { return strings.HasPrefix(c, "2") }) {
+				t.Errorf("%s: no 2xx response", name)
+			}
+
+			// x-permission: present, null or a known permission, and named in the description.
+			switch perm := string(op.Permission); {
+			case perm == "":
+				t.Errorf("%s: no x-permission", name)
+			case perm == "null":
+				if !strings.Contains(op.Description, "Permission: none") && !strings.Contains(op.Description, "Public") {
+					t.Errorf("%s: the description does not say that no permission is needed", name)
+				}
+			default:
+				var p auth.Permission
+				if err := json.Unmarshal(op.Permission, &p); err != nil || !auth.ValidPermission(p) {
+					t.Errorf("%s: x-permission %s is not a permission", name, perm)
+				} else if !strings.Contains(op.Description, "`"+string(p)+"`") {
+					t.Errorf("%s: the description does not name %s", name, p)
+				}
+				if !has("403") {
+					t.Errorf("%s: needs a permission but documents no 403", name)
+				}
+			}
+
+			// Security: none on the public routes, the bearer default elsewhere.
+			if publicOperations[name] {
+				if op.Security == nil || len(*op.Security) != 0 {
+					t.Errorf("%s: must declare security: []", name)
+				}
+			} else {
+				if op.Security != nil {
+					t.Errorf("%s: must use the default bearer security", name)
+				}
+				for _, c := range []string{"401", "429"} {
+					if !has(c) {
+						t.Errorf("%s: no %s response", name, c)
+					}
+				}
+			}
+			if strings.Contains(path, "{") && !has("404") {
+				t.Errorf("%s: no 404 response", name)
+			}
+
+			params := map[string]bool{}
+			for _, p := range append(slices.Clone(pathParams), op.Parameters...) {
+				p = param(p)
+				params[p.In+":"+p.Name] = true
+			}
+			if op.RequestBody != nil {
+				if _, ok := op.RequestBody.Content["application/json"]; !ok || len(op.RequestBody.Content) != 1 {
+					t.Errorf("%s: the request body must be application/json only", name)
+				}
+				for _, c := range []string{"400", "413", "415"} {
+					if !has(c) {
+						t.Errorf("%s: takes a body but documents no %s", name, c)
+					}
+				}
+			}
+			if has("429") && response(op.Responses["429"]).Headers["Retry-After"] == nil {
+				t.Errorf("%s: 429 without Retry-After", name)
+			}
+			for code, r := range op.Responses {
+				if r := response(r); code >= "400" && r.Content["application/problem+json"] == nil {
+					t.Errorf("%s: %s is not a problem+json answer", name, code)
+				}
+			}
+
+			// Commands: 202 Accepted with the consistency token; creations give Location.
+			if has("202") {
+				r := response(op.Responses["202"])
+				if r.Headers["X-Consistency-Token"] == nil || !strings.Contains(string(r.Content["application/json"]), "#/components/schemas/Accepted") {
+					t.Errorf("%s: 202 must be the Accepted schema with X-Consistency-Token", name)
+				}
+				if method == "post" && !strings.Contains(path, "{") && r.Headers["Location"] == nil {
+					t.Errorf("%s: a creation must answer Location", name)
+				}
+				if !params["header:Idempotency-Key"] {
+					t.Errorf("%s: a command without Idempotency-Key", name)
+				}
+				if strings.Contains(path, "{id}") && !params["header:If-Match"] {
+					t.Errorf("%s: a command on an existing resource without If-Match", name)
+				}
+			}
+			if method == "get" && has("200") {
+				schema := string(response(op.Responses["200"]).Content["application/json"])
+				if strings.Contains(schema, "ListMeta") && strings.Contains(path, "/v1/") && !strings.HasSuffix(path, "/sessions") &&
+					(!params["query:limit"] || !params["query:cursor"]) {
+					t.Errorf("%s: a list without limit and cursor", name)
+				}
+			}
+		}
+	}
+	if n < 20 {
+		t.Fatalf("only %d operations", n)
+	}
+
+	// The filters of GET /v1/users.
+	var users oaOperation
+	if err := json.Unmarshal(doc.Paths["/v1/users"]["get"], &users); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]bool{}
+	for _, p := range users.Parameters {
+		p = param(p)
+		got[p.In+":"+p.Name] = true
+	}
+	for _, want := range []string{"query:limit", "query:cursor", "query:tenant_id", "query:status", "query:email", "header:X-Consistency-Token"} {
+		if !got[want] {
+			t.Errorf("GET /v1/users: no %s parameter", want)
+		}
+	}
+}
+
+// checkRefs resolves every local "$ref" of the document.
+func checkRefs(t *testing.T, raw []byte) {
+	t.Helper()
+	var root any
+	if err := json.Unmarshal(raw, &root); err != nil {
+		t.Fatal(err)
+	}
+	var walk func(v any)
+	walk = func(v any) {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, x := range v {
+				if k != "$ref" {
+					walk(x)
+					continue
+				}
+				ref, _ := x.(string)
+				target, ok := strings.CutPrefix(ref, "#/")
+				if !ok {
+					t.Errorf("$ref %q is not local", ref)
+					continue
+				}
+				var cur any = root
+				for _, part := range strings.Split(target, "/") {
+					m, _ := cur.(map[string]any)
+					if cur, ok = m[part]; !ok {
+						t.Errorf("$ref %q does not resolve", ref)
+						break
+					}
+				}
+			}
+		case []any:
+			for _, x := range v {
+				walk(x)
+			}
+		}
+	}
+	walk(root)
 }
 
 func TestCheckOpenAPIFindsDifferences(t *testing.T) {

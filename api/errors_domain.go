@@ -26,6 +26,7 @@ func domainErrors() []ErrorMapping {
 		{Target: domain.ErrInvalidTransition, Problem: Static(InvalidState("not allowed in the resource's current state"))},
 		{Target: commands.ErrPreconditionFailed, Problem: Static(PreconditionFailed("If-Match does not match the current version"))},
 		{Target: eventstore.ErrIdempotencyMismatch, Problem: Static(IdempotencyMismatch())},
+		{Target: commands.ErrNoVault, Problem: Static(Unavailable())},
 		{Target: commands.ErrUnauthenticated, Problem: Static(Unauthenticated("invalid credentials"))},
 	}
 }

@@ -86,5 +86,20 @@ func mountV1(r chi.Router, d *Identity) {
 		// Changing one's own password needs no permission; another's needs
 		// user:manage, checked in the handler once the target is known.
 		r.Put("/v1/users/{id}/password", id.changePassword)
+
+		r.With(id.require(auth.PermVMCreate)).Post("/v1/vms", id.createVM)
+		r.With(id.require(auth.PermVMRead)).Get("/v1/vms", id.listVMs)
+		r.With(id.require(auth.PermVMRead)).Get("/v1/vms/{id}", id.getVM)
+		r.With(id.require(auth.PermVMConfig)).Patch("/v1/vms/{id}", id.resizeVM)
+		r.With(id.require(auth.PermVMDelete)).Delete("/v1/vms/{id}", id.deleteVM)
+		r.With(id.require(auth.PermVMPower)).Post("/v1/vms/{id}/actions/{action}", id.vmAction)
+		r.With(id.require(auth.PermVMSnapshot)).Post("/v1/vms/{id}/snapshots", id.snapshotVM)
+		r.With(id.require(auth.PermVMRead)).Get("/v1/vms/{id}/history", id.vmHistory)
+
+		r.With(id.require(auth.PermClusterManage)).Post("/v1/clusters", id.createCluster)
+		r.With(id.require(auth.PermClusterManage)).Get("/v1/clusters", id.listClusters)
+		r.With(id.require(auth.PermClusterManage)).Get("/v1/clusters/{id}/nodes", id.clusterNodes)
+		// Templates are offered to every tenant: any signed-in user may list them.
+		r.Get("/v1/templates", id.listTemplates)
 	})
 }

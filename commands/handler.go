@@ -14,6 +14,7 @@ import (
 	"github.com/accountdb/accountdb/auth"
 	"github.com/accountdb/accountdb/domain"
 	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/vault"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -82,6 +83,7 @@ type Handler struct {
 	pool      *pgxpool.Pool
 	passwords auth.PasswordHasher
 	sessions  SessionConfig
+	vault     *vault.Vault
 	now       func() time.Time
 }
 
@@ -117,6 +119,9 @@ type change struct {
 	// lockTenant serialises this change with other changes of the tenant that
 	// also set it (the last-admin rule reads across users).
 	lockTenant bool
+	// causation, when set, is the event that caused this change (a result's
+	// request); commandID, when set, makes it idempotent without a client key.
+	causation, commandID uuid.UUID
 }
 
 // maxConflictRetries bounds load-decide-append retries after a concurrent
@@ -214,9 +219,13 @@ func (h *Handler) newAppend(a Actor, o Options, c change) (eventstore.Append, er
 	if a.CorrelationID == uuid.Nil {
 		a.CorrelationID = uuid.Must(uuid.NewV7())
 	}
+	cmd := commandID(a, o.IdempotencyKey)
+	if c.commandID != uuid.Nil {
+		cmd = c.commandID
+	}
 	return eventstore.Append{
 		Stream: c.stream, TenantID: c.tenant, Expected: expected,
-		CommandID: commandID(a, o.IdempotencyKey), RequestHash: o.RequestHash,
+		CommandID: cmd, RequestHash: o.RequestHash, CausationID: c.causation,
 		ActorID: a.UserID, CorrelationID: a.CorrelationID, Metadata: a.Metadata, Events: evs,
 	}, nil
 }

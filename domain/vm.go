@@ -159,8 +159,8 @@ type VM struct {
 	Pending string
 	// PendingSpec is a requested resize; its size counts for quota now.
 	PendingSpec *VMSpec
-	// settled is the status to return to when an action fails.
-	settled   VMStatus
+	// Settled is the status to return to when the pending action fails.
+	Settled   VMStatus
 	LastError string
 	Snapshots []string
 	CreatedAt time.Time
@@ -181,7 +181,7 @@ func (v *VM) Apply(e Event, at time.Time) {
 		v.ClusterID, v.Node, v.VMID = e.ClusterID, e.Node, e.VMID
 		v.Status, v.Pending, v.LastError = VMRunning, "", ""
 	case *VMActionRequested:
-		v.settled, v.Pending = v.Status, e.Action
+		v.Settled, v.Pending = v.Status, e.Action
 		switch e.Action {
 		case ActionStart, ActionReboot:
 			v.Status = VMStarting
@@ -192,9 +192,9 @@ func (v *VM) Apply(e Event, at time.Time) {
 		}
 	case *VMResizeRequested:
 		s := e.Spec
-		v.settled, v.Pending, v.PendingSpec = v.Status, ActionResize, &s
+		v.Settled, v.Pending, v.PendingSpec = v.Status, ActionResize, &s
 	case *VMSnapshotRequested:
-		v.settled, v.Pending = v.Status, ActionSnapshot
+		v.Settled, v.Pending = v.Status, ActionSnapshot
 	case *VMActionSucceeded:
 		v.LastError = ""
 		switch e.Action {
@@ -234,16 +234,17 @@ func (v *VM) Apply(e Event, at time.Time) {
 func (v *VM) failPending(action string) {
 	if action == ActionCreate {
 		v.Status = VMFailed
-	} else if v.settled != "" {
-		v.Status = v.settled
+	} else if v.Settled != "" {
+		v.Status = v.Settled
 	}
 	v.Pending, v.PendingSpec = "", nil
 }
 
 // Allocated is what the VM counts against its tenant's quota: the larger of
-// its size and a pending resize; nothing once deleted.
+// its size and a pending resize. A deleted VM, and one whose creation failed
+// (it never existed on Proxmox), count nothing. Provisioning counts.
 func (v *VM) Allocated() VMSpec {
-	if !v.Exists() || v.Status == VMDeleted {
+	if !v.Exists() || v.Status == VMDeleted || (v.Status == VMFailed && v.VMID == 0) {
 		return VMSpec{}
 	}
 	s := v.Spec

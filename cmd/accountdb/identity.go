@@ -10,6 +10,7 @@ import (
 
 	"github.com/accountdb/accountdb/auth"
 	"github.com/accountdb/accountdb/internal/app"
+	"github.com/accountdb/accountdb/vault"
 )
 
 // loadIdentity reads the JWT signing key from ACCOUNTDB_JWT_PRIVATE_KEY (PEM)
@@ -87,5 +88,31 @@ func appConfig(cfg *config, natsURL string) (app.Config, error) {
 	if err != nil {
 		return app.Config{}, err
 	}
-	return app.Config{AppDatabaseURL: appURL, NATSURL: natsURL, HTTPAddr: cfg.HTTPAddr, Identity: ident}, nil
+	v, err := loadVault(cfg)
+	if err != nil {
+		return app.Config{}, err
+	}
+	return app.Config{AppDatabaseURL: appURL, NATSURL: natsURL, HTTPAddr: cfg.HTTPAddr, Identity: ident, Vault: v}, nil
+}
+
+// loadVault reads the secrets key shared with the agent from
+// ACCOUNTDB_SECRETS_KEY (base64, 32 bytes) or, in development, from the data
+// directory, generating it there the first time.
+func loadVault(cfg *config) (*vault.Vault, error) {
+	var (
+		key []byte
+		err error
+	)
+	if k := os.Getenv("ACCOUNTDB_SECRETS_KEY"); k != "" {
+		key, err = vault.ParseKey(k)
+	} else {
+		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+			return nil, fmt.Errorf("data dir: %w", err)
+		}
+		key, err = vault.LoadOrGenerateKey(cfg.DataDir)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("secrets key: %w", err)
+	}
+	return vault.New(key)
 }

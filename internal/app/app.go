@@ -17,8 +17,10 @@ import (
 	"github.com/accountdb/accountdb/auth"
 	"github.com/accountdb/accountdb/commands"
 	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/ingest"
 	"github.com/accountdb/accountdb/projections"
 	"github.com/accountdb/accountdb/tenantdb"
+	"github.com/accountdb/accountdb/vault"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -30,7 +32,8 @@ import (
 // Projectors is every read model the service keeps up to date. Names are
 // stable identifiers: renaming one re-consumes the whole log.
 func Projectors() []projections.Projector {
-	return []projections.Projector{projections.TenantActivity{}, projections.Tenants{}, projections.Users{}}
+	return []projections.Projector{projections.TenantActivity{}, projections.Tenants{}, projections.Users{},
+		projections.VMs{}, projections.Clusters{}}
 }
 
 // Readiness thresholds: beyond these, /readyz reports the follower as failing.
@@ -46,6 +49,11 @@ type Config struct {
 	NATSURL        string
 	HTTPAddr       string
 	Identity       Identity
+	// Vault seals secrets the core stores (cluster token secrets); shared
+	// with the agent.
+	Vault *vault.Vault
+	// VMDeadline fails a VM action whose result never came (default 10 min).
+	VMDeadline time.Duration
 	// RateLimits; zero values take the API's defaults.
 	PublicRate, UserRate, TenantRate api.RateLimit
 }
@@ -68,6 +76,7 @@ type System struct {
 	reg      *prometheus.Registry
 	nc       *nats.Conn
 	relay    *eventstore.Relay
+	ingest   *ingest.Ingest
 	runners  []*projections.Runner
 	http     *http.Server
 	listener net.Listener
@@ -92,7 +101,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *System, err er
 		return nil, err
 	}
 	s.Store = eventstore.New(s.Pool, s.reg)
-	s.Commands = NewCommandHandler(s.Store, cfg.Identity.Keys)
+	s.Commands = NewCommandHandler(s.Store, cfg.Identity.Keys).WithVault(cfg.Vault)
 
 	s.nc, err = nats.Connect(cfg.NATSURL,
 		nats.Name("accountdb"),
@@ -116,6 +125,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *System, err er
 	}
 
 	s.relay = eventstore.NewRelay(s.Store, js, eventstore.RelayOptions{Logger: log, Registerer: s.reg})
+	s.ingest = ingest.New(js, s.Commands, ingest.Options{Deadline: cfg.VMDeadline, Logger: log})
 	metrics := projections.NewMetrics(s.reg)
 	for _, p := range Projectors() {
 		s.runners = append(s.runners, projections.NewRunner(s.Pool, js, p, projections.RunnerOptions{Metrics: metrics, Logger: log}))
@@ -145,6 +155,7 @@ func (s *System) Run(ctx context.Context) error {
 	defer s.close()
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return ignoreCancel(s.relay.Run(gctx)) })
+	g.Go(func() error { return ignoreCancel(s.ingest.Run(gctx)) })
 	for _, r := range s.runners {
 		g.Go(func() error { return ignoreCancel(r.Run(gctx)) })
 	}

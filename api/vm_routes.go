@@ -1,0 +1,450 @@
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/accountdb/accountdb/commands"
+	"github.com/accountdb/accountdb/domain"
+	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/projections"
+	"github.com/go-chi/chi/v5"
+	"github.com/google/uuid"
+)
+
+type createVMRequest struct {
+	Name      string `json:"name"`
+	Kind      string `json:"kind"`
+	Cores     int    `json:"cores"`
+	MemoryMB  int    `json:"memory_mb"`
+	DiskGB    int    `json:"disk_gb"`
+	Template  string `json:"template"`
+	ClusterID string `json:"cluster_id,omitempty"`
+}
+
+type resizeVMRequest struct {
+	Cores    *int `json:"cores"`
+	MemoryMB *int `json:"memory_mb"`
+	DiskGB   *int `json:"disk_gb"`
+}
+
+type snapshotRequest struct {
+	Name string `json:"name"`
+}
+
+type vmResponse struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name"`
+	Kind      string    `json:"kind"`
+	Cores     int       `json:"cores"`
+	MemoryMB  int       `json:"memory_mb"`
+	DiskGB    int       `json:"disk_gb"`
+	Status    string    `json:"status"`
+	Node      string    `json:"node"`
+	VMID      int       `json:"vmid"`
+	Template  string    `json:"template"`
+	ClusterID *string   `json:"cluster_id"`
+	Pending   string    `json:"pending_action"`
+	Snapshots []string  `json:"snapshots"`
+	LastError string    `json:"last_error"`
+	Version   int64     `json:"version"`
+	CreatedAt time.Time `json:"created_at"`
+	UpdatedAt time.Time `json:"updated_at"`
+}
+
+func toVMResponse(v projections.VMView) vmResponse {
+	r := vmResponse{ID: v.ID.String(), Name: v.Name, Kind: v.Kind, Cores: v.Cores, MemoryMB: v.MemoryMB, DiskGB: v.DiskGB,
+		Status: v.Status, Node: v.Node, VMID: v.VMID, Template: v.Template, Pending: v.Pending, Snapshots: v.Snapshots,
+		LastError: v.LastError, Version: v.Version, CreatedAt: v.CreatedAt.UTC(), UpdatedAt: v.UpdatedAt.UTC()}
+	if v.ClusterID != nil {
+		s := v.ClusterID.String()
+		r.ClusterID = &s
+	}
+	if r.Snapshots == nil {
+		r.Snapshots = []string{}
+	}
+	return r
+}
+
+func (id *identity) createVM(w http.ResponseWriter, r *http.Request) {
+	p := PrincipalFrom(r.Context())
+	var req createVMRequest
+	if err := DecodeJSON(w, r, &req); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	var cluster uuid.UUID
+	if req.ClusterID != "" {
+		c, err := uuid.Parse(req.ClusterID)
+		if err != nil {
+			WriteProblem(w, r, BadRequest("cluster_id must be a UUID", map[string]string{"cluster_id": "must be a UUID"}))
+			return
+		}
+		cluster = c
+	}
+	o, err := commandOptions(r, req)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	res, err := id.commands.CreateVM(r.Context(), actorOf(r), o, commands.NewVM{TenantID: p.TenantID, Name: req.Name,
+		Kind: domain.VMKind(req.Kind), Spec: domain.VMSpec{Cores: req.Cores, MemoryMB: req.MemoryMB, DiskGB: req.DiskGB},
+		Template: req.Template, ClusterID: cluster})
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	writeAccepted(w, res, "/v1/vms/"+res.ID.String())
+}
+
+var vmStatuses = map[string]bool{"": true, "provisioning": true, "stopped": true, "starting": true, "running": true,
+	"stopping": true, "deleting": true, "deleted": true, "failed": true}
+
+func (id *identity) listVMs(w http.ResponseWriter, r *http.Request) {
+	p := PrincipalFrom(r.Context())
+	limit, err := ParseLimit(r)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	q := r.URL.Query()
+	f := projections.VMFilter{Status: q.Get("status"), Name: q.Get("name")}
+	if !vmStatuses[f.Status] {
+		WriteProblem(w, r, BadRequest("status is invalid", map[string]string{"status": "one of provisioning, stopped, starting, running, stopping, deleting, deleted, failed"}))
+		return
+	}
+	if len(f.Name) > 63 {
+		WriteProblem(w, r, BadRequest("name is invalid", map[string]string{"name": "at most 63 characters"}))
+		return
+	}
+	var after projections.PageKey
+	hasCursor, err := CursorParam(r, &after)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	page := projections.Page{Limit: limit}
+	if hasCursor {
+		page.After = &after
+	}
+	if err := id.awaitConsistency(w, r, projections.VMs{}.Name()); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	vms, next, err := projections.ListVMs(r.Context(), id.pool, p.TenantID, f, page)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	out := make([]vmResponse, len(vms))
+	for i, v := range vms {
+		out[i] = toVMResponse(v)
+	}
+	writeListWithCursor(w, r, out, next)
+}
+
+func (id *identity) getVM(w http.ResponseWriter, r *http.Request) {
+	p := PrincipalFrom(r.Context())
+	vid, ok := pathUUID(w, r, "id")
+	if !ok {
+		return
+	}
+	if err := id.awaitConsistency(w, r, projections.VMs{}.Name()); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	v, err := projections.GetVM(r.Context(), id.pool, p.TenantID, vid)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toVMResponse(v))
+}
+
+func (id *identity) resizeVM(w http.ResponseWriter, r *http.Request) {
+	p := PrincipalFrom(r.Context())
+	vid, ok := pathUUID(w, r, "id")
+	if !ok {
+		return
+	}
+	var req resizeVMRequest
+	if err := DecodeJSON(w, r, &req); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	o, err := commandOptions(r, req)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	res, err := id.commands.ResizeVM(r.Context(), actorOf(r), o, p.TenantID, vid, req.Cores, req.MemoryMB, req.DiskGB)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	writeAccepted(w, res, "")
+}
+
+func (id *identity) vmAction(w http.ResponseWriter, r *http.Request) {
+	action := chi.URLParam(r, "action")
+	switch action {
+	case domain.ActionStart, domain.ActionStop, domain.ActionShutdown, domain.ActionReboot:
+	default:
+		WriteProblem(w, r, NotFound())
+		return
+	}
+	id.vmCommand(w, r, func(ctx context.Context, a commands.Actor, o commands.Options, tenant, vm uuid.UUID) (commands.Result, error) {
+		return id.commands.ActOnVM(ctx, a, o, tenant, vm, action)
+	})
+}
+
+func (id *identity) deleteVM(w http.ResponseWriter, r *http.Request) {
+	id.vmCommand(w, r, func(ctx context.Context, a commands.Actor, o commands.Options, tenant, vm uuid.UUID) (commands.Result, error) {
+		return id.commands.ActOnVM(ctx, a, o, tenant, vm, domain.ActionDelete)
+	})
+}
+
+func (id *identity) vmCommand(w http.ResponseWriter, r *http.Request,
+	do func(ctx context.Context, a commands.Actor, o commands.Options, tenant, vm uuid.UUID) (commands.Result, error)) {
+	p := PrincipalFrom(r.Context())
+	vid, ok := pathUUID(w, r, "id")
+	if !ok {
+		return
+	}
+	if err := decodeEmptyBody(w, r); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	o, err := commandOptions(r, nil)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	res, err := do(r.Context(), actorOf(r), o, p.TenantID, vid)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	writeAccepted(w, res, "")
+}
+
+func (id *identity) snapshotVM(w http.ResponseWriter, r *http.Request) {
+	p := PrincipalFrom(r.Context())
+	vid, ok := pathUUID(w, r, "id")
+	if !ok {
+		return
+	}
+	var req snapshotRequest
+	if err := DecodeJSON(w, r, &req); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	o, err := commandOptions(r, req)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	res, err := id.commands.SnapshotVM(r.Context(), actorOf(r), o, p.TenantID, vid, req.Name)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	writeAccepted(w, res, "")
+}
+
+// eventResponse is one event of a history or audit answer (API.md).
+type eventResponse struct {
+	Position      int64               `json:"position"`
+	EventID       string              `json:"event_id"`
+	StreamID      string              `json:"stream_id"`
+	StreamVersion int64               `json:"stream_version"`
+	Type          string              `json:"type"`
+	TenantID      string              `json:"tenant_id"`
+	ActorID       *string             `json:"actor_id"`
+	CorrelationID string              `json:"correlation_id"`
+	CausationID   *string             `json:"causation_id"`
+	RecordedAt    time.Time           `json:"recorded_at"`
+	Data          json.RawMessage     `json:"data"`
+	Metadata      eventstore.Metadata `json:"metadata"`
+}
+
+func optionalID(id uuid.UUID) *string {
+	if id == uuid.Nil {
+		return nil
+	}
+	s := id.String()
+	return &s
+}
+
+func toEventResponse(e eventstore.Event) eventResponse {
+	return eventResponse{Position: e.Position.GlobalPosition, EventID: e.EventID.String(), StreamID: e.Stream.String(),
+		StreamVersion: e.StreamVersion, Type: e.Type, TenantID: e.TenantID.String(), ActorID: optionalID(e.ActorID),
+		CorrelationID: e.CorrelationID.String(), CausationID: optionalID(e.CausationID), RecordedAt: e.RecordedAt.UTC(),
+		Data: e.Data, Metadata: e.Metadata}
+}
+
+// vmHistory answers a VM's events, oldest first, paginated by version.
+func (id *identity) vmHistory(w http.ResponseWriter, r *http.Request) {
+	p := PrincipalFrom(r.Context())
+	vid, ok := pathUUID(w, r, "id")
+	if !ok {
+		return
+	}
+	limit, err := ParseLimit(r)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	var from int64 = 1
+	var cursor struct {
+		Version int64 `json:"v"`
+	}
+	if has, err := CursorParam(r, &cursor); err != nil {
+		WriteError(w, r, err)
+		return
+	} else if has {
+		from = cursor.Version
+	}
+	stream := eventstore.StreamID{Type: domain.StreamVM, ID: vid}
+	events, err := id.store.ReadStream(r.Context(), p.TenantID, stream, from, limit+1)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	if from == 1 && len(events) == 0 {
+		WriteProblem(w, r, NotFound())
+		return
+	}
+	next := ""
+	if len(events) > limit {
+		events = events[:limit]
+		cursor.Version = events[limit-1].StreamVersion + 1
+		if next, err = EncodeCursor(r, cursor); err != nil {
+			WriteError(w, r, err)
+			return
+		}
+	}
+	out := make([]eventResponse, len(events))
+	for i, e := range events {
+		out[i] = toEventResponse(e)
+	}
+	WriteList(w, out, next)
+}
+
+type createClusterRequest struct {
+	Name        string `json:"name"`
+	APIURL      string `json:"api_url"`
+	TokenID     string `json:"token_id"`
+	TokenSecret string `json:"token_secret"`
+	InsecureTLS bool   `json:"insecure_tls"`
+}
+
+type clusterResponse struct {
+	ID          string    `json:"id"`
+	Name        string    `json:"name"`
+	APIURL      string    `json:"api_url"`
+	TokenID     string    `json:"token_id"`
+	InsecureTLS bool      `json:"insecure_tls"`
+	Nodes       []nodeDTO `json:"nodes"`
+	CreatedAt   time.Time `json:"created_at"`
+}
+
+type nodeDTO struct {
+	Name         string `json:"name"`
+	Online       bool   `json:"online"`
+	Cores        int    `json:"cores"`
+	MemoryMB     int64  `json:"memory_mb"`
+	FreeMemoryMB int64  `json:"free_memory_mb"`
+	DiskGB       int64  `json:"disk_gb"`
+	FreeDiskGB   int64  `json:"free_disk_gb"`
+}
+
+func (id *identity) createCluster(w http.ResponseWriter, r *http.Request) {
+	var req createClusterRequest
+	if err := DecodeJSON(w, r, &req); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	// The fingerprint leaves the secret out: it is stored, the secret never is.
+	o, err := commandOptions(r, createClusterRequest{Name: req.Name, APIURL: req.APIURL, TokenID: req.TokenID, InsecureTLS: req.InsecureTLS})
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	res, err := id.commands.RegisterCluster(r.Context(), actorOf(r), o, commands.NewCluster{Name: req.Name, APIURL: req.APIURL,
+		TokenID: req.TokenID, TokenSecret: req.TokenSecret, InsecureTLS: req.InsecureTLS})
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	writeAccepted(w, res, "/v1/clusters/"+res.ID.String())
+}
+
+func toNodes(c projections.ClusterView) []nodeDTO {
+	out := make([]nodeDTO, len(c.Nodes))
+	for i, n := range c.Nodes {
+		out[i] = nodeDTO{Name: n.Name, Online: n.Online, Cores: n.Cores, MemoryMB: n.MemoryMB, FreeMemoryMB: n.FreeMemoryMB,
+			DiskGB: n.DiskGB, FreeDiskGB: n.FreeDiskGB}
+	}
+	return out
+}
+
+func (id *identity) listClusters(w http.ResponseWriter, r *http.Request) {
+	if err := id.awaitConsistency(w, r, projections.Clusters{}.Name()); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	clusters, err := projections.ListClusters(r.Context(), id.pool, platformScope(r))
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	out := make([]clusterResponse, len(clusters))
+	for i, c := range clusters {
+		out[i] = clusterResponse{ID: c.ID.String(), Name: c.Name, APIURL: c.APIURL, TokenID: c.TokenID, InsecureTLS: c.InsecureTLS,
+			Nodes: toNodes(c), CreatedAt: c.CreatedAt.UTC()}
+	}
+	WriteList(w, out, "")
+}
+
+func (id *identity) clusterNodes(w http.ResponseWriter, r *http.Request) {
+	cid, ok := pathUUID(w, r, "id")
+	if !ok {
+		return
+	}
+	clusters, err := projections.ListClusters(r.Context(), id.pool, platformScope(r))
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	for _, c := range clusters {
+		if c.ID == cid {
+			WriteList(w, toNodes(c), "")
+			return
+		}
+	}
+	WriteProblem(w, r, NotFound())
+}
+
+type templateResponse struct {
+	Name      string `json:"name"`
+	Kind      string `json:"kind"`
+	OS        string `json:"os"`
+	ClusterID string `json:"cluster_id"`
+}
+
+func (id *identity) listTemplates(w http.ResponseWriter, r *http.Request) {
+	p := PrincipalFrom(r.Context())
+	tpls, err := projections.ListTemplates(r.Context(), id.pool, p.TenantID)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	out := make([]templateResponse, len(tpls))
+	for i, t := range tpls {
+		out[i] = templateResponse{Name: t.Name, Kind: t.Kind, OS: t.OS, ClusterID: t.ClusterID.String()}
+	}
+	WriteList(w, out, "")
+}

@@ -1,0 +1,164 @@
+// Package ingest is the core's side of the agent protocol: it consumes the
+// ACCOUNTDB_AGENT stream (results, observations, inventory) through a durable
+// JetStream consumer and hands each message to the command handler, which
+// turns results and drift into events and caches inventory. Every handler is
+// idempotent, so redelivery after a crash is harmless; a message is acked only
+// once its effect is committed.
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/accountdb/accountdb/agent/protocol"
+	"github.com/accountdb/accountdb/commands"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ConsumerName is the durable consumer of the core; a stable identifier.
+const ConsumerName = "core_agent_feed"
+
+// Options tune the consumer and the deadline sweep.
+type Options struct {
+	// Deadline fails a VM action with no result after this long (default 10 min).
+	Deadline time.Duration
+	// SweepInterval is how often deadlines are checked (default Deadline/10, at least 1s).
+	SweepInterval time.Duration
+	Logger        *slog.Logger
+}
+
+func (o Options) withDefaults() Options {
+	if o.Deadline <= 0 {
+		o.Deadline = 10 * time.Minute
+	}
+	if o.SweepInterval <= 0 {
+		o.SweepInterval = max(o.Deadline/10, time.Second)
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// Ingest consumes the agent's messages.
+type Ingest struct {
+	js       jetstream.JetStream
+	commands *commands.Handler
+	opts     Options
+}
+
+// New returns an ingest loop.
+func New(js jetstream.JetStream, h *commands.Handler, opts Options) *Ingest {
+	return &Ingest{js: js, commands: h, opts: opts.withDefaults()}
+}
+
+// Run consumes until ctx ends, retrying every failure; it also runs the
+// deadline sweep.
+func (in *Ingest) Run(ctx context.Context) error {
+	go in.sweep(ctx)
+	backoff := 100 * time.Millisecond
+	for ctx.Err() == nil {
+		err := in.consume(ctx)
+		if ctx.Err() != nil {
+			break
+		}
+		in.opts.Logger.Warn("agent feed: consumer stopped; retrying", "err", err, "in", backoff)
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		}
+		backoff = min(backoff*2, 5*time.Second)
+	}
+	return ctx.Err()
+}
+
+func (in *Ingest) consume(ctx context.Context) error {
+	stream, err := protocol.EnsureStream(ctx, in.js)
+	if err != nil {
+		return err
+	}
+	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
+		Durable:       ConsumerName,
+		AckPolicy:     jetstream.AckExplicitPolicy,
+		AckWait:       30 * time.Second,
+		MaxAckPending: 64,
+		DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return err
+	}
+	for ctx.Err() == nil {
+		batch, err := cons.Fetch(32, jetstream.FetchMaxWait(time.Second))
+		if err != nil {
+			return err
+		}
+		for msg := range batch.Messages() {
+			in.handle(ctx, msg)
+		}
+		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
+			return err
+		}
+	}
+	return ctx.Err()
+}
+
+func (in *Ingest) handle(ctx context.Context, msg jetstream.Msg) {
+	var err error
+	switch kind := protocol.MessageKind(msg.Headers()); kind {
+	case protocol.KindResult:
+		var r protocol.Result
+		if r, err = protocol.DecodeResult(msg.Data()); err == nil {
+			_, err = in.commands.RecordResult(ctx, r)
+		}
+	case protocol.KindObservation:
+		var o protocol.Observation
+		if o, err = protocol.DecodeObservation(msg.Data()); err == nil {
+			var n int
+			if n, err = in.commands.RecordObservation(ctx, o); n > 0 {
+				in.opts.Logger.Info("drift recorded", "cluster", o.ClusterID, "vms", n)
+			}
+		}
+	case protocol.KindInventory:
+		var inv protocol.Inventory
+		if inv, err = protocol.DecodeInventory(msg.Data()); err == nil {
+			err = in.commands.RecordInventory(ctx, inv)
+		}
+	default:
+		err = fmt.Errorf("%w: kind %q", protocol.ErrInvalidMessage, kind)
+	}
+	if errors.Is(err, protocol.ErrInvalidMessage) {
+		// A message no version of the core can read will never succeed:
+		// terminate it rather than redeliver it forever.
+		in.opts.Logger.Error("agent feed: undecodable message", "subject", msg.Subject(), "err", err)
+		_ = msg.Term()
+		return
+	}
+	if err != nil {
+		in.opts.Logger.Warn("agent feed: handling failed; will retry", "subject", msg.Subject(), "err", err)
+		_ = msg.NakWithDelay(time.Second)
+		return
+	}
+	_ = msg.Ack()
+}
+
+func (in *Ingest) sweep(ctx context.Context) {
+	t := time.NewTicker(in.opts.SweepInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			n, err := in.commands.SweepDeadlines(ctx, in.opts.Deadline)
+			if err != nil && ctx.Err() == nil {
+				in.opts.Logger.Warn("deadline sweep failed", "err", err)
+			}
+			if n > 0 {
+				in.opts.Logger.Warn("VM actions timed out", "count", n, "deadline", in.opts.Deadline)
+			}
+		}
+	}
+}

@@ -1,0 +1,184 @@
+package projections
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+
+	"github.com/accountdb/accountdb/agent/protocol"
+	"github.com/accountdb/accountdb/domain"
+	"github.com/accountdb/accountdb/tenantdb"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// VMView is a row of the vms read model.
+type VMView struct {
+	ID        uuid.UUID
+	TenantID  uuid.UUID
+	Name      string
+	Kind      string
+	Cores     int
+	MemoryMB  int
+	DiskGB    int
+	Template  string
+	ClusterID *uuid.UUID
+	Node      string
+	VMID      int
+	Status    string
+	Pending   string
+	LastError string
+	Snapshots []string
+	Version   int64
+	CreatedAt time.Time
+	UpdatedAt time.Time
+}
+
+const vmColumns = `vm_id, tenant_id, name, kind, cores, memory_mb, disk_gb, template, cluster_id, node, vmid, status, pending,
+	last_error, snapshots, version, created_at, updated_at`
+
+func scanVM(row pgx.CollectableRow) (VMView, error) {
+	var v VMView
+	err := row.Scan(&v.ID, &v.TenantID, &v.Name, &v.Kind, &v.Cores, &v.MemoryMB, &v.DiskGB, &v.Template, &v.ClusterID, &v.Node,
+		&v.VMID, &v.Status, &v.Pending, &v.LastError, &v.Snapshots, &v.Version, &v.CreatedAt, &v.UpdatedAt)
+	return v, err
+}
+
+// VMFilter narrows ListVMs; empty fields match everything.
+type VMFilter struct {
+	Status string
+	Name   string
+}
+
+// ListVMs lists a tenant's VMs, oldest first.
+func ListVMs(ctx context.Context, pool *pgxpool.Pool, tenant uuid.UUID, f VMFilter, page Page) ([]VMView, *PageKey, error) {
+	var out []VMView
+	err := tenantdb.ReadTx(ctx, pool, tenantdb.Tenant(tenant), func(tx pgx.Tx) error {
+		after, id, limit := page.args()
+		rows, err := tx.Query(ctx, `SELECT `+vmColumns+` FROM vms
+			WHERE tenant_id = $1 AND (created_at, vm_id) > ($2, $3)
+			  AND ($5 = '' OR status = $5) AND ($6 = '' OR name = $6)
+			ORDER BY created_at, vm_id LIMIT $4`, tenant, after, id, limit, f.Status, f.Name)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, scanVM)
+		return err
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	items, next := nextKey(out, page.Limit, func(v VMView) PageKey { return PageKey{v.CreatedAt, v.ID} })
+	return items, next, nil
+}
+
+// GetVM reads one VM of a tenant; domain.ErrNotFound otherwise.
+func GetVM(ctx context.Context, pool *pgxpool.Pool, tenant, id uuid.UUID) (VMView, error) {
+	var v VMView
+	err := tenantdb.ReadTx(ctx, pool, tenantdb.Tenant(tenant), func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT `+vmColumns+` FROM vms WHERE tenant_id = $1 AND vm_id = $2`, tenant, id)
+		if err != nil {
+			return err
+		}
+		v, err = pgx.CollectExactlyOneRow(rows, scanVM)
+		return err
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return VMView{}, domain.ErrNotFound
+	}
+	return v, err
+}
+
+// Usage is what a tenant has allocated.
+type Usage struct {
+	VMs, Cores       int
+	MemoryMB, DiskGB int64
+}
+
+// TenantUsage reads a tenant's allocation (zero when it has no VMs yet).
+func TenantUsage(ctx context.Context, pool *pgxpool.Pool, scope tenantdb.Scope, tenant uuid.UUID) (Usage, error) {
+	var u Usage
+	err := tenantdb.ReadTx(ctx, pool, scope, func(tx pgx.Tx) error {
+		err := tx.QueryRow(ctx, `SELECT vms, cores, memory_mb, disk_gb FROM tenant_usage WHERE tenant_id = $1`, tenant).
+			Scan(&u.VMs, &u.Cores, &u.MemoryMB, &u.DiskGB)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return nil
+		}
+		return err
+	})
+	return u, err
+}
+
+// ClusterView is a registered cluster with its latest inventory.
+type ClusterView struct {
+	ID          uuid.UUID
+	Name        string
+	APIURL      string
+	TokenID     string
+	InsecureTLS bool
+	CreatedAt   time.Time
+	Nodes       []protocol.Node
+	Templates   []protocol.Template
+	ObservedAt  *time.Time
+}
+
+// ListClusters lists registered clusters (platform administrators).
+func ListClusters(ctx context.Context, pool *pgxpool.Pool, scope tenantdb.Scope) ([]ClusterView, error) {
+	var out []ClusterView
+	err := tenantdb.ReadTx(ctx, pool, scope, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT c.cluster_id, c.name, c.api_url, c.token_id, c.insecure_tls, c.created_at,
+				coalesce(i.nodes, '[]'), coalesce(i.templates, '[]'), i.observed_at
+			FROM clusters c LEFT JOIN cluster_inventory i ON i.cluster_id = c.cluster_id
+			ORDER BY c.created_at, c.cluster_id LIMIT 1000`)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (ClusterView, error) {
+			var (
+				c          ClusterView
+				nodes, tpl []byte
+			)
+			if err := row.Scan(&c.ID, &c.Name, &c.APIURL, &c.TokenID, &c.InsecureTLS, &c.CreatedAt, &nodes, &tpl, &c.ObservedAt); err != nil {
+				return c, err
+			}
+			if err := json.Unmarshal(nodes, &c.Nodes); err != nil {
+				return c, err
+			}
+			return c, json.Unmarshal(tpl, &c.Templates)
+		})
+		return err
+	})
+	return out, err
+}
+
+// TemplateView is a template offered on a cluster.
+type TemplateView struct {
+	protocol.Template
+	ClusterID uuid.UUID
+}
+
+// ListTemplates lists the templates of every cluster; any tenant may see them.
+func ListTemplates(ctx context.Context, pool *pgxpool.Pool, tenant uuid.UUID) ([]TemplateView, error) {
+	var out []TemplateView
+	err := tenantdb.ReadTx(ctx, pool, tenantdb.Tenant(tenant), func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, `SELECT cluster_id, t FROM cluster_inventory, jsonb_array_elements(templates) t
+			ORDER BY t->>'name', cluster_id LIMIT 1000`)
+		if err != nil {
+			return err
+		}
+		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (TemplateView, error) {
+			var (
+				v   TemplateView
+				raw []byte
+			)
+			if err := row.Scan(&v.ClusterID, &raw); err != nil {
+				return v, err
+			}
+			return v, json.Unmarshal(raw, &v.Template)
+		})
+		return err
+	})
+	return out, err
+}

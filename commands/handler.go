@@ -112,7 +112,7 @@ type change struct {
 	// anyVersion appends whatever the stream's version: for streams that only
 	// accumulate facts (a session's refreshes), where no decision reads state.
 	anyVersion bool
-	events  []domain.Event
+	events     []domain.Event
 	// side, when set, writes rows outside the event store in the same
 	// transaction, after the events (see eventstore.AppendTx).
 	side func(ctx context.Context, tx pgx.Tx) error

@@ -13,7 +13,9 @@ import (
 	"github.com/jackc/pgx/v5"
 )
 
-func vmStream(id uuid.UUID) eventstore.StreamID { return eventstore.StreamID{Type: domain.StreamVM, ID: id} }
+func vmStream(id uuid.UUID) eventstore.StreamID {
+	return eventstore.StreamID{Type: domain.StreamVM, ID: id}
+}
 
 // LoadVM rebuilds a VM of tenant from its events.
 func (h *Handler) LoadVM(ctx context.Context, tenant, id uuid.UUID) (*domain.VM, error) {

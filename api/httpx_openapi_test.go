@@ -317,9 +317,19 @@ func TestOpenAPIDocumentWellFormed(t *testing.T) {
 			}
 			if method == "get" && has("200") {
 				schema := string(response(op.Responses["200"]).Content["application/json"])
-				if strings.Contains(schema, "ListMeta") && strings.Contains(path, "/v1/") && !strings.HasSuffix(path, "/sessions") &&
+				// Follow a $ref to a named schema (VMList: allOf ListMeta, ...).
+				if m := schemaRef.FindStringSubmatch(schema); m != nil {
+					schema += string(doc.Components.Schemas[m[1]])
+				}
+				// A list pages with limit and cursor unless it says it answers
+				// everything in one page (then it must not take them).
+				onePage := strings.Contains(op.Description, "all in one page")
+				if strings.Contains(schema, "ListMeta") && strings.Contains(path, "/v1/") && !onePage &&
 					(!params["query:limit"] || !params["query:cursor"]) {
 					t.Errorf("%s: a list without limit and cursor", name)
+				}
+				if onePage && (params["query:limit"] || params["query:cursor"]) {
+					t.Errorf("%s: answers all in one page but takes limit or cursor", name)
 				}
 			}
 		}
@@ -328,22 +338,40 @@ func TestOpenAPIDocumentWellFormed(t *testing.T) {
 		t.Fatalf("only %d operations", n)
 	}
 
-	// The filters of GET /v1/users.
-	var users oaOperation
-	if err := json.Unmarshal(doc.Paths["/v1/users"]["get"], &users); err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]bool{}
-	for _, p := range users.Parameters {
-		p = param(p)
-		got[p.In+":"+p.Name] = true
-	}
-	for _, want := range []string{"query:limit", "query:cursor", "query:tenant_id", "query:status", "query:email", "header:X-Consistency-Token"} {
-		if !got[want] {
-			t.Errorf("GET /v1/users: no %s parameter", want)
+	// The filters of the filtered lists, and the parameters of the VM routes.
+	for _, tc := range []struct {
+		path, method string
+		want         []string
+	}{
+		{"/v1/users", "get", []string{"query:limit", "query:cursor", "query:tenant_id", "query:status", "query:email", "header:X-Consistency-Token"}},
+		{"/v1/vms", "get", []string{"query:limit", "query:cursor", "query:status", "query:name", "header:X-Consistency-Token"}},
+		{"/v1/vms/{id}/history", "get", []string{"path:id", "query:limit", "query:cursor"}},
+		{"/v1/vms/{id}/actions/{action}", "post", []string{"path:id", "path:action", "header:Idempotency-Key", "header:If-Match"}},
+	} {
+		var op oaOperation
+		if err := json.Unmarshal(doc.Paths[tc.path][tc.method], &op); err != nil {
+			t.Fatalf("%s %s: %v", tc.method, tc.path, err)
+		}
+		var ps []oaParam
+		if raw, ok := doc.Paths[tc.path]["parameters"]; ok {
+			if err := json.Unmarshal(raw, &ps); err != nil {
+				t.Fatal(err)
+			}
+		}
+		got := map[string]bool{}
+		for _, p := range append(ps, op.Parameters...) {
+			p = param(p)
+			got[p.In+":"+p.Name] = true
+		}
+		for _, want := range tc.want {
+			if !got[want] {
+				t.Errorf("%s %s: no %s parameter", strings.ToUpper(tc.method), tc.path, want)
+			}
 		}
 	}
 }
+
+var schemaRef = regexp.MustCompile(`"#/components/schemas/([A-Za-z0-9_]+)"`)
 
 // checkRefs resolves every local "$ref" of the document.
 func checkRefs(t *testing.T, raw []byte) {

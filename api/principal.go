@@ -83,14 +83,21 @@ func (id *identity) require(perm auth.Permission) func(http.Handler) http.Handle
 				return
 			}
 			if !p.Can(perm) {
-				if err := id.commands.RecordDenied(r.Context(), actorOf(r), r.Method, routeTemplate(r), string(perm)); err != nil {
-					loggerFrom(r).Error("recording a denied request", "request_id", RequestID(r.Context()), "error", err)
-				}
+				id.recordDenied(r, perm)
 				WriteProblem(w, r, Forbidden("the "+string(perm)+" permission is required"))
 				return
 			}
 			next.ServeHTTP(w, r)
 		})
+	}
+}
+
+// recordDenied records a request refused with a 403 as an access_denied
+// event in the caller's tenant. A failure to record is logged: the refusal
+// stands either way.
+func (id *identity) recordDenied(r *http.Request, perm auth.Permission) {
+	if err := id.commands.RecordDenied(r.Context(), actorOf(r), r.Method, routeTemplate(r), string(perm)); err != nil {
+		loggerFrom(r).Error("recording a denied request", "request_id", RequestID(r.Context()), "error", err)
 	}
 }
 

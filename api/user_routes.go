@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"time"
 
@@ -93,6 +94,9 @@ func (id *identity) createUser(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := id.commands.CreateUser(r.Context(), actorOf(r), o, commands.NewUser{TenantID: tenant, Email: req.Email,
 		DisplayName: req.DisplayName, Password: req.Password, Roles: req.Roles})
+	if errors.Is(err, domain.ErrForbidden) {
+		id.recordDenied(r, auth.PermRoleAssign) // granting more than the caller holds
+	}
 	if err != nil {
 		WriteError(w, r, err)
 		return
@@ -185,6 +189,9 @@ func (id *identity) changeRoles(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	res, err := id.commands.ChangeUserRoles(r.Context(), actorOf(r), o, tenant, uid, req.Roles)
+	if errors.Is(err, domain.ErrForbidden) {
+		id.recordDenied(r, auth.PermRoleAssign) // granting more than the caller holds
+	}
 	if err != nil {
 		WriteError(w, r, err)
 		return
@@ -238,9 +245,7 @@ func (id *identity) changePassword(w http.ResponseWriter, r *http.Request) {
 	}
 	p := PrincipalFrom(r.Context())
 	if uid != p.UserID && !p.Can(auth.PermUserManage) {
-		if err := id.commands.RecordDenied(r.Context(), actorOf(r), r.Method, routeTemplate(r), string(auth.PermUserManage)); err != nil {
-			loggerFrom(r).Error("recording a denied request", "request_id", RequestID(r.Context()), "error", err)
-		}
+		id.recordDenied(r, auth.PermUserManage)
 		WriteProblem(w, r, Forbidden("the "+string(auth.PermUserManage)+" permission is required"))
 		return
 	}

@@ -6,6 +6,7 @@
 package commands
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -14,6 +15,7 @@ import (
 	"github.com/accountdb/accountdb/auth"
 	"github.com/accountdb/accountdb/domain"
 	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/accountdb/accountdb/vault"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -131,6 +133,12 @@ const maxConflictRetries = 3
 // execute runs decide until its append succeeds: decide loads what it needs
 // and returns the change; a version conflict without If-Match decides again.
 func (h *Handler) execute(ctx context.Context, a Actor, o Options, decide func(ctx context.Context) (change, error)) (Result, error) {
+	// A repeat gets the first answer before anything is decided: the state
+	// the first request changed may no longer allow the command (a second
+	// disable), nor match its If-Match.
+	if res, found, err := h.replayed(ctx, a, o); err != nil || found {
+		return res, err
+	}
 	for attempt := 0; ; attempt++ {
 		c, err := decide(ctx)
 		if err != nil {
@@ -151,6 +159,39 @@ func (h *Handler) execute(ctx context.Context, a Actor, o Options, decide func(c
 		}
 		return res, err
 	}
+}
+
+// replayed returns the recorded result of the command the client's
+// Idempotency-Key names, if it ran already. Its id is derived from the
+// actor's tenant and user, so reading it across tenants shows no one else's.
+func (h *Handler) replayed(ctx context.Context, a Actor, o Options) (Result, bool, error) {
+	if o.IdempotencyKey == "" {
+		return Result{}, false, nil
+	}
+	var (
+		res    Result
+		stream string
+		hash   []byte
+	)
+	err := tenantdb.ReadTx(ctx, h.pool, tenantdb.System(), func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT stream_id, last_version, last_position, request_hash FROM commands WHERE command_id = $1`,
+			commandID(a, o.IdempotencyKey)).Scan(&stream, &res.StreamVersion, &res.Position, &hash)
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Result{}, false, nil
+	}
+	if err != nil {
+		return Result{}, false, fmt.Errorf("look up command: %w", err)
+	}
+	if hash != nil && o.RequestHash != nil && !bytes.Equal(hash, o.RequestHash) {
+		return Result{}, false, eventstore.ErrIdempotencyMismatch
+	}
+	sid, err := eventstore.ParseStreamID(stream)
+	if err != nil {
+		return Result{}, false, err
+	}
+	res.ID, res.Replayed = sid.ID, true
+	return res, true, nil
 }
 
 func (h *Handler) commit(ctx context.Context, a Actor, o Options, c change) (Result, error) {

@@ -150,3 +150,7 @@ func newEmail() string { return "a" + uuid.NewString()[:13] + "@example.com" }
 
 // e2eWait bounds waits for the projectors to catch up.
 const e2eWait = 10 * time.Second
+
+func decodeJSON(resp *http.Response, out any) error {
+	return json.NewDecoder(resp.Body).Decode(out)
+}

@@ -1,0 +1,266 @@
+// Package agent is AccountDB's Proxmox VE worker. It holds no database
+// credentials: it learns clusters from cluster_registered events and reads VM
+// requests from the ACCOUNTDB_EVENTS stream, carries them out on Proxmox with
+// go-proxmox, and answers on the ACCOUNTDB_AGENT stream (package protocol)
+// with results, observations of the guests it manages and each cluster's
+// inventory. See README.md for the guarantees.
+//
+// It uses nats.go's jetstream API directly rather than watermill: it needs
+// per-message InProgress heartbeats while a Proxmox task runs, a double
+// (confirmed) ack only after the result is stored, per-VM serialization with
+// bounded concurrency, and an ordered consumer whose catch-up point gates
+// the request consumer; watermill's router hides the message handle that
+// all of these need.
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/accountdb/accountdb/agent/protocol"
+	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/vault"
+)
+
+// Defaults of Config.
+const (
+	DefaultConcurrency       = 8
+	DefaultVMIDMin           = 100000
+	DefaultVMIDMax           = 899999
+	DefaultReconcileInterval = 30 * time.Second
+	DefaultAckWait           = time.Minute
+	DefaultRetryAttempts     = 8
+	DefaultRetryBaseDelay    = 500 * time.Millisecond
+	DefaultRetryMaxDelay     = 30 * time.Second
+	DefaultTaskPollInterval  = time.Second
+	DefaultOperationTimeout  = 30 * time.Minute
+	DefaultShutdownTimeout   = 30 * time.Second
+	DefaultClusterWait       = 15 * time.Second
+)
+
+// ConsumerName is the durable consumer of VM requests on ACCOUNTDB_EVENTS.
+// It is a stable identifier: renaming it re-delivers every request.
+const ConsumerName = "agent_vm"
+
+// Config configures an Agent. Zero values take the defaults above.
+type Config struct {
+	JS         jetstream.JetStream
+	Vault      *vault.Vault // opens each cluster's sealed API token secret
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer // nil: metrics are kept private
+
+	// Concurrency bounds the Proxmox operations running at once; operations
+	// on one VM never overlap whatever its value.
+	Concurrency int
+	// VMIDMin and VMIDMax bound the random PVE vmids of created guests.
+	VMIDMin, VMIDMax int
+	// ReconcileInterval is how often each cluster's guests and inventory
+	// are published.
+	ReconcileInterval time.Duration
+	// HTTPClient builds the HTTP client for a cluster; insecure means the
+	// cluster was registered with insecure_tls (self-signed certificate).
+	// Nil uses a client with sane timeouts.
+	HTTPClient func(insecure bool) *http.Client
+
+	// AckWait of the request consumer; the agent sends InProgress at a
+	// third of it while an operation runs, so it only bounds how long a
+	// crashed agent's messages wait before redelivery.
+	AckWait time.Duration
+	// RetryAttempts is the budget of attempts of one operation on
+	// transient Proxmox errors (5xx, connection errors, locks).
+	RetryAttempts int
+	// RetryBaseDelay and RetryMaxDelay bound the exponential backoff
+	// (with jitter) between attempts.
+	RetryBaseDelay, RetryMaxDelay time.Duration
+	// TaskPollInterval is the longest pause between polls of a PVE task's
+	// status (polling starts faster and slows down to it).
+	TaskPollInterval time.Duration
+	// OperationTimeout bounds one request's whole execution.
+	OperationTimeout time.Duration
+	// ShutdownTimeout bounds how long in-flight operations may run on
+	// after Run's context ends; operations still running then are
+	// abandoned unacknowledged, and are redelivered.
+	ShutdownTimeout time.Duration
+	// ClusterWait bounds how long a request for a cluster the agent has
+	// not learned yet waits for its registration.
+	ClusterWait time.Duration
+}
+
+func (c *Config) setDefaults() {
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Registerer == nil {
+		c.Registerer = prometheus.NewRegistry()
+	}
+	if c.Concurrency <= 0 {
+		c.Concurrency = DefaultConcurrency
+	}
+	if c.VMIDMin == 0 && c.VMIDMax == 0 {
+		c.VMIDMin, c.VMIDMax = DefaultVMIDMin, DefaultVMIDMax
+	}
+	if c.ReconcileInterval <= 0 {
+		c.ReconcileInterval = DefaultReconcileInterval
+	}
+	if c.HTTPClient == nil {
+		c.HTTPClient = defaultHTTPClient
+	}
+	if c.AckWait <= 0 {
+		c.AckWait = DefaultAckWait
+	}
+	if c.RetryAttempts <= 0 {
+		c.RetryAttempts = DefaultRetryAttempts
+	}
+	if c.RetryBaseDelay <= 0 {
+		c.RetryBaseDelay = DefaultRetryBaseDelay
+	}
+	if c.RetryMaxDelay <= 0 {
+		c.RetryMaxDelay = DefaultRetryMaxDelay
+	}
+	if c.TaskPollInterval <= 0 {
+		c.TaskPollInterval = DefaultTaskPollInterval
+	}
+	if c.OperationTimeout <= 0 {
+		c.OperationTimeout = DefaultOperationTimeout
+	}
+	if c.ShutdownTimeout <= 0 {
+		c.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if c.ClusterWait <= 0 {
+		c.ClusterWait = DefaultClusterWait
+	}
+}
+
+func (c *Config) validate() error {
+	var errs []error
+	if c.JS == nil {
+		errs = append(errs, errors.New("agent: JS is required"))
+	}
+	if c.Vault == nil {
+		errs = append(errs, errors.New("agent: Vault is required"))
+	}
+	if c.VMIDMin < 100 || c.VMIDMax > 999999999 || c.VMIDMin > c.VMIDMax {
+		errs = append(errs, fmt.Errorf("agent: vmid range %d-%d must lie within 100-999999999", c.VMIDMin, c.VMIDMax))
+	}
+	if c.AckWait < time.Second {
+		errs = append(errs, fmt.Errorf("agent: AckWait %s must be at least 1s", c.AckWait))
+	}
+	return errors.Join(errs...)
+}
+
+// Agent executes VM requests on the registered Proxmox clusters.
+type Agent struct {
+	cfg      Config
+	log      *slog.Logger
+	metrics  *metrics
+	registry *registry
+
+	mu      sync.Mutex
+	healthy bool // the consumers are up
+}
+
+// New checks cfg and builds an agent; Run starts it.
+func New(cfg Config) (*Agent, error) {
+	cfg.setDefaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	m, err := newMetrics(cfg.Registerer)
+	if err != nil {
+		return nil, err
+	}
+	a := &Agent{cfg: cfg, log: cfg.Logger, metrics: m}
+	a.registry = newRegistry(a)
+	return a, nil
+}
+
+// Healthy reports whether the agent is connected to its streams and
+// consuming.
+func (a *Agent) Healthy() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.healthy
+}
+
+func (a *Agent) setHealthy(v bool) {
+	a.mu.Lock()
+	a.healthy = v
+	a.mu.Unlock()
+}
+
+// Run consumes until ctx ends: it learns the registered clusters (and
+// starts their reconciliation), then executes VM requests. When ctx ends it
+// stops fetching, lets in-flight operations finish for up to
+// ShutdownTimeout and returns; unfinished requests stay unacknowledged and
+// are redelivered.
+func (a *Agent) Run(ctx context.Context) error {
+	setup, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if _, err := protocol.EnsureStream(setup, a.cfg.JS); err != nil {
+		return err
+	}
+	events, err := eventstore.EnsureStream(setup, a.cfg.JS)
+	if err != nil {
+		return err
+	}
+	cons, err := events.CreateOrUpdateConsumer(setup, requestConsumerConfig(a.cfg.AckWait, a.cfg.Concurrency))
+	if err != nil {
+		return fmt.Errorf("agent: consumer %s: %w", ConsumerName, err)
+	}
+
+	var wg sync.WaitGroup
+	regErr := make(chan error, 1)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		regErr <- a.registry.run(ctx, events)
+	}()
+
+	// Requests wait until every registration already on the stream has
+	// been read: otherwise a delete could wrongly find its guest "gone".
+	select {
+	case <-a.registry.caughtUp:
+	case err := <-regErr:
+		wg.Wait()
+		return err
+	case <-ctx.Done():
+		wg.Wait()
+		return nil
+	}
+	a.setHealthy(true)
+	a.log.Info("agent consuming VM requests", "consumer", ConsumerName, "clusters", a.registry.count())
+	err = a.consume(ctx, cons)
+	a.setHealthy(false)
+	wg.Wait()
+	a.registry.stop()
+	if ctx.Err() != nil {
+		return nil
+	}
+	return err
+}
+
+func requestConsumerConfig(ackWait time.Duration, concurrency int) jetstream.ConsumerConfig {
+	subjects := make([]string, 0, 4)
+	for _, t := range requestEventTypes {
+		subjects = append(subjects, eventstore.SubjectPrefix+"*.vm."+t)
+	}
+	return jetstream.ConsumerConfig{
+		Durable:        ConsumerName,
+		Description:    "AccountDB Proxmox agent: VM requests",
+		FilterSubjects: subjects,
+		AckPolicy:      jetstream.AckExplicitPolicy,
+		AckWait:        ackWait,
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		MaxDeliver:     -1,
+		MaxAckPending:  max(64, concurrency*8),
+		BackOff:        nil,
+	}
+}

@@ -1,0 +1,47 @@
+package agent
+
+import (
+	"fmt"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+type metrics struct {
+	taskSeconds *prometheus.HistogramVec
+	retries     *prometheus.CounterVec
+	reconciles  *prometheus.CounterVec
+	clusters    prometheus.Gauge
+}
+
+func newMetrics(reg prometheus.Registerer) (*metrics, error) {
+	m := &metrics{
+		taskSeconds: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name:    "accountdb_agent_task_seconds",
+			Help:    "Time the agent took to carry out a VM request on Proxmox, by action and outcome (succeeded, failed, abandoned).",
+			Buckets: []float64{0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 1800},
+		}, []string{"action", "outcome"}),
+		retries: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "accountdb_agent_retries_total",
+			Help: "Attempts of a VM request repeated after a transient Proxmox error, by action.",
+		}, []string{"action"}),
+		reconciles: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "accountdb_agent_reconciliations_total",
+			Help: "Reconciliation passes over a cluster, by outcome (ok, error).",
+		}, []string{"outcome"}),
+		clusters: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "accountdb_agent_clusters",
+			Help: "Proxmox clusters the agent has learned.",
+		}),
+	}
+	for _, c := range []prometheus.Collector{m.taskSeconds, m.retries, m.reconciles, m.clusters} {
+		if err := reg.Register(c); err != nil {
+			return nil, fmt.Errorf("agent metrics: %w", err)
+		}
+	}
+	return m, nil
+}
+
+func (m *metrics) observe(action, outcome string, d time.Duration) {
+	m.taskSeconds.WithLabelValues(action, outcome).Observe(d.Seconds())
+}

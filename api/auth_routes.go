@@ -110,7 +110,7 @@ func (id *identity) me(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	// Roles and permissions are those of the token: what this request may do.
+	// Roles and permissions are the principal's: what this request may do.
 	writeJSON(w, http.StatusOK, meResponse{ID: u.ID.String(), Email: u.Email, DisplayName: u.DisplayName,
 		TenantID: p.TenantID.String(), Roles: p.Roles, Permissions: p.Permissions})
 }

@@ -55,11 +55,12 @@ func (id *identity) authenticate(next http.Handler) http.Handler {
 			unauth()
 			return
 		}
-		p := &Principal{UserID: claims.UserID(), TenantID: claims.Tenant(), SessionID: claims.Session(),
-			Roles: slices.Clone(claims.Roles), Permissions: auth.PermissionsOf(claims.Roles)}
+		p := &Principal{UserID: claims.UserID(), TenantID: claims.Tenant(), SessionID: claims.Session()}
 		// Ending a session (logout, revocation, a disabled user) cuts its
-		// access tokens off at once, not only when they expire.
-		active, err := id.commands.SessionActive(r.Context(), p.TenantID, p.SessionID)
+		// access tokens off at once, not only when they expire; and the
+		// user's roles are read now, not from the token, so a demotion
+		// applies at once (else a demoted admin could grant the role back).
+		roles, active, err := id.commands.SessionRoles(r.Context(), p.TenantID, p.UserID, p.SessionID)
 		if err != nil {
 			WriteError(w, r, err)
 			return
@@ -68,6 +69,7 @@ func (id *identity) authenticate(next http.Handler) http.Handler {
 			unauth()
 			return
 		}
+		p.Roles, p.Permissions = roles, auth.PermissionsOf(roles)
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
 	})
 }

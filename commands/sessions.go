@@ -252,17 +252,22 @@ func (h *Handler) endSession(ctx context.Context, a Actor, sid, user uuid.UUID, 
 	return err
 }
 
-// SessionActive reports whether a session is still open: the API checks it
-// on each request so that ending a session cuts its access token off at once.
-func (h *Handler) SessionActive(ctx context.Context, tenant, sid uuid.UUID) (bool, error) {
-	var active bool
+// SessionRoles reports whether a session of user is still open and, if so,
+// the user's roles now: the API checks it on each request so that ending a
+// session cuts its access token off at once, and a role taken away is gone
+// at once too, not when the token carrying it expires.
+func (h *Handler) SessionRoles(ctx context.Context, tenant, user, sid uuid.UUID) ([]string, bool, error) {
+	var roles []string
 	err := h.inTenant(ctx, tenant, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT ended_at IS NULL AND expires_at > now() FROM sessions WHERE session_id = $1`, sid).Scan(&active)
+		return tx.QueryRow(ctx, `SELECT c.roles FROM sessions s
+			JOIN user_credentials c ON c.tenant_id = s.tenant_id AND c.user_id = s.user_id
+			WHERE s.session_id = $1 AND s.user_id = $2 AND s.ended_at IS NULL AND s.expires_at > now() AND c.status = $3`,
+			sid, user, string(domain.UserActive)).Scan(&roles)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
+		return nil, false, nil
 	}
-	return active, err
+	return roles, err == nil, err
 }
 
 // RecordDenied records a request refused for lack of permission.

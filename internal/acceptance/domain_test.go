@@ -123,6 +123,27 @@ func TestIdentityDomainRulesOverHTTP(t *testing.T) {
 		wantProblem(t, s.Do(t, adminTok, http.MethodPost, self+"/disable", nil, nil), http.StatusUnprocessableEntity, "invalid_state")
 	})
 
+	t.Run("a role change applies to live tokens", func(t *testing.T) {
+		deputy := s.User(t, tenant, auth.RoleTenantAdmin)
+		deputyTok := s.Login(t, deputy).AccessToken
+		wantStatus(t, create(t, deputyTok, newUserBody(newEmail(), auth.RoleViewer)), http.StatusAccepted)
+		wantStatus(t, s.Do(t, adminTok, http.MethodPut, "/v1/users/"+deputy.ID.String()+"/roles",
+			map[string]any{"roles": []string{auth.RoleViewer}}, nil), http.StatusAccepted)
+		// The demoted deputy's token, issued before, no longer manages users,
+		// and above all cannot grant itself its role back.
+		wantProblem(t, create(t, deputyTok, newUserBody(newEmail(), auth.RoleViewer)), http.StatusForbidden, "forbidden")
+		wantProblem(t, s.Do(t, deputyTok, http.MethodPut, "/v1/users/"+deputy.ID.String()+"/roles",
+			map[string]any{"roles": []string{auth.RoleTenantAdmin}}, nil), http.StatusForbidden, "forbidden")
+		var me struct {
+			Roles       []string `json:"roles"`
+			Permissions []string `json:"permissions"`
+		}
+		wantStatus(t, s.Do(t, deputyTok, http.MethodGet, "/v1/users/me", nil, &me), http.StatusOK)
+		if len(me.Roles) != 1 || me.Roles[0] != auth.RoleViewer || len(me.Permissions) != 1 || me.Permissions[0] != string(auth.PermVMRead) {
+			t.Fatalf("after demotion /v1/users/me = %+v", me)
+		}
+	})
+
 	t.Run("idempotency key", func(t *testing.T) {
 		body := newUserBody(newEmail(), auth.RoleViewer)
 		first := create(t, adminTok, body, "Idempotency-Key", "create-1")

@@ -293,7 +293,7 @@ func transient(err error) bool {
 	if errors.As(err, &ne) || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 		return true
 	}
-	code, text := splitStatus(err.Error())
+	code, text := findStatus(err.Error())
 	return code >= 500 && code != http.StatusNotImplemented && !permanentMessage(text)
 }
 
@@ -352,22 +352,28 @@ func splitStatus(msg string) (int, string) {
 	return 0, msg
 }
 
+// findStatus finds go-proxmox's "NNN message" in an error text, at its
+// start or after the ": " of a wrapping.
+func findStatus(msg string) (int, string) {
+	for i := 0; i < len(msg); i++ {
+		if i > 0 && (i < 2 || msg[i-2:i] != ": ") {
+			continue
+		}
+		if code, text := splitStatus(msg[i:]); code >= 400 {
+			return code, strings.TrimSpace(text)
+		}
+	}
+	return 0, msg
+}
+
 // pveMessage is the text of err as PVE phrased it, for a result's Error.
 func pveMessage(err error) string {
 	var te *taskError
 	if errors.As(err, &te) {
 		return te.Exit
 	}
-	msg := err.Error()
-	// Drop the wrapping the agent added ("start: ...") only when what
-	// follows is PVE's own "NNN message".
-	for i := 0; i < len(msg); i++ {
-		if i > 0 && (i < 2 || msg[i-2:i] != ": ") {
-			continue
-		}
-		if code, text := splitStatus(msg[i:]); code >= 400 {
-			return strings.TrimSpace(text)
-		}
+	if code, text := findStatus(err.Error()); code > 0 {
+		return text
 	}
-	return msg
+	return err.Error()
 }

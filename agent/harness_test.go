@@ -1,0 +1,351 @@
+package agent
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/accountdb/accountdb/agent/protocol"
+	"github.com/accountdb/accountdb/agent/pvesim"
+	"github.com/accountdb/accountdb/domain"
+	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/internal/natstest"
+	"github.com/accountdb/accountdb/vault"
+)
+
+// env is one test's world: an embedded JetStream, a pvesim cluster
+// registered the way the core registers one, and collectors of everything
+// the agent publishes.
+type env struct {
+	t       *testing.T
+	ctx     context.Context
+	js      jetstream.JetStream
+	srv     *pvesim.Server
+	sim     *pvesim.Simulator
+	vault   *vault.Vault
+	cluster uuid.UUID
+	tenant  uuid.UUID
+	pos     atomic.Int64
+
+	mu           sync.Mutex
+	results      []protocol.Result
+	observations []protocol.Observation
+	inventories  []protocol.Inventory
+	changed      chan struct{}
+}
+
+func newEnv(t *testing.T, opts pvesim.Options) *env {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	ns := natstest.Start(t)
+	nc, err := nats.Connect(ns.URL())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := eventstore.EnsureStream(ctx, js); err != nil {
+		t.Fatal(err)
+	}
+	agentStream, err := protocol.EnsureStream(ctx, js)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := pvesim.StartServer(opts, "127.0.0.1:0", true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = srv.Close() })
+	key := make([]byte, 32)
+	_, _ = rand.Read(key)
+	v, err := vault.New(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := &env{t: t, ctx: ctx, js: js, srv: srv, sim: srv.Simulator(), vault: v, cluster: uuid.New(), tenant: uuid.New(), changed: make(chan struct{})}
+	e.collect(agentStream)
+	e.registerCluster(e.cluster, srv.URL(), pvesim.DefaultTokenSecret)
+	return e
+}
+
+// registerCluster publishes a cluster_registered event as the relay would,
+// its secret sealed for the cluster's id.
+func (e *env) registerCluster(id uuid.UUID, apiURL, secret string) {
+	e.t.Helper()
+	sealed, err := e.vault.Seal(secret, id.String())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.publish(domain.PlatformTenant, eventstore.StreamID{Type: domain.StreamCluster, ID: id}, &domain.ClusterRegistered{
+		Name: "sim-" + id.String()[:8], APIURL: apiURL, TokenID: pvesim.DefaultTokenID, SealedSecret: sealed, InsecureTLS: true,
+	})
+}
+
+// publish puts a domain event on ACCOUNTDB_EVENTS exactly as the relay does.
+func (e *env) publish(tenant uuid.UUID, stream eventstore.StreamID, de domain.Event) eventstore.Event {
+	e.t.Helper()
+	data, err := json.Marshal(de)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	pos := e.pos.Add(1)
+	ev := eventstore.Event{
+		Position: eventstore.Position{TransactionID: uint64(pos), GlobalPosition: pos},
+		EventID:  uuid.Must(uuid.NewV7()), Stream: stream, StreamVersion: pos, Type: de.EventType(), SchemaVersion: 1,
+		TenantID: tenant, ActorID: uuid.New(), CorrelationID: uuid.New(), CausationID: uuid.New(),
+		Data: data, RecordedAt: time.Now().UTC(),
+	}
+	e.publishEnvelope(ev, ev.EventID.String())
+	return ev
+}
+
+func (e *env) publishEnvelope(ev eventstore.Event, msgID string) {
+	e.t.Helper()
+	body, err := json.Marshal(ev)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	msg := &nats.Msg{Subject: eventstore.Subject(ev), Header: nats.Header{}, Data: body}
+	msg.Header.Set(jetstream.MsgIDHeader, msgID)
+	if _, err := e.js.PublishMsg(e.ctx, msg); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+// request publishes a VM request in the test tenant.
+func (e *env) request(vm uuid.UUID, de domain.Event) eventstore.Event {
+	e.t.Helper()
+	return e.publish(e.tenant, eventstore.StreamID{Type: domain.StreamVM, ID: vm}, de)
+}
+
+func (e *env) createReq(kind domain.VMKind, name, template string, spec domain.VMSpec) *domain.VMCreateRequested {
+	return &domain.VMCreateRequested{Name: name, Kind: kind, Spec: spec, Template: template, ClusterID: e.cluster}
+}
+
+// collect reads everything the agent publishes on ACCOUNTDB_AGENT.
+func (e *env) collect(s jetstream.Stream) {
+	e.t.Helper()
+	cons, err := s.OrderedConsumer(e.ctx, jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		e.mu.Lock()
+		defer e.mu.Unlock()
+		switch protocol.MessageKind(m.Headers()) {
+		case protocol.KindResult:
+			r, err := protocol.DecodeResult(m.Data())
+			if err != nil || m.Subject() != protocol.ResultSubject(r.TenantID) {
+				e.t.Errorf("bad result on %s: %v", m.Subject(), err)
+				return
+			}
+			e.results = append(e.results, r)
+		case protocol.KindObservation:
+			o, err := protocol.DecodeObservation(m.Data())
+			if err != nil {
+				e.t.Errorf("bad observation: %v", err)
+				return
+			}
+			e.observations = append(e.observations, o)
+		case protocol.KindInventory:
+			inv, err := protocol.DecodeInventory(m.Data())
+			if err != nil {
+				e.t.Errorf("bad inventory: %v", err)
+				return
+			}
+			e.inventories = append(e.inventories, inv)
+		default:
+			e.t.Errorf("message without kind on %s", m.Subject())
+		}
+		close(e.changed)
+		e.changed = make(chan struct{})
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(cc.Stop)
+}
+
+// waitFor blocks until cond (called with e.mu held) holds.
+func (e *env) waitFor(what string, cond func() bool) {
+	e.t.Helper()
+	deadline := time.NewTimer(30 * time.Second)
+	defer deadline.Stop()
+	for {
+		e.mu.Lock()
+		ok := cond()
+		ch := e.changed
+		e.mu.Unlock()
+		if ok {
+			return
+		}
+		select {
+		case <-ch:
+		case <-time.After(50 * time.Millisecond): // conditions on pvesim or metrics change without a message
+		case <-deadline.C:
+			e.t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// result waits for the result of a request event.
+func (e *env) result(ev eventstore.Event) protocol.Result {
+	e.t.Helper()
+	var r protocol.Result
+	e.waitFor("the result of "+ev.Type, func() bool {
+		for _, x := range e.results {
+			if x.RequestEventID == ev.EventID {
+				r = x
+				return true
+			}
+		}
+		return false
+	})
+	if r.CorrelationID != ev.CorrelationID || r.TenantID != ev.TenantID || r.VMID != ev.Stream.ID {
+		e.t.Fatalf("result %+v does not answer event %s (correlation %s)", r, ev.EventID, ev.CorrelationID)
+	}
+	return r
+}
+
+// ok waits for a request's result and fails the test unless it succeeded.
+func (e *env) ok(ev eventstore.Event) protocol.Result {
+	e.t.Helper()
+	r := e.result(ev)
+	if !r.Succeeded {
+		e.t.Fatalf("%s failed: %s", ev.Type, r.Error)
+	}
+	return r
+}
+
+func (e *env) resultsFor(ev eventstore.Event) []protocol.Result {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	var out []protocol.Result
+	for _, r := range e.results {
+		if r.RequestEventID == ev.EventID {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+// tagged lists the guests on pvesim carrying a VM's tag.
+func (e *env) tagged(vm uuid.UUID) []pvesim.GuestInfo {
+	var out []pvesim.GuestInfo
+	for _, g := range e.sim.Guests() {
+		for _, tag := range protocol.SplitTags(g.Config["tags"]) {
+			if tag == protocol.VMTag(vm) {
+				out = append(out, g)
+			}
+		}
+	}
+	return out
+}
+
+// guest is the one guest of a VM.
+func (e *env) guest(vm uuid.UUID) pvesim.GuestInfo {
+	e.t.Helper()
+	gs := e.tagged(vm)
+	if len(gs) != 1 {
+		e.t.Fatalf("VM %s has %d guests on pvesim, want 1", vm, len(gs))
+	}
+	return gs[0]
+}
+
+// startAgent runs an agent with fast settings (tweak changes them) until
+// the test ends or the returned stop is called.
+func (e *env) startAgent(tweak func(*Config)) (stop func(), reg *prometheus.Registry) {
+	e.t.Helper()
+	reg = prometheus.NewRegistry()
+	cfg := Config{
+		JS: e.js, Vault: e.vault, Registerer: reg,
+		Logger:            slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Concurrency:       4,
+		ReconcileInterval: time.Hour,
+		AckWait:           2 * time.Second,
+		RetryAttempts:     8,
+		RetryBaseDelay:    10 * time.Millisecond,
+		RetryMaxDelay:     100 * time.Millisecond,
+		TaskPollInterval:  20 * time.Millisecond,
+		ShutdownTimeout:   10 * time.Second,
+		ClusterWait:       2 * time.Second,
+	}
+	if tweak != nil {
+		tweak(&cfg)
+	}
+	a, err := New(cfg)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(e.ctx)
+	done := make(chan error, 1)
+	go func() { done <- a.Run(ctx) }()
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				e.t.Errorf("agent Run: %v", err)
+			}
+		})
+	}
+	e.t.Cleanup(stop)
+	return stop, reg
+}
+
+// waitInventory waits for the inventory an agent publishes when it learns
+// the cluster, so that faults injected afterwards hit requests only.
+func (e *env) waitInventory() {
+	e.t.Helper()
+	e.waitFor("the first inventory", func() bool { return len(e.inventories) > 0 })
+}
+
+// counter reads a counter summed over its labels from a registry.
+func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			if c := m.GetCounter(); c != nil {
+				sum += c.GetValue()
+			}
+			if h := m.GetHistogram(); h != nil {
+				sum += float64(h.GetSampleCount())
+			}
+		}
+	}
+	return sum
+}
+
+// testWriter sends agent logs to the test log.
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) {
+	w.t.Log(strings.TrimRight(string(p), "\n"))
+	return len(p), nil
+}
+
+var _ io.Writer = testWriter{}

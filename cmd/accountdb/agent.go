@@ -1,0 +1,194 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/accountdb/accountdb/agent"
+	"github.com/accountdb/accountdb/vault"
+)
+
+// agentConfig is `accountdb agent`'s configuration. It has no database
+// setting on purpose: the agent talks to NATS and Proxmox only.
+type agentConfig struct {
+	NATSURL           string
+	DataDir           string
+	HTTPAddr          string
+	LogLevel          string
+	Concurrency       int
+	VMIDMin, VMIDMax  int
+	ReconcileInterval time.Duration
+	SecretsKey        string // environment only, never a flag
+}
+
+func bindAgentConfig(fs *flag.FlagSet) (*agentConfig, error) {
+	c := &agentConfig{SecretsKey: os.Getenv("ACCOUNTDB_SECRETS_KEY")}
+	var errs []error
+	envInt := func(name string, def int) int {
+		v := env(name, "")
+		if v == "" {
+			return def
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: not an integer", name, v))
+		}
+		return n
+	}
+	envDuration := func(name string, def time.Duration) time.Duration {
+		v := env(name, "")
+		if v == "" {
+			return def
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s %q: not a duration (e.g. 30s)", name, v))
+		}
+		return d
+	}
+	fs.StringVar(&c.NATSURL, "nats-url", env("NATS_URL", ""), "NATS server URL, required (env NATS_URL)")
+	fs.StringVar(&c.DataDir, "data-dir", env("ACCOUNTDB_DATA_DIR", "./.data"), "directory of the dev secrets key, used when ACCOUNTDB_SECRETS_KEY is unset (env ACCOUNTDB_DATA_DIR)")
+	fs.StringVar(&c.HTTPAddr, "http-addr", env("ACCOUNTDB_HTTP_ADDR", "127.0.0.1:8081"), "listen address of /healthz and /metrics (env ACCOUNTDB_HTTP_ADDR)")
+	fs.StringVar(&c.LogLevel, "log-level", env("ACCOUNTDB_LOG_LEVEL", "info"), "debug, info, warn or error (env ACCOUNTDB_LOG_LEVEL)")
+	fs.IntVar(&c.Concurrency, "concurrency", envInt("ACCOUNTDB_AGENT_CONCURRENCY", agent.DefaultConcurrency), "Proxmox operations run at once (env ACCOUNTDB_AGENT_CONCURRENCY)")
+	fs.IntVar(&c.VMIDMin, "vmid-min", envInt("ACCOUNTDB_AGENT_VMID_MIN", agent.DefaultVMIDMin), "lowest PVE vmid given to a created guest (env ACCOUNTDB_AGENT_VMID_MIN)")
+	fs.IntVar(&c.VMIDMax, "vmid-max", envInt("ACCOUNTDB_AGENT_VMID_MAX", agent.DefaultVMIDMax), "highest PVE vmid given to a created guest (env ACCOUNTDB_AGENT_VMID_MAX)")
+	fs.DurationVar(&c.ReconcileInterval, "reconcile-interval", envDuration("ACCOUNTDB_AGENT_RECONCILE_INTERVAL", agent.DefaultReconcileInterval), "how often each cluster's guests and inventory are published (env ACCOUNTDB_AGENT_RECONCILE_INTERVAL)")
+	return c, errors.Join(errs...)
+}
+
+func (c *agentConfig) validate() error {
+	var errs []error
+	if c.NATSURL == "" {
+		errs = append(errs, errors.New("NATS_URL is required"))
+	}
+	if _, _, err := net.SplitHostPort(c.HTTPAddr); err != nil {
+		errs = append(errs, fmt.Errorf("ACCOUNTDB_HTTP_ADDR %q: %v", c.HTTPAddr, err))
+	}
+	if c.Concurrency < 1 {
+		errs = append(errs, errors.New("ACCOUNTDB_AGENT_CONCURRENCY must be at least 1"))
+	}
+	if c.VMIDMin < 100 || c.VMIDMax > 999999999 || c.VMIDMin > c.VMIDMax {
+		errs = append(errs, fmt.Errorf("ACCOUNTDB_AGENT_VMID_MIN/MAX %d-%d must be a range within 100-999999999", c.VMIDMin, c.VMIDMax))
+	}
+	if c.ReconcileInterval < time.Second {
+		errs = append(errs, errors.New("ACCOUNTDB_AGENT_RECONCILE_INTERVAL must be at least 1s"))
+	}
+	if c.SecretsKey == "" && c.DataDir == "" {
+		errs = append(errs, errors.New("ACCOUNTDB_SECRETS_KEY or ACCOUNTDB_DATA_DIR is required"))
+	}
+	if _, err := parseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// secretsVault opens the vault with ACCOUNTDB_SECRETS_KEY, or with the dev
+// key in the data directory (the one `accountdb dev` shares with the core).
+func (c *agentConfig) secretsVault(log *slog.Logger) (*vault.Vault, error) {
+	if c.SecretsKey != "" {
+		key, err := vault.ParseKey(c.SecretsKey)
+		if err != nil {
+			return nil, fmt.Errorf("ACCOUNTDB_SECRETS_KEY: %w", err)
+		}
+		return vault.New(key)
+	}
+	key, err := vault.LoadOrGenerateKey(c.DataDir)
+	if err != nil {
+		return nil, err
+	}
+	log.Warn("ACCOUNTDB_SECRETS_KEY is not set: using the dev key in the data directory", "data_dir", c.DataDir)
+	return vault.New(key)
+}
+
+// runAgent is the Proxmox agent: NATS in, Proxmox and NATS out.
+func runAgent(ctx context.Context, args []string, _, stderr io.Writer) error {
+	fs := flag.NewFlagSet("agent", flag.ContinueOnError)
+	cfg, envErr := bindAgentConfig(fs)
+	if err := parseFlags(fs, args); err != nil {
+		return err
+	}
+	if err := errors.Join(envErr, cfg.validate()); err != nil {
+		return err
+	}
+	level, _ := parseLevel(cfg.LogLevel)
+	log := slog.New(slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: level}))
+	v, err := cfg.secretsVault(log)
+	if err != nil {
+		return err
+	}
+
+	nc, err := nats.Connect(cfg.NATSURL,
+		nats.Name("accountdb-agent"),
+		nats.MaxReconnects(-1),
+		nats.ReconnectWait(250*time.Millisecond),
+		nats.RetryOnFailedConnect(true),
+		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
+		nats.ReconnectHandler(func(*nats.Conn) { log.Info("nats reconnected") }),
+	)
+	if err != nil {
+		return fmt.Errorf("nats: %w", err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("jetstream: %w", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	a, err := agent.New(agent.Config{
+		JS: js, Vault: v, Logger: log, Registerer: reg,
+		Concurrency: cfg.Concurrency, VMIDMin: cfg.VMIDMin, VMIDMax: cfg.VMIDMax,
+		ReconcileInterval: cfg.ReconcileInterval,
+	})
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", cfg.HTTPAddr)
+	if err != nil {
+		return fmt.Errorf("http listen: %w", err)
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		if !nc.IsConnected() || !a.Healthy() {
+			http.Error(w, "not ready", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = io.WriteString(w, "ok\n")
+	})
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Error("http", "err", err)
+		}
+	}()
+	log.Info("agent starting", "http", "http://"+ln.Addr().String(), "concurrency", cfg.Concurrency, "vmid_range", fmt.Sprintf("%d-%d", cfg.VMIDMin, cfg.VMIDMax))
+
+	runErr := a.Run(ctx)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+	defer cancel()
+	_ = srv.Shutdown(shutdownCtx)
+	if runErr != nil {
+		return runErr
+	}
+	log.Info("agent stopped")
+	return nil
+}

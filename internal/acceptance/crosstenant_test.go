@@ -98,4 +98,20 @@ func TestCrossTenant(t *testing.T) {
 	if len(listB.Items) != 2 || !seen[userB.ID] || !seen[adminB.ID] {
 		t.Fatalf("platform admin's list of B = %+v, want B's two users", listB.Items)
 	}
+	var got user
+	wantStatus(t, s.Do(t, tokP, http.MethodGet, "/v1/users/"+userB.ID.String()+q, nil, &got), http.StatusOK)
+	if got.ID != userB.ID || got.TenantID != b {
+		t.Fatalf("platform admin's read of B's user = %+v", got)
+	}
+	// Without ?tenant_id= the platform admin is in its own tenant: B's ids are 404 there too.
+	wantProblem(t, s.Do(t, tokP, http.MethodGet, "/v1/users/"+userB.ID.String(), nil, nil), http.StatusNotFound, "not_found")
+	// A tenant that does not exist takes no users; a malformed one is a 400.
+	before = d.events(t)
+	wantProblem(t, s.Do(t, tokP, http.MethodPost, "/v1/users?tenant_id="+uuid.NewString(),
+		map[string]any{"email": newEmail(), "display_name": "Ghost", "password": strongPassword, "roles": []string{auth.RoleViewer}}, nil),
+		http.StatusNotFound, "not_found")
+	wantProblem(t, s.Do(t, tokP, http.MethodGet, "/v1/users?tenant_id=not-a-uuid", nil, nil), http.StatusBadRequest, "validation_failed")
+	if d.events(t) != before {
+		t.Fatal("a user was created in a tenant that does not exist")
+	}
 }

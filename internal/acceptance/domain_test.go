@@ -144,6 +144,31 @@ func TestIdentityDomainRulesOverHTTP(t *testing.T) {
 		}
 	})
 
+	t.Run("own password", func(t *testing.T) {
+		me := s.User(t, tenant, auth.RoleViewer)
+		tok := s.Login(t, me).AccessToken
+		path := "/v1/users/" + me.ID.String() + "/password"
+		next := strongPassword + " mine"
+		p := wantProblem(t, s.Do(t, tok, http.MethodPut, path, map[string]any{"password": next}, nil), http.StatusBadRequest, "validation_failed")
+		if _, ok := fieldErrors(t, p)["current_password"]; !ok {
+			t.Fatalf("errors %v do not name current_password", p["errors"])
+		}
+		wantProblem(t, s.Do(t, tok, http.MethodPut, path, map[string]any{"password": next, "current_password": "wrong"}, nil),
+			http.StatusBadRequest, "validation_failed")
+		wantProblem(t, s.Do(t, tok, http.MethodPut, path, map[string]any{"password": "short", "current_password": me.Password}, nil),
+			http.StatusBadRequest, "validation_failed")
+		wantStatus(t, s.Do(t, tok, http.MethodPut, path, map[string]any{"password": next, "current_password": me.Password}, nil), http.StatusAccepted)
+		wantProblem(t, login(t, s, me.Email, me.Password), http.StatusUnauthorized, "unauthenticated")
+		wantStatus(t, login(t, s, me.Email, next), http.StatusOK)
+		if n := d.count(t, `SELECT count(*) FROM events WHERE stream_id = $1 AND data::text ILIKE '%mine%'`, "user-"+me.ID.String()); n != 0 {
+			t.Fatal("the password reached an event")
+		}
+	})
+
+	t.Run("consistency token must be a position", func(t *testing.T) {
+		wantProblem(t, s.Do(t, adminTok, http.MethodGet, "/v1/users", nil, nil, "X-Consistency-Token", "soon"), http.StatusBadRequest, "validation_failed")
+	})
+
 	t.Run("idempotency key", func(t *testing.T) {
 		body := newUserBody(newEmail(), auth.RoleViewer)
 		first := create(t, adminTok, body, "Idempotency-Key", "create-1")

@@ -370,6 +370,44 @@ func TestAgentKilledMidCreate(t *testing.T) {
 	}
 }
 
+// An agent that dies without a word (its connection cut, so not even a
+// Nak) mid-clone: JetStream redelivers after AckWait to the next agent,
+// which finishes the same guest.
+func TestAgentCrashMidCreate(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, pvesim.Options{TimeScale: 400 * time.Millisecond})
+	nc, js := e.connect()
+	stopA, _ := e.startAgentOn(js, func(c *Config) { c.ShutdownTimeout = time.Millisecond })
+	vm := uuid.New()
+	create := e.request(vm, e.createReq(domain.KindLXC, "crashed", "debian-12-ct", domain.VMSpec{Cores: 1, MemoryMB: 1024, DiskGB: 6}))
+	e.waitFor("the clone to start", func() bool {
+		for _, g := range e.sim.Guests() {
+			if g.Name == "crashed" && g.Lock == "clone" {
+				return true
+			}
+		}
+		return false
+	})
+	nc.Close()
+	stopA()
+
+	e.startAgent(func(c *Config) { c.RetryAttempts = 1000 })
+	r := e.ok(create)
+	g := e.guest(vm)
+	if g.VMID != r.PVEVMID || g.Kind != "lxc" || g.Status != pvesim.StatusRunning || !strings.Contains(g.Config["rootfs"], "size=6G") {
+		t.Fatalf("guest %+v, result %+v", g, r)
+	}
+	named := 0
+	for _, g := range e.sim.Guests() {
+		if g.Config["hostname"] == "crashed" {
+			named++
+		}
+	}
+	if named != 1 {
+		t.Fatalf("%d containers named crashed, want 1", named)
+	}
+}
+
 // The same request delivered twice (re-published by a relay outside the
 // duplicate window) yields one guest, and one stored result.
 func TestDuplicateRequest(t *testing.T) {

@@ -32,6 +32,7 @@ type env struct {
 	t       *testing.T
 	ctx     context.Context
 	js      jetstream.JetStream
+	natsURL string
 	srv     *pvesim.Server
 	sim     *pvesim.Simulator
 	vault   *vault.Vault
@@ -78,7 +79,7 @@ func newEnv(t *testing.T, opts pvesim.Options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, ctx: ctx, js: js, srv: srv, sim: srv.Simulator(), vault: v, cluster: uuid.New(), tenant: uuid.New(), changed: make(chan struct{})}
+	e := &env{t: t, ctx: ctx, js: js, natsURL: ns.URL(), srv: srv, sim: srv.Simulator(), vault: v, cluster: uuid.New(), tenant: uuid.New(), changed: make(chan struct{})}
 	e.collect(agentStream)
 	e.registerCluster(e.cluster, srv.URL(), pvesim.DefaultTokenSecret)
 	return e
@@ -272,9 +273,30 @@ func (e *env) guest(vm uuid.UUID) pvesim.GuestInfo {
 // the test ends or the returned stop is called.
 func (e *env) startAgent(tweak func(*Config)) (stop func(), reg *prometheus.Registry) {
 	e.t.Helper()
+	return e.startAgentOn(e.js, tweak)
+}
+
+// connect opens another NATS connection, for an agent whose connection a
+// test cuts.
+func (e *env) connect() (*nats.Conn, jetstream.JetStream) {
+	e.t.Helper()
+	nc, err := nats.Connect(e.natsURL)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	e.t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return nc, js
+}
+
+func (e *env) startAgentOn(js jetstream.JetStream, tweak func(*Config)) (stop func(), reg *prometheus.Registry) {
+	e.t.Helper()
 	reg = prometheus.NewRegistry()
 	cfg := Config{
-		JS: e.js, Vault: e.vault, Registerer: reg,
+		JS: js, Vault: e.vault, Registerer: reg,
 		Logger:            slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Concurrency:       4,
 		ReconcileInterval: time.Hour,

@@ -104,8 +104,11 @@ func (c *Config) setDefaults() {
 	if c.Concurrency <= 0 {
 		c.Concurrency = DefaultConcurrency
 	}
-	if c.VMIDMin == 0 && c.VMIDMax == 0 {
-		c.VMIDMin, c.VMIDMax = DefaultVMIDMin, DefaultVMIDMax
+	if c.VMIDMin == 0 {
+		c.VMIDMin = DefaultVMIDMin
+	}
+	if c.VMIDMax == 0 {
+		c.VMIDMax = DefaultVMIDMax
 	}
 	if c.ReconcileInterval <= 0 {
 		c.ReconcileInterval = DefaultReconcileInterval

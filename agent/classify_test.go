@@ -29,7 +29,7 @@ func TestTransient(t *testing.T) {
 		{errors.New("500 Configuration file 'nodes/pve1/qemu-server/1.conf' does not exist"), false},
 		{errors.New("500 unable to create VM 100 - VM 100 already exists on node 'pve1'"), false},
 		{errors.New("bad request: 400 Parameter verification failed. - {\"memory\":\"invalid\"}"), false},
-		{errors.New("501 Method 'GET /x' is not implemented"), false},
+		{errors.New("501 Method 'GET /x' is not part of the simulated API"), false},
 		{proxmox.ErrNotAuthorized, false},
 		{context.Canceled, false},
 		{errors.New(`template "x" (qemu) does not exist on cluster c`), false},

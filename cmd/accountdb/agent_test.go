@@ -54,7 +54,9 @@ func TestAgentSubcommand(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"agent", "-http-addr", addr, "-reconcile-interval", "1s"}, io.Discard, io.Discard) }()
+	go func() {
+		done <- run(ctx, []string{"agent", "-http-addr", addr, "-reconcile-interval", "1s"}, io.Discard, io.Discard)
+	}()
 	defer func() {
 		cancel()
 		if err := <-done; err != nil {

@@ -52,12 +52,13 @@ type tenantResponse struct {
 	UpdatedAt time.Time `json:"updated_at"`
 }
 
-// toTenantResponse answers a tenant. Usage counts allocated resources; it
-// is zero until VMs exist (issue: VMs end to end).
-func toTenantResponse(t projections.TenantView) tenantResponse {
+// toTenantResponse answers a tenant with what it has allocated (VMs still
+// provisioning included, as the quota counts them).
+func toTenantResponse(t projections.TenantView, u projections.Usage) tenantResponse {
 	q := t.Quota
 	return tenantResponse{ID: t.ID.String(), Name: t.Name, Status: t.Status,
 		Quota:   quotaBody{MaxVMs: q.MaxVMs, MaxCores: q.MaxCores, MaxMemoryMB: q.MaxMemoryMB, MaxDiskGB: q.MaxDiskGB},
+		Usage:   usageBody{VMs: u.VMs, Cores: u.Cores, MemoryMB: int(u.MemoryMB), DiskGB: int(u.DiskGB)},
 		Version: t.Version, CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC()}
 }
 
@@ -112,7 +113,12 @@ func (id *identity) listTenants(w http.ResponseWriter, r *http.Request) {
 	}
 	out := make([]tenantResponse, len(tenants))
 	for i, t := range tenants {
-		out[i] = toTenantResponse(t)
+		u, err := projections.TenantUsage(r.Context(), id.pool, platformScope(r), t.ID)
+		if err != nil {
+			WriteError(w, r, err)
+			return
+		}
+		out[i] = toTenantResponse(t, u)
 	}
 	writeListWithCursor(w, r, out, next)
 }
@@ -144,7 +150,12 @@ func (id *identity) getTenant(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toTenantResponse(t))
+	u, err := projections.TenantUsage(r.Context(), id.pool, platformScope(r), t.ID)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, toTenantResponse(t, u))
 }
 
 func (id *identity) updateTenant(w http.ResponseWriter, r *http.Request) {

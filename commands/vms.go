@@ -119,7 +119,14 @@ func (h *Handler) vmChange(ctx context.Context, tenant, id uuid.UUID, decide fun
 	delta := usageDelta(before, after.Allocated())
 	c := change{tenant: tenant, stream: vmStream(id), version: v.Version, events: events}
 	if delta != (usage{}) {
-		c.side = func(ctx context.Context, tx pgx.Tx) error { return h.applyUsage(ctx, tx, tenant, delta) }
+		// The quota is read now, before the transaction: inside it, the
+		// side write must use only its own connection, or concurrent
+		// commands could exhaust the pool waiting for a second one.
+		t, err := h.LoadTenant(ctx, tenant)
+		if err != nil {
+			return change{}, err
+		}
+		c.side = func(ctx context.Context, tx pgx.Tx) error { return applyUsage(ctx, tx, tenant, delta, t.Quota) }
 	}
 	return c, nil
 }
@@ -139,12 +146,7 @@ func usageDelta(before, after domain.VMSpec) usage {
 
 // applyUsage adds delta to the tenant's usage. Growth is checked against the
 // quota; the row lock serialises concurrent changes of one tenant.
-func (h *Handler) applyUsage(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, d usage) error {
-	t, err := h.LoadTenant(ctx, tenant)
-	if err != nil {
-		return err
-	}
-	q := t.Quota
+func applyUsage(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, d usage, q domain.Quota) error {
 	if _, err := tx.Exec(ctx, `INSERT INTO tenant_usage (tenant_id) VALUES ($1) ON CONFLICT DO NOTHING`, tenant); err != nil {
 		return err
 	}
@@ -157,12 +159,12 @@ func (h *Handler) applyUsage(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, d
 		return err
 	}
 	if tag.RowsAffected() == 0 {
-		return h.quotaError(ctx, tx, tenant, d, q)
+		return quotaError(ctx, tx, tenant, d, q)
 	}
 	return nil
 }
 
-func (h *Handler) quotaError(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, d usage, q domain.Quota) error {
+func quotaError(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, d usage, q domain.Quota) error {
 	var u usage
 	if err := tx.QueryRow(ctx, `SELECT vms, cores, memory_mb, disk_gb FROM tenant_usage WHERE tenant_id = $1`, tenant).
 		Scan(&u.vms, &u.cores, &u.memoryMB, &u.diskGB); err != nil {

@@ -42,6 +42,11 @@ const (
 	maxProjectorLag = 60 * time.Second
 )
 
+// PoolSize bounds the service's PostgreSQL connections. A command holds one
+// for its transaction; the store's conflict and idempotency look-ups take a
+// second briefly, so the pool must be larger than the concurrent commands.
+const PoolSize = 32
+
 // Config is what Start needs; cmd fills it from flags and the environment.
 type Config struct {
 	// AppDatabaseURL connects as the service role (accountdb_app).
@@ -97,7 +102,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *System, err er
 	}()
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	if s.Pool, err = tenantdb.Open(ctx, cfg.AppDatabaseURL, tenantdb.PoolOptions{ApplicationName: "accountdb"}); err != nil {
+	if s.Pool, err = tenantdb.Open(ctx, cfg.AppDatabaseURL, tenantdb.PoolOptions{MaxConns: PoolSize, ApplicationName: "accountdb"}); err != nil {
 		return nil, err
 	}
 	s.Store = eventstore.New(s.Pool, s.reg)

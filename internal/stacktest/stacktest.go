@@ -24,7 +24,10 @@ import (
 	"github.com/accountdb/accountdb/internal/app"
 	"github.com/accountdb/accountdb/internal/natstest"
 	"github.com/accountdb/accountdb/internal/pgtest"
+	"github.com/accountdb/accountdb/vault"
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Options tunes the stack; zero values suit most tests.
@@ -32,6 +35,8 @@ type Options struct {
 	// Rate limits; zero means generous limits that tests never hit.
 	PublicRate, UserRate, TenantRate api.RateLimit
 	CORSOrigins                      []string
+	// VMDeadline fails VM actions without a result after this long.
+	VMDeadline time.Duration
 }
 
 // Stack is a running core service.
@@ -62,6 +67,10 @@ func Start(tb testing.TB, o Options) *Stack {
 	if err != nil {
 		tb.Fatal(err)
 	}
+	v, err := vault.New(bytes.Repeat([]byte{9}, 32))
+	if err != nil {
+		tb.Fatal(err)
+	}
 	or := func(l api.RateLimit) api.RateLimit {
 		if l.N == 0 {
 			return generous
@@ -70,7 +79,8 @@ func Start(tb testing.TB, o Options) *Stack {
 	}
 	cfg := app.Config{AppDatabaseURL: db.AppURL, NATSURL: ns.URL(), HTTPAddr: "127.0.0.1:0",
 		Identity:   app.Identity{Keys: keys, CursorKey: bytes.Repeat([]byte{7}, 32), CORSOrigins: o.CORSOrigins},
-		PublicRate: or(o.PublicRate), UserRate: or(o.UserRate), TenantRate: or(o.TenantRate)}
+		PublicRate: or(o.PublicRate), UserRate: or(o.UserRate), TenantRate: or(o.TenantRate),
+		Vault: v, VMDeadline: o.VMDeadline}
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	if os.Getenv("STACKTEST_LOG") != "" {
 		logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
@@ -230,4 +240,29 @@ func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() b
 		}
 		time.Sleep(25 * time.Millisecond)
 	}
+}
+
+// JetStream connects a client to the stack's NATS server, closed at cleanup.
+func (s *Stack) JetStream(tb testing.TB) jetstream.JetStream {
+	tb.Helper()
+	nc, err := nats.Connect(s.NATS.URL(), nats.MaxReconnects(-1))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return js
+}
+
+// TenantWithQuota creates a tenant with the given quota.
+func (s *Stack) TenantWithQuota(tb testing.TB, name string, q domain.Quota) uuid.UUID {
+	tb.Helper()
+	res, err := s.Sys.Commands.CreateTenant(context.Background(), system(), commands.Options{}, name, q)
+	if err != nil {
+		tb.Fatalf("stacktest: tenant: %v", err)
+	}
+	return res.ID
 }

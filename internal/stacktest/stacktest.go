@@ -49,6 +49,8 @@ type Stack struct {
 	// SigningKey is the private key behind Keys, for tests that forge
 	// tokens the issuer would never sign (no exp, another audience).
 	SigningKey ed25519.PrivateKey
+	// Vault is the secrets key the core was given (an agent needs the same).
+	Vault *vault.Vault
 	Store      *eventstore.Store
 }
 
@@ -104,7 +106,7 @@ func Start(tb testing.TB, o Options) *Stack {
 			tb.Errorf("stacktest: shutdown did not finish")
 		}
 	})
-	return &Stack{URL: sys.URL(), DB: db, NATS: ns, Sys: sys, Keys: keys, SigningKey: key, Store: sys.Store}
+	return &Stack{URL: sys.URL(), DB: db, NATS: ns, Sys: sys, Keys: keys, SigningKey: key, Store: sys.Store, Vault: v}
 }
 
 // Account is a user created for a test, with its password.

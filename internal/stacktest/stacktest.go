@@ -51,7 +51,7 @@ type Stack struct {
 	SigningKey ed25519.PrivateKey
 	// Vault is the secrets key the core was given (an agent needs the same).
 	Vault *vault.Vault
-	Store      *eventstore.Store
+	Store *eventstore.Store
 }
 
 var generous = api.RateLimit{N: 1_000_000, Window: time.Minute}

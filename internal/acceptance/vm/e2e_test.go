@@ -222,10 +222,10 @@ func TestManyConcurrentCreatesAcrossTenants(t *testing.T) {
 		tenants = append(tenants, e.tenant(t, quota))
 	}
 	var (
-		wg       sync.WaitGroup
-		mu       sync.Mutex
-		created  = map[*env][]string{}
-		denied   int
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		created = map[*env][]string{}
+		denied  int
 	)
 	for i := range 200 {
 		en := tenants[i%4]

@@ -8,6 +8,7 @@ package accountdb_test
 
 import (
 	"context"
+	"encoding/base64"
 	"fmt"
 	"net/url"
 	"os"
@@ -66,8 +67,8 @@ func TestComposeChecksCatchMistakes(t *testing.T) {
 			"api must wait for migrate with condition service_completed_successfully"},
 		{"healthcheck removed", "      test: [\"CMD\", \"wget\", \"-q\", \"-O\", \"/dev/null\", \"http://127.0.0.1:8222/healthz?js-enabled-only=true\"]\n",
 			"      disable: true\n", "nats: long-running service without a healthcheck"},
-		{"literal secret", "${ACCOUNTDB_JWT_SIGNING_KEY:-dev-insecure-jwt-signing-key-change-me}", "c0rrect-h0rse-battery-staple",
-			"api: ACCOUNTDB_JWT_SIGNING_KEY is not taken from a variable"},
+		{"literal secret", "${ACCOUNTDB_SECRETS_KEY:-ZGV2LWluc2VjdXJlLXNlY3JldHMta2V5LTMyYnl0ZXM=}", "c0rrect-h0rse-battery-staple",
+			"api: ACCOUNTDB_SECRETS_KEY is not taken from a variable"},
 		{"real-looking default", "${POSTGRES_PASSWORD:-dev-insecure-postgres-password}", "${POSTGRES_PASSWORD:-s3cr3t}",
 			"default is not an obvious dev placeholder"},
 		{"JetStream off", `"nats-server", "-js", `, `"nats-server", `, "nats: command must enable JetStream"},
@@ -282,10 +283,14 @@ func checkEnvironment(p *types.Project, add func(string, ...any)) {
 			add("agent must not get database credentials (%s)", key)
 		}
 	}
-	for _, key := range []string{"NATS_URL", "ACCOUNTDB_PROXMOX_URL", "ACCOUNTDB_PROXMOX_TOKEN"} {
+	for _, key := range []string{"NATS_URL", "ACCOUNTDB_SECRETS_KEY"} {
 		if env("agent", key) == "" {
 			add("agent: %s missing", key)
 		}
+	}
+	// The agent opens what the api sealed: they must share the key.
+	if env("agent", "ACCOUNTDB_SECRETS_KEY") != env("api", "ACCOUNTDB_SECRETS_KEY") {
+		add("api and agent must share ACCOUNTDB_SECRETS_KEY")
 	}
 }
 
@@ -314,7 +319,10 @@ func checkSecrets(plain, marked *types.Project, vars []string, add func(string, 
 		return false
 	}
 	isPlaceholder := func(v string) bool {
-		return v == "" || strings.Contains(v, "dev-insecure") || strings.Contains(v, pvesimDevToken)
+		// A key that must be base64 can only say "dev-insecure" once decoded.
+		decoded, _ := base64.StdEncoding.DecodeString(v)
+		return v == "" || strings.Contains(v, "dev-insecure") || strings.Contains(v, pvesimDevToken) ||
+			strings.Contains(string(decoded), "dev-insecure")
 	}
 	check := func(where, plainValue, markedValue string) {
 		if !isMarker(markedValue) {

@@ -92,15 +92,10 @@ func (id *identity) listTenants(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	var after projections.PageKey
-	hasCursor, err := CursorParam(r, &after)
+	page, err := pageParams(r, limit)
 	if err != nil {
 		WriteError(w, r, err)
 		return
-	}
-	page := projections.Page{Limit: limit}
-	if hasCursor {
-		page.After = &after
 	}
 	if err := id.awaitConsistency(w, r, projections.Tenants{}.Name()); err != nil {
 		WriteError(w, r, err)
@@ -121,6 +116,20 @@ func (id *identity) listTenants(w http.ResponseWriter, r *http.Request) {
 		out[i] = toTenantResponse(t, u)
 	}
 	writeListWithCursor(w, r, out, next)
+}
+
+// pageParams reads the ?cursor= of a keyset-paginated list.
+func pageParams(r *http.Request, limit int) (projections.Page, error) {
+	var after projections.PageKey
+	hasCursor, err := CursorParam(r, &after)
+	if err != nil {
+		return projections.Page{}, err
+	}
+	page := projections.Page{Limit: limit}
+	if hasCursor {
+		page.After = &after
+	}
+	return page, nil
 }
 
 // writeListWithCursor answers a list page, signing where the next one starts.

@@ -122,15 +122,10 @@ func (id *identity) listUsers(w http.ResponseWriter, r *http.Request) {
 		WriteProblem(w, r, BadRequest("status is invalid", map[string]string{"status": "one of active, disabled"}))
 		return
 	}
-	var after projections.PageKey
-	hasCursor, err := CursorParam(r, &after)
+	page, err := pageParams(r, limit)
 	if err != nil {
 		WriteError(w, r, err)
 		return
-	}
-	page := projections.Page{Limit: limit}
-	if hasCursor {
-		page.After = &after
 	}
 	if err := id.awaitConsistency(w, r, projections.Users{}.Name()); err != nil {
 		WriteError(w, r, err)

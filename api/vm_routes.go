@@ -119,15 +119,10 @@ func (id *identity) listVMs(w http.ResponseWriter, r *http.Request) {
 		WriteProblem(w, r, BadRequest("name is invalid", map[string]string{"name": "at most 63 characters"}))
 		return
 	}
-	var after projections.PageKey
-	hasCursor, err := CursorParam(r, &after)
+	page, err := pageParams(r, limit)
 	if err != nil {
 		WriteError(w, r, err)
 		return
-	}
-	page := projections.Page{Limit: limit}
-	if hasCursor {
-		page.After = &after
 	}
 	if err := id.awaitConsistency(w, r, projections.VMs{}.Name()); err != nil {
 		WriteError(w, r, err)

@@ -346,6 +346,10 @@ func TestOpenAPIDocumentWellFormed(t *testing.T) {
 		{"/v1/users", "get", []string{"query:limit", "query:cursor", "query:tenant_id", "query:status", "query:email", "header:X-Consistency-Token"}},
 		{"/v1/vms", "get", []string{"query:limit", "query:cursor", "query:status", "query:name", "header:X-Consistency-Token"}},
 		{"/v1/vms/{id}/history", "get", []string{"path:id", "query:limit", "query:cursor"}},
+		{"/v1/audit", "get", []string{"query:tenant_id", "query:stream_id", "query:type", "query:actor_id", "query:since", "query:until", "query:limit", "query:cursor"}},
+		{"/v1/vms/{id}", "get", []string{"path:id", "query:as_of"}},
+		{"/v1/users/{id}", "get", []string{"path:id", "query:as_of", "query:tenant_id"}},
+		{"/v1/tenants/{id}", "get", []string{"path:id", "query:as_of"}},
 		{"/v1/vms/{id}/actions/{action}", "post", []string{"path:id", "path:action", "header:Idempotency-Key", "header:If-Match"}},
 	} {
 		var op oaOperation

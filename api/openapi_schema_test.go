@@ -51,6 +51,7 @@ var openAPIBodies = []struct {
 	{"actOnVM", struct{}{}, accepted{}},
 	{"snapshotVM", snapshotRequest{}, accepted{}},
 	{"getVMHistory", nil, List[eventResponse]{}},
+	{"listAudit", nil, List[eventResponse]{}},
 	{"createCluster", createClusterRequest{}, accepted{}},
 	{"listClusters", nil, List[clusterResponse]{}},
 	{"listClusterNodes", nil, List[nodeDTO]{}},

@@ -146,6 +146,9 @@ func writeListWithCursor[T any](w http.ResponseWriter, r *http.Request, items []
 }
 
 func (id *identity) getTenant(w http.ResponseWriter, r *http.Request) {
+	if asOf(w, r, id.getTenantAsOf) {
+		return
+	}
 	tid, ok := pathUUID(w, r, "id")
 	if !ok {
 		return

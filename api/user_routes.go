@@ -144,6 +144,9 @@ func (id *identity) listUsers(w http.ResponseWriter, r *http.Request) {
 }
 
 func (id *identity) getUser(w http.ResponseWriter, r *http.Request) {
+	if asOf(w, r, id.getUserAsOf) {
+		return
+	}
 	tenant, ok := targetTenant(w, r)
 	if !ok {
 		return

@@ -141,6 +141,9 @@ func (id *identity) listVMs(w http.ResponseWriter, r *http.Request) {
 }
 
 func (id *identity) getVM(w http.ResponseWriter, r *http.Request) {
+	if asOf(w, r, id.getVMAsOf) {
+		return
+	}
 	p := PrincipalFrom(r.Context())
 	vid, ok := pathUUID(w, r, "id")
 	if !ok {

@@ -43,31 +43,40 @@ func scanEvents(rows pgx.Rows, capacity int) ([]Event, error) {
 	defer rows.Close()
 	out := make([]Event, 0, capacity)
 	for rows.Next() {
-		var (
-			e         Event
-			txid      string
-			stream    string
-			actor     pgtype.UUID
-			causation pgtype.UUID
-		)
-		if err := rows.Scan(&e.Position.GlobalPosition, &txid, &stream, &e.StreamVersion, &e.EventID,
-			&e.Type, &e.SchemaVersion, &e.TenantID, &actor, &e.CorrelationID, &causation,
-			&e.Data, &e.Metadata, &e.RecordedAt); err != nil {
-			return nil, fmt.Errorf("scan event: %w", err)
-		}
-		tx, err := strconv.ParseUint(txid, 10, 64)
+		e, err := scanEvent(rows)
 		if err != nil {
-			return nil, fmt.Errorf("scan event: transaction id %q: %w", txid, err)
-		}
-		e.Position.TransactionID = tx
-		if e.Stream, err = ParseStreamID(stream); err != nil {
 			return nil, err
 		}
-		e.ActorID, e.CausationID = uuid.UUID(actor.Bytes), uuid.UUID(causation.Bytes)
-		e.RecordedAt = e.RecordedAt.UTC()
 		out = append(out, e)
 	}
 	return out, rows.Err()
+}
+
+// scanEvent decodes the current row of a query selecting eventColumns.
+func scanEvent(rows pgx.Rows) (Event, error) {
+	var (
+		e         Event
+		txid      string
+		stream    string
+		actor     pgtype.UUID
+		causation pgtype.UUID
+	)
+	if err := rows.Scan(&e.Position.GlobalPosition, &txid, &stream, &e.StreamVersion, &e.EventID,
+		&e.Type, &e.SchemaVersion, &e.TenantID, &actor, &e.CorrelationID, &causation,
+		&e.Data, &e.Metadata, &e.RecordedAt); err != nil {
+		return Event{}, fmt.Errorf("scan event: %w", err)
+	}
+	tx, err := strconv.ParseUint(txid, 10, 64)
+	if err != nil {
+		return Event{}, fmt.Errorf("scan event: transaction id %q: %w", txid, err)
+	}
+	e.Position.TransactionID = tx
+	if e.Stream, err = ParseStreamID(stream); err != nil {
+		return Event{}, err
+	}
+	e.ActorID, e.CausationID = uuid.UUID(actor.Bytes), uuid.UUID(causation.Bytes)
+	e.RecordedAt = e.RecordedAt.UTC()
+	return e, nil
 }
 
 // ReadStream returns up to limit events of one tenant's stream with version >=

@@ -25,6 +25,7 @@ func subcommands() []command {
 		{"migrate", "apply pending database migrations to DATABASE_URL", runMigrate},
 		{"admin", "`create-platform-admin --email <email> --password-stdin`", runAdmin},
 		{"projections", "projector tools: `status`, `rebuild <name>`", runProjections},
+		{"audit", "`verify [--stream <id>] [--tenant <uuid>]`: check the event log's hash chains", runAudit},
 		{"agent", "run the Proxmox agent against NATS_URL (no database; see agent/README.md)", runAgent},
 		{"pvesim", "run the Proxmox VE API simulator (see agent/pvesim/README.md)", runPVESim},
 		{"healthcheck", "probe a running server's /healthz (for container healthchecks)", runHealthcheck},

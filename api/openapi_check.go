@@ -15,7 +15,7 @@ import (
 // openAPIIgnored are served by the router but deliberately undocumented.
 func openAPIIgnored(path string) bool {
 	switch path {
-	case "/healthz", "/readyz", "/metrics":
+	case "/healthz", "/readyz", "/metrics", "/", "/index.html": // operations; the web console
 		return true
 	}
 	// Catch-all mounts (static assets of the web console) are not API routes.

@@ -29,6 +29,9 @@ type Deps struct {
 	Errors []ErrorMapping
 	// Identity, when set, mounts the authenticated /v1 API.
 	Identity *Identity
+	// Console, when set, serves the web console at GET /, /index.html and
+	// /static/* (package web).
+	Console http.Handler
 }
 
 // NewRouter builds the HTTP handler. Global middleware, outermost first
@@ -59,6 +62,12 @@ func NewRouter(d Deps) http.Handler {
 	r.Get("/v1/openapi.json", serveOpenAPI)
 	if d.Identity != nil {
 		mountV1(r, d.Identity)
+	}
+	if d.Console != nil {
+		for _, p := range []string{"/", "/index.html", "/static/*"} {
+			r.Method(http.MethodGet, p, d.Console)
+			r.Method(http.MethodHead, p, d.Console)
+		}
 	}
 	return r
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/accountdb/accountdb/projections"
 	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/accountdb/accountdb/vault"
+	"github.com/accountdb/accountdb/web"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -144,7 +145,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *System, err er
 		Handler: api.NewRouter(api.Deps{Logger: log, Gatherer: s.reg, Readiness: s.readiness(),
 			CORSOrigins: cfg.Identity.CORSOrigins, TrustedProxies: cfg.Identity.TrustedProxies, CursorKey: cfg.Identity.CursorKey,
 			Identity: &api.Identity{Commands: s.Commands, Pool: s.Pool, Store: s.Store, Verifier: &auth.Verifier{Keys: cfg.Identity.Keys},
-				PublicRate: cfg.PublicRate, UserRate: cfg.UserRate, TenantRate: cfg.TenantRate}}),
+				PublicRate: cfg.PublicRate, UserRate: cfg.UserRate, TenantRate: cfg.TenantRate},
+			Console: web.Handler()}),
 		ReadHeaderTimeout: 10 * time.Second,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}

@@ -1,0 +1,525 @@
+// Administration views: users (tenant admins), tenants and clusters
+// (platform admins), the audit log (auditors) and the caller's sessions.
+
+import { api, ApiError, forget, listAll, newKey } from "./api.js";
+import { ago, badge, busy, field, formatTime, h, mount, problemBox, shortId, showFormProblem, table, toast } from "./dom.js";
+
+const ROLES = [
+  ["viewer", "read VMs"],
+  ["operator", "power VMs"],
+  ["vm_admin", "create, configure and delete VMs"],
+  ["tenant_admin", "manage the tenant's users"],
+  ["auditor", "read the audit log"],
+  ["platform_admin", "manage tenants and clusters"],
+];
+
+/** Roles the caller may hand out: platform_admin only by one. */
+function grantableRoles(ctx) {
+  return ROLES.filter(([r]) => r !== "platform_admin" || ctx.me.roles.includes("platform_admin"));
+}
+
+function roleChecks(ctx, selected) {
+  return h(
+    "fieldset",
+    { class: "roles" },
+    h("legend", {}, "Roles"),
+    grantableRoles(ctx).map(([r, what]) =>
+      h("label", { class: "check" }, h("input", { type: "checkbox", name: "roles", value: r, checked: selected.includes(r) }), h("span", {}, r), h("small", { class: "muted" }, what)),
+    ),
+  );
+}
+
+function checkedRoles(form) {
+  return [...form.querySelectorAll('input[name="roles"]:checked')].map((el) => el.value);
+}
+
+function viewHead(title, ...extra) {
+  return h("div", { class: "view-head" }, h("h2", {}, title), h("div", { class: "grow" }), extra);
+}
+
+/** A toggle button that shows and hides a form. */
+function toggle(label, form) {
+  form.hidden = true;
+  return h(
+    "button",
+    {
+      type: "button",
+      class: "primary",
+      onclick: () => {
+        form.hidden = !form.hidden;
+        const first = form.querySelector("input");
+        if (!form.hidden && first) {
+          first.focus();
+        }
+      },
+    },
+    label,
+  );
+}
+
+// ---- users ----
+
+export function usersView(view, ctx) {
+  const loadSlot = h("div", { class: "slot" });
+  const actionSlot = h("div", { class: "slot" });
+  const list = h("div", { class: "table-wrap" });
+  const platform = ctx.can("tenant:manage");
+  const tenantPicker = platform ? h("select", { "aria-label": "Tenant" }, h("option", { value: "" }, "my tenant")) : null;
+  const query = () => (tenantPicker && tenantPicker.value ? `/v1/users?tenant_id=${encodeURIComponent(tenantPicker.value)}` : "/v1/users");
+
+  const act = async (button, label, fn) => {
+    await busy(button, async () => {
+      try {
+        await fn();
+        mount(actionSlot);
+        toast(label);
+        await load();
+      } catch (err) {
+        mount(actionSlot, problemBox(err));
+      }
+    });
+  };
+
+  const rolesEditor = (u) => {
+    const slot = h("div", { class: "slot" });
+    const save = h("button", { type: "submit", class: "small primary" }, "Save roles");
+    const form = h(
+      "form",
+      {
+        class: "roles-editor",
+        onsubmit: async (ev) => {
+          ev.preventDefault();
+          await busy(save, async () => {
+            try {
+              await api("PUT", `/v1/users/${encodeURIComponent(u.id)}/roles`, { roles: checkedRoles(form) }, { idempotencyKey: newKey() });
+              toast(`Roles of ${u.email} changed`);
+              await load();
+            } catch (err) {
+              showFormProblem(form, slot, err);
+            }
+          });
+        },
+      },
+      roleChecks(ctx, u.roles),
+      slot,
+      save,
+    );
+    return h("details", {}, h("summary", {}, "Change roles"), form);
+  };
+
+  const row = (u) => {
+    const buttons = [];
+    if (ctx.can("user:manage") && u.id !== ctx.me.id) {
+      const disabled = u.status === "disabled";
+      const b = h("button", { type: "button", class: disabled ? "small" : "small danger" }, disabled ? "Enable" : "Disable");
+      b.addEventListener("click", () => {
+        if (!disabled && !window.confirm(`Disable ${u.email}? Their sessions stop working.`)) {
+          return;
+        }
+        act(b, `${u.email} ${disabled ? "enabled" : "disabled"}`, () =>
+          api("POST", `/v1/users/${encodeURIComponent(u.id)}/${disabled ? "enable" : "disable"}`, undefined, { idempotencyKey: newKey() }),
+        );
+      });
+      buttons.push(b);
+    }
+    return h(
+      "tr",
+      { class: u.status === "disabled" ? "gone" : "" },
+      h("td", {}, h("strong", {}, u.display_name), u.id === ctx.me.id ? h("span", { class: "muted small" }, " (you)") : null, h("div", { class: "muted small" }, u.email)),
+      h("td", {}, h("div", { class: "chips" }, (u.roles || []).map((r) => badge(r, "role")))),
+      h("td", {}, badge(u.status)),
+      h("td", { title: formatTime(u.created_at) }, ago(u.created_at)),
+      h("td", {}, h("div", { class: "actions" }, buttons, ctx.can("role:assign") && u.id !== ctx.me.id ? rolesEditor(u) : null)),
+    );
+  };
+
+  const load = async () => {
+    try {
+      const users = await listAll(query());
+      mount(list, table(["User", "Roles", "Status", "Created", ""], users.map(row), "No users."));
+      mount(loadSlot);
+    } catch (err) {
+      mount(loadSlot, problemBox(err));
+    }
+  };
+
+  let form = null;
+  if (ctx.can("user:manage")) {
+    const slot = h("div", { class: "slot" });
+    const submit = h("button", { type: "submit", class: "primary" }, "Create user");
+    let key = newKey();
+    form = h(
+      "form",
+      {
+        class: "card form-grid",
+        oninput: () => {
+          key = newKey();
+        },
+        onsubmit: async (ev) => {
+          ev.preventDefault();
+          const f = form.elements;
+          const body = { email: f.email.value.trim(), display_name: f.display_name.value.trim(), password: f.password.value, roles: checkedRoles(form) };
+          const target = tenantPicker && tenantPicker.value ? `?tenant_id=${encodeURIComponent(tenantPicker.value)}` : "";
+          await busy(submit, async () => {
+            try {
+              await api("POST", `/v1/users${target}`, body, { idempotencyKey: key });
+              toast(`${body.email} created`);
+              form.reset();
+              key = newKey();
+              showFormProblem(form, slot, null);
+              form.hidden = true;
+              await load();
+            } catch (err) {
+              showFormProblem(form, slot, err);
+            }
+          });
+        },
+      },
+      h("h3", { class: "span" }, "New user"),
+      h("div", { class: "span" }, slot),
+      field("Email", h("input", { name: "email", type: "email", required: true, maxlength: 254, autocomplete: "off" })),
+      field("Display name", h("input", { name: "display_name", required: true, maxlength: 100, autocomplete: "off" })),
+      field("Initial password", h("input", { name: "password", type: "password", required: true, minlength: 12, maxlength: 256, autocomplete: "new-password" }), "at least 12 characters"),
+      h("div", { class: "span" }, roleChecks(ctx, ["viewer"])),
+      h("div", { class: "span buttons" }, submit),
+    );
+  }
+
+  if (tenantPicker) {
+    tenantPicker.addEventListener("change", load);
+    listAll("/v1/tenants")
+      .then((tenants) => {
+        for (const t of tenants) {
+          tenantPicker.append(h("option", { value: t.id }, t.name));
+        }
+      })
+      .catch((err) => mount(loadSlot, problemBox(err)));
+  }
+
+  mount(
+    view,
+    viewHead("Users", tenantPicker, form ? toggle("New user", form) : null),
+    form,
+    loadSlot,
+    actionSlot,
+    list,
+  );
+  load();
+  return () => {};
+}
+
+// ---- tenants ----
+
+function usage(used, max, unit = "") {
+  const pct = max > 0 ? Math.min(100, Math.round((used / max) * 100)) : 0;
+  return h(
+    "div",
+    { class: "usage", title: `${used}${unit} of ${max}${unit}` },
+    h("span", {}, `${used} / ${max}${unit}`),
+    h("meter", { min: 0, max: 100, low: 70, high: 90, optimum: 0, value: pct }),
+  );
+}
+
+export function tenantsView(view, ctx) {
+  const loadSlot = h("div", { class: "slot" });
+  const actionSlot = h("div", { class: "slot" });
+  const list = h("div", { class: "table-wrap" });
+
+  const row = (t) => {
+    const suspended = t.status === "suspended";
+    const b = h("button", { type: "button", class: suspended ? "small" : "small danger" }, suspended ? "Resume" : "Suspend");
+    b.addEventListener("click", async () => {
+      if (!suspended && !window.confirm(`Suspend ${t.name}? Its users' commands will be refused.`)) {
+        return;
+      }
+      await busy(b, async () => {
+        try {
+          await api("POST", `/v1/tenants/${encodeURIComponent(t.id)}/${suspended ? "resume" : "suspend"}`, undefined, { idempotencyKey: newKey() });
+          mount(actionSlot);
+          toast(`${t.name} ${suspended ? "resumed" : "suspended"}`);
+          await load();
+        } catch (err) {
+          mount(actionSlot, problemBox(err));
+        }
+      });
+    });
+    const q = t.quota || {};
+    const u = t.usage || {};
+    return h(
+      "tr",
+      {},
+      h("td", {}, h("strong", {}, t.name), h("div", { class: "muted small" }, h("code", {}, shortId(t.id)))),
+      h("td", {}, badge(t.status)),
+      h("td", {}, usage(u.vms || 0, q.max_vms || 0)),
+      h("td", {}, usage(u.cores || 0, q.max_cores || 0)),
+      h("td", {}, usage(u.memory_mb || 0, q.max_memory_mb || 0, " MiB")),
+      h("td", {}, usage(u.disk_gb || 0, q.max_disk_gb || 0, " GB")),
+      h("td", { title: formatTime(t.created_at) }, ago(t.created_at)),
+      h("td", {}, b),
+    );
+  };
+
+  const load = async () => {
+    try {
+      const tenants = await listAll("/v1/tenants");
+      mount(list, table(["Tenant", "Status", "VMs", "Cores", "Memory", "Disk", "Created", ""], tenants.map(row), "No tenants."));
+      mount(loadSlot);
+    } catch (err) {
+      mount(loadSlot, problemBox(err));
+    }
+  };
+
+  const slot = h("div", { class: "slot" });
+  const submit = h("button", { type: "submit", class: "primary" }, "Create tenant");
+  const num = (name, value) => h("input", { name, type: "number", min: 0, value, required: true });
+  let key = newKey();
+  const form = h(
+    "form",
+    {
+      class: "card form-grid",
+      oninput: () => {
+        key = newKey();
+      },
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        const f = form.elements;
+        const body = {
+          name: f.name.value.trim(),
+          quota: {
+            max_vms: Number(f.max_vms.value),
+            max_cores: Number(f.max_cores.value),
+            max_memory_mb: Number(f.max_memory_mb.value),
+            max_disk_gb: Number(f.max_disk_gb.value),
+          },
+        };
+        await busy(submit, async () => {
+          try {
+            await api("POST", "/v1/tenants", body, { idempotencyKey: key });
+            toast(`${body.name} created`);
+            form.reset();
+            key = newKey();
+            showFormProblem(form, slot, null);
+            form.hidden = true;
+            await load();
+          } catch (err) {
+            showFormProblem(form, slot, err);
+          }
+        });
+      },
+    },
+    h("h3", { class: "span" }, "New tenant"),
+    h("div", { class: "span" }, slot),
+    h("div", { class: "span" }, field("Name", h("input", { name: "name", required: true, maxlength: 100, autocomplete: "off" }))),
+    field("Max VMs", num("max_vms", 10)),
+    field("Max cores", num("max_cores", 32)),
+    field("Max memory (MiB)", num("max_memory_mb", 65536)),
+    field("Max disk (GB)", num("max_disk_gb", 1000)),
+    h("div", { class: "span buttons" }, submit),
+  );
+
+  mount(view, viewHead("Tenants", toggle("New tenant", form)), form, loadSlot, actionSlot, list);
+  load();
+  return () => {};
+}
+
+// ---- clusters ----
+
+export function clustersView(view) {
+  const loadSlot = h("div", { class: "slot" });
+  const list = h("div");
+
+  const load = async () => {
+    try {
+      const clusters = await listAll("/v1/clusters");
+      mount(loadSlot);
+      mount(
+        list,
+        clusters.length
+          ? clusters.map((c) =>
+              h(
+                "div",
+                { class: "card" },
+                h("div", { class: "view-head" }, h("h3", {}, c.name), c.insecure_tls ? badge("insecure TLS", "failed") : null),
+                h("p", { class: "muted small" }, h("code", {}, c.api_url), ` · token ${c.token_id} · registered ${formatTime(c.created_at)}`),
+                table(
+                  ["Node", "Online", "Cores", "Memory free", "Disk free"],
+                  (c.nodes || []).map((n) =>
+                    h(
+                      "tr",
+                      {},
+                      h("td", {}, n.name),
+                      h("td", {}, badge(n.online ? "online" : "offline")),
+                      h("td", {}, n.cores),
+                      h("td", {}, usage(n.free_memory_mb, n.memory_mb, " MiB")),
+                      h("td", {}, usage(n.free_disk_gb, n.disk_gb, " GB")),
+                    ),
+                  ),
+                  "No nodes reported yet.",
+                ),
+              ),
+            )
+          : h("p", { class: "muted" }, "No clusters registered."),
+      );
+    } catch (err) {
+      mount(loadSlot, problemBox(err));
+    }
+  };
+
+  const slot = h("div", { class: "slot" });
+  const submit = h("button", { type: "submit", class: "primary" }, "Register cluster");
+  const form = h(
+    "form",
+    {
+      class: "card form-grid",
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        const f = form.elements;
+        const body = {
+          name: f.name.value.trim(),
+          api_url: f.api_url.value.trim(),
+          token_id: f.token_id.value.trim(),
+          token_secret: f.token_secret.value,
+          insecure_tls: f.insecure_tls.checked,
+        };
+        await busy(submit, async () => {
+          try {
+            await api("POST", "/v1/clusters", body, { idempotencyKey: newKey() });
+            toast(`${body.name} registered`);
+            form.reset();
+            showFormProblem(form, slot, null);
+            form.hidden = true;
+            await load();
+          } catch (err) {
+            showFormProblem(form, slot, err);
+          }
+        });
+      },
+    },
+    h("h3", { class: "span" }, "Register a Proxmox VE cluster"),
+    h("div", { class: "span" }, slot),
+    field("Name", h("input", { name: "name", required: true, maxlength: 100, autocomplete: "off" })),
+    field("API URL", h("input", { name: "api_url", type: "url", required: true, placeholder: "https://pve.example:8006/api2/json" })),
+    field("Token id", h("input", { name: "token_id", required: true, placeholder: "accountdb@pve!console", autocomplete: "off" })),
+    field("Token secret", h("input", { name: "token_secret", type: "password", required: true, minlength: 8, autocomplete: "off" }), "sealed before it is stored; never shown again"),
+    h("label", { class: "check span" }, h("input", { name: "insecure_tls", type: "checkbox" }), "Skip TLS verification (self-signed certificate)"),
+    h("div", { class: "span buttons" }, submit),
+  );
+
+  mount(view, viewHead("Clusters", toggle("Register cluster", form)), form, loadSlot, list);
+  load();
+  return () => {};
+}
+
+// ---- audit ----
+
+export function auditView(view) {
+  const loadSlot = h("div", { class: "slot" });
+  const list = h("div", { class: "table-wrap" });
+  const type = h("input", { type: "search", placeholder: "event type, e.g. vm_create_requested", "aria-label": "Event type" });
+  const more = h("button", { type: "button", hidden: true }, "Load more");
+  let cursor = null;
+  let events = [];
+
+  const render = () =>
+    mount(
+      list,
+      table(
+        ["Position", "Recorded", "Event", "Stream", "Actor", "From"],
+        events.map((e) =>
+          h(
+            "tr",
+            {},
+            h("td", { class: "num" }, e.position),
+            h("td", {}, formatTime(e.recorded_at)),
+            h("td", {}, h("code", {}, e.type)),
+            h("td", { title: e.stream_id }, h("code", {}, e.stream_id)),
+            h("td", { title: e.actor_id || "" }, e.actor_id ? shortId(e.actor_id) : h("span", { class: "muted" }, "system")),
+            h("td", {}, (e.metadata && e.metadata.client_ip) || ""),
+          ),
+        ),
+        "No events match.",
+      ),
+    );
+
+  const load = async (append) => {
+    const q = new URLSearchParams({ limit: "100" });
+    if (type.value.trim()) {
+      q.set("type", type.value.trim());
+    }
+    if (append && cursor) {
+      q.set("cursor", cursor);
+    }
+    try {
+      const page = await api("GET", `/v1/audit?${q}`);
+      events = append ? events.concat(page.items || []) : page.items || [];
+      cursor = page.next_cursor;
+      more.hidden = !cursor;
+      mount(loadSlot);
+      render();
+    } catch (err) {
+      mount(loadSlot, err instanceof ApiError && err.status === 404 ? h("div", { class: "notice" }, "This server does not offer the audit log API (GET /v1/audit).") : problemBox(err));
+    }
+  };
+  type.addEventListener("change", () => load(false));
+  more.addEventListener("click", () => busy(more, () => load(true)));
+
+  mount(view, viewHead("Audit log"), h("div", { class: "toolbar" }, type), loadSlot, list, more);
+  load(false);
+  return () => {};
+}
+
+// ---- sessions ----
+
+export function sessionsView(view) {
+  const loadSlot = h("div", { class: "slot" });
+  const actionSlot = h("div", { class: "slot" });
+  const list = h("div", { class: "table-wrap" });
+
+  const row = (s) => {
+    const b = h("button", { type: "button", class: "small danger" }, s.current ? "Revoke (sign out)" : "Revoke");
+    b.addEventListener("click", async () => {
+      if (s.current && !window.confirm("This is the session you are using: revoking it signs you out. Continue?")) {
+        return;
+      }
+      await busy(b, async () => {
+        try {
+          await api("DELETE", `/v1/sessions/${encodeURIComponent(s.id)}`);
+          if (s.current) {
+            forget();
+            location.hash = "";
+            location.reload();
+            return;
+          }
+          mount(actionSlot);
+          toast("Session revoked");
+          await load();
+        } catch (err) {
+          mount(actionSlot, problemBox(err));
+        }
+      });
+    });
+    return h(
+      "tr",
+      { class: s.current ? "current" : "" },
+      h("td", {}, formatTime(s.created_at), s.current ? h("span", {}, " ", badge("this session", "running")) : null),
+      h("td", { title: formatTime(s.last_seen_at) }, ago(s.last_seen_at)),
+      h("td", {}, s.ip),
+      h("td", { class: "ua" }, s.user_agent),
+      h("td", {}, b),
+    );
+  };
+
+  const load = async () => {
+    try {
+      const sessions = await listAll("/v1/sessions");
+      mount(list, table(["Signed in", "Last seen", "IP", "Browser", ""], sessions.map(row), "No sessions."));
+      mount(loadSlot);
+    } catch (err) {
+      mount(loadSlot, problemBox(err));
+    }
+  };
+
+  mount(view, viewHead("Sessions"), h("p", { class: "muted" }, "Where you are signed in. Revoking a session makes its refresh token stop working."), loadSlot, actionSlot, list);
+  load();
+  return () => {};
+}

@@ -1,0 +1,179 @@
+// The REST client of the console. The access token lives only in this
+// module's memory; the refresh token in sessionStorage (this tab only), so a
+// reload can resume the session without the long-lived secret outliving the
+// tab. A 401 triggers one refresh and one retry.
+
+const REFRESH_KEY = "accountdb.refresh_token";
+
+let accessToken = null;
+let generation = 0; // bumped whenever the access token changes
+let refreshing = null; // the one refresh in flight: refresh tokens rotate, a parallel reuse would revoke the session
+const consistency = new Map(); // collection → X-Consistency-Token of the last command on it
+let onSignedOut = () => {};
+
+/** An HTTP failure, carrying the RFC 9457 problem when the server sent one. */
+export class ApiError extends Error {
+  constructor(status, problem) {
+    const p = problem && typeof problem === "object" ? problem : {};
+    super(p.detail || p.title || `HTTP ${status}`);
+    this.status = status;
+    this.problem = p;
+    this.code = p.code || "";
+    this.fieldErrors = p.errors && typeof p.errors === "object" ? p.errors : {};
+  }
+}
+
+/** Called when the session is gone (refresh failed or signed out). */
+export function setSignedOutHandler(fn) {
+  onSignedOut = fn;
+}
+
+export function hasSession() {
+  return accessToken !== null || sessionStorage.getItem(REFRESH_KEY) !== null;
+}
+
+function setTokens(pair) {
+  accessToken = pair.access_token;
+  generation++;
+  sessionStorage.setItem(REFRESH_KEY, pair.refresh_token);
+}
+
+function clearTokens() {
+  accessToken = null;
+  generation++;
+  sessionStorage.removeItem(REFRESH_KEY);
+  consistency.clear();
+}
+
+export async function login(email, password) {
+  const pair = await send("POST", "/v1/auth/login", { email, password }, {});
+  setTokens(pair);
+}
+
+/** Rotates the refresh token; concurrent callers share one request. */
+export function refresh() {
+  if (!refreshing) {
+    refreshing = (async () => {
+      const token = sessionStorage.getItem(REFRESH_KEY);
+      if (!token) {
+        throw new ApiError(401, { title: "Not signed in", code: "unauthenticated" });
+      }
+      try {
+        setTokens(await send("POST", "/v1/auth/refresh", { refresh_token: token }, {}));
+      } catch (err) {
+        if (err instanceof ApiError && (err.status === 401 || err.status === 400)) {
+          clearTokens();
+          onSignedOut("Your session has ended. Please sign in again.");
+        }
+        throw err;
+      }
+    })().finally(() => {
+      refreshing = null;
+    });
+  }
+  return refreshing;
+}
+
+export async function logout() {
+  try {
+    if (accessToken) {
+      await send("POST", "/v1/auth/logout", undefined, { auth: true });
+    }
+  } finally {
+    clearTokens();
+  }
+}
+
+/** Forgets the tokens without telling the server (its session is already gone). */
+export function forget() {
+  clearTokens();
+}
+
+/**
+ * Calls the API with the access token. opts.idempotencyKey sets
+ * Idempotency-Key. Commands remember their consistency token, and the next
+ * GET of the same collection sends it once, so a list read right after a
+ * change shows that change (read-your-writes).
+ */
+export async function api(method, path, body, opts = {}) {
+  if (accessToken === null) {
+    await refresh();
+  }
+  const gen = generation;
+  try {
+    return await send(method, path, body, { ...opts, auth: true });
+  } catch (err) {
+    if (!(err instanceof ApiError) || err.status !== 401 || opts.retried) {
+      throw err;
+    }
+    if (gen === generation) {
+      await refresh();
+    }
+    return send(method, path, body, { ...opts, auth: true, retried: true });
+  }
+}
+
+function collectionOf(path) {
+  return path.split("?")[0].split("/").slice(0, 3).join("/");
+}
+
+async function send(method, path, body, opts) {
+  const headers = { Accept: "application/json" };
+  if (body !== undefined) {
+    headers["Content-Type"] = "application/json";
+  }
+  if (opts.auth) {
+    headers.Authorization = `Bearer ${accessToken}`;
+  }
+  if (opts.idempotencyKey) {
+    headers["Idempotency-Key"] = opts.idempotencyKey;
+  }
+  const coll = collectionOf(path);
+  if (method === "GET" && consistency.has(coll)) {
+    headers["X-Consistency-Token"] = consistency.get(coll);
+    consistency.delete(coll);
+  }
+  let res;
+  try {
+    res = await fetch(path, {
+      method,
+      headers,
+      body: body === undefined ? undefined : JSON.stringify(body),
+      credentials: "omit",
+      cache: "no-store",
+    });
+  } catch {
+    throw new ApiError(0, { title: "Network error", detail: "The server could not be reached." });
+  }
+  const token = res.headers.get("X-Consistency-Token");
+  if (token && method !== "GET") {
+    consistency.set(coll, token);
+  }
+  if (res.status === 204) {
+    return null;
+  }
+  const type = res.headers.get("Content-Type") || "";
+  const data = type.includes("json") ? await res.json().catch(() => null) : null;
+  if (!res.ok) {
+    throw new ApiError(res.status, data);
+  }
+  return data;
+}
+
+/** A fresh Idempotency-Key for one submission of a form. */
+export function newKey() {
+  return crypto.randomUUID();
+}
+
+/** Fetches every page of a list (up to max items). */
+export async function listAll(path, max = 1000) {
+  const items = [];
+  let cursor = null;
+  do {
+    const sep = path.includes("?") ? "&" : "?";
+    const page = await api("GET", `${path}${sep}limit=200${cursor ? `&cursor=${encodeURIComponent(cursor)}` : ""}`);
+    items.push(...(page.items || []));
+    cursor = page.next_cursor;
+  } while (cursor && items.length < max);
+  return items;
+}

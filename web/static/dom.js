@@ -1,0 +1,146 @@
+// DOM helpers. Text always goes in as text nodes or attribute values, never
+// as HTML, so data from the API cannot inject markup.
+
+import { ApiError } from "./api.js";
+
+/** h("tag", {attr: value, onclick: fn}, ...children) builds an element. */
+export function h(tag, attrs, ...children) {
+  const el = document.createElement(tag);
+  for (const [k, v] of Object.entries(attrs || {})) {
+    if (v === false || v === null || v === undefined) {
+      continue;
+    }
+    if (k.startsWith("on") && typeof v === "function") {
+      el.addEventListener(k.slice(2), v);
+    } else if (k === "class") {
+      el.className = v;
+    } else if (k === "value") {
+      el.value = String(v);
+    } else if (k === "checked") {
+      el.checked = Boolean(v);
+    } else if (v === true) {
+      el.setAttribute(k, "");
+    } else {
+      el.setAttribute(k, String(v));
+    }
+  }
+  append(el, children);
+  return el;
+}
+
+function append(el, children) {
+  for (const c of children.flat(Infinity)) {
+    if (c === null || c === undefined || c === false) {
+      continue;
+    }
+    el.append(c instanceof Node ? c : document.createTextNode(String(c)));
+  }
+}
+
+/** Replaces el's children. */
+export function mount(el, ...children) {
+  el.replaceChildren();
+  append(el, children);
+  return el;
+}
+
+export function formatTime(iso) {
+  if (!iso) {
+    return "";
+  }
+  const d = new Date(iso);
+  return Number.isNaN(d.getTime()) ? String(iso) : d.toLocaleString();
+}
+
+export function ago(iso) {
+  const d = new Date(iso);
+  const s = Math.round((Date.now() - d.getTime()) / 1000);
+  if (Number.isNaN(s)) {
+    return "";
+  }
+  if (s < 60) {
+    return `${Math.max(s, 0)} s ago`;
+  }
+  if (s < 3600) {
+    return `${Math.floor(s / 60)} min ago`;
+  }
+  if (s < 86400) {
+    return `${Math.floor(s / 3600)} h ago`;
+  }
+  return `${Math.floor(s / 86400)} d ago`;
+}
+
+export function shortId(id) {
+  return id ? String(id).slice(0, 8) : "";
+}
+
+/** A problem box: the problem's title and detail and its field errors. */
+export function problemBox(err) {
+  if (!(err instanceof ApiError)) {
+    return h("div", { class: "problem", role: "alert" }, String(err && err.message ? err.message : err));
+  }
+  const p = err.problem;
+  const fields = Object.entries(err.fieldErrors);
+  return h(
+    "div",
+    { class: "problem", role: "alert" },
+    h("strong", {}, p.title || `Request failed (${err.status})`),
+    p.detail && p.detail !== p.title ? h("span", {}, ` — ${p.detail}`) : null,
+    fields.length ? h("ul", {}, fields.map(([f, m]) => h("li", {}, h("code", {}, f), `: ${m}`))) : null,
+    p.request_id ? h("div", { class: "muted small" }, `request id ${p.request_id}`) : null,
+  );
+}
+
+/** Shows a problem in a form's error slot and marks the fields it names. */
+export function showFormProblem(form, slot, err) {
+  for (const el of form.querySelectorAll("[aria-invalid]")) {
+    el.removeAttribute("aria-invalid");
+  }
+  if (err instanceof ApiError) {
+    for (const field of Object.keys(err.fieldErrors)) {
+      const el = form.elements.namedItem(field.split(".")[0]);
+      if (el && el.setAttribute) {
+        el.setAttribute("aria-invalid", "true");
+      }
+    }
+  }
+  mount(slot, err ? problemBox(err) : null);
+}
+
+/** A short notice at the bottom right. */
+export function toast(message, kind = "ok") {
+  const box = document.getElementById("toasts");
+  const el = h("div", { class: `toast ${kind}` }, message);
+  box.append(el);
+  setTimeout(() => el.remove(), kind === "error" ? 8000 : 4000);
+}
+
+/** Disables a button while fn runs. */
+export async function busy(button, fn) {
+  button.disabled = true;
+  button.classList.add("busy");
+  try {
+    return await fn();
+  } finally {
+    button.disabled = false;
+    button.classList.remove("busy");
+  }
+}
+
+/** A labelled form field. */
+export function field(label, input, hint) {
+  return h("label", { class: "field" }, h("span", {}, label), input, hint ? h("small", { class: "muted" }, hint) : null);
+}
+
+/** A table with a header row; rows are <tr> elements. */
+export function table(headers, rows, empty = "Nothing here yet.") {
+  const body = h("tbody", {}, rows);
+  if (!rows.length) {
+    body.append(h("tr", {}, h("td", { colspan: headers.length, class: "empty" }, empty)));
+  }
+  return h("table", {}, h("thead", {}, h("tr", {}, headers.map((t) => h("th", { scope: "col" }, t)))), body);
+}
+
+export function badge(text, kind) {
+  return h("span", { class: `badge ${kind || text}` }, text);
+}

@@ -1,0 +1,521 @@
+// Virtual machines and containers: the list (refreshed every 2 s), the
+// create form, power actions, resize, snapshots, delete and a VM's history.
+
+import { api, ApiError, listAll, newKey } from "./api.js";
+import { ago, badge, busy, field, formatTime, h, mount, problemBox, shortId, showFormProblem, table, toast } from "./dom.js";
+
+const POLL_MS = 2000;
+const STATUSES = ["provisioning", "stopped", "starting", "running", "stopping", "deleting", "deleted", "failed"];
+
+// Power actions: the permission-free part of "may this button be pressed now".
+const ACTIONS = [
+  { action: "start", label: "Start", when: ["stopped", "failed"] },
+  { action: "shutdown", label: "Shut down", when: ["running"], confirm: "Shut down {name} (ACPI, graceful)?" },
+  { action: "reboot", label: "Reboot", when: ["running"], confirm: "Reboot {name}?" },
+  { action: "stop", label: "Stop", when: ["running", "starting", "stopping"], confirm: "Stop {name} immediately? Unsaved guest data may be lost." },
+];
+
+function memory(mb) {
+  return mb >= 1024 && mb % 1024 === 0 ? `${mb / 1024} GiB` : `${mb} MiB`;
+}
+
+function kindLabel(kind) {
+  return kind === "lxc" ? "container" : "VM";
+}
+
+function statusBadge(vm) {
+  return h(
+    "span",
+    { class: "status" },
+    badge(vm.status),
+    vm.pending_action ? h("span", { class: "pending", title: "awaiting the Proxmox agent" }, `${vm.pending_action}…`) : null,
+  );
+}
+
+/** Poller runs fn now and every POLL_MS while the view lives and the tab is visible. */
+function poller(fn) {
+  let stopped = false;
+  let timer = null;
+  const tick = async () => {
+    timer = null;
+    if (stopped) {
+      return;
+    }
+    if (!document.hidden) {
+      await fn();
+    }
+    if (!stopped) {
+      timer = setTimeout(tick, POLL_MS);
+    }
+  };
+  const onVisible = () => {
+    if (!document.hidden && timer !== null) {
+      clearTimeout(timer);
+      tick();
+    }
+  };
+  document.addEventListener("visibilitychange", onVisible);
+  tick();
+  return {
+    now() {
+      if (timer !== null) {
+        clearTimeout(timer);
+        tick();
+      }
+    },
+    stop() {
+      stopped = true;
+      clearTimeout(timer);
+      document.removeEventListener("visibilitychange", onVisible);
+    },
+  };
+}
+
+/** The buttons a user may press on vm, given their permissions. */
+function actionButtons(vm, ctx, onDone, slot) {
+  const gone = vm.status === "deleted" || vm.status === "deleting";
+  const buttons = [];
+  const run = async (button, action, confirmText, fn) => {
+    if (confirmText && !window.confirm(confirmText.replace("{name}", vm.name))) {
+      return;
+    }
+    await busy(button, async () => {
+      try {
+        await fn();
+        mount(slot);
+        toast(`${action} requested for ${vm.name}`);
+        onDone();
+      } catch (err) {
+        mount(slot, problemBox(err));
+      }
+    });
+  };
+  if (ctx.can("vm:power")) {
+    for (const a of ACTIONS) {
+      const b = h("button", { type: "button", class: "small", disabled: gone || Boolean(vm.pending_action) || !a.when.includes(vm.status) }, a.label);
+      b.addEventListener("click", () =>
+        run(b, a.label, a.confirm, () => api("POST", `/v1/vms/${encodeURIComponent(vm.id)}/actions/${a.action}`, undefined, { idempotencyKey: newKey() })),
+      );
+      buttons.push(b);
+    }
+  }
+  if (ctx.can("vm:delete")) {
+    const b = h("button", { type: "button", class: "small danger", disabled: gone || Boolean(vm.pending_action) }, "Delete");
+    b.addEventListener("click", () =>
+      run(b, "Delete", `Delete ${kindLabel(vm.kind)} {name}? Its disk and snapshots are destroyed.`, () =>
+        api("DELETE", `/v1/vms/${encodeURIComponent(vm.id)}`, undefined, { idempotencyKey: newKey() }),
+      ),
+    );
+    buttons.push(b);
+  }
+  return h("div", { class: "actions" }, buttons);
+}
+
+function createForm(ctx, onCreated, onCancel) {
+  const slot = h("div", { class: "slot" });
+  const name = h("input", { name: "name", required: true, maxlength: 63, pattern: "[a-z0-9]([a-z0-9\\-]{0,61}[a-z0-9])?", placeholder: "web-1", autocomplete: "off" });
+  const kind = h("select", { name: "kind" }, h("option", { value: "qemu" }, "VM (qemu)"), h("option", { value: "lxc" }, "Container (lxc)"));
+  const template = h("select", { name: "template", required: true });
+  const cores = h("input", { name: "cores", type: "number", min: 1, max: 128, value: 1, required: true });
+  const mem = h("input", { name: "memory_mb", type: "number", min: 64, step: 64, value: 1024, required: true });
+  const disk = h("input", { name: "disk_gb", type: "number", min: 1, value: 10, required: true });
+  const submit = h("button", { type: "submit", class: "primary" }, "Create");
+  let templates = [];
+  let key = newKey();
+
+  const fillTemplates = () => {
+    const offered = templates.filter((t) => t.kind === kind.value);
+    mount(
+      template,
+      offered.length ? null : h("option", { value: "" }, "no templates of this kind"),
+      offered.map((t, i) => h("option", { value: String(i), "data-name": t.name, "data-cluster": t.cluster_id }, t.os ? `${t.name} (${t.os})` : t.name)),
+    );
+  };
+  kind.addEventListener("change", fillTemplates);
+  api("GET", "/v1/templates")
+    .then((page) => {
+      templates = page.items || [];
+      fillTemplates();
+    })
+    .catch((err) => mount(slot, problemBox(err)));
+
+  const form = h(
+    "form",
+    {
+      class: "card form-grid",
+      oninput: () => {
+        key = newKey(); // a changed form is a new request
+      },
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        const opt = template.selectedOptions[0];
+        const body = {
+          name: name.value.trim(),
+          kind: kind.value,
+          template: opt && opt.dataset.name ? opt.dataset.name : "",
+          cores: Number(cores.value),
+          memory_mb: Number(mem.value),
+          disk_gb: Number(disk.value),
+        };
+        if (opt && opt.dataset.cluster) {
+          body.cluster_id = opt.dataset.cluster;
+        }
+        await busy(submit, async () => {
+          try {
+            await api("POST", "/v1/vms", body, { idempotencyKey: key });
+            toast(`${body.name} is being created`);
+            form.reset();
+            fillTemplates();
+            key = newKey();
+            showFormProblem(form, slot, null);
+            onCreated();
+          } catch (err) {
+            showFormProblem(form, slot, err);
+          }
+        });
+      },
+    },
+    h("h3", { class: "span" }, "New VM or container"),
+    h("div", { class: "span" }, slot),
+    field("Name", name, "lower-case letters, digits and hyphens"),
+    field("Kind", kind),
+    field("Template", template),
+    field("Cores", cores),
+    field("Memory (MiB)", mem),
+    field("Disk (GB)", disk),
+    h("div", { class: "span buttons" }, submit, h("button", { type: "button", class: "ghost", onclick: onCancel }, "Cancel")),
+  );
+  return form;
+}
+
+export function vmsView(view, ctx) {
+  const loadSlot = h("div", { class: "slot" });
+  const actionSlot = h("div", { class: "slot" });
+  const status = h("select", { "aria-label": "Status" }, h("option", { value: "" }, "any status"), STATUSES.map((s) => h("option", { value: s }, s)));
+  const search = h("input", { type: "search", placeholder: "Filter by name", "aria-label": "Filter by name" });
+  const showDeleted = h("input", { type: "checkbox" });
+  const counter = h("span", { class: "muted small" });
+  const tbody = h("tbody");
+  const rows = new Map(); // id → {tr, sig}
+  let form = null;
+  let poll = null;
+
+  const newButton = ctx.can("vm:create")
+    ? h(
+        "button",
+        {
+          type: "button",
+          class: "primary",
+          onclick: () => {
+            form.hidden = !form.hidden;
+            if (!form.hidden) {
+              form.querySelector("input").focus();
+            }
+          },
+        },
+        "New VM",
+      )
+    : null;
+  if (newButton) {
+    form = createForm(
+      ctx,
+      () => {
+        form.hidden = true;
+        poll.now();
+      },
+      () => {
+        form.hidden = true;
+      },
+    );
+    form.hidden = true;
+  }
+
+  const rowFor = (vm) =>
+    h(
+      "tr",
+      { class: vm.status === "deleted" ? "gone" : "" },
+      h(
+        "td",
+        {},
+        h("a", { href: `#/vms/${encodeURIComponent(vm.id)}`, class: "strong" }, vm.name),
+        h("div", { class: "muted small" }, `${kindLabel(vm.kind)} · ${vm.template || "no template"}`),
+        vm.last_error ? h("div", { class: "error small" }, vm.last_error) : null,
+      ),
+      h("td", {}, statusBadge(vm)),
+      h("td", {}, vm.node || h("span", { class: "muted" }, "—"), vm.vmid ? h("div", { class: "muted small" }, `VMID ${vm.vmid}`) : null),
+      h("td", {}, `${vm.cores} vCPU · ${memory(vm.memory_mb)} · ${vm.disk_gb} GB`),
+      h("td", { class: "ago", title: formatTime(vm.updated_at) }, ago(vm.updated_at)),
+      h("td", {}, actionButtons(vm, ctx, () => poll.now(), actionSlot)),
+    );
+
+  const render = (items) => {
+    const wanted = search.value.trim().toLowerCase();
+    const shown = items.filter((vm) => (showDeleted.checked || vm.status !== "deleted") && (!wanted || vm.name.toLowerCase().includes(wanted)));
+    const seen = new Set();
+    let changedOrder = tbody.children.length !== shown.length;
+    shown.forEach((vm, i) => {
+      seen.add(vm.id);
+      const sig = JSON.stringify([vm.version, vm.status, vm.pending_action, vm.updated_at, vm.node, vm.vmid, vm.last_error]);
+      const row = rows.get(vm.id);
+      if (!row) {
+        rows.set(vm.id, { tr: rowFor(vm), sig });
+        changedOrder = true;
+      } else if (row.sig !== sig) {
+        const tr = rowFor(vm);
+        row.tr.replaceWith(tr);
+        rows.set(vm.id, { tr, sig });
+      }
+      const tr = rows.get(vm.id).tr;
+      const when = tr.querySelector(".ago");
+      if (when) {
+        when.textContent = ago(vm.updated_at);
+      }
+      if (tbody.children[i] !== tr) {
+        changedOrder = true;
+      }
+    });
+    for (const id of [...rows.keys()]) {
+      if (!seen.has(id)) {
+        rows.get(id).tr.remove();
+        rows.delete(id);
+      }
+    }
+    if (changedOrder) {
+      mount(tbody, shown.map((vm) => rows.get(vm.id).tr));
+      if (!shown.length) {
+        tbody.append(h("tr", {}, h("td", { colspan: 6, class: "empty" }, items.length ? "No VM matches the filter." : "No VMs yet.")));
+      }
+    }
+    const running = items.filter((vm) => vm.status === "running").length;
+    counter.textContent = `${shown.length} shown · ${running} running`;
+  };
+
+  let last = [];
+  const load = async () => {
+    try {
+      last = await listAll(status.value ? `/v1/vms?status=${encodeURIComponent(status.value)}` : "/v1/vms");
+      render(last);
+      mount(loadSlot);
+    } catch (err) {
+      mount(loadSlot, problemBox(err));
+    }
+  };
+  status.addEventListener("change", () => poll.now());
+  search.addEventListener("input", () => render(last));
+  showDeleted.addEventListener("change", () => render(last));
+
+  mount(
+    view,
+    h("div", { class: "view-head" }, h("h2", {}, "Virtual machines"), counter, h("div", { class: "grow" }), newButton),
+    form,
+    h("div", { class: "toolbar" }, search, status, h("label", { class: "check" }, showDeleted, "show deleted"), h("span", { class: "muted small" }, "refreshes every 2 s")),
+    loadSlot,
+    actionSlot,
+    h(
+      "div",
+      { class: "table-wrap" },
+      h("table", {}, h("thead", {}, h("tr", {}, ["Name", "Status", "Node", "Size", "Updated", ""].map((t) => h("th", { scope: "col" }, t)))), tbody),
+    ),
+  );
+  poll = poller(load);
+  return () => poll.stop();
+}
+
+function resizeForm(ctx, getVM, onDone) {
+  const slot = h("div", { class: "slot" });
+  const cores = h("input", { name: "cores", type: "number", min: 1, max: 128 });
+  const mem = h("input", { name: "memory_mb", type: "number", min: 64, step: 64 });
+  const disk = h("input", { name: "disk_gb", type: "number", min: 1 });
+  const submit = h("button", { type: "submit", class: "primary" }, "Resize");
+  let dirty = false;
+  const form = h(
+    "form",
+    {
+      class: "card form-grid three",
+      oninput: () => {
+        dirty = true;
+      },
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        const vm = getVM();
+        const body = {};
+        if (Number(cores.value) !== vm.cores) {
+          body.cores = Number(cores.value);
+        }
+        if (Number(mem.value) !== vm.memory_mb) {
+          body.memory_mb = Number(mem.value);
+        }
+        if (Number(disk.value) !== vm.disk_gb) {
+          body.disk_gb = Number(disk.value);
+        }
+        if (!Object.keys(body).length) {
+          mount(slot, h("div", { class: "notice" }, "Nothing to change."));
+          return;
+        }
+        await busy(submit, async () => {
+          try {
+            await api("PATCH", `/v1/vms/${encodeURIComponent(vm.id)}`, body, { idempotencyKey: newKey() });
+            toast(`Resize requested for ${vm.name}`);
+            dirty = false;
+            showFormProblem(form, slot, null);
+            onDone();
+          } catch (err) {
+            showFormProblem(form, slot, err);
+          }
+        });
+      },
+    },
+    h("h3", { class: "span" }, "Resize"),
+    h("div", { class: "span" }, slot),
+    field("Cores", cores),
+    field("Memory (MiB)", mem),
+    field("Disk (GB)", disk, "disks only grow"),
+    h("div", { class: "span buttons" }, submit),
+  );
+  return {
+    form,
+    update(vm) {
+      if (!dirty) {
+        cores.value = vm.cores;
+        mem.value = vm.memory_mb;
+        disk.value = vm.disk_gb;
+        disk.min = vm.disk_gb;
+      }
+      submit.disabled = vm.status === "deleted" || vm.status === "deleting" || Boolean(vm.pending_action);
+    },
+  };
+}
+
+function snapshotForm(getVM, onDone) {
+  const slot = h("div", { class: "slot" });
+  const name = h("input", { name: "name", required: true, minlength: 2, maxlength: 40, pattern: "[A-Za-z][A-Za-z0-9_\\-]{1,39}", placeholder: "before-upgrade", autocomplete: "off" });
+  const submit = h("button", { type: "submit", class: "primary" }, "Take snapshot");
+  const list = h("div", { class: "chips" });
+  const form = h(
+    "form",
+    {
+      class: "card",
+      onsubmit: async (ev) => {
+        ev.preventDefault();
+        const vm = getVM();
+        await busy(submit, async () => {
+          try {
+            await api("POST", `/v1/vms/${encodeURIComponent(vm.id)}/snapshots`, { name: name.value.trim() }, { idempotencyKey: newKey() });
+            toast(`Snapshot ${name.value.trim()} requested`);
+            form.reset();
+            showFormProblem(form, slot, null);
+            onDone();
+          } catch (err) {
+            showFormProblem(form, slot, err);
+          }
+        });
+      },
+    },
+    h("h3", {}, "Snapshots"),
+    list,
+    slot,
+    h("div", { class: "inline" }, field("Name", name), submit),
+  );
+  return {
+    form,
+    update(vm) {
+      const snaps = vm.snapshots || [];
+      mount(list, snaps.length ? snaps.map((s) => badge(s, "snap")) : h("span", { class: "muted small" }, "No snapshots."));
+      submit.disabled = vm.status === "deleted" || vm.status === "deleting" || Boolean(vm.pending_action);
+    },
+  };
+}
+
+function historyTable(events) {
+  const rows = events.map((e) =>
+    h(
+      "tr",
+      {},
+      h("td", { class: "num" }, e.stream_version),
+      h("td", { title: e.recorded_at }, formatTime(e.recorded_at)),
+      h("td", {}, h("code", {}, e.type)),
+      h("td", { title: e.actor_id || "" }, e.actor_id ? shortId(e.actor_id) : h("span", { class: "muted" }, "system")),
+      h("td", {}, h("code", { class: "data" }, JSON.stringify(e.data))),
+    ),
+  );
+  return table(["#", "Recorded", "Event", "Actor", "Data"], rows, "No events.");
+}
+
+export function vmView(view, ctx, id) {
+  const path = `/v1/vms/${encodeURIComponent(id)}`;
+  const title = h("h2", {}, "VM");
+  const statusSlot = h("span");
+  const loadSlot = h("div", { class: "slot" });
+  const actionSlot = h("div", { class: "slot" });
+  const facts = h("dl", { class: "facts" });
+  const actions = h("div");
+  const history = h("div", { class: "table-wrap" });
+  let vm = null;
+  let historyVersion = -1;
+  let poll = null;
+  const refresh = () => poll.now();
+  const resize = ctx.can("vm:config") ? resizeForm(ctx, () => vm, refresh) : null;
+  const snaps = ctx.can("vm:snapshot") ? snapshotForm(() => vm, refresh) : null;
+
+  const fact = (k, v) => [h("dt", {}, k), h("dd", {}, v === "" || v === null || v === undefined ? h("span", { class: "muted" }, "—") : v)];
+  const load = async () => {
+    try {
+      vm = await api("GET", path);
+    } catch (err) {
+      mount(loadSlot, err instanceof ApiError && err.status === 404 ? h("div", { class: "problem" }, "This VM does not exist.") : problemBox(err));
+      if (err instanceof ApiError && err.status === 404) {
+        poll.stop();
+      }
+      return;
+    }
+    mount(loadSlot);
+    title.textContent = vm.name;
+    document.title = `${vm.name} · AccountDB`;
+    mount(statusSlot, statusBadge(vm));
+    mount(
+      facts,
+      fact("ID", h("code", {}, vm.id)),
+      fact("Kind", kindLabel(vm.kind)),
+      fact("Template", vm.template),
+      fact("Size", `${vm.cores} vCPU · ${memory(vm.memory_mb)} · ${vm.disk_gb} GB disk`),
+      fact("Node", vm.node),
+      fact("VMID", vm.vmid || ""),
+      fact("Cluster", vm.cluster_id ? h("code", {}, vm.cluster_id) : ""),
+      fact("Created", formatTime(vm.created_at)),
+      fact("Updated", `${formatTime(vm.updated_at)} (${ago(vm.updated_at)})`),
+      fact("Version", vm.version),
+      vm.last_error ? fact("Last error", h("span", { class: "error" }, vm.last_error)) : null,
+    );
+    mount(actions, actionButtons(vm, ctx, refresh, actionSlot));
+    if (resize) {
+      resize.update(vm);
+    }
+    if (snaps) {
+      snaps.update(vm);
+    }
+    if (vm.version !== historyVersion) {
+      try {
+        const events = await listAll(`${path}/history`);
+        historyVersion = vm.version;
+        mount(history, historyTable(events));
+      } catch (err) {
+        mount(history, problemBox(err));
+      }
+    }
+  };
+
+  mount(
+    view,
+    h("a", { href: "#/vms", class: "back" }, "← All VMs"),
+    h("div", { class: "view-head" }, title, statusSlot),
+    loadSlot,
+    actionSlot,
+    h("div", { class: "card" }, facts, actions),
+    resize || snaps ? h("div", { class: "columns" }, resize ? resize.form : null, snaps ? snaps.form : null) : null,
+    h("h3", {}, "History"),
+    h("p", { class: "muted small" }, "Every change to this VM is an event, oldest first."),
+    history,
+  );
+  poll = poller(load);
+  return () => poll.stop();
+}

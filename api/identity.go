@@ -96,6 +96,7 @@ func mountV1(r chi.Router, d *Identity) {
 		r.With(id.require(auth.PermVMSnapshot)).Post("/v1/vms/{id}/snapshots", id.snapshotVM)
 		r.With(id.require(auth.PermVMRead)).Get("/v1/vms/{id}/history", id.vmHistory)
 		r.With(id.require(auth.PermAuditRead)).Get("/v1/audit", id.audit)
+		r.With(id.require(auth.PermAuditRead)).Get("/v1/audit/verify", id.verifyAudit)
 
 		r.With(id.require(auth.PermClusterManage)).Post("/v1/clusters", id.createCluster)
 		r.With(id.require(auth.PermClusterManage)).Get("/v1/clusters", id.listClusters)

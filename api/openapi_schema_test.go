@@ -52,6 +52,7 @@ var openAPIBodies = []struct {
 	{"snapshotVM", snapshotRequest{}, accepted{}},
 	{"getVMHistory", nil, List[eventResponse]{}},
 	{"listAudit", nil, List[eventResponse]{}},
+	{"verifyAudit", nil, verifyResponse{}},
 	{"createCluster", createClusterRequest{}, accepted{}},
 	{"listClusters", nil, List[clusterResponse]{}},
 	{"listClusterNodes", nil, List[nodeDTO]{}},

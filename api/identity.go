@@ -9,6 +9,7 @@ import (
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Identity is what the /v1 routes need: the command handler, the service
@@ -22,6 +23,9 @@ type Identity struct {
 	PublicRate RateLimit // per client IP on unauthenticated routes
 	UserRate   RateLimit // per user on authenticated routes
 	TenantRate RateLimit // per tenant on authenticated routes
+	// JS is the JetStream that GET /v1/events reads (nil: that route is a 503).
+	JS     jetstream.JetStream
+	Events EventsOptions
 }
 
 // RateLimit is N requests per Window.
@@ -42,12 +46,13 @@ type identity struct {
 	pool     *pgxpool.Pool
 	store    *eventstore.Store
 	verifier *auth.Verifier
+	events   *eventFeed
 }
 
 // mountV1 installs the authenticated API. Every route names its permission
 // in the route table itself, so the check runs before any handler work.
 func mountV1(r chi.Router, d *Identity) {
-	id := &identity{commands: d.Commands, pool: d.Pool, store: d.Store, verifier: d.Verifier}
+	id := &identity{commands: d.Commands, pool: d.Pool, store: d.Store, verifier: d.Verifier, events: newEventFeed(d.JS, d.Events)}
 	public := d.PublicRate.or(RateLimit{N: 30, Window: time.Minute})
 	perUser := d.UserRate.or(RateLimit{N: 600, Window: time.Minute})
 	perTenant := d.TenantRate.or(RateLimit{N: 3000, Window: time.Minute})
@@ -97,6 +102,8 @@ func mountV1(r chi.Router, d *Identity) {
 		r.With(id.require(auth.PermVMRead)).Get("/v1/vms/{id}/history", id.vmHistory)
 		r.With(id.require(auth.PermAuditRead)).Get("/v1/audit", id.audit)
 		r.With(id.require(auth.PermAuditRead)).Get("/v1/audit/verify", id.verifyAudit)
+		// Live events (SSE): vm:read sees VM events, audit:read adds the rest (events.go).
+		r.With(id.require(auth.PermVMRead)).Get("/v1/events", id.streamEvents)
 
 		r.With(id.require(auth.PermClusterManage)).Post("/v1/clusters", id.createCluster)
 		r.With(id.require(auth.PermClusterManage)).Get("/v1/clusters", id.listClusters)

@@ -144,7 +144,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *System, err er
 	s.http = &http.Server{
 		Handler: api.NewRouter(api.Deps{Logger: log, Gatherer: s.reg, Readiness: s.readiness(),
 			CORSOrigins: cfg.Identity.CORSOrigins, TrustedProxies: cfg.Identity.TrustedProxies, CursorKey: cfg.Identity.CursorKey,
-			Identity: &api.Identity{Commands: s.Commands, Pool: s.Pool, Store: s.Store, Verifier: &auth.Verifier{Keys: cfg.Identity.Keys},
+			Identity: &api.Identity{Commands: s.Commands, Pool: s.Pool, Store: s.Store, JS: js, Verifier: &auth.Verifier{Keys: cfg.Identity.Keys},
 				PublicRate: cfg.PublicRate, UserRate: cfg.UserRate, TenantRate: cfg.TenantRate},
 			Console: web.Handler()}),
 		ReadHeaderTimeout: 10 * time.Second,

@@ -39,5 +39,5 @@ func (s *Store) ReadStreamUntil(ctx context.Context, sc tenantdb.Scope, stream S
 	if err != nil {
 		return nil, fmt.Errorf("read stream %s: %w", stream, err)
 	}
-	return out, nil
+	return s.upcasters.upcastAll(out)
 }

@@ -83,7 +83,7 @@ type Relay struct {
 func NewRelay(store *Store, js jetstream.JetStream, opts RelayOptions) *Relay {
 	opts = opts.withDefaults()
 	return &Relay{
-		store:   store,
+		store:   store.WithUpcasters(nil), // the bus carries events as stored
 		js:      js,
 		opts:    opts,
 		log:     opts.Logger.With("component", "relay"),

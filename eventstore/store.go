@@ -16,8 +16,9 @@ import (
 // Store is the PostgreSQL event store. It connects as the service role, so the
 // tables' row-level security applies to everything it does.
 type Store struct {
-	pool    *pgxpool.Pool
-	metrics *storeMetrics
+	pool      *pgxpool.Pool
+	metrics   *storeMetrics
+	upcasters *Upcasters // see WithUpcasters
 }
 
 // New returns a store on pool. reg may be nil (no metrics exported).
@@ -100,7 +101,7 @@ func (s *Store) ReadStream(ctx context.Context, tenant uuid.UUID, stream StreamI
 	if err != nil {
 		return nil, fmt.Errorf("read stream %s: %w", stream, err)
 	}
-	return out, nil
+	return s.upcasters.upcastAll(out)
 }
 
 // StreamVersion is a stream's current version for tenant, 0 if it has none.
@@ -143,7 +144,7 @@ func (s *Store) ReadAll(ctx context.Context, after Position, limit int) ([]Event
 	if err != nil {
 		return nil, fmt.Errorf("read all: %w", err)
 	}
-	return out, nil
+	return s.upcasters.upcastAll(out)
 }
 
 // PositionOf finds the log position of the event at a global position, so a

@@ -19,7 +19,8 @@ import (
 
 // ReplayUntil applies to agg the prefix of stream recorded at or before until
 // (zero: the whole stream), read under sc, calling each (when non-nil) with
-// every event applied. It returns the version reached.
+// every event applied. It returns the version reached. With agg nil (a stream
+// type without an aggregate) events are only walked, not decoded.
 func ReplayUntil(ctx context.Context, store *eventstore.Store, sc tenantdb.Scope, stream eventstore.StreamID,
 	until time.Time, agg domain.Aggregate, each func(eventstore.Event, domain.Event)) (int64, error) {
 	var version int64
@@ -32,11 +33,13 @@ func ReplayUntil(ctx context.Context, store *eventstore.Store, sc tenantdb.Scope
 			if e.StreamVersion != version+1 {
 				return version, nil // a later event recorded earlier: the prefix ends here
 			}
-			de, err := domain.DecodeEvent(e.Type, e.Data)
-			if err != nil {
-				return 0, fmt.Errorf("replay %s: %w", stream, err)
+			var de domain.Event
+			if agg != nil {
+				if de, err = domain.DecodeEvent(e.Type, e.Data); err != nil {
+					return 0, fmt.Errorf("replay %s: %w", stream, err)
+				}
+				agg.Apply(de, e.RecordedAt)
 			}
-			agg.Apply(de, e.RecordedAt)
 			version = e.StreamVersion
 			if each != nil {
 				each(e, de)

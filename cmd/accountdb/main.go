@@ -24,6 +24,7 @@ func subcommands() []command {
 		{"serve", "run the API, relay and projectors against DATABASE_URL and NATS_URL", runServe},
 		{"migrate", "apply pending database migrations to DATABASE_URL", runMigrate},
 		{"admin", "`create-platform-admin --email <email> --password-stdin`", runAdmin},
+		{"replay", "print a stream's timeline and resulting state: `--stream <type>-<uuid> [--until <RFC 3339>] [--tenant <uuid>]`", runReplay},
 		{"projections", "projector tools: `status`, `rebuild <name>`", runProjections},
 		{"audit", "`verify [--stream <id>] [--tenant <uuid>]`: check the event log's hash chains", runAudit},
 		{"agent", "run the Proxmox agent against NATS_URL (no database; see agent/README.md)", runAgent},

@@ -24,6 +24,9 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) error {
 	ds := make([]delivery, len(msgs))
 	for i, m := range msgs {
 		ds[i] = decode(m)
+		if ds[i].err == nil {
+			ds[i].err = r.opts.Upcasters.Upcast(&ds[i].event)
+		}
 	}
 	p, last, err := r.applyBatch(ctx, ds)
 	if err != nil {

@@ -46,6 +46,10 @@ type RunnerOptions struct {
 	// ApplyTimeout bounds one batch's transaction; a batch in flight finishes
 	// (within it) even when Run's context is cancelled.
 	ApplyTimeout time.Duration
+	// Upcasters bring each delivered event to its type's latest version
+	// before Apply: the bus carries events as stored (docs/EVENTS.md). Use the
+	// registry the rebuild's store reads through. nil applies them as stored.
+	Upcasters *eventstore.Upcasters
 	// Metrics may be shared by runners; nil means unregistered metrics.
 	Metrics *Metrics
 	Logger  *slog.Logger

@@ -85,13 +85,14 @@ func runDev(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	fmt.Fprintf(stdout, `
 AccountDB is running (dev mode).
+  Console:    %s/   (sign in with a demo account above)
   Log in:     POST %s/v1/auth/login  {"email": "...", "password": "..."}  with a demo account above
   API:        %s   (GET /healthz, /readyz, /metrics)
   NATS:       %s   (embedded JetStream, stream ACCOUNTDB_EVENTS)
   PostgreSQL: %s
   Proxmox:    %s   (in-process pvesim, 3 nodes)
 Press Ctrl+C to stop.
-`, sys.URL(), sys.URL(), natsURL, tenantdb.Redact(cfg.DatabaseURL), sim.URL())
+`, sys.URL(), sys.URL(), sys.URL(), natsURL, tenantdb.Redact(cfg.DatabaseURL), sim.URL())
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return sys.Run(gctx) })
 	g.Go(func() error {

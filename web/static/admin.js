@@ -2,7 +2,7 @@
 // (platform admins), the audit log (auditors) and the caller's sessions.
 
 import { api, ApiError, forget, listAll, newKey } from "./api.js";
-import { ago, badge, busy, field, formatTime, h, mount, problemBox, shortId, showFormProblem, table, toast } from "./dom.js";
+import { actorLabel, ago, badge, busy, field, formatTime, h, mount, problemBox, shortId, showFormProblem, table, toast } from "./dom.js";
 
 const ROLES = [
   ["viewer", "read VMs"],
@@ -64,7 +64,7 @@ export function usersView(view, ctx) {
   const actionSlot = h("div", { class: "slot" });
   const list = h("div", { class: "table-wrap" });
   const platform = ctx.can("tenant:manage");
-  const tenantPicker = platform ? h("select", { "aria-label": "Tenant" }, h("option", { value: "" }, "my tenant")) : null;
+  const tenantPicker = platform ? h("select", { "aria-label": "Tenant" }, h("option", { value: "" }, "my tenant (platform)")) : null;
   const query = () => (tenantPicker && tenantPicker.value ? `/v1/users?tenant_id=${encodeURIComponent(tenantPicker.value)}` : "/v1/users");
 
   const act = async (button, label, fn) => {
@@ -81,7 +81,7 @@ export function usersView(view, ctx) {
   };
 
   const rolesEditor = (u) => {
-    const slot = h("div", { class: "slot" });
+    const slot = h("div", { class: "slot span" });
     const save = h("button", { type: "submit", class: "small primary" }, "Save roles");
     const form = h(
       "form",
@@ -145,7 +145,7 @@ export function usersView(view, ctx) {
 
   let form = null;
   if (ctx.can("user:manage")) {
-    const slot = h("div", { class: "slot" });
+    const slot = h("div", { class: "slot span" });
     const submit = h("button", { type: "submit", class: "primary" }, "Create user");
     let key = newKey();
     form = h(
@@ -176,7 +176,7 @@ export function usersView(view, ctx) {
         },
       },
       h("h3", { class: "span" }, "New user"),
-      h("div", { class: "span" }, slot),
+      slot,
       field("Email", h("input", { name: "email", type: "email", required: true, maxlength: 254, autocomplete: "off" })),
       field("Display name", h("input", { name: "display_name", required: true, maxlength: 100, autocomplete: "off" })),
       field("Initial password", h("input", { name: "password", type: "password", required: true, minlength: 12, maxlength: 256, autocomplete: "new-password" }), "at least 12 characters"),
@@ -269,7 +269,7 @@ export function tenantsView(view, ctx) {
     }
   };
 
-  const slot = h("div", { class: "slot" });
+  const slot = h("div", { class: "slot span" });
   const submit = h("button", { type: "submit", class: "primary" }, "Create tenant");
   const num = (name, value) => h("input", { name, type: "number", min: 0, value, required: true });
   let key = newKey();
@@ -308,7 +308,7 @@ export function tenantsView(view, ctx) {
       },
     },
     h("h3", { class: "span" }, "New tenant"),
-    h("div", { class: "span" }, slot),
+    slot,
     h("div", { class: "span" }, field("Name", h("input", { name: "name", required: true, maxlength: 100, autocomplete: "off" }))),
     field("Max VMs", num("max_vms", 10)),
     field("Max cores", num("max_cores", 32)),
@@ -342,7 +342,7 @@ export function clustersView(view) {
                 h("div", { class: "view-head" }, h("h3", {}, c.name), c.insecure_tls ? badge("insecure TLS", "failed") : null),
                 h("p", { class: "muted small" }, h("code", {}, c.api_url), ` · token ${c.token_id} · registered ${formatTime(c.created_at)}`),
                 table(
-                  ["Node", "Online", "Cores", "Memory free", "Disk free"],
+                  ["Node", "Online", "Cores", "Memory used", "Disk used"],
                   (c.nodes || []).map((n) =>
                     h(
                       "tr",
@@ -350,8 +350,8 @@ export function clustersView(view) {
                       h("td", {}, n.name),
                       h("td", {}, badge(n.online ? "online" : "offline")),
                       h("td", {}, n.cores),
-                      h("td", {}, usage(n.free_memory_mb, n.memory_mb, " MiB")),
-                      h("td", {}, usage(n.free_disk_gb, n.disk_gb, " GB")),
+                      h("td", {}, usage(n.memory_mb - n.free_memory_mb, n.memory_mb, " MiB")),
+                      h("td", {}, usage(n.disk_gb - n.free_disk_gb, n.disk_gb, " GB")),
                     ),
                   ),
                   "No nodes reported yet.",
@@ -365,7 +365,7 @@ export function clustersView(view) {
     }
   };
 
-  const slot = h("div", { class: "slot" });
+  const slot = h("div", { class: "slot span" });
   const submit = h("button", { type: "submit", class: "primary" }, "Register cluster");
   const form = h(
     "form",
@@ -396,7 +396,7 @@ export function clustersView(view) {
       },
     },
     h("h3", { class: "span" }, "Register a Proxmox VE cluster"),
-    h("div", { class: "span" }, slot),
+    slot,
     field("Name", h("input", { name: "name", required: true, maxlength: 100, autocomplete: "off" })),
     field("API URL", h("input", { name: "api_url", type: "url", required: true, placeholder: "https://pve.example:8006/api2/json" })),
     field("Token id", h("input", { name: "token_id", required: true, placeholder: "accountdb@pve!console", autocomplete: "off" })),
@@ -412,7 +412,7 @@ export function clustersView(view) {
 
 // ---- audit ----
 
-export function auditView(view) {
+export function auditView(view, ctx) {
   const loadSlot = h("div", { class: "slot" });
   const list = h("div", { class: "table-wrap" });
   const type = h("input", { type: "search", placeholder: "event type, e.g. vm_create_requested", "aria-label": "Event type" });
@@ -433,7 +433,7 @@ export function auditView(view) {
             h("td", {}, formatTime(e.recorded_at)),
             h("td", {}, h("code", {}, e.type)),
             h("td", { title: e.stream_id }, h("code", {}, e.stream_id)),
-            h("td", { title: e.actor_id || "" }, e.actor_id ? shortId(e.actor_id) : h("span", { class: "muted" }, "system")),
+            h("td", { title: e.actor_id || "" }, actorLabel(e.actor_id, ctx.me)),
             h("td", {}, (e.metadata && e.metadata.client_ip) || ""),
           ),
         ),

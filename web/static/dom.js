@@ -70,8 +70,17 @@ export function ago(iso) {
   return `${Math.floor(s / 86400)} d ago`;
 }
 
+// The tail of a UUID: ids made close together (UUIDv7) share their head.
 export function shortId(id) {
-  return id ? String(id).slice(0, 8) : "";
+  return id ? `…${String(id).slice(-8)}` : "";
+}
+
+/** Who caused an event: you, another user (short id) or the system. */
+export function actorLabel(actorId, me) {
+  if (!actorId) {
+    return h("span", { class: "muted" }, "system");
+  }
+  return me && actorId === me.id ? "you" : shortId(actorId);
 }
 
 /** A problem box: the problem's title and detail and its field errors. */

@@ -2,7 +2,7 @@
 // create form, power actions, resize, snapshots, delete and a VM's history.
 
 import { api, ApiError, listAll, newKey } from "./api.js";
-import { ago, badge, busy, field, formatTime, h, mount, problemBox, shortId, showFormProblem, table, toast } from "./dom.js";
+import { actorLabel, ago, badge, busy, field, formatTime, h, mount, problemBox, showFormProblem, table, toast } from "./dom.js";
 
 const POLL_MS = 2000;
 const STATUSES = ["provisioning", "stopped", "starting", "running", "stopping", "deleting", "deleted", "failed"];
@@ -112,7 +112,7 @@ function actionButtons(vm, ctx, onDone, slot) {
 }
 
 function createForm(ctx, onCreated, onCancel) {
-  const slot = h("div", { class: "slot" });
+  const slot = h("div", { class: "slot span" });
   const name = h("input", { name: "name", required: true, maxlength: 63, pattern: "[a-z0-9]([a-z0-9\\-]{0,61}[a-z0-9])?", placeholder: "web-1", autocomplete: "off" });
   const kind = h("select", { name: "kind" }, h("option", { value: "qemu" }, "VM (qemu)"), h("option", { value: "lxc" }, "Container (lxc)"));
   const template = h("select", { name: "template", required: true });
@@ -176,7 +176,7 @@ function createForm(ctx, onCreated, onCancel) {
       },
     },
     h("h3", { class: "span" }, "New VM or container"),
-    h("div", { class: "span" }, slot),
+    slot,
     field("Name", name, "lower-case letters, digits and hyphens"),
     field("Kind", kind),
     field("Template", template),
@@ -280,10 +280,17 @@ export function vmsView(view, ctx) {
         rows.delete(id);
       }
     }
-    if (changedOrder) {
+    if (changedOrder || !shown.length) {
       mount(tbody, shown.map((vm) => rows.get(vm.id).tr));
       if (!shown.length) {
-        tbody.append(h("tr", {}, h("td", { colspan: 6, class: "empty" }, items.length ? "No VM matches the filter." : "No VMs yet.")));
+        const deleted = items.filter((vm) => vm.status === "deleted").length;
+        let text = ctx.can("vm:create") ? "No VMs yet. Create one with New VM." : "No VMs yet.";
+        if (wanted || status.value) {
+          text = "No VM matches the filter.";
+        } else if (deleted && !showDeleted.checked) {
+          text = `No VMs. ${deleted} deleted ${deleted === 1 ? "VM is" : "VMs are"} hidden.`;
+        }
+        tbody.append(h("tr", {}, h("td", { colspan: 6, class: "empty" }, text)));
       }
     }
     const running = items.filter((vm) => vm.status === "running").length;
@@ -322,7 +329,7 @@ export function vmsView(view, ctx) {
 }
 
 function resizeForm(ctx, getVM, onDone) {
-  const slot = h("div", { class: "slot" });
+  const slot = h("div", { class: "slot span" });
   const cores = h("input", { name: "cores", type: "number", min: 1, max: 128 });
   const mem = h("input", { name: "memory_mb", type: "number", min: 64, step: 64 });
   const disk = h("input", { name: "disk_gb", type: "number", min: 1 });
@@ -366,7 +373,7 @@ function resizeForm(ctx, getVM, onDone) {
       },
     },
     h("h3", { class: "span" }, "Resize"),
-    h("div", { class: "span" }, slot),
+    slot,
     field("Cores", cores),
     field("Memory (MiB)", mem),
     field("Disk (GB)", disk, "disks only grow"),
@@ -387,7 +394,7 @@ function resizeForm(ctx, getVM, onDone) {
 }
 
 function snapshotForm(getVM, onDone) {
-  const slot = h("div", { class: "slot" });
+  const slot = h("div", { class: "slot span" });
   const name = h("input", { name: "name", required: true, minlength: 2, maxlength: 40, pattern: "[A-Za-z][A-Za-z0-9_\\-]{1,39}", placeholder: "before-upgrade", autocomplete: "off" });
   const submit = h("button", { type: "submit", class: "primary" }, "Take snapshot");
   const list = h("div", { class: "chips" });
@@ -426,7 +433,7 @@ function snapshotForm(getVM, onDone) {
   };
 }
 
-function historyTable(events) {
+function historyTable(events, me) {
   const rows = events.map((e) =>
     h(
       "tr",
@@ -434,7 +441,7 @@ function historyTable(events) {
       h("td", { class: "num" }, e.stream_version),
       h("td", { title: e.recorded_at }, formatTime(e.recorded_at)),
       h("td", {}, h("code", {}, e.type)),
-      h("td", { title: e.actor_id || "" }, e.actor_id ? shortId(e.actor_id) : h("span", { class: "muted" }, "system")),
+      h("td", { title: e.actor_id || "" }, actorLabel(e.actor_id, me)),
       h("td", {}, h("code", { class: "data" }, JSON.stringify(e.data))),
     ),
   );
@@ -497,7 +504,7 @@ export function vmView(view, ctx, id) {
       try {
         const events = await listAll(`${path}/history`);
         historyVersion = vm.version;
-        mount(history, historyTable(events));
+        mount(history, historyTable(events, ctx.me));
       } catch (err) {
         mount(history, problemBox(err));
       }

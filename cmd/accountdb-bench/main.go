@@ -8,6 +8,7 @@
 //     pipeline with one Sync), as the ceiling the Go path is compared with.
 //  3. ReadAll throughput, reading the whole log in commit order.
 //  4. Relay throughput and publish lag, through an embedded NATS server.
+//  6. Live subscribers: delivery lag to many SSE subscribers (sse.go).
 //
 // These are measurements, not tests: nothing here decides whether the build
 // passes, and the bars are reported, not enforced.
@@ -29,6 +30,9 @@ import (
 // config is the benchmark's knobs, all with flags; defaults keep `make bench`
 // under three minutes on a two-core machine.
 type config struct {
+	// SSE is figure 6 (sse.go).
+	SSE sseConfig
+
 	DatabaseURL   string
 	Writers       []int
 	Duration      time.Duration
@@ -54,6 +58,7 @@ func parseFlags(args []string) (config, error) {
 		c.DatabaseURL = defaultAdminURL
 	}
 	fs := flag.NewFlagSet("accountdb-bench", flag.ContinueOnError)
+	sseFlags(fs, &c.SSE)
 	writers := fs.String("writers", "1,8,32", "concurrency levels for the append benchmark, comma-separated")
 	fs.StringVar(&c.DatabaseURL, "database-url", c.DatabaseURL, "administrator URL of the PostgreSQL cluster (env DATABASE_URL); a fresh database is created and dropped")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "how long each append level runs, for ours and for pgbench")
@@ -69,6 +74,9 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&c.SkipPgbench, "skip-pgbench", false, "skip the pgbench comparison")
 	fs.BoolVar(&c.SkipRelay, "skip-relay", false, "skip the relay benchmark")
 	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if err := c.SSE.validate(); err != nil {
 		return c, err
 	}
 	for _, w := range strings.Split(*writers, ",") {
@@ -142,6 +150,11 @@ func run(ctx context.Context, cfg config) (err error) {
 	}
 	if !cfg.SkipRelay {
 		if err := b.relayPhase(ctx); err != nil {
+			return err
+		}
+	}
+	if !cfg.SSE.Skip {
+		if err := b.ssePhase(ctx); err != nil {
 			return err
 		}
 	}

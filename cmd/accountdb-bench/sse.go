@@ -213,7 +213,7 @@ func (b *bench) ssePhase(ctx context.Context) (err error) {
 			writers.Add(1)
 			go func() {
 				defer writers.Done()
-				if err := t.write(gctx, sys.Store, lim); err != nil && !errors.Is(err, context.DeadlineExceeded) {
+				if err := t.write(gctx, sys.Store, lim); !errors.Is(err, context.DeadlineExceeded) {
 					wmu.Lock()
 					werr = errors.Join(werr, err)
 					wmu.Unlock()
@@ -332,12 +332,14 @@ func sseNewTenant(ctx context.Context, sys *app.System, client *http.Client, i i
 	return &sseTenant{id: t.ID, token: tok.AccessToken, committed: map[int64]time.Time{}}, nil
 }
 
-// write appends single-event commands, paced by lim, until ctx ends.
+// write appends single-event commands, paced by lim, until ctx ends or an
+// append fails.
 func (t *sseTenant) write(ctx context.Context, store *eventstore.Store, lim *rate.Limiter) error {
 	stream := eventstore.StreamID{Type: "bench", ID: uuid.New()}
 	for i := 0; ; i++ {
-		if err := lim.Wait(ctx); err != nil {
-			return err
+		if lim.Wait(ctx) != nil { // ctx ended, or would before the next turn
+			<-ctx.Done()
+			return ctx.Err()
 		}
 		res, err := store.Append(context.WithoutCancel(ctx), eventstore.Append{Stream: stream, TenantID: t.id,
 			Expected: eventstore.Any(), Events: []eventstore.NewEvent{{Type: "bench_tick", Data: map[string]int{"i": i}}}})

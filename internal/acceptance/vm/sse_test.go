@@ -320,6 +320,8 @@ func tunedServer(t *testing.T, s *stacktest.Stack, o api.EventsOptions, log *slo
 	return srv.URL
 }
 
+// TestEventsHeartbeat: ": ping" comments arrive at the configured interval,
+// and the session is checked at each.
 func TestEventsHeartbeat(t *testing.T) {
 	s := stacktest.Start(t, stacktest.Options{})
 	ten := s.Tenant(t, "acme")
@@ -338,6 +340,21 @@ func TestEventsHeartbeat(t *testing.T) {
 			}
 		case <-deadline:
 			t.Fatal("no heartbeat")
+		}
+	}
+	// The session ends: the stream ends at the next heartbeat.
+	if r := s.Do(t, tok, http.MethodPost, "/v1/auth/logout", nil, nil); r.StatusCode/100 != 2 {
+		t.Fatalf("logout: %d %s", r.StatusCode, r.Body)
+	}
+	deadline = time.After(sseWait)
+	for {
+		select {
+		case _, ok := <-sub.blocks: // pings until the end
+			if !ok {
+				return
+			}
+		case <-deadline:
+			t.Fatal("the stream outlived its session")
 		}
 	}
 }

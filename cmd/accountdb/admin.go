@@ -86,7 +86,7 @@ func openCommands(ctx context.Context, cfg *config) (*commands.Handler, func(), 
 		pool.Close()
 		return nil, nil, err
 	}
-	return app.NewCommandHandler(eventstore.New(pool, nil), ident.Keys), pool.Close, nil
+	return app.NewCommandHandler(app.NewStore(eventstore.New(pool, nil)), ident.Keys), pool.Close, nil
 }
 
 // demoAccount is one account that `dev` creates on first start.

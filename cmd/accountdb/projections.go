@@ -67,7 +67,7 @@ func runProjections(ctx context.Context, args []string, stdout, stderr io.Writer
 			return err
 		}
 		defer owner.Close()
-		res, err := projections.Rebuild(ctx, owner, eventstore.New(pool, nil), p, stderr)
+		res, err := projections.Rebuild(ctx, owner, app.NewStore(eventstore.New(pool, nil)), p, stderr)
 		if err != nil {
 			return err
 		}

@@ -15,6 +15,7 @@ import (
 	"github.com/accountdb/accountdb/commands"
 	"github.com/accountdb/accountdb/domain"
 	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/internal/app"
 	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/google/uuid"
 )
@@ -46,7 +47,7 @@ func runReplay(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		return err
 	}
 	defer pool.Close()
-	return replay(ctx, eventstore.New(pool, nil), o, stdout)
+	return replay(ctx, app.NewStore(eventstore.New(pool, nil)), o, stdout)
 }
 
 // replayArgs is a parsed replay command line.

@@ -106,7 +106,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *System, err er
 	if s.Pool, err = tenantdb.Open(ctx, cfg.AppDatabaseURL, tenantdb.PoolOptions{MaxConns: PoolSize, ApplicationName: "accountdb"}); err != nil {
 		return nil, err
 	}
-	s.Store = eventstore.New(s.Pool, s.reg)
+	s.Store = NewStore(eventstore.New(s.Pool, s.reg))
 	s.Commands = NewCommandHandler(s.Store, cfg.Identity.Keys).WithVault(cfg.Vault)
 
 	s.nc, err = nats.Connect(cfg.NATSURL,
@@ -134,7 +134,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *System, err er
 	s.ingest = ingest.New(js, s.Commands, ingest.Options{Deadline: cfg.VMDeadline, Logger: log})
 	metrics := projections.NewMetrics(s.reg)
 	for _, p := range Projectors() {
-		s.runners = append(s.runners, projections.NewRunner(s.Pool, js, p, projections.RunnerOptions{Metrics: metrics, Logger: log}))
+		s.runners = append(s.runners, projections.NewRunner(s.Pool, js, p, projections.RunnerOptions{Metrics: metrics, Logger: log, Upcasters: Upcasters()}))
 	}
 
 	s.listener, err = net.Listen("tcp", cfg.HTTPAddr)

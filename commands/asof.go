@@ -24,31 +24,22 @@ import (
 func ReplayUntil(ctx context.Context, store *eventstore.Store, sc tenantdb.Scope, stream eventstore.StreamID,
 	until time.Time, agg domain.Aggregate, each func(eventstore.Event, domain.Event)) (int64, error) {
 	var version int64
-	for {
-		page, err := store.ReadStreamUntil(ctx, sc, stream, version+1, until, eventstore.MaxReadLimit)
-		if err != nil {
-			return 0, err
-		}
-		for _, e := range page {
-			if e.StreamVersion != version+1 {
-				return version, nil // a later event recorded earlier: the prefix ends here
+	err := store.FoldStream(ctx, sc, stream, until, func(e eventstore.Event) error {
+		var de domain.Event
+		if agg != nil {
+			var err error
+			if de, err = domain.DecodeEvent(e.Type, e.Data); err != nil {
+				return fmt.Errorf("replay %s: %w", stream, err)
 			}
-			var de domain.Event
-			if agg != nil {
-				if de, err = domain.DecodeEvent(e.Type, e.Data); err != nil {
-					return 0, fmt.Errorf("replay %s: %w", stream, err)
-				}
-				agg.Apply(de, e.RecordedAt)
-			}
-			version = e.StreamVersion
-			if each != nil {
-				each(e, de)
-			}
+			agg.Apply(de, e.RecordedAt)
 		}
-		if len(page) < eventstore.MaxReadLimit {
-			return version, nil
+		version = e.StreamVersion
+		if each != nil {
+			each(e, de)
 		}
-	}
+		return nil
+	})
+	return version, err
 }
 
 // loadAsOf rebuilds one aggregate of tenant as of until; ErrNotFound when it
@@ -103,6 +94,9 @@ func (h *Handler) TenantUsageAsOf(ctx context.Context, tenant uuid.UUID, until t
 		if r.ended || e.StreamVersion != r.vm.Version+1 {
 			r.ended = true
 			return nil
+		}
+		if err := h.store.Upcast(&e); err != nil {
+			return err
 		}
 		de, err := domain.DecodeEvent(e.Type, e.Data)
 		if err != nil {

@@ -135,3 +135,8 @@ func (s *Store) AuditEach(ctx context.Context, sc tenantdb.Scope, f AuditFilter,
 	}
 	return nil
 }
+
+// Upcast brings e to its type's latest version with the store's upcasters
+// (WithUpcasters). AuditEach yields events as recorded; a caller rebuilding
+// state from them upcasts each first, as ReadStream would have.
+func (s *Store) Upcast(e *Event) error { return s.upcasters.Upcast(e) }

@@ -61,12 +61,18 @@ func scanEvent(rows pgx.Rows) (Event, error) {
 		stream    string
 		actor     pgtype.UUID
 		causation pgtype.UUID
+		// pgtype.UUID and []byte scan without the text round trip and JSON
+		// validation of uuid.UUID and json.RawMessage: exports and long
+		// replays decode every row.
+		id, tenant, correlation pgtype.UUID
+		data                    []byte
 	)
-	if err := rows.Scan(&e.Position.GlobalPosition, &txid, &stream, &e.StreamVersion, &e.EventID,
-		&e.Type, &e.SchemaVersion, &e.TenantID, &actor, &e.CorrelationID, &causation,
-		&e.Data, &e.Metadata, &e.RecordedAt); err != nil {
+	if err := rows.Scan(&e.Position.GlobalPosition, &txid, &stream, &e.StreamVersion, &id,
+		&e.Type, &e.SchemaVersion, &tenant, &actor, &correlation, &causation,
+		&data, &e.Metadata, &e.RecordedAt); err != nil {
 		return Event{}, fmt.Errorf("scan event: %w", err)
 	}
+	e.EventID, e.TenantID, e.CorrelationID, e.Data = id.Bytes, tenant.Bytes, correlation.Bytes, data
 	tx, err := strconv.ParseUint(txid, 10, 64)
 	if err != nil {
 		return Event{}, fmt.Errorf("scan event: transaction id %q: %w", txid, err)

@@ -47,6 +47,8 @@ type config struct {
 	RelayBacklog  int
 	SkipPgbench   bool
 	SkipRelay     bool
+	// Figure 7 (audit.go).
+	Audit auditConfig
 }
 
 // defaultAdminURL matches the Makefile and internal/pgtest.
@@ -73,7 +75,11 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.RelayBacklog, "relay-backlog", 20_000, "events in the log before the relay starts; publishing them measures its catch-up rate")
 	fs.BoolVar(&c.SkipPgbench, "skip-pgbench", false, "skip the pgbench comparison")
 	fs.BoolVar(&c.SkipRelay, "skip-relay", false, "skip the relay benchmark")
+	auditFlags(fs, &c.Audit)
 	if err := fs.Parse(args); err != nil {
+		return c, err
+	}
+	if err := c.Audit.validate(); err != nil {
 		return c, err
 	}
 	if err := c.SSE.validate(); err != nil {
@@ -150,6 +156,11 @@ func run(ctx context.Context, cfg config) (err error) {
 	}
 	if !cfg.SkipRelay {
 		if err := b.relayPhase(ctx); err != nil {
+			return err
+		}
+	}
+	if !cfg.Audit.Skip {
+		if err := b.auditPhase(ctx); err != nil {
 			return err
 		}
 	}

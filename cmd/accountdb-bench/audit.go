@@ -1,0 +1,433 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"github.com/accountdb/accountdb/api"
+	"github.com/accountdb/accountdb/auth"
+	"github.com/accountdb/accountdb/commands"
+	"github.com/accountdb/accountdb/domain"
+	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/internal/app"
+	"github.com/google/uuid"
+	"golang.org/x/sync/errgroup"
+)
+
+// Figure 7 is the audit log over HTTP: the NDJSON export of one tenant's
+// events (GET /v1/audit, Accept: application/x-ndjson) and time travel
+// (GET /v1/vms/{id}?as_of=) on a long stream. The API router runs in this
+// process on a loopback port with the pieces those routes need (command
+// handler for sign-in, event store, token verifier); the client reads over
+// real HTTP.
+
+// The bars of figure 7.
+const (
+	barExportRate = 50_000 // events/s
+	barAsOfP99    = 50 * time.Millisecond
+)
+
+// auditConfig is figure 7's knobs.
+type auditConfig struct {
+	Skip       bool
+	Events     int
+	AsOfEvents int
+	AsOfCalls  int
+}
+
+func auditFlags(fs *flag.FlagSet, c *auditConfig) {
+	fs.BoolVar(&c.Skip, "skip-audit", false, "skip the audit benchmark (figure 7)")
+	fs.IntVar(&c.Events, "audit-events", 1_000_000, "events of the tenant the NDJSON export reads")
+	fs.IntVar(&c.AsOfEvents, "asof-events", 10_000, "events in the VM stream that as_of replays")
+	fs.IntVar(&c.AsOfCalls, "asof-calls", 50, "measured as_of calls at each instant")
+}
+
+func (c auditConfig) validate() error {
+	if c.Events < 0 || c.AsOfEvents < 2 || c.AsOfCalls < 1 {
+		return errors.New("-audit-events must not be negative, -asof-events at least 2, -asof-calls at least 1")
+	}
+	return nil
+}
+
+type auditResult struct {
+	Seeded     int
+	Events     int
+	SeedTime   time.Duration
+	Elapsed    time.Duration // first byte asked → last line read
+	Bytes      int64
+	HeapBefore uint64 // HeapInuse after a GC, before the export
+	HeapPeak   uint64 // highest HeapInuse sampled during it
+	RSSBefore  uint64 // VmRSS before (kB)
+	RSSPeak    uint64 // VmHWM after, the peak having been reset before (kB); 0 if unavailable
+	AsOfEvents int
+	AsOfCalls  int
+	AsOfP50    time.Duration
+	AsOfP99    time.Duration
+	AsOfMidP50 time.Duration
+	AsOfMidP99 time.Duration
+}
+
+func (r auditResult) Rate() float64 { return float64(r.Events) / r.Elapsed.Seconds() }
+
+// auditServer is the API on a loopback port and a signed-in tenant admin.
+type auditServer struct {
+	url, token string
+	tenant     uuid.UUID
+	commands   *commands.Handler
+	close      func()
+}
+
+func (b *bench) startAuditServer(ctx context.Context) (*auditServer, error) {
+	key, err := auth.GenerateKey()
+	if err != nil {
+		return nil, err
+	}
+	keys, err := auth.NewKeySet(key)
+	if err != nil {
+		return nil, err
+	}
+	h := app.NewCommandHandler(b.db.store, keys)
+	operator := commands.Actor{TenantID: domain.PlatformTenant, Roles: []string{auth.RolePlatformAdmin}}
+	t, err := h.CreateTenant(ctx, operator, commands.Options{}, "audit-bench",
+		domain.Quota{MaxVMs: 10, MaxCores: 64, MaxMemoryMB: 1 << 20, MaxDiskGB: 10000})
+	if err != nil {
+		return nil, fmt.Errorf("audit bench tenant: %w", err)
+	}
+	email, password := "auditor-"+randomHex(4)+"@bench.example", "bench password "+randomHex(8)
+	if _, err := h.CreateUser(ctx, operator, commands.Options{}, commands.NewUser{TenantID: t.ID, Email: email,
+		DisplayName: "Bench auditor", Password: password, Roles: []string{auth.RoleTenantAdmin}}); err != nil {
+		return nil, fmt.Errorf("audit bench user: %w", err)
+	}
+	tok, err := h.Login(ctx, eventstore.Metadata{ClientIP: "127.0.0.1"}, email, password)
+	if err != nil {
+		return nil, fmt.Errorf("audit bench login: %w", err)
+	}
+	unlimited := api.RateLimit{N: 1 << 30, Window: time.Minute}
+	handler := api.NewRouter(api.Deps{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		Identity: &api.Identity{Commands: h, Pool: b.db.store.Pool(), Store: b.db.store, Verifier: &auth.Verifier{Keys: keys},
+			PublicRate: unlimited, UserRate: unlimited, TenantRate: unlimited}})
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: handler, ReadHeaderTimeout: 10 * time.Second}
+	go func() { _ = srv.Serve(ln) }()
+	return &auditServer{url: "http://" + ln.Addr().String(), token: tok.AccessToken, tenant: t.ID, commands: h,
+		close: func() { _ = srv.Close() }}, nil
+}
+
+// auditSeedWriters append the export corpus in parallel, one stream each.
+const auditSeedWriters = 8
+
+// seedTenant appends n events to tenant in appends of MaxEventsPerAppend,
+// each with the metadata a command through the API records.
+func (b *bench) seedTenant(ctx context.Context, tenant uuid.UUID, n int) (time.Duration, error) {
+	var done atomic.Int64
+	stop := startProgress(fmt.Sprintf("seeding %d events for the audit export", n), 0, func() string { return fmt.Sprintf("%d events", done.Load()) })
+	defer stop()
+	start := time.Now()
+	per := (n + auditSeedWriters - 1) / auditSeedWriters
+	g, gctx := errgroup.WithContext(ctx)
+	for w := range auditSeedWriters {
+		left := max(0, min(per, n-w*per))
+		g.Go(func() error {
+			stream := eventstore.StreamID{Type: benchStreamType, ID: uuid.New()}
+			evs := make([]eventstore.NewEvent, eventstore.MaxEventsPerAppend)
+			for i := range evs {
+				evs[i] = eventstore.NewEvent{Type: benchEventType, Data: json.RawMessage(benchEventData)}
+			}
+			for left > 0 {
+				k := min(left, eventstore.MaxEventsPerAppend)
+				for i := range evs[:k] {
+					evs[i].ID = uuid.Must(uuid.NewV7())
+				}
+				if _, err := b.db.store.Append(gctx, eventstore.Append{Stream: stream, TenantID: tenant, Expected: eventstore.Any(),
+					ActorID: b.actor, CorrelationID: uuid.New(), Events: evs[:k],
+					Metadata: eventstore.Metadata{RequestID: "bench-" + randomHex(6), ClientIP: "192.0.2.10", UserAgent: "accountdb-bench"}}); err != nil {
+					return fmt.Errorf("seed: %w", err)
+				}
+				left -= k
+				done.Add(int64(k))
+			}
+			return nil
+		})
+	}
+	err := g.Wait()
+	return time.Since(start), err
+}
+
+// exportOnce reads the NDJSON export of the tenant, counting lines, while
+// sampling this process's heap.
+func (s *auditServer) export(ctx context.Context, res *auditResult) error {
+	runtime.GC()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	res.HeapBefore = ms.HeapInuse
+	res.RSSBefore = procKB("VmRSS")
+	resetPeakRSS := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) == nil
+
+	var lines atomic.Int64
+	stop := startProgress("NDJSON export", 0, func() string { return fmt.Sprintf("%d events", lines.Load()) })
+	defer stop()
+	var peak atomic.Uint64
+	sampleDone := make(chan struct{})
+	sampler := make(chan struct{})
+	go func() {
+		defer close(sampler)
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			if m.HeapInuse > peak.Load() {
+				peak.Store(m.HeapInuse)
+			}
+			select {
+			case <-sampleDone:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/v1/audit", nil)
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+s.token)
+	req.Header.Set("Accept", "application/x-ndjson")
+	start := time.Now()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		close(sampleDone)
+		<-sampler
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
+		close(sampleDone)
+		<-sampler
+		return fmt.Errorf("export: %d %s", resp.StatusCode, body)
+	}
+	cr := &countingReader{r: resp.Body}
+	sc := bufio.NewScanner(cr)
+	sc.Buffer(make([]byte, 64<<10), 1<<20)
+	for sc.Scan() {
+		if len(sc.Bytes()) == 0 || sc.Bytes()[0] != '{' {
+			close(sampleDone)
+			<-sampler
+			return fmt.Errorf("export: line %d is not an event: %.80q", lines.Load()+1, sc.Bytes())
+		}
+		lines.Add(1)
+	}
+	res.Elapsed = time.Since(start)
+	close(sampleDone)
+	<-sampler
+	if err := sc.Err(); err != nil {
+		return fmt.Errorf("export: %w", err)
+	}
+	res.Events, res.Bytes, res.HeapPeak = int(lines.Load()), cr.n, peak.Load()
+	if resetPeakRSS {
+		res.RSSPeak = procKB("VmHWM")
+	}
+	return nil
+}
+
+type countingReader struct {
+	r io.Reader
+	n int64
+}
+
+func (c *countingReader) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	c.n += int64(n)
+	return n, err
+}
+
+// procKB reads a "Name:   123 kB" line of /proc/self/status; 0 if absent.
+func procKB(name string) uint64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, name+":"); ok {
+			n, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+// seedLongVM appends a VM stream of n events (a create, then reboots) and
+// returns its id and the instant halfway through.
+func (b *bench) seedLongVM(ctx context.Context, tenant uuid.UUID, n int) (uuid.UUID, time.Time, error) {
+	id := uuid.New()
+	stream := eventstore.StreamID{Type: domain.StreamVM, ID: id}
+	cluster := uuid.New()
+	events := []domain.Event{
+		&domain.VMCreateRequested{Name: "long-lived", Kind: domain.KindQEMU, Spec: domain.VMSpec{Cores: 2, MemoryMB: 2048, DiskGB: 20},
+			Template: "debian-12", ClusterID: cluster},
+		&domain.VMProvisioned{ClusterID: cluster, Node: "pve1", VMID: 4242, TaskID: "UPID:pve1:0001:create"},
+	}
+	for len(events) < n {
+		events = append(events, &domain.VMActionRequested{Action: domain.ActionReboot},
+			&domain.VMActionSucceeded{Action: domain.ActionReboot, TaskID: "UPID:pve1:0002:reboot"})
+	}
+	events = events[:n]
+	var mid time.Time
+	for len(events) > 0 {
+		k := min(len(events), eventstore.MaxEventsPerAppend)
+		a := eventstore.Append{Stream: stream, TenantID: tenant, Expected: eventstore.Any(), ActorID: b.actor}
+		for _, e := range events[:k] {
+			a.Events = append(a.Events, eventstore.NewEvent{Type: e.EventType(), Data: e})
+		}
+		if _, err := b.db.store.Append(ctx, a); err != nil {
+			return uuid.Nil, time.Time{}, fmt.Errorf("seed VM: %w", err)
+		}
+		events = events[k:]
+		if mid.IsZero() && len(events) <= n/2 {
+			time.Sleep(time.Millisecond)
+			mid = time.Now()
+			time.Sleep(time.Millisecond)
+		}
+	}
+	return id, mid, nil
+}
+
+// timeAsOf GETs the VM as of at calls times; the answer's version checks the
+// replay went as far as expected.
+func (s *auditServer) timeAsOf(ctx context.Context, vm uuid.UUID, at time.Time, calls int, wantVersion int64) (p50, p99 time.Duration, err error) {
+	path := s.url + "/v1/vms/" + vm.String() + "?as_of=" + url.QueryEscape(at.Format(time.RFC3339Nano))
+	var lat []time.Duration
+	for i := range calls + 3 { // three unmeasured calls warm the connection and the cache
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, path, nil)
+		if err != nil {
+			return 0, 0, err
+		}
+		req.Header.Set("Authorization", "Bearer "+s.token)
+		t0 := time.Now()
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			return 0, 0, err
+		}
+		body, err := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		d := time.Since(t0)
+		if err != nil {
+			return 0, 0, err
+		}
+		var v struct {
+			Version int64 `json:"version"`
+		}
+		if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &v) != nil || v.Version != wantVersion {
+			return 0, 0, fmt.Errorf("as_of: %d, version %d (want %d): %.200s", resp.StatusCode, v.Version, wantVersion, bytes.TrimSpace(body))
+		}
+		if i >= 3 {
+			lat = append(lat, d)
+		}
+	}
+	p50, p99, _ = percentiles(lat)
+	return p50, p99, nil
+}
+
+func (b *bench) auditPhase(ctx context.Context) error {
+	if b.actor == uuid.Nil {
+		b.actor = uuid.New()
+	}
+	s, err := b.startAuditServer(ctx)
+	if err != nil {
+		return err
+	}
+	defer s.close()
+	res := auditResult{Seeded: b.cfg.Audit.Events, AsOfEvents: b.cfg.Audit.AsOfEvents, AsOfCalls: b.cfg.Audit.AsOfCalls}
+
+	vm, mid, err := b.seedLongVM(ctx, s.tenant, b.cfg.Audit.AsOfEvents)
+	if err != nil {
+		return err
+	}
+	if res.SeedTime, err = b.seedTenant(ctx, s.tenant, b.cfg.Audit.Events); err != nil {
+		return err
+	}
+	if _, err := b.db.admin.Exec(ctx, "ANALYZE events"); err != nil {
+		return fmt.Errorf("analyze: %w", err)
+	}
+	want, err := b.tenantEventCount(ctx, s.tenant)
+	if err != nil {
+		return err
+	}
+	if err := s.export(ctx, &res); err != nil {
+		return err
+	}
+	if res.Events != want {
+		return fmt.Errorf("export: %d events, the tenant has %d", res.Events, want)
+	}
+
+	stop := startProgress(fmt.Sprintf("as_of on a stream of %d events, %d calls", b.cfg.Audit.AsOfEvents, b.cfg.Audit.AsOfCalls), 0, func() string { return "" })
+	res.AsOfP50, res.AsOfP99, err = s.timeAsOf(ctx, vm, time.Now(), b.cfg.Audit.AsOfCalls, int64(b.cfg.Audit.AsOfEvents))
+	if err == nil {
+		var half int64
+		if half, err = b.versionAt(ctx, vm, mid); err == nil {
+			res.AsOfMidP50, res.AsOfMidP99, err = s.timeAsOf(ctx, vm, mid, b.cfg.Audit.AsOfCalls, half)
+		}
+	}
+	stop()
+	if err != nil {
+		return err
+	}
+	res.print(os.Stdout)
+	return nil
+}
+
+func (b *bench) tenantEventCount(ctx context.Context, tenant uuid.UUID) (int, error) {
+	var n int
+	err := b.db.admin.QueryRow(ctx, `SELECT count(*) FROM events WHERE tenant_id = $1`, tenant).Scan(&n)
+	return n, err
+}
+
+func (b *bench) versionAt(ctx context.Context, vm uuid.UUID, at time.Time) (int64, error) {
+	var v int64
+	err := b.db.admin.QueryRow(ctx, `SELECT coalesce(max(stream_version), 0) FROM events WHERE stream_id = $1 AND recorded_at <= $2`,
+		"vm-"+vm.String(), at).Scan(&v)
+	if err == nil && v == 0 {
+		err = errors.New("as_of: no event before the midpoint")
+	}
+	return v, err
+}
+
+func mib(b uint64) string { return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20)) }
+
+func (r auditResult) print(out *os.File) {
+	fmt.Fprintln(out, "7. Audit over HTTP: NDJSON export of one tenant (GET /v1/audit, Accept: application/x-ndjson) and as_of")
+	fmt.Fprintf(out, "   seeded %d events in %s (%d writers, appends of %d)\n", r.Seeded, r.SeedTime.Round(time.Millisecond),
+		auditSeedWriters, eventstore.MaxEventsPerAppend)
+	fmt.Fprintf(out, "   export: %d events, %.1f MB in %s = %.0f events/s (%.1f MB/s)\n", r.Events, float64(r.Bytes)/1e6,
+		r.Elapsed.Round(time.Millisecond), r.Rate(), float64(r.Bytes)/1e6/r.Elapsed.Seconds())
+	fmt.Fprintf(out, "   memory (server and client in this process): heap in use %s before, peak %s during", mib(r.HeapBefore), mib(r.HeapPeak))
+	if r.RSSPeak > 0 {
+		fmt.Fprintf(out, "; RSS %d MiB before, peak %d MiB during", r.RSSBefore/1024, r.RSSPeak/1024)
+	}
+	fmt.Fprintln(out)
+	fmt.Fprintf(out, "   as_of on a VM stream of %d events, %d calls: now p50 %s p99 %s; halfway p50 %s p99 %s\n",
+		r.AsOfEvents, r.AsOfCalls, ms(r.AsOfP50), ms(r.AsOfP99), ms(r.AsOfMidP50), ms(r.AsOfMidP99))
+	verdict(out, fmt.Sprintf("NDJSON export ≥ %d events/s", barExportRate), r.Rate() >= barExportRate, fmt.Sprintf("%.0f events/s", r.Rate()))
+	verdict(out, fmt.Sprintf("as_of p99 < %s (%d events)", ms(barAsOfP99), r.AsOfEvents), r.AsOfP99 < barAsOfP99, ms(r.AsOfP99))
+	fmt.Fprintln(out)
+}

@@ -8,6 +8,7 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -71,6 +72,7 @@ type eventFeed struct {
 
 	mu       sync.Mutex
 	shutdown map[*http.Server]chan struct{}
+	frames   *frameCache
 }
 
 func newEventFeed(js jetstream.JetStream, o EventsOptions) *eventFeed {
@@ -83,7 +85,8 @@ func newEventFeed(js jetstream.JetStream, o EventsOptions) *eventFeed {
 	if o.WriteTimeout <= 0 {
 		o.WriteTimeout = defaultEventsWriteTimeout
 	}
-	return &eventFeed{js: js, opts: o, shutdown: map[*http.Server]chan struct{}{}}
+	return &eventFeed{js: js, opts: o, shutdown: map[*http.Server]chan struct{}{},
+		frames: &frameCache{m: map[int64][]byte{}, max: frameCacheBytes}}
 }
 
 // shuttingDown is closed when the request's server begins a graceful
@@ -225,6 +228,15 @@ func firstSeqAfter(ctx context.Context, js jetstream.JetStream, subject string, 
 	return lo, nil
 }
 
+// tenantOfSubject is the tenant token of accountdb.events.<tenant>.<stream>.<type>.
+func tenantOfSubject(subject string) string {
+	parts := strings.SplitN(subject, ".", 4)
+	if len(parts) < 4 {
+		return ""
+	}
+	return parts[2]
+}
+
 // streamEvents serves GET /v1/events.
 func (id *identity) streamEvents(w http.ResponseWriter, r *http.Request) {
 	p := PrincipalFrom(r.Context())
@@ -330,7 +342,7 @@ func (id *identity) streamEvents(w http.ResponseWriter, r *http.Request) {
 	defer heartbeat.Stop()
 	shutdown := feed.shuttingDown(r)
 	after := f.after
-	var buf []byte
+	tenant := p.TenantID.String()
 	for {
 		select {
 		case <-ctx.Done():
@@ -358,30 +370,29 @@ func (id *identity) streamEvents(w http.ResponseWriter, r *http.Request) {
 			if !after.Less(pos) {
 				continue // at or before Last-Event-ID: already delivered
 			}
-			e, err := eventstore.DecodeMessage(m.Data())
-			if err != nil {
-				log.Error("event feed: undecodable message", "request_id", RequestID(r.Context()), "error", err)
-				return
-			}
-			if e.TenantID != p.TenantID { // the filter makes this impossible; never leak
+			// The subject names the tenant; the filter makes another's
+			// impossible, and this check keeps it so.
+			if tenantOfSubject(m.Subject()) != tenant {
 				continue
 			}
 			after = pos
-			data, err := json.Marshal(toEventResponse(e)) // compact: one line
-			if err != nil {
-				log.Error("event feed: encode", "request_id", RequestID(r.Context()), "error", err)
-				return
+			frame, ok := feed.frames.get(pos.GlobalPosition)
+			if !ok {
+				e, err := eventstore.DecodeMessage(m.Data())
+				if err == nil && e.Position.GlobalPosition != pos.GlobalPosition {
+					err = errors.New("the payload's position is not the header's")
+				}
+				if err == nil {
+					frame, err = eventFrame(e)
+				}
+				if err != nil {
+					log.Error("event feed: undecodable message", "request_id", RequestID(r.Context()), "error", err)
+					return
+				}
+				feed.frames.put(pos.GlobalPosition, frame)
 			}
-			buf = buf[:0]
-			buf = append(buf, "id: "...)
-			buf = strconv.AppendInt(buf, e.Position.GlobalPosition, 10)
-			buf = append(buf, "\nevent: "...)
-			buf = append(buf, e.Type...)
-			buf = append(buf, "\ndata: "...)
-			buf = append(buf, data...)
-			buf = append(buf, "\n\n"...)
 			// Flush when nothing else is waiting: one syscall per burst.
-			if !write(buf, len(queue) == 0) {
+			if !write(frame, len(queue) == 0) {
 				return
 			}
 		}
@@ -397,4 +408,60 @@ func (id *identity) stillAllowed(ctx context.Context, p *Principal) bool {
 	}
 	return active && auth.HasPermission(roles, auth.PermVMRead) &&
 		auth.HasPermission(roles, auth.PermAuditRead) == p.Can(auth.PermAuditRead)
+}
+
+// frameCache keeps the encoded SSE frames of recent events, by global
+// position: an event reaches every subscriber of its tenant, and its frame
+// (id, type, JSON) is the same for all of them, so it is encoded once, not
+// once per connection. An event never changes once recorded. FIFO, bounded
+// in bytes.
+type frameCache struct {
+	mu    sync.Mutex
+	m     map[int64][]byte
+	order []int64
+	bytes int
+	max   int
+}
+
+const frameCacheBytes = 16 << 20
+
+func (c *frameCache) get(pos int64) ([]byte, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	b, ok := c.m[pos]
+	return b, ok
+}
+
+func (c *frameCache) put(pos int64, frame []byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if _, ok := c.m[pos]; ok || len(frame) > c.max/4 {
+		return
+	}
+	c.m[pos] = frame
+	c.order = append(c.order, pos)
+	c.bytes += len(frame)
+	for c.bytes > c.max && len(c.order) > 0 {
+		old := c.order[0]
+		c.order = c.order[1:]
+		c.bytes -= len(c.m[old])
+		delete(c.m, old)
+	}
+}
+
+// eventFrame is the SSE frame of e: id, event and data (one line of JSON).
+func eventFrame(e eventstore.Event) ([]byte, error) {
+	data, err := json.Marshal(toEventResponse(e)) // compact: one line
+	if err != nil {
+		return nil, err
+	}
+	buf := make([]byte, 0, len(data)+len(e.Type)+48)
+	buf = append(buf, "id: "...)
+	buf = strconv.AppendInt(buf, e.Position.GlobalPosition, 10)
+	buf = append(buf, "\nevent: "...)
+	buf = append(buf, e.Type...)
+	buf = append(buf, "\ndata: "...)
+	buf = append(buf, data...)
+	buf = append(buf, "\n\n"...)
+	return buf, nil
 }

@@ -8,6 +8,8 @@
 //     pipeline with one Sync), as the ceiling the Go path is compared with.
 //  3. ReadAll throughput, reading the whole log in commit order.
 //  4. Relay throughput and publish lag, through an embedded NATS server.
+//  5. The whole system over HTTP (core, agent, pvesim): create-to-running
+//     latency, and projection lag under paced VM commands (vms.go).
 //  6. Live subscribers: delivery lag to many SSE subscribers (sse.go).
 //
 // These are measurements, not tests: nothing here decides whether the build
@@ -49,6 +51,16 @@ type config struct {
 	SkipRelay     bool
 	// Figure 7 (audit.go).
 	Audit auditConfig
+
+	// Figure 5 (vms.go).
+	SkipVMs            bool
+	VMSequential       int
+	VMConcurrent       int
+	VMInFlight         int
+	VMPoll             time.Duration
+	VMCommandRate      float64
+	VMCommandDuration  time.Duration
+	VMAgentConcurrency int
 }
 
 // defaultAdminURL matches the Makefile and internal/pgtest.
@@ -76,6 +88,14 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&c.SkipPgbench, "skip-pgbench", false, "skip the pgbench comparison")
 	fs.BoolVar(&c.SkipRelay, "skip-relay", false, "skip the relay benchmark")
 	auditFlags(fs, &c.Audit)
+	fs.BoolVar(&c.SkipVMs, "skip-vms", false, "skip the whole-system VM benchmark (figure 5)")
+	fs.IntVar(&c.VMSequential, "vm-sequential", 50, "VMs created one at a time, each awaited until running")
+	fs.IntVar(&c.VMConcurrent, "vm-concurrent", 200, "VMs created with -vm-in-flight creates outstanding")
+	fs.IntVar(&c.VMInFlight, "vm-in-flight", 50, "creates outstanding at once in the concurrent create run")
+	fs.DurationVar(&c.VMPoll, "vm-poll", 5*time.Millisecond, "pause between the client's polls for a running VM")
+	fs.Float64Var(&c.VMCommandRate, "vm-command-rate", 200, "VM commands/s (reboots) during the projection-lag run; 0 skips it")
+	fs.DurationVar(&c.VMCommandDuration, "vm-command-duration", 10*time.Second, "how long the projection-lag run issues commands")
+	fs.IntVar(&c.VMAgentConcurrency, "vm-agent-concurrency", 0, "the agent's Proxmox operations at once; 0 means its default")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}
@@ -103,6 +123,8 @@ func parseFlags(args []string) (config, error) {
 		return c, errors.New("-relay-backlog must not be negative")
 	case c.RelayWriters < 1:
 		return c, errors.New("-relay-writers must be at least 1")
+	case c.VMSequential < 1 || c.VMConcurrent < 1 || c.VMInFlight < 1 || c.VMPoll <= 0 || c.VMCommandRate < 0:
+		return c, errors.New("-vm-sequential, -vm-concurrent, -vm-in-flight and -vm-poll must be positive, -vm-command-rate not negative")
 	}
 	return c, nil
 }
@@ -161,6 +183,11 @@ func run(ctx context.Context, cfg config) (err error) {
 	}
 	if !cfg.Audit.Skip {
 		if err := b.auditPhase(ctx); err != nil {
+			return err
+		}
+	}
+	if !cfg.SkipVMs {
+		if err := b.vmPhase(ctx); err != nil {
 			return err
 		}
 	}

@@ -51,6 +51,7 @@ type report struct {
 	Appends  []appendLevel
 	Read     *readResult
 	Relay    *relayResult
+	VMs      *vmResult
 	Elapsed  time.Duration
 	LoadEnd  string
 }
@@ -161,6 +162,9 @@ func (r *report) printSummary() {
 		fmt.Fprintf(out, "   append p99 meanwhile %s; transactions of other databases: oldest %s, older than 50ms in %d of %d samples\n\n",
 			ms(rl.AppendP99), ms(rl.Foreign.OldestAge), rl.Foreign.Over50ms, rl.Foreign.Samples)
 	}
+	if r.VMs != nil {
+		r.VMs.print(out)
+	}
 	fmt.Fprintln(out, "Bars")
 	if n := len(r.Appends); n > 0 && r.Appends[n-1].Pgbench != nil {
 		l := r.Appends[n-1]
@@ -172,6 +176,9 @@ func (r *report) printSummary() {
 	}
 	if rl := r.Relay; rl != nil {
 		verdict(out, fmt.Sprintf("relay publish lag p99 ≤ %s", barRelayLagP99), rl.P99 <= barRelayLagP99, ms(rl.P99))
+	}
+	if r.VMs != nil {
+		r.VMs.printBars(out)
 	}
 	fmt.Fprintf(out, "\ntotal time %s; load average at the end %s\n", r.Elapsed.Round(time.Second), r.LoadEnd)
 }

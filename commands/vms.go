@@ -127,6 +127,11 @@ func (h *Handler) vmChange(ctx context.Context, tenant, id uuid.UUID, decide fun
 			return change{}, err
 		}
 		c.side = func(ctx context.Context, tx pgx.Tx) error { return applyUsage(ctx, tx, tenant, delta, t.Quota) }
+		// Queue on the tenant's advisory lock before the first write, not on
+		// the usage row after it: a transaction waiting with an id would
+		// hold back the log's commit watermark, and with it event delivery
+		// for every tenant.
+		c.lockTenant = true
 	}
 	return c, nil
 }

@@ -99,15 +99,18 @@ type meResponse struct {
 	Permissions []auth.Permission `json:"permissions"`
 }
 
+// me answers from the user's own stream rather than the users read model:
+// a user who has just signed in must find themselves at once, whatever the
+// projector's lag, and a user's stream is a handful of events.
 func (id *identity) me(w http.ResponseWriter, r *http.Request) {
 	p := PrincipalFrom(r.Context())
-	if err := id.awaitConsistency(w, r, projections.Users{}.Name()); err != nil {
+	u, err := id.commands.LoadUser(r.Context(), p.TenantID, p.UserID)
+	if err != nil {
 		WriteError(w, r, err)
 		return
 	}
-	u, err := projections.GetUser(r.Context(), id.pool, p.TenantID, p.UserID)
-	if err != nil {
-		WriteError(w, r, err)
+	if !u.Exists() {
+		WriteProblem(w, r, NotFound())
 		return
 	}
 	// Roles and permissions are the principal's: what this request may do.

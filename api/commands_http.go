@@ -43,6 +43,28 @@ func commandOptions(r *http.Request, body any) (commands.Options, error) {
 	return o, nil
 }
 
+// runCommand runs one command: its options from the headers and the request
+// fingerprint, then the 202 answer with its consistency token (and Location
+// when location is set), or the problem the command failed with.
+func runCommand(w http.ResponseWriter, r *http.Request, fingerprint any, location func(commands.Result) string,
+	do func(commands.Options) (commands.Result, error)) {
+	o, err := commandOptions(r, fingerprint)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	res, err := do(o)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	loc := ""
+	if location != nil {
+		loc = location(res)
+	}
+	writeAccepted(w, res, loc)
+}
+
 // accepted is the answer to every command (API.md).
 type accepted struct {
 	ID            string `json:"id"`

@@ -73,17 +73,9 @@ func (id *identity) createTenant(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	o, err := commandOptions(r, req)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	res, err := id.commands.CreateTenant(r.Context(), actorOf(r), o, req.Name, req.Quota.toDomain())
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	writeAccepted(w, res, "/v1/tenants/"+res.ID.String())
+	runCommand(w, r, req, func(res commands.Result) string { return "/v1/tenants/" + res.ID.String() }, func(o commands.Options) (commands.Result, error) {
+		return id.commands.CreateTenant(r.Context(), actorOf(r), o, req.Name, req.Quota.toDomain())
+	})
 }
 
 func (id *identity) listTenants(w http.ResponseWriter, r *http.Request) {
@@ -180,22 +172,14 @@ func (id *identity) updateTenant(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	o, err := commandOptions(r, req)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
 	var quota *domain.Quota
 	if req.Quota != nil {
 		q := req.Quota.toDomain()
 		quota = &q
 	}
-	res, err := id.commands.UpdateTenant(r.Context(), actorOf(r), o, tid, req.Name, quota)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	writeAccepted(w, res, "")
+	runCommand(w, r, req, nil, func(o commands.Options) (commands.Result, error) {
+		return id.commands.UpdateTenant(r.Context(), actorOf(r), o, tid, req.Name, quota)
+	})
 }
 
 func (id *identity) suspendTenant(w http.ResponseWriter, r *http.Request) {
@@ -216,17 +200,9 @@ func (id *identity) tenantTransition(w http.ResponseWriter, r *http.Request,
 		WriteError(w, r, err)
 		return
 	}
-	o, err := commandOptions(r, nil)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	res, err := do(r.Context(), actorOf(r), o, tid)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	writeAccepted(w, res, "")
+	runCommand(w, r, nil, nil, func(o commands.Options) (commands.Result, error) {
+		return do(r.Context(), actorOf(r), o, tid)
+	})
 }
 
 // decodeEmptyBody accepts a command without a body, or with an empty JSON

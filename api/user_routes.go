@@ -219,17 +219,9 @@ func (id *identity) userTransition(w http.ResponseWriter, r *http.Request,
 		WriteError(w, r, err)
 		return
 	}
-	o, err := commandOptions(r, nil)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	res, err := do(r.Context(), actorOf(r), o, tenant, uid)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	writeAccepted(w, res, "")
+	runCommand(w, r, nil, nil, func(o commands.Options) (commands.Result, error) {
+		return do(r.Context(), actorOf(r), o, tenant, uid)
+	})
 }
 
 func (id *identity) changePassword(w http.ResponseWriter, r *http.Request) {
@@ -252,15 +244,7 @@ func (id *identity) changePassword(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	o, err := commandOptions(r, struct{}{})
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	res, err := id.commands.ChangePassword(r.Context(), actorOf(r), o, tenant, uid, req.CurrentPassword, req.Password)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	writeAccepted(w, res, "")
+	runCommand(w, r, struct{}{}, nil, func(o commands.Options) (commands.Result, error) {
+		return id.commands.ChangePassword(r.Context(), actorOf(r), o, tenant, uid, req.CurrentPassword, req.Password)
+	})
 }

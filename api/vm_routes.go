@@ -84,20 +84,14 @@ func (id *identity) createVM(w http.ResponseWriter, r *http.Request) {
 		}
 		cluster = c
 	}
-	o, err := commandOptions(r, req)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	res, err := id.commands.CreateVM(r.Context(), actorOf(r), o, commands.NewVM{TenantID: p.TenantID, Name: req.Name,
-		Kind: domain.VMKind(req.Kind), Spec: domain.VMSpec{Cores: req.Cores, MemoryMB: req.MemoryMB, DiskGB: req.DiskGB},
-		Template: req.Template, ClusterID: cluster})
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	writeAccepted(w, res, "/v1/vms/"+res.ID.String())
+	runCommand(w, r, req, vmLocation, func(o commands.Options) (commands.Result, error) {
+		return id.commands.CreateVM(r.Context(), actorOf(r), o, commands.NewVM{TenantID: p.TenantID, Name: req.Name,
+			Kind: domain.VMKind(req.Kind), Spec: domain.VMSpec{Cores: req.Cores, MemoryMB: req.MemoryMB, DiskGB: req.DiskGB},
+			Template: req.Template, ClusterID: cluster})
+	})
 }
+
+func vmLocation(res commands.Result) string { return "/v1/vms/" + res.ID.String() }
 
 var vmStatuses = map[string]bool{"": true, "provisioning": true, "stopped": true, "starting": true, "running": true,
 	"stopping": true, "deleting": true, "deleted": true, "failed": true}
@@ -172,17 +166,9 @@ func (id *identity) resizeVM(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	o, err := commandOptions(r, req)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	res, err := id.commands.ResizeVM(r.Context(), actorOf(r), o, p.TenantID, vid, req.Cores, req.MemoryMB, req.DiskGB)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	writeAccepted(w, res, "")
+	runCommand(w, r, req, nil, func(o commands.Options) (commands.Result, error) {
+		return id.commands.ResizeVM(r.Context(), actorOf(r), o, p.TenantID, vid, req.Cores, req.MemoryMB, req.DiskGB)
+	})
 }
 
 func (id *identity) vmAction(w http.ResponseWriter, r *http.Request) {
@@ -215,17 +201,9 @@ func (id *identity) vmCommand(w http.ResponseWriter, r *http.Request,
 		WriteError(w, r, err)
 		return
 	}
-	o, err := commandOptions(r, nil)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	res, err := do(r.Context(), actorOf(r), o, p.TenantID, vid)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	writeAccepted(w, res, "")
+	runCommand(w, r, nil, nil, func(o commands.Options) (commands.Result, error) {
+		return do(r.Context(), actorOf(r), o, p.TenantID, vid)
+	})
 }
 
 func (id *identity) snapshotVM(w http.ResponseWriter, r *http.Request) {
@@ -239,17 +217,9 @@ func (id *identity) snapshotVM(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	o, err := commandOptions(r, req)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	res, err := id.commands.SnapshotVM(r.Context(), actorOf(r), o, p.TenantID, vid, req.Name)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	writeAccepted(w, res, "")
+	runCommand(w, r, req, nil, func(o commands.Options) (commands.Result, error) {
+		return id.commands.SnapshotVM(r.Context(), actorOf(r), o, p.TenantID, vid, req.Name)
+	})
 }
 
 // eventResponse is one event of a history or audit answer (API.md).
@@ -366,18 +336,12 @@ func (id *identity) createCluster(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	// The fingerprint leaves the secret out: it is stored, the secret never is.
-	o, err := commandOptions(r, createClusterRequest{Name: req.Name, APIURL: req.APIURL, TokenID: req.TokenID, InsecureTLS: req.InsecureTLS})
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	res, err := id.commands.RegisterCluster(r.Context(), actorOf(r), o, commands.NewCluster{Name: req.Name, APIURL: req.APIURL,
-		TokenID: req.TokenID, TokenSecret: req.TokenSecret, InsecureTLS: req.InsecureTLS})
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	writeAccepted(w, res, "/v1/clusters/"+res.ID.String())
+	fingerprint := createClusterRequest{Name: req.Name, APIURL: req.APIURL, TokenID: req.TokenID, InsecureTLS: req.InsecureTLS}
+	runCommand(w, r, fingerprint, func(res commands.Result) string { return "/v1/clusters/" + res.ID.String() },
+		func(o commands.Options) (commands.Result, error) {
+			return id.commands.RegisterCluster(r.Context(), actorOf(r), o, commands.NewCluster{Name: req.Name, APIURL: req.APIURL,
+				TokenID: req.TokenID, TokenSecret: req.TokenSecret, InsecureTLS: req.InsecureTLS})
+		})
 }
 
 func toNodes(c projections.ClusterView) []nodeDTO {

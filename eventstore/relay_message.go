@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/accountdb/accountdb/internal/jetstreams"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -51,7 +52,7 @@ func Subject(e Event) string {
 // configuration to the one the relay relies on: file storage, kept until
 // removed by an operator, duplicates remembered for DuplicateWindow.
 func EnsureStream(ctx context.Context, js jetstream.JetStream) (jetstream.Stream, error) {
-	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	s, err := jetstreams.Ensure(ctx, js, jetstream.StreamConfig{
 		Name:        StreamName,
 		Description: "AccountDB events, relayed in log order from the PostgreSQL event store",
 		Subjects:    []string{StreamSubjects},
@@ -62,7 +63,7 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream) (jetstream.Stream
 		AllowDirect: true,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("ensure stream %s: %w", StreamName, err)
+		return nil, err
 	}
 	return s, nil
 }

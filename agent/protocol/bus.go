@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/accountdb/accountdb/internal/jetstreams"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -31,7 +32,7 @@ var ErrInvalidMessage = errors.New("protocol: invalid agent message")
 // accountdb.agent.>, file storage, duplicates remembered for
 // DuplicateWindow. Both the core and the agent call it at start.
 func EnsureStream(ctx context.Context, js jetstream.JetStream) (jetstream.Stream, error) {
-	s, err := js.CreateOrUpdateStream(ctx, jetstream.StreamConfig{
+	s, err := jetstreams.Ensure(ctx, js, jetstream.StreamConfig{
 		Name:        StreamName,
 		Description: "AccountDB Proxmox agent: results, observations and inventory",
 		Subjects:    []string{StreamSubjects},
@@ -41,7 +42,7 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream) (jetstream.Stream
 		Duplicates:  DuplicateWindow,
 	})
 	if err != nil {
-		return nil, fmt.Errorf("ensure stream %s: %w", StreamName, err)
+		return nil, err
 	}
 	return s, nil
 }

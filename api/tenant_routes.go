@@ -79,18 +79,8 @@ func (id *identity) createTenant(w http.ResponseWriter, r *http.Request) {
 }
 
 func (id *identity) listTenants(w http.ResponseWriter, r *http.Request) {
-	limit, err := ParseLimit(r)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	page, err := pageParams(r, limit)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	if err := id.awaitConsistency(w, r, projections.Tenants{}.Name()); err != nil {
-		WriteError(w, r, err)
+	page, ok := id.listPage(w, r, projections.Tenants{}.Name())
+	if !ok {
 		return
 	}
 	tenants, next, err := projections.ListTenants(r.Context(), id.pool, platformScope(r), page)
@@ -110,18 +100,30 @@ func (id *identity) listTenants(w http.ResponseWriter, r *http.Request) {
 	writeListWithCursor(w, r, out, next)
 }
 
-// pageParams reads the ?cursor= of a keyset-paginated list.
-func pageParams(r *http.Request, limit int) (projections.Page, error) {
+// listPage reads a keyset-paginated list's ?limit= and ?cursor=, then waits
+// for the projector behind it to reach the request's X-Consistency-Token.
+// It answers the problem itself and reports false when the request is bad.
+func (id *identity) listPage(w http.ResponseWriter, r *http.Request, projector string) (projections.Page, bool) {
+	limit, err := ParseLimit(r)
+	if err != nil {
+		WriteError(w, r, err)
+		return projections.Page{}, false
+	}
+	page := projections.Page{Limit: limit}
 	var after projections.PageKey
 	hasCursor, err := CursorParam(r, &after)
 	if err != nil {
-		return projections.Page{}, err
+		WriteError(w, r, err)
+		return projections.Page{}, false
 	}
-	page := projections.Page{Limit: limit}
 	if hasCursor {
 		page.After = &after
 	}
-	return page, nil
+	if err := id.awaitConsistency(w, r, projector); err != nil {
+		WriteError(w, r, err)
+		return projections.Page{}, false
+	}
+	return page, true
 }
 
 // writeListWithCursor answers a list page, signing where the next one starts.

@@ -111,24 +111,14 @@ func (id *identity) listUsers(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	limit, err := ParseLimit(r)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
 	q := r.URL.Query()
 	f := projections.UserFilter{Status: q.Get("status"), Email: domain.NormalizeEmail(q.Get("email"))}
 	if !userStatuses[f.Status] {
 		WriteProblem(w, r, BadRequest("status is invalid", map[string]string{"status": "one of active, disabled"}))
 		return
 	}
-	page, err := pageParams(r, limit)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	if err := id.awaitConsistency(w, r, projections.Users{}.Name()); err != nil {
-		WriteError(w, r, err)
+	page, ok := id.listPage(w, r, projections.Users{}.Name())
+	if !ok {
 		return
 	}
 	users, next, err := projections.ListUsers(r.Context(), id.pool, tenant, f, page)

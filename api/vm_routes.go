@@ -98,11 +98,6 @@ var vmStatuses = map[string]bool{"": true, "provisioning": true, "stopped": true
 
 func (id *identity) listVMs(w http.ResponseWriter, r *http.Request) {
 	p := PrincipalFrom(r.Context())
-	limit, err := ParseLimit(r)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
 	q := r.URL.Query()
 	f := projections.VMFilter{Status: q.Get("status"), Name: q.Get("name")}
 	if !vmStatuses[f.Status] {
@@ -113,13 +108,8 @@ func (id *identity) listVMs(w http.ResponseWriter, r *http.Request) {
 		WriteProblem(w, r, BadRequest("name is invalid", map[string]string{"name": "at most 63 characters"}))
 		return
 	}
-	page, err := pageParams(r, limit)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	if err := id.awaitConsistency(w, r, projections.VMs{}.Name()); err != nil {
-		WriteError(w, r, err)
+	page, ok := id.listPage(w, r, projections.VMs{}.Name())
+	if !ok {
 		return
 	}
 	vms, next, err := projections.ListVMs(r.Context(), id.pool, p.TenantID, f, page)

@@ -738,65 +738,47 @@ func (st *vmStack) projectionLag(ctx context.Context, pool []pooledVM, rateN flo
 	if err != nil {
 		return res, err
 	}
-	limiter := rate.NewLimiter(rate.Limit(rateN), 1)
-	// Enough senders that a slow answer never holds the pace back.
-	senders := max(16, int(rateN/4))
-	start := time.Now()
-	deadline := start.Add(d)
-	g, gctx := errgroup.WithContext(ctx)
-	for range senders {
-		g.Go(func() error {
-			for time.Now().Before(deadline) {
-				if err := limiter.Wait(gctx); err != nil {
-					return nil
-				}
-				// A VM whose previous reboot is still pending answers 422
-				// (invalid state): take another, within the same slot.
-				for {
-					var v pooledVM
-					select {
-					case v = <-free:
-					case <-gctx.Done():
-						return nil
-					}
-					var a acceptedAnswer
-					t0 := time.Now()
-					code, err := v.c.do(gctx, http.MethodPost, "/v1/vms/"+v.id+"/actions/reboot", nil, &a)
-					if err != nil {
-						if gctx.Err() != nil {
-							return nil
-						}
-						return err
-					}
-					now := time.Now()
-					if code == http.StatusUnprocessableEntity {
-						conflicts.Add(1)
-						busy(v, 0)
-						continue
-					}
-					if code != http.StatusAccepted {
-						return fmt.Errorf("reboot %s: %d", v.id, code)
-					}
-					// Free again once the read model shows the reboot's
-					// result, the event after the request.
-					busy(v, a.StreamVersion+1)
-					mu.Lock()
-					cmds = append(cmds, issued{global: a.Position, accepted: now})
-					post = append(post, now.Sub(t0))
-					mu.Unlock()
-					break
-				}
+	elapsed, err := pace(ctx, rateN, d, func(gctx context.Context) error {
+		// A VM whose previous reboot is still pending answers 422 (invalid
+		// state): take another, within the same slot.
+		for {
+			var v pooledVM
+			select {
+			case v = <-free:
+			case <-gctx.Done():
+				return gctx.Err()
 			}
+			var a acceptedAnswer
+			t0 := time.Now()
+			code, err := v.c.do(gctx, http.MethodPost, "/v1/vms/"+v.id+"/actions/reboot", nil, &a)
+			if err != nil {
+				return err
+			}
+			now := time.Now()
+			if code == http.StatusUnprocessableEntity {
+				conflicts.Add(1)
+				busy(v, 0)
+				continue
+			}
+			if code != http.StatusAccepted {
+				return fmt.Errorf("reboot %s: %d", v.id, code)
+			}
+			// Free again once the read model shows the reboot's result, the
+			// event after the request.
+			busy(v, a.StreamVersion+1)
+			mu.Lock()
+			cmds = append(cmds, issued{global: a.Position, accepted: now})
+			post = append(post, now.Sub(t0))
+			mu.Unlock()
 			return nil
-		})
-	}
-	err = g.Wait()
+		}
+	})
 	stop()
 	res.Foreign = watchForeign()
 	if err != nil {
 		return res, err
 	}
-	res.Elapsed = time.Since(start)
+	res.Elapsed = elapsed
 	res.Conflicts = int(conflicts.Load())
 	return st.measureLag(ctx, res, cmds, post, latest, finish, &finished, interval)
 }
@@ -912,6 +894,37 @@ func (st *vmStack) projectionLagCreates(ctx context.Context, c *vmClient, rateN 
 	if err != nil {
 		return res, err
 	}
+	elapsed, err := pace(ctx, rateN, d, func(gctx context.Context) error {
+		var a acceptedAnswer
+		t0 := time.Now()
+		code, err := c.do(gctx, http.MethodPost, "/v1/vms", map[string]any{"name": fmt.Sprintf("lag-%d", n.Add(1)),
+			"kind": "qemu", "cores": 1, "memory_mb": 256, "disk_gb": 5, "template": "debian-12"}, &a)
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		if code != http.StatusAccepted {
+			return fmt.Errorf("create: %d", code)
+		}
+		mu.Lock()
+		cmds = append(cmds, issued{global: a.Position, accepted: now})
+		post = append(post, now.Sub(t0))
+		mu.Unlock()
+		return nil
+	})
+	stop()
+	res.Foreign = watchForeign()
+	if err != nil {
+		return res, err
+	}
+	res.Elapsed = elapsed
+	return st.measureLag(ctx, res, cmds, post, latest, finish, &finished, interval)
+}
+
+// pace calls send at rateN per second for d, from enough goroutines that a
+// slow answer never holds the pace back, and returns how long it ran. An
+// error of send ends the run, unless it is the run's own end.
+func pace(ctx context.Context, rateN float64, d time.Duration, send func(ctx context.Context) error) (time.Duration, error) {
 	limiter := rate.NewLimiter(rate.Limit(rateN), 1)
 	senders := max(16, int(rateN/4))
 	start := time.Now()
@@ -923,36 +936,18 @@ func (st *vmStack) projectionLagCreates(ctx context.Context, c *vmClient, rateN 
 				if err := limiter.Wait(gctx); err != nil {
 					return nil
 				}
-				var a acceptedAnswer
-				t0 := time.Now()
-				code, err := c.do(gctx, http.MethodPost, "/v1/vms", map[string]any{"name": fmt.Sprintf("lag-%d", n.Add(1)),
-					"kind": "qemu", "cores": 1, "memory_mb": 256, "disk_gb": 5, "template": "debian-12"}, &a)
-				if err != nil {
+				if err := send(gctx); err != nil {
 					if gctx.Err() != nil {
 						return nil
 					}
 					return err
 				}
-				now := time.Now()
-				if code != http.StatusAccepted {
-					return fmt.Errorf("create: %d", code)
-				}
-				mu.Lock()
-				cmds = append(cmds, issued{global: a.Position, accepted: now})
-				post = append(post, now.Sub(t0))
-				mu.Unlock()
 			}
 			return nil
 		})
 	}
-	err = g.Wait()
-	stop()
-	res.Foreign = watchForeign()
-	if err != nil {
-		return res, err
-	}
-	res.Elapsed = time.Since(start)
-	return st.measureLag(ctx, res, cmds, post, latest, finish, &finished, interval)
+	err := g.Wait()
+	return time.Since(start), err
 }
 
 // vmPhase is figure 5.

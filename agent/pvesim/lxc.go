@@ -26,15 +26,9 @@ func (s *Simulator) createLXC(c *call) (any, error) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := s.findNode(c.node)
-	if n == nil {
-		return nil, errNoNode(c.node)
-	}
-	if err := s.checkPool(c.p["pool"]); err != nil {
+	n, err := s.createTarget(c, vmid, "CT")
+	if err != nil {
 		return nil, err
-	}
-	if other, ok := s.guests[vmid]; ok {
-		return nil, errf("unable to create CT %d - %s", vmid, errAlreadyExists(vmid, other.node, other.kind))
 	}
 	tmpl := c.p["ostemplate"]
 	if !slices.Contains(s.opts.OSTemplates, tmpl) {

@@ -21,15 +21,9 @@ func (s *Simulator) createQemu(c *call) (any, error) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := s.findNode(c.node)
-	if n == nil {
-		return nil, errNoNode(c.node)
-	}
-	if err := s.checkPool(c.p["pool"]); err != nil {
+	n, err := s.createTarget(c, vmid, "VM")
+	if err != nil {
 		return nil, err
-	}
-	if other, ok := s.guests[vmid]; ok {
-		return nil, errf("unable to create VM %d - %s", vmid, errAlreadyExists(vmid, other.node, other.kind))
 	}
 	conf := map[string]string{
 		"smbios1": "uuid=" + s.uuid(),
@@ -244,4 +238,21 @@ func sortedKeys(m map[string]string) []string {
 	}
 	sortStrings(keys)
 	return keys
+}
+
+// createTarget checks what every create needs, with s.mu held: the node
+// exists, the pool (if any) exists, and the vmid is free. noun is PVE's word
+// for the guest in its message ("VM" or "CT").
+func (s *Simulator) createTarget(c *call, vmid int, noun string) (*node, error) {
+	n := s.findNode(c.node)
+	if n == nil {
+		return nil, errNoNode(c.node)
+	}
+	if err := s.checkPool(c.p["pool"]); err != nil {
+		return nil, err
+	}
+	if other, ok := s.guests[vmid]; ok {
+		return nil, errf("unable to create %s %d - %s", noun, vmid, errAlreadyExists(vmid, other.node, other.kind))
+	}
+	return n, nil
 }

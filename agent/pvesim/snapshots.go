@@ -141,6 +141,20 @@ func (s *Simulator) getSnapshotConfig(c *call) (any, error) {
 	return out, nil
 }
 
+// snapshotUsable is the precondition of acting on an existing snapshot: the
+// guest is not locked and the snapshot exists.
+func snapshotUsable(g *guest, name string) func() error {
+	return func() error {
+		if err := checkLock(g, false); err != nil {
+			return err
+		}
+		if g.findSnapshot(name) == nil {
+			return fmt.Errorf("snapshot '%s' does not exist", name)
+		}
+		return nil
+	}
+}
+
 func (s *Simulator) deleteSnapshot(c *call) (any, error) {
 	name := c.r.PathValue("snap")
 	s.mu.Lock()
@@ -152,15 +166,7 @@ func (s *Simulator) deleteSnapshot(c *call) (any, error) {
 	t := s.startTask(taskSpec{
 		node: g.node, typ: c.kind.taskPrefix() + "delsnapshot", id: strconv.Itoa(g.vmid), user: c.user,
 		weight: weightOf("delsnapshot"), guest: g,
-		prepare: func() error {
-			if err := checkLock(g, false); err != nil {
-				return err
-			}
-			if g.findSnapshot(name) == nil {
-				return fmt.Errorf("snapshot '%s' does not exist", name)
-			}
-			return nil
-		},
+		prepare: snapshotUsable(g, name),
 		commit: func(t *task) error {
 			sn := g.findSnapshot(name)
 			if sn == nil {
@@ -202,15 +208,7 @@ func (s *Simulator) rollbackSnapshot(c *call) (any, error) {
 	t := s.startTask(taskSpec{
 		node: g.node, typ: c.kind.taskPrefix() + "rollback", id: strconv.Itoa(g.vmid), user: c.user,
 		weight: weightOf("rollback"), guest: g,
-		prepare: func() error {
-			if err := checkLock(g, false); err != nil {
-				return err
-			}
-			if g.findSnapshot(name) == nil {
-				return fmt.Errorf("snapshot '%s' does not exist", name)
-			}
-			return nil
-		},
+		prepare: snapshotUsable(g, name),
 		commit: func(t *task) error {
 			sn := g.findSnapshot(name)
 			if sn == nil {

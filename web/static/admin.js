@@ -2,7 +2,7 @@
 // (platform admins), the audit log (auditors) and the caller's sessions.
 
 import { api, ApiError, forget, listAll, newKey } from "./api.js";
-import { actorLabel, ago, badge, busy, field, formatTime, h, mount, problemBox, shortId, showFormProblem, table, toast } from "./dom.js";
+import { actorLabel, ago, badge, busy, createSubmitter, field, formatTime, h, mount, problemBox, shortId, showFormProblem, table, toast } from "./dom.js";
 
 const ROLES = [
   ["viewer", "read VMs"],
@@ -147,33 +147,26 @@ export function usersView(view, ctx) {
   if (ctx.can("user:manage")) {
     const slot = h("div", { class: "slot span" });
     const submit = h("button", { type: "submit", class: "primary" }, "Create user");
-    let key = newKey();
     form = h(
       "form",
       {
         class: "card form-grid",
-        oninput: () => {
-          key = newKey();
-        },
-        onsubmit: async (ev) => {
-          ev.preventDefault();
-          const f = form.elements;
-          const body = { email: f.email.value.trim(), display_name: f.display_name.value.trim(), password: f.password.value, roles: checkedRoles(form) };
-          const target = tenantPicker && tenantPicker.value ? `?tenant_id=${encodeURIComponent(tenantPicker.value)}` : "";
-          await busy(submit, async () => {
-            try {
-              await api("POST", `/v1/users${target}`, body, { idempotencyKey: key });
-              toast(`${body.email} created`);
-              form.reset();
-              key = newKey();
-              showFormProblem(form, slot, null);
-              form.hidden = true;
-              await load();
-            } catch (err) {
-              showFormProblem(form, slot, err);
-            }
-          });
-        },
+        ...createSubmitter({
+          submit,
+          slot,
+          path: () => `/v1/users${tenantPicker && tenantPicker.value ? `?tenant_id=${encodeURIComponent(tenantPicker.value)}` : ""}`,
+          body: (f) => ({
+            email: f.elements.email.value.trim(),
+            display_name: f.elements.display_name.value.trim(),
+            password: f.elements.password.value,
+            roles: checkedRoles(f),
+          }),
+          done: async (body) => {
+            toast(`${body.email} created`);
+            form.hidden = true;
+            await load();
+          },
+        }),
       },
       h("h3", { class: "span" }, "New user"),
       slot,
@@ -272,40 +265,32 @@ export function tenantsView(view, ctx) {
   const slot = h("div", { class: "slot span" });
   const submit = h("button", { type: "submit", class: "primary" }, "Create tenant");
   const num = (name, value) => h("input", { name, type: "number", min: 0, value, required: true });
-  let key = newKey();
   const form = h(
     "form",
     {
       class: "card form-grid",
-      oninput: () => {
-        key = newKey();
-      },
-      onsubmit: async (ev) => {
-        ev.preventDefault();
-        const f = form.elements;
-        const body = {
-          name: f.name.value.trim(),
-          quota: {
-            max_vms: Number(f.max_vms.value),
-            max_cores: Number(f.max_cores.value),
-            max_memory_mb: Number(f.max_memory_mb.value),
-            max_disk_gb: Number(f.max_disk_gb.value),
-          },
-        };
-        await busy(submit, async () => {
-          try {
-            await api("POST", "/v1/tenants", body, { idempotencyKey: key });
-            toast(`${body.name} created`);
-            form.reset();
-            key = newKey();
-            showFormProblem(form, slot, null);
-            form.hidden = true;
-            await load();
-          } catch (err) {
-            showFormProblem(form, slot, err);
-          }
-        });
-      },
+      ...createSubmitter({
+        submit,
+        slot,
+        path: () => "/v1/tenants",
+        body: (form) => {
+          const f = form.elements;
+          return {
+            name: f.name.value.trim(),
+            quota: {
+              max_vms: Number(f.max_vms.value),
+              max_cores: Number(f.max_cores.value),
+              max_memory_mb: Number(f.max_memory_mb.value),
+              max_disk_gb: Number(f.max_disk_gb.value),
+            },
+          };
+        },
+        done: async (body) => {
+          toast(`${body.name} created`);
+          form.hidden = true;
+          await load();
+        },
+      }),
     },
     h("h3", { class: "span" }, "New tenant"),
     slot,

@@ -1,7 +1,7 @@
 // DOM helpers. Text always goes in as text nodes or attribute values, never
 // as HTML, so data from the API cannot inject markup.
 
-import { ApiError } from "./api.js";
+import { api, ApiError, newKey } from "./api.js";
 
 /** h("tag", {attr: value, onclick: fn}, ...children) builds an element. */
 export function h(tag, attrs, ...children) {
@@ -152,4 +152,33 @@ export function table(headers, rows, empty = "Nothing here yet.") {
 
 export function badge(text, kind) {
   return h("span", { class: `badge ${kind || text}` }, text);
+}
+
+// createSubmitter wires a create form's handlers: one Idempotency-Key per
+// version of the form (a changed form is a new request, a resubmitted one
+// the same), the button busy while the request runs, the problem shown on
+// the form, and the form reset before done(body) on success.
+export function createSubmitter({ submit, slot, path, body, done }) {
+  let key = newKey();
+  return {
+    oninput: () => {
+      key = newKey();
+    },
+    onsubmit: async (ev) => {
+      ev.preventDefault();
+      const form = ev.currentTarget;
+      const sent = body(form);
+      await busy(submit, async () => {
+        try {
+          await api("POST", path(), sent, { idempotencyKey: key });
+          form.reset();
+          key = newKey();
+          showFormProblem(form, slot, null);
+          await done(sent);
+        } catch (err) {
+          showFormProblem(form, slot, err);
+        }
+      });
+    },
+  };
 }

@@ -2,7 +2,7 @@
 // create form, power actions, resize, snapshots, delete and a VM's history.
 
 import { api, ApiError, listAll, newKey } from "./api.js";
-import { actorLabel, ago, badge, busy, field, formatTime, h, mount, problemBox, showFormProblem, table, toast } from "./dom.js";
+import { actorLabel, ago, badge, busy, createSubmitter, field, formatTime, h, mount, problemBox, showFormProblem, table, toast } from "./dom.js";
 
 const POLL_MS = 2000;
 const STATUSES = ["provisioning", "stopped", "starting", "running", "stopping", "deleting", "deleted", "failed"];
@@ -121,7 +121,6 @@ function createForm(ctx, onCreated, onCancel) {
   const disk = h("input", { name: "disk_gb", type: "number", min: 1, value: 10, required: true });
   const submit = h("button", { type: "submit", class: "primary" }, "Create");
   let templates = [];
-  let key = newKey();
 
   const fillTemplates = () => {
     const offered = templates.filter((t) => t.kind === kind.value);
@@ -143,37 +142,31 @@ function createForm(ctx, onCreated, onCancel) {
     "form",
     {
       class: "card form-grid",
-      oninput: () => {
-        key = newKey(); // a changed form is a new request
-      },
-      onsubmit: async (ev) => {
-        ev.preventDefault();
-        const opt = template.selectedOptions[0];
-        const body = {
-          name: name.value.trim(),
-          kind: kind.value,
-          template: opt && opt.dataset.name ? opt.dataset.name : "",
-          cores: Number(cores.value),
-          memory_mb: Number(mem.value),
-          disk_gb: Number(disk.value),
-        };
-        if (opt && opt.dataset.cluster) {
-          body.cluster_id = opt.dataset.cluster;
-        }
-        await busy(submit, async () => {
-          try {
-            await api("POST", "/v1/vms", body, { idempotencyKey: key });
-            toast(`${body.name} is being created`);
-            form.reset();
-            fillTemplates();
-            key = newKey();
-            showFormProblem(form, slot, null);
-            onCreated();
-          } catch (err) {
-            showFormProblem(form, slot, err);
+      ...createSubmitter({
+        submit,
+        slot,
+        path: () => "/v1/vms",
+        body: () => {
+          const opt = template.selectedOptions[0];
+          const body = {
+            name: name.value.trim(),
+            kind: kind.value,
+            template: opt && opt.dataset.name ? opt.dataset.name : "",
+            cores: Number(cores.value),
+            memory_mb: Number(mem.value),
+            disk_gb: Number(disk.value),
+          };
+          if (opt && opt.dataset.cluster) {
+            body.cluster_id = opt.dataset.cluster;
           }
-        });
-      },
+          return body;
+        },
+        done: (body) => {
+          toast(`${body.name} is being created`);
+          fillTemplates();
+          onCreated();
+        },
+      }),
     },
     h("h3", { class: "span" }, "New VM or container"),
     slot,

@@ -50,32 +50,46 @@ func (h *Handler) RecordResult(ctx context.Context, r protocol.Result) (Result, 
 	return res, nil
 }
 
-// ObservedVMs lists the VMs AccountDB places on cluster and believes settled
-// (running or stopped): the ones reconciliation can find drifted.
-func (h *Handler) observedCandidates(ctx context.Context, cluster uuid.UUID) (map[uuid.UUID]uuid.UUID, error) {
-	out := map[uuid.UUID]uuid.UUID{} // vm id -> tenant
+// observedCandidates lists the VMs AccountDB places on cluster and believes
+// settled (running or stopped), with that status: the ones reconciliation
+// can find drifted.
+func (h *Handler) observedCandidates(ctx context.Context, cluster uuid.UUID) (map[uuid.UUID]candidate, error) {
+	out := map[uuid.UUID]candidate{}
 	err := tenantdb.ReadTx(ctx, h.pool, tenantdb.System(), func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT vm_id, tenant_id FROM vms WHERE cluster_id = $1 AND status IN ('running', 'stopped') AND pending = ''`, cluster)
+		rows, err := tx.Query(ctx, `SELECT vm_id, tenant_id, status FROM vms WHERE cluster_id = $1 AND status IN ('running', 'stopped') AND pending = ''`, cluster)
 		if err != nil {
 			return err
 		}
 		defer rows.Close()
 		for rows.Next() {
-			var vm, tenant uuid.UUID
-			if err := rows.Scan(&vm, &tenant); err != nil {
+			var (
+				vm     uuid.UUID
+				c      candidate
+				status string
+			)
+			if err := rows.Scan(&vm, &c.tenant, &status); err != nil {
 				return err
 			}
-			out[vm] = tenant
+			c.believed = domain.VMStatus(status)
+			out[vm] = c
 		}
 		return rows.Err()
 	})
 	return out, err
 }
 
+// candidate is a VM reconciliation looks at: its tenant, and the status the
+// read model shows ("" when the read model does not know it as settled).
+type candidate struct {
+	tenant   uuid.UUID
+	believed domain.VMStatus
+}
+
 // RecordObservation turns reconciliation's view of a cluster into drift
-// events: a guest stopped, started or deleted outside AccountDB. Decisions
-// are made on each VM's own stream, so a stale read model can only make it
-// look at a VM, never record a wrong event.
+// events: a guest stopped, started or deleted outside AccountDB. The read
+// model only picks which VMs to look at (those whose status it shows
+// differently, or does not know); each decision is made on the VM's own
+// stream, so a stale read model can never record a wrong event.
 func (h *Handler) RecordObservation(ctx context.Context, obs protocol.Observation) (int, error) {
 	candidates, err := h.observedCandidates(ctx, obs.ClusterID)
 	if err != nil {
@@ -88,22 +102,25 @@ func (h *Handler) RecordObservation(ctx context.Context, obs protocol.Observatio
 			st = domain.VMRunning
 		}
 		observed[g.VMID] = st
-		candidates[g.VMID] = g.TenantID
+		if c, known := candidates[g.VMID]; !known {
+			candidates[g.VMID] = candidate{tenant: g.TenantID}
+		} else if c.believed == st {
+			delete(candidates, g.VMID) // Proxmox agrees with the read model
+		}
 	}
 	recorded := 0
-	for vm, tenant := range candidates {
+	for vm, c := range candidates {
 		st, seen := observed[vm]
 		if !seen {
 			st = domain.VMDeleted
 		}
-		res, err := h.execute(ctx, agentActor(uuid.Must(uuid.NewV7()), tenant), Options{}, func(ctx context.Context) (change, error) {
-			c, err := h.vmChange(ctx, tenant, vm, func(v *domain.VM) ([]domain.Event, error) {
+		res, err := h.execute(ctx, agentActor(uuid.Must(uuid.NewV7()), c.tenant), Options{}, func(ctx context.Context) (change, error) {
+			return h.vmChange(ctx, c.tenant, vm, func(v *domain.VM) ([]domain.Event, error) {
 				if v.ClusterID != obs.ClusterID {
 					return nil, nil
 				}
 				return v.Observe(st), nil
 			})
-			return c, err
 		})
 		if err != nil {
 			return recorded, fmt.Errorf("observe %s: %w", vm, err)

@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strings"
 	"testing"
 	"time"
@@ -118,9 +119,23 @@ func TestSystemEndToEndAndReadiness(t *testing.T) {
 	eventually(t, 20*time.Second, "the event appended during the outage to be projected", func() bool { return activity() == 11 })
 	eventually(t, 10*time.Second, "ready again", func() bool { code, _ := getReady(t, url); return code == http.StatusOK })
 
-	// PostgreSQL drops every service connection: the pool reconnects by itself.
-	admin := db.AdminConn(t)
-	if _, err := admin.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'accountdb_app' AND datname = current_database()`); err != nil {
+	// PostgreSQL goes away for the service: its sessions are ended and new
+	// ones refused. Readiness fails and says why; when the database accepts
+	// connections again, the pool reconnects by itself.
+	// A database cannot refuse its own sessions' connections: act from the
+	// cluster's maintenance database.
+	maint := maintenanceConn(t, db)
+	if _, err := maint.Exec(ctx, `ALTER DATABASE `+db.Name+` ALLOW_CONNECTIONS false`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := maint.Exec(ctx, `SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE usename = 'accountdb_app' AND datname = $1`, db.Name); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, 10*time.Second, "readyz to report postgres failing", func() bool {
+		code, b := getReady(t, url)
+		return code == http.StatusServiceUnavailable && b.Checks["postgres"].Status == "failing"
+	})
+	if _, err := maint.Exec(ctx, `ALTER DATABASE `+db.Name+` ALLOW_CONNECTIONS true`); err != nil {
 		t.Fatal(err)
 	}
 	st2, _ := eventstore.NewStreamID("vm", uuid.New())
@@ -153,4 +168,21 @@ func TestSystemEndToEndAndReadiness(t *testing.T) {
 	case <-time.After(15 * time.Second):
 		t.Fatal("graceful shutdown did not finish")
 	}
+}
+
+// maintenanceConn connects as the administrator to the cluster's postgres
+// database, closed at cleanup.
+func maintenanceConn(t *testing.T, db *pgtest.DB) *pgx.Conn {
+	t.Helper()
+	u, err := url.Parse(db.AdminURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	u.Path = "/postgres"
+	conn, err := pgx.Connect(context.Background(), u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { conn.Close(context.Background()) })
+	return conn
 }

@@ -8,7 +8,6 @@ import (
 	"regexp"
 	"slices"
 	"strconv"
-	"strings"
 	"sync"
 	"time"
 
@@ -20,10 +19,11 @@ import (
 )
 
 // GET /v1/events: the caller's tenant's events, live, as Server-Sent Events
-// (docs/EVENTS.md, "Live subscribers"). Each connection reads the
-// ACCOUNTDB_EVENTS stream through its own ordered consumer, filtered on the
-// caller's tenant's subjects only, so another tenant's events never reach
-// this process's buffers for it.
+// (docs/EVENTS.md, "Live subscribers"). The live tail comes from the
+// tenant's hub (events_hub.go): one ordered consumer per tenant per API
+// process, filtered on that tenant's subjects only, so another tenant's
+// events never reach this process's buffers for it. A resumed connection
+// first reads the past through its own ordered consumer (same filter).
 //
 //   - Permission: vm:read lets a subscriber see the VM events of its tenant
 //     (subjects accountdb.events.<tenant>.vm.*); with audit:read too it sees
@@ -40,11 +40,12 @@ import (
 //   - A comment (": ping") every Heartbeat keeps proxies from closing an idle
 //     stream; at each one the session is checked again, and a session that
 //     ended or lost the permission the stream was opened with ends it.
-//   - Backpressure: between the consumer and the writer is a channel of
-//     Buffer events. A client that falls so far behind that it fills (the
-//     socket buffers are full first) is dropped, and so is one that does not
-//     take a write within WriteTimeout: the server closes the stream and the
-//     client resumes with Last-Event-ID. Nothing grows without bound.
+//   - Backpressure: the hub hands each event to a channel of Buffer events
+//     per connection and never waits. A client that falls so far behind that
+//     it fills (the socket buffers are full first) is dropped, and so is one
+//     that does not take a write within WriteTimeout: the server closes the
+//     stream and the client resumes with Last-Event-ID. Nothing grows
+//     without bound, and no client slows another.
 
 // EventsOptions tunes GET /v1/events; zero values take the defaults.
 type EventsOptions struct {
@@ -73,6 +74,9 @@ type eventFeed struct {
 	mu       sync.Mutex
 	shutdown map[*http.Server]chan struct{}
 	frames   *frameCache
+
+	hubsMu sync.Mutex
+	hubs   map[string]*tenantHub // by tenant id
 }
 
 func newEventFeed(js jetstream.JetStream, o EventsOptions) *eventFeed {
@@ -86,7 +90,8 @@ func newEventFeed(js jetstream.JetStream, o EventsOptions) *eventFeed {
 		o.WriteTimeout = defaultEventsWriteTimeout
 	}
 	return &eventFeed{js: js, opts: o, shutdown: map[*http.Server]chan struct{}{},
-		frames: &frameCache{m: map[int64][]byte{}, max: frameCacheBytes}}
+		frames: &frameCache{m: map[int64][]byte{}, max: frameCacheBytes},
+		hubs:   map[string]*tenantHub{}}
 }
 
 // shuttingDown is closed when the request's server begins a graceful
@@ -108,30 +113,17 @@ func (f *eventFeed) shuttingDown(r *http.Request) <-chan struct{} {
 	return ch
 }
 
-// eventFilter is what a subscriber asked for and may see.
-type eventFilter struct {
-	subjects []string
-	after    eventstore.Position // skip every message at or before this
-	deliver  jetstream.DeliverPolicy
-	startSeq uint64
-}
-
-// eventSubjects are the consumer's filter subjects: the caller's tenant
-// only, its VM streams only without audit:read.
-func eventSubjects(p *Principal, types []string) []string {
-	prefix := "accountdb.events." + p.TenantID.String() + "."
-	streamType := "*"
-	if !p.Can(auth.PermAuditRead) {
-		streamType = "vm"
+// eventMatcher is what a subscriber asked for and may see, by the stream
+// and event type of a message of its tenant: its VM streams only without
+// audit:read, and only the ?type= event types when any are given.
+func eventMatcher(p *Principal, types []string) func(streamType, eventType string) bool {
+	vmOnly := !p.Can(auth.PermAuditRead)
+	return func(streamType, eventType string) bool {
+		if vmOnly && streamType != "vm" {
+			return false
+		}
+		return len(types) == 0 || slices.Contains(types, eventType)
 	}
-	if len(types) == 0 {
-		return []string{prefix + streamType + ".>"}
-	}
-	out := make([]string, len(types))
-	for i, t := range types {
-		out[i] = prefix + streamType + "." + t
-	}
-	return out
 }
 
 func parseEventTypes(r *http.Request) ([]string, error) {
@@ -149,58 +141,59 @@ func parseEventTypes(r *http.Request) ([]string, error) {
 		return nil, err
 	}
 	slices.Sort(types)
-	return slices.Compact(types), nil // overlapping filter subjects are refused
+	return slices.Compact(types), nil
 }
 
 var errBadLastEventID = BadRequest("Last-Event-ID must be the id of an event of your tenant received from this feed, or 0 for the beginning of the log", nil)
 
-// eventsStart turns Last-Event-ID into where the consumer starts.
-func (id *identity) eventsStart(ctx context.Context, p *Principal, lastID string, f *eventFilter) error {
-	if lastID == "" {
-		f.deliver = jetstream.DeliverNewPolicy
-		return nil
-	}
+// resumePoint is where a Last-Event-ID sends a connection: every event
+// after `after` in log order, the first of them at stream sequence startSeq
+// (or none yet when startSeq is past lastSeq, the stream's last sequence
+// when it was looked up).
+type resumePoint struct {
+	after             eventstore.Position
+	startSeq, lastSeq uint64
+}
+
+// eventsResume turns a Last-Event-ID header into a resume point.
+func (id *identity) eventsResume(ctx context.Context, p *Principal, lastID string) (resumePoint, error) {
 	gp, err := strconv.ParseInt(lastID, 10, 64)
 	if err != nil || gp < 0 {
-		return errBadLastEventID
+		return resumePoint{}, errBadLastEventID
 	}
-	if gp == 0 {
-		f.deliver = jetstream.DeliverAllPolicy
-		return nil
+	var rp resumePoint
+	if gp > 0 {
+		// Row-level security scopes the look-up to the caller's tenant:
+		// another tenant's event reads exactly like one that does not exist.
+		var txid string
+		err = tenantdb.ReadTx(ctx, id.pool, tenantdb.Tenant(p.TenantID), func(tx pgx.Tx) error {
+			return tx.QueryRow(ctx, `SELECT transaction_id::text FROM events WHERE global_position = $1`, gp).Scan(&txid)
+		})
+		if errors.Is(err, pgx.ErrNoRows) {
+			return resumePoint{}, errBadLastEventID
+		}
+		if err != nil {
+			return resumePoint{}, err
+		}
+		t, err := strconv.ParseUint(txid, 10, 64)
+		if err != nil {
+			return resumePoint{}, err
+		}
+		rp.after = eventstore.Position{TransactionID: t, GlobalPosition: gp}
 	}
-	// Row-level security scopes the look-up to the caller's tenant: another
-	// tenant's event reads exactly like one that does not exist.
-	var txid string
-	err = tenantdb.ReadTx(ctx, id.pool, tenantdb.Tenant(p.TenantID), func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT transaction_id::text FROM events WHERE global_position = $1`, gp).Scan(&txid)
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return errBadLastEventID
-	}
-	if err != nil {
-		return err
-	}
-	t, err := strconv.ParseUint(txid, 10, 64)
-	if err != nil {
-		return err
-	}
-	f.after = eventstore.Position{TransactionID: t, GlobalPosition: gp}
-	seq, err := firstSeqAfter(ctx, id.events.js, "accountdb.events."+p.TenantID.String()+".>", f.after)
-	if err != nil {
-		return err
-	}
-	f.deliver, f.startSeq = jetstream.DeliverByStartSequencePolicy, seq
-	return nil
+	rp.startSeq, rp.lastSeq, err = firstSeqAfter(ctx, id.events.js, tenantSubjects(p.TenantID.String()), rp.after)
+	return rp, err
 }
 
 // firstSeqAfter is the sequence of the first message on subject whose log
-// position is after pos (or the sequence after the last message): the
-// stream is in log order, so a binary search over sequences finds it in
-// O(log n) direct gets, without trusting any clock.
-func firstSeqAfter(ctx context.Context, js jetstream.JetStream, subject string, pos eventstore.Position) (uint64, error) {
+// position is after pos (or the sequence after the last message), and the
+// stream's last sequence: the stream is in log order, so a binary search
+// over sequences finds it in O(log n) direct gets, without trusting any
+// clock.
+func firstSeqAfter(ctx context.Context, js jetstream.JetStream, subject string, pos eventstore.Position) (first, last uint64, err error) {
 	stream, err := js.Stream(ctx, eventstore.StreamName)
 	if err != nil {
-		return 0, err
+		return 0, 0, err
 	}
 	st := stream.CachedInfo().State
 	lo, hi := max(st.FirstSeq, 1), st.LastSeq+1
@@ -213,11 +206,11 @@ func firstSeqAfter(ctx context.Context, js jetstream.JetStream, subject string, 
 			continue
 		}
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		at, _, err := eventstore.MessagePositions(m.Header)
 		if err != nil {
-			return 0, err
+			return 0, 0, err
 		}
 		if at.Less(pos) || at == pos {
 			lo = m.Sequence + 1
@@ -225,19 +218,75 @@ func firstSeqAfter(ctx context.Context, js jetstream.JetStream, subject string, 
 			hi = mid
 		}
 	}
-	return lo, nil
+	return lo, st.LastSeq, nil
 }
 
-// tenantOfSubject is the tenant token of accountdb.events.<tenant>.<stream>.<type>.
-func tenantOfSubject(subject string) string {
-	parts := strings.SplitN(subject, ".", 4)
-	if len(parts) < 4 {
-		return ""
+// eventConn is one subscriber's connection: its writes, deadlines and drop.
+type eventConn struct {
+	w    http.ResponseWriter
+	rc   *http.ResponseController
+	r    *http.Request
+	opts EventsOptions
+
+	mu        sync.Mutex // orders the writer's deadlines with the drop
+	dropped   bool
+	finished  bool // the handler returned: the connection may serve another request
+	gone      chan struct{}
+	unflushed bool // written since the last flush (the handler's goroutine only)
+}
+
+// drop ends the stream from another goroutine: the handler sees gone
+// closed, and a write stuck on a full socket is unblocked.
+func (c *eventConn) drop(reason string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dropped || c.finished {
+		return
 	}
-	return parts[2]
+	c.dropped = true
+	close(c.gone)
+	_ = c.rc.SetWriteDeadline(time.Now())
+	loggerFrom(c.r).Info("event feed: "+reason, "request_id", RequestID(c.r.Context()), "buffer", c.opts.Buffer)
+}
+
+// write sends b, flushing when asked, within WriteTimeout.
+func (c *eventConn) write(b []byte, flush bool) bool {
+	c.mu.Lock()
+	if c.dropped {
+		c.mu.Unlock()
+		return false
+	}
+	_ = c.rc.SetWriteDeadline(time.Now().Add(c.opts.WriteTimeout))
+	c.mu.Unlock()
+	_, err := c.w.Write(b)
+	c.unflushed = true
+	if err == nil && flush {
+		err = c.rc.Flush()
+		c.unflushed = false
+	}
+	if err != nil {
+		loggerFrom(c.r).Debug("event feed: write failed", "request_id", RequestID(c.r.Context()), "error", err)
+		return false
+	}
+	return true
+}
+
+// flushWritten flushes what was written without a flush, if anything.
+func (c *eventConn) flushWritten() bool {
+	if !c.unflushed {
+		return true
+	}
+	return c.write(nil, true)
 }
 
 // streamEvents serves GET /v1/events.
+//
+// Without Last-Event-ID the connection joins its tenant's hub and is live at
+// once. With one it reads from its resume point through its own ordered
+// consumer, and once that consumer is near the end of the stream it joins
+// the hub: the hub hands it every event after sequence `from`, and the
+// consumer goes on until it has delivered everything up to `from`. The two
+// overlap rather than leave a gap; the overlap is skipped by log position.
 func (id *identity) streamEvents(w http.ResponseWriter, r *http.Request) {
 	p := PrincipalFrom(r.Context())
 	feed := id.events
@@ -250,149 +299,163 @@ func (id *identity) streamEvents(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	f := eventFilter{subjects: eventSubjects(p, types)}
-	if err := id.eventsStart(r.Context(), p, r.Header.Get("Last-Event-ID"), &f); err != nil {
-		WriteError(w, r, err)
-		return
-	}
+	tenant := p.TenantID.String()
+	log := loggerFrom(r)
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
-	cfg := jetstream.OrderedConsumerConfig{FilterSubjects: f.subjects, DeliverPolicy: f.deliver,
-		InactiveThreshold: 30 * time.Second}
-	if f.deliver == jetstream.DeliverByStartSequencePolicy {
-		cfg.OptStartSeq = f.startSeq
-	}
-	cons, err := feed.js.OrderedConsumer(ctx, eventstore.StreamName, cfg)
-	if err != nil {
-		WriteError(w, r, err)
-		return
+
+	resuming := r.Header.Get("Last-Event-ID") != ""
+	var rp resumePoint
+	if resuming {
+		if rp, err = id.eventsResume(ctx, p, r.Header.Get("Last-Event-ID")); err != nil {
+			WriteError(w, r, err)
+			return
+		}
 	}
 
-	rc := http.NewResponseController(w)
-	var (
-		mu       sync.Mutex // orders the writer's deadlines with the drop
-		dropped  bool
-		finished bool // the handler returned: the connection may serve another request
-		drop     = make(chan struct{})
-	)
+	c := &eventConn{w: w, rc: http.NewResponseController(w), r: r, opts: feed.opts, gone: make(chan struct{})}
 	defer func() {
-		mu.Lock()
-		finished = true
-		mu.Unlock()
+		c.mu.Lock()
+		c.finished = true
+		c.mu.Unlock()
 	}()
-	dropClient := func() {
-		mu.Lock()
-		defer mu.Unlock()
-		if !dropped && !finished {
-			dropped = true
-			close(drop)
-			// Unblock a write stuck on a full socket.
-			_ = rc.SetWriteDeadline(time.Now())
-			loggerFrom(r).Info("event feed: slow client dropped", "request_id", RequestID(r.Context()), "buffer", feed.opts.Buffer)
+	match := eventMatcher(p, types)
+	sub := &subscriber{match: match, live: make(chan liveEvent, feed.opts.Buffer), drop: c.drop}
+	var (
+		live     <-chan liveEvent // read once caught up
+		joined   bool
+		from     uint64 // the hub hands sub every event after this sequence
+		detach   = func() {}
+		catchUp  <-chan jetstream.Msg
+		stopPast = func() {}
+		pastDone <-chan struct{}
+	)
+	defer func() { detach() }()
+	join := func() error {
+		var err error
+		from, detach, err = feed.attach(ctx, log, tenant, sub)
+		joined = err == nil
+		return err
+	}
+	// Joining first when there is no past to read (or none yet): then only
+	// the events that reach the hub between the look-up and the join, if
+	// any, come through the connection's own consumer.
+	if !resuming || rp.startSeq > rp.lastSeq {
+		if err := join(); err != nil {
+			WriteError(w, r, err)
+			return
 		}
 	}
-	queue := make(chan jetstream.Msg, feed.opts.Buffer)
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		select {
-		case queue <- m:
-		default:
-			dropClient()
+	if resuming && (!joined || from >= rp.startSeq) {
+		q := make(chan jetstream.Msg, feed.opts.Buffer)
+		cons, err := feed.js.OrderedConsumer(ctx, eventstore.StreamName, jetstream.OrderedConsumerConfig{
+			FilterSubjects: []string{tenantSubjects(tenant)}, DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
+			OptStartSeq: rp.startSeq, InactiveThreshold: 30 * time.Second})
+		if err != nil {
+			WriteError(w, r, err)
+			return
 		}
-	}, jetstream.PullMaxMessages(min(feed.opts.Buffer, 500)),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			loggerFrom(r).Debug("event feed consumer", "request_id", RequestID(r.Context()), "error", err)
-		}))
-	if err != nil {
-		WriteError(w, r, err)
-		return
+		// The past waits for the client (the socket paces it) rather than
+		// dropping it: a long replay is not a slow client.
+		pastCtx, pastCancel := context.WithCancel(ctx)
+		cc, err := cons.Consume(func(m jetstream.Msg) {
+			select {
+			case q <- m:
+			case <-pastCtx.Done():
+			}
+		}, jetstream.PullMaxMessages(min(feed.opts.Buffer, 500)),
+			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+				log.Debug("event feed consumer", "request_id", RequestID(ctx), "error", err)
+			}))
+		if err != nil {
+			pastCancel()
+			WriteError(w, r, err)
+			return
+		}
+		stopped := false
+		stopPast = func() {
+			if !stopped {
+				stopped = true
+				pastCancel()
+				stopOrdered(feed.js, cons, cc)
+			}
+		}
+		defer stopPast()
+		catchUp, pastDone = q, cc.Closed()
 	}
-	defer cc.Stop()
-	consumerClosed := cc.Closed()
+	if catchUp == nil {
+		live = sub.live
+	}
 
 	h := w.Header()
 	h.Set("Content-Type", "text/event-stream")
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
-
-	write := func(b []byte, flush bool) bool {
-		mu.Lock()
-		if dropped {
-			mu.Unlock()
-			return false
-		}
-		_ = rc.SetWriteDeadline(time.Now().Add(feed.opts.WriteTimeout))
-		mu.Unlock()
-		_, err := w.Write(b)
-		if err == nil && flush {
-			err = rc.Flush()
-		}
-		if err != nil {
-			loggerFrom(r).Debug("event feed: write failed", "request_id", RequestID(r.Context()), "error", err)
-			return false
-		}
-		return true
-	}
-	if !write([]byte("retry: "+strconv.Itoa(eventsRetryMillis)+"\n\n"), true) {
+	if !c.write([]byte("retry: "+strconv.Itoa(eventsRetryMillis)+"\n\n"), true) {
 		return
 	}
 
-	log := loggerFrom(r)
 	heartbeat := time.NewTicker(feed.opts.Heartbeat)
 	defer heartbeat.Stop()
 	shutdown := feed.shuttingDown(r)
-	after := f.after
-	tenant := p.TenantID.String()
+	after := rp.after
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-shutdown:
 			return
-		case <-consumerClosed:
-			log.Warn("event feed consumer stopped", "request_id", RequestID(r.Context()))
+		case <-c.gone:
 			return
-		case <-drop:
+		case <-pastDone:
+			log.Warn("event feed consumer stopped", "request_id", RequestID(ctx))
 			return
 		case <-heartbeat.C:
 			if !id.stillAllowed(ctx, p) {
 				return
 			}
-			if !write([]byte(": ping\n\n"), true) {
+			if !c.write([]byte(": ping\n\n"), true) {
 				return
 			}
-		case m := <-queue:
-			pos, _, err := eventstore.MessagePositions(m.Headers())
+		case m := <-catchUp:
+			ev, err := decodeLive(m, tenant, feed.frames)
 			if err != nil {
-				log.Error("event feed: message without position", "request_id", RequestID(r.Context()), "error", err)
+				log.Error("event feed: undecodable message", "request_id", RequestID(ctx), "error", err)
 				return
 			}
-			if !after.Less(pos) {
-				continue // at or before Last-Event-ID: already delivered
-			}
-			// The subject names the tenant; the filter makes another's
-			// impossible, and this check keeps it so.
-			if tenantOfSubject(m.Subject()) != tenant {
-				continue
-			}
-			after = pos
-			frame, ok := feed.frames.get(pos.GlobalPosition)
-			if !ok {
-				e, err := eventstore.DecodeMessage(m.Data())
-				if err == nil && e.Position.GlobalPosition != pos.GlobalPosition {
-					err = errors.New("the payload's position is not the header's")
-				}
-				if err == nil {
-					frame, err = eventFrame(e)
-				}
-				if err != nil {
-					log.Error("event feed: undecodable message", "request_id", RequestID(r.Context()), "error", err)
+			if after.Less(ev.pos) && match(ev.streamType, ev.eventType) {
+				after = ev.pos
+				if !c.write(ev.frame, false) {
 					return
 				}
-				feed.frames.put(pos.GlobalPosition, frame)
 			}
+			if !joined {
+				meta, err := m.Metadata()
+				if err == nil && meta.NumPending <= uint64(feed.opts.Buffer/4) {
+					if err := join(); err != nil {
+						log.Error("event feed: joining the tenant's live feed", "request_id", RequestID(ctx), "error", err)
+						return
+					}
+				}
+			}
+			if joined && ev.seq >= from {
+				// Everything up to the hub's start is delivered: live.
+				stopPast()
+				catchUp, pastDone, live = nil, nil, sub.live
+			}
+			// Flush when nothing else is waiting: one syscall per burst
+			// (also after a message the client did not ask for).
+			if len(catchUp) == 0 && !c.flushWritten() {
+				return
+			}
+		case ev := <-live:
+			if !after.Less(ev.pos) {
+				continue // delivered already, by the connection's own consumer
+			}
+			after = ev.pos
 			// Flush when nothing else is waiting: one syscall per burst.
-			if !write(frame, len(queue) == 0) {
+			if !c.write(ev.frame, len(live) == 0) {
 				return
 			}
 		}

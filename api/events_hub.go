@@ -1,0 +1,232 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/accountdb/accountdb/eventstore"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// The live tail of GET /v1/events is shared: one ordered consumer per tenant
+// per API process (a tenantHub), filtered on that tenant's subjects, decodes
+// and encodes each event once and hands the frame to every subscriber of the
+// tenant in this process. A consumer per connection would make the NATS
+// server deliver every event once per subscriber: at 100 subscribers per
+// tenant that is 100 deliveries, 100 decodes and 100 encodes of the same
+// event, and it was what kept the feed from its latency bar on two cores
+// (docs/BENCHMARKS.md, figure 6). A connection that resumes with
+// Last-Event-ID still reads the past through its own ordered consumer, and
+// joins its tenant's hub once it has caught up (streamEvents).
+
+// liveEvent is one event of a tenant's live feed, decoded once for all of
+// that tenant's subscribers in this process.
+type liveEvent struct {
+	seq        uint64 // ACCOUNTDB_EVENTS stream sequence
+	pos        eventstore.Position
+	streamType string
+	eventType  string
+	frame      []byte // the SSE frame, shared: never modified
+}
+
+// subscriber is one connection's place in a hub.
+type subscriber struct {
+	match func(streamType, eventType string) bool
+	live  chan liveEvent
+	// drop ends the connection: its buffer is full, or the hub stopped.
+	// Called with the hub's lock held, so it must not block.
+	drop func(reason string)
+}
+
+// tenantHub is the shared live feed of one tenant.
+type tenantHub struct {
+	tenant string
+	js     jetstream.JetStream
+	cons   jetstream.Consumer
+	cc     jetstream.ConsumeContext
+	log    *slog.Logger
+	frames *frameCache
+
+	mu sync.Mutex
+	// last is the stream sequence of the last message handed out: a
+	// subscriber added now receives exactly the tenant's messages after it.
+	last uint64
+	subs map[*subscriber]struct{}
+}
+
+// tenantSubjects is every subject of the tenant's events.
+func tenantSubjects(tenant string) string {
+	return eventstore.SubjectPrefix + tenant + ".>"
+}
+
+// attach adds sub to its tenant's hub, starting the hub if this is the
+// process's first subscriber of the tenant. From is the stream sequence
+// after which sub receives every matching event of the tenant; detach must
+// be called when the connection ends.
+func (f *eventFeed) attach(ctx context.Context, log *slog.Logger, tenant string, sub *subscriber) (from uint64, detach func(), err error) {
+	f.hubsMu.Lock()
+	defer f.hubsMu.Unlock()
+	h := f.hubs[tenant]
+	if h == nil {
+		if h, err = f.startHub(ctx, log, tenant); err != nil {
+			return 0, nil, err
+		}
+		f.hubs[tenant] = h
+	}
+	h.mu.Lock()
+	h.subs[sub] = struct{}{}
+	from = h.last
+	h.mu.Unlock()
+	return from, func() { f.detach(h, sub) }, nil
+}
+
+// detach removes sub; the last subscriber to leave stops the hub's consumer.
+func (f *eventFeed) detach(h *tenantHub, sub *subscriber) {
+	f.hubsMu.Lock()
+	defer f.hubsMu.Unlock()
+	h.mu.Lock()
+	delete(h.subs, sub)
+	empty := len(h.subs) == 0
+	h.mu.Unlock()
+	if empty && f.hubs[h.tenant] == h {
+		delete(f.hubs, h.tenant)
+		stopOrdered(h.js, h.cons, h.cc)
+	}
+}
+
+// startHub starts the tenant's shared consumer at the message after the
+// stream's current last one, so that last is exact from the start. It logs
+// to log, the logger of the request that started it.
+func (f *eventFeed) startHub(ctx context.Context, log *slog.Logger, tenant string) (*tenantHub, error) {
+	stream, err := f.js.Stream(ctx, eventstore.StreamName)
+	if err != nil {
+		return nil, err
+	}
+	info, err := stream.Info(ctx)
+	if err != nil {
+		return nil, err
+	}
+	h := &tenantHub{tenant: tenant, js: f.js, log: log, frames: f.frames,
+		last: info.State.LastSeq, subs: map[*subscriber]struct{}{}}
+	h.cons, err = f.js.OrderedConsumer(ctx, eventstore.StreamName, jetstream.OrderedConsumerConfig{
+		FilterSubjects:    []string{tenantSubjects(tenant)},
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       info.State.LastSeq + 1,
+		InactiveThreshold: 30 * time.Second, // a crashed process's consumer goes away
+	})
+	if err != nil {
+		return nil, err
+	}
+	h.cc, err = h.cons.Consume(h.dispatch, jetstream.PullMaxMessages(500),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			h.log.Debug("event feed: tenant consumer", "tenant_id", tenant, "error", err)
+		}))
+	if err != nil {
+		return nil, err
+	}
+	// An ordered consumer recreates itself after NATS outages; if it stops
+	// for good, its subscribers are dropped and resume with Last-Event-ID
+	// on a new hub.
+	go func() {
+		<-h.cc.Closed()
+		f.hubsMu.Lock()
+		if f.hubs[tenant] == h {
+			delete(f.hubs, tenant)
+		}
+		f.hubsMu.Unlock()
+		h.dropAll("the tenant's consumer stopped")
+	}()
+	return h, nil
+}
+
+// dispatch hands one message to every subscriber it matches. It never
+// blocks: a subscriber whose buffer is full is dropped.
+func (h *tenantHub) dispatch(m jetstream.Msg) {
+	ev, err := decodeLive(m, h.tenant, h.frames)
+	if err != nil {
+		// Never skipped silently: every subscriber is dropped, and resumes
+		// (and meets the same message) through its own consumer.
+		h.log.Error("event feed: undecodable message", "tenant_id", h.tenant, "subject", m.Subject(), "error", err)
+		h.dropAll("undecodable message")
+		return
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.last = ev.seq
+	for s := range h.subs {
+		if !s.match(ev.streamType, ev.eventType) {
+			continue
+		}
+		select {
+		case s.live <- ev:
+		default:
+			s.drop("slow client dropped")
+		}
+	}
+}
+
+func (h *tenantHub) dropAll(reason string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for s := range h.subs {
+		s.drop(reason)
+	}
+}
+
+// decodeLive reads one message of the tenant's subjects: its sequence, log
+// position, stream and event type, and SSE frame (from the cache when
+// another reader encoded it already).
+func decodeLive(m jetstream.Msg, tenant string, frames *frameCache) (liveEvent, error) {
+	meta, err := m.Metadata()
+	if err != nil {
+		return liveEvent{}, err
+	}
+	pos, _, err := eventstore.MessagePositions(m.Headers())
+	if err != nil {
+		return liveEvent{}, err
+	}
+	// accountdb.events.<tenant>.<stream type>.<event type>: the filter makes
+	// another tenant's subject impossible, and this check keeps it so.
+	parts := strings.Split(strings.TrimPrefix(m.Subject(), eventstore.SubjectPrefix), ".")
+	if len(parts) != 3 || parts[0] != tenant {
+		return liveEvent{}, errors.New("a subject outside the tenant's: " + m.Subject())
+	}
+	ev := liveEvent{seq: meta.Sequence.Stream, pos: pos, streamType: parts[1], eventType: parts[2]}
+	if frame, ok := frames.get(pos.GlobalPosition); ok {
+		ev.frame = frame
+		return ev, nil
+	}
+	e, err := eventstore.DecodeMessage(m.Data())
+	if err == nil && e.Position.GlobalPosition != pos.GlobalPosition {
+		err = errors.New("the payload's position is not the header's")
+	}
+	if err == nil {
+		ev.frame, err = eventFrame(e)
+	}
+	if err != nil {
+		return liveEvent{}, err
+	}
+	frames.put(pos.GlobalPosition, ev.frame)
+	return ev, nil
+}
+
+// stopOrdered stops an ordered consumer and deletes it on the server: on
+// Stop nats.go only stops pulling, and the server would keep the consumer
+// (and match every new message against its filter) until its
+// InactiveThreshold passes.
+func stopOrdered(js jetstream.JetStream, cons jetstream.Consumer, cc jetstream.ConsumeContext) {
+	cc.Stop()
+	info := cons.CachedInfo()
+	if info == nil {
+		return
+	}
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = js.DeleteConsumer(ctx, eventstore.StreamName, info.Name)
+	}()
+}

@@ -392,13 +392,16 @@ func (h *dropLog) WithGroup(string) slog.Handler            { return h }
 
 // TestEventsSlowClientDropped: a client that reads nothing is cut off once
 // the socket and a small buffer are full, not buffered without bound; it
-// then resumes with Last-Event-ID and loses nothing.
+// then resumes with Last-Event-ID and loses nothing. A client of the same
+// tenant that keeps reading (served by the same tenant consumer) gets
+// everything meanwhile: a slow client slows no one else.
 func TestEventsSlowClientDropped(t *testing.T) {
 	s := stacktest.Start(t, stacktest.Options{})
 	ten := s.Tenant(t, "acme")
 	tok := s.Login(t, s.User(t, ten, auth.RoleTenantAdmin)).AccessToken
 	logs := &dropLog{Handler: slog.DiscardHandler, dropped: make(chan struct{})}
-	base := tunedServer(t, s, api.EventsOptions{Buffer: 4}, slog.New(logs))
+	base := tunedServer(t, s, api.EventsOptions{Buffer: 32}, slog.New(logs))
+	fast := subscribe(t, base, tok, "?type=probe_big", "")
 
 	// A raw connection with a small receive buffer, so the server's writes
 	// back up quickly once it stops reading.
@@ -464,7 +467,8 @@ func TestEventsSlowClientDropped(t *testing.T) {
 		}
 	}
 
-	// Then about 9 MB it does not read: far more than the socket buffers hold.
+	// Then about 9 MB it does not read: far more than the socket buffers
+	// (at most 4 MB here) and its queue hold.
 	const n = 150
 	pad := strings.Repeat("x", 60<<10)
 	var want []int64
@@ -499,6 +503,16 @@ func TestEventsSlowClientDropped(t *testing.T) {
 	for i, pos := range got {
 		if pos != want[i] {
 			t.Fatalf("event %d: %d, want %d", i, pos, want[i])
+		}
+	}
+
+	// The reading client of the same tenant got every event, in order.
+	if d := fast.next(t, sseWait).decode(t); d.Position != marker {
+		t.Fatalf("the reading client's first event: %d, want the marker %d", d.Position, marker)
+	}
+	for i := range n {
+		if d := fast.next(t, sseWait).decode(t); d.Position != want[i] {
+			t.Fatalf("the reading client's event %d: %d, want %d", i, d.Position, want[i])
 		}
 	}
 

@@ -2,6 +2,8 @@ package vm_test
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"strconv"
 	"sync"
 	"testing"
@@ -222,5 +224,135 @@ func TestEventsOneConsumerPerTenant(t *testing.T) {
 	pos = probe(t, s, ten, "probe_a", nil)
 	if d := again.next(t, sseWait).decode(t); d.Position != pos {
 		t.Fatalf("after the hub stopped: %+v, want %d", d, pos)
+	}
+}
+
+// follow reads GET /v1/events as a client that implements the feed's
+// contract: when the stream ends it reconnects with the id of the last event
+// it got (retrying while the server cannot serve it), until it has the
+// event at end. It returns the positions received and how many streams it
+// needed.
+func follow(t *testing.T, base, token, query, lastID string, end <-chan int64) ([]int64, int) {
+	t.Helper()
+	var (
+		got     []int64
+		streams int
+		want    int64 = -1
+	)
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		sub, err := trySubscribe(base, token, query, lastID)
+		if err != nil {
+			time.Sleep(100 * time.Millisecond) // NATS is away: the route cannot serve yet
+			continue
+		}
+		streams++
+	read:
+		for {
+			select {
+			case want = <-end:
+				end = nil
+			case b, ok := <-sub.blocks:
+				if !ok {
+					break read // the server ended the stream: resume
+				}
+				if b.Event == "" {
+					continue
+				}
+				d := b.decode(t)
+				got = append(got, d.Position)
+				lastID = b.ID
+				if d.Position == want {
+					sub.close()
+					return got, streams
+				}
+			case <-time.After(time.Second):
+				if want >= 0 && len(got) > 0 && got[len(got)-1] == want {
+					sub.close()
+					return got, streams
+				}
+			}
+		}
+		sub.close()
+	}
+	t.Fatalf("%s: did not reach the end event within 60s; got %d events", query, len(got))
+	return nil, 0
+}
+
+// trySubscribe is subscribe without failing the test: an answer other than
+// 200 is an error.
+func trySubscribe(base, token, query, lastID string) (*sseStream, error) {
+	req, err := http.NewRequest(http.MethodGet, base+"/v1/events"+query, nil)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		resp.Body.Close()
+		return nil, fmt.Errorf("status %d", resp.StatusCode)
+	}
+	s := &sseStream{resp: resp, blocks: make(chan sseEvent, 1024), done: make(chan struct{})}
+	go readSSE(resp.Body, s)
+	return s, nil
+}
+
+// TestEventsAcrossNATSRestart: the NATS server restarts under live and
+// resumed subscribers while events keep being appended. A client that
+// follows the contract (reconnect with Last-Event-ID when the stream ends)
+// gets every event exactly once, in log order.
+func TestEventsAcrossNATSRestart(t *testing.T) {
+	s := stacktest.Start(t, stacktest.Options{})
+	ten := s.Tenant(t, "acme")
+	tok := s.Login(t, s.User(t, ten, auth.RoleTenantAdmin)).AccessToken
+	const q = "?type=probe_n&type=probe_end"
+	start := probe(t, s, ten, "probe_n", nil)
+
+	type result struct {
+		got     []int64
+		streams int
+	}
+	ends := []chan int64{make(chan int64, 1), make(chan int64, 1)}
+	results := make([]result, 2)
+	var wg sync.WaitGroup
+	for i, lastID := range []string{strconv.FormatInt(start, 10), "0"} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			got, n := follow(t, s.URL, tok, q, lastID, ends[i])
+			results[i] = result{got, n}
+		}()
+	}
+	time.Sleep(200 * time.Millisecond)
+	for i := range 20 {
+		probe(t, s, ten, "probe_n", map[string]int{"i": i})
+	}
+	s.NATS.Restart()
+	for i := 20; i < 40; i++ {
+		probe(t, s, ten, "probe_n", map[string]int{"i": i})
+		time.Sleep(5 * time.Millisecond)
+	}
+	end := probe(t, s, ten, "probe_end", nil)
+	for _, c := range ends {
+		c <- end
+	}
+	wg.Wait()
+
+	all := logOrder(t, s, ten, "probe_n", "probe_end")
+	if all[0] != start {
+		t.Fatalf("log starts at %d, want the first probe %d", all[0], start)
+	}
+	for i, want := range [][]int64{all[1:], all} {
+		if !equalPositions(results[i].got, want) {
+			t.Fatalf("subscriber %d (%d streams): got %d events %v…, want %d (every event once, in log order)",
+				i, results[i].streams, len(results[i].got), head(results[i].got), len(want))
+		}
+		t.Logf("subscriber %d: %d events over %d stream(s)", i, len(results[i].got), results[i].streams)
 	}
 }

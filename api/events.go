@@ -16,6 +16,7 @@ import (
 	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // GET /v1/events: the caller's tenant's events, live, as Server-Sent Events
@@ -77,9 +78,11 @@ type eventFeed struct {
 
 	hubsMu sync.Mutex
 	hubs   map[string]*tenantHub // by tenant id
+
+	metrics *feedMetrics
 }
 
-func newEventFeed(js jetstream.JetStream, o EventsOptions) *eventFeed {
+func newEventFeed(js jetstream.JetStream, o EventsOptions, reg prometheus.Registerer) *eventFeed {
 	if o.Heartbeat <= 0 {
 		o.Heartbeat = defaultEventsHeartbeat
 	}
@@ -91,7 +94,7 @@ func newEventFeed(js jetstream.JetStream, o EventsOptions) *eventFeed {
 	}
 	return &eventFeed{js: js, opts: o, shutdown: map[*http.Server]chan struct{}{},
 		frames: &frameCache{m: map[int64][]byte{}, max: frameCacheBytes},
-		hubs:   map[string]*tenantHub{}}
+		hubs:   map[string]*tenantHub{}, metrics: newFeedMetrics(reg)}
 }
 
 // shuttingDown is closed when the request's server begins a graceful
@@ -223,10 +226,11 @@ func firstSeqAfter(ctx context.Context, js jetstream.JetStream, subject string, 
 
 // eventConn is one subscriber's connection: its writes, deadlines and drop.
 type eventConn struct {
-	w    http.ResponseWriter
-	rc   *http.ResponseController
-	r    *http.Request
-	opts EventsOptions
+	w       http.ResponseWriter
+	rc      *http.ResponseController
+	r       *http.Request
+	opts    EventsOptions
+	metrics *feedMetrics
 
 	mu        sync.Mutex // orders the writer's deadlines with the drop
 	dropped   bool
@@ -234,6 +238,13 @@ type eventConn struct {
 	gone      chan struct{}
 	unflushed bool // written since the last flush (the handler's goroutine only)
 }
+
+// Why the server ends a stream (the dropped metric's reason label).
+const (
+	dropSlowClient      = "slow_client"
+	dropConsumerStopped = "consumer_stopped"
+	dropUndecodable     = "undecodable_message"
+)
 
 // drop ends the stream from another goroutine: the handler sees gone
 // closed, and a write stuck on a full socket is unblocked.
@@ -246,7 +257,12 @@ func (c *eventConn) drop(reason string) {
 	c.dropped = true
 	close(c.gone)
 	_ = c.rc.SetWriteDeadline(time.Now())
-	loggerFrom(c.r).Info("event feed: "+reason, "request_id", RequestID(c.r.Context()), "buffer", c.opts.Buffer)
+	c.metrics.dropped.WithLabelValues(reason).Inc()
+	msg := "event feed: stream ended by the server"
+	if reason == dropSlowClient {
+		msg = "event feed: slow client dropped"
+	}
+	loggerFrom(c.r).Info(msg, "reason", reason, "request_id", RequestID(c.r.Context()), "buffer", c.opts.Buffer)
 }
 
 // write sends b, flushing when asked, within WriteTimeout.
@@ -313,7 +329,7 @@ func (id *identity) streamEvents(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	c := &eventConn{w: w, rc: http.NewResponseController(w), r: r, opts: feed.opts, gone: make(chan struct{})}
+	c := &eventConn{w: w, rc: http.NewResponseController(w), r: r, opts: feed.opts, metrics: feed.metrics, gone: make(chan struct{})}
 	defer func() {
 		c.mu.Lock()
 		c.finished = true
@@ -372,10 +388,12 @@ func (id *identity) streamEvents(w http.ResponseWriter, r *http.Request) {
 			WriteError(w, r, err)
 			return
 		}
+		feed.metrics.catchUps.Inc()
 		stopped := false
 		stopPast = func() {
 			if !stopped {
 				stopped = true
+				feed.metrics.catchUps.Dec()
 				pastCancel()
 				stopOrdered(feed.js, cons, cc)
 			}
@@ -392,6 +410,8 @@ func (id *identity) streamEvents(w http.ResponseWriter, r *http.Request) {
 	h.Set("Cache-Control", "no-store")
 	h.Set("X-Accel-Buffering", "no")
 	w.WriteHeader(http.StatusOK)
+	feed.metrics.subscribers.Inc()
+	defer feed.metrics.subscribers.Dec()
 	if !c.write([]byte("retry: "+strconv.Itoa(eventsRetryMillis)+"\n\n"), true) {
 		return
 	}
@@ -429,6 +449,7 @@ func (id *identity) streamEvents(w http.ResponseWriter, r *http.Request) {
 				if !c.write(ev.frame, false) {
 					return
 				}
+				feed.metrics.sent.Inc()
 			}
 			if !joined {
 				meta, err := m.Metadata()
@@ -458,6 +479,7 @@ func (id *identity) streamEvents(w http.ResponseWriter, r *http.Request) {
 			if !c.write(ev.frame, len(live) == 0) {
 				return
 			}
+			feed.metrics.sent.Inc()
 		}
 	}
 }

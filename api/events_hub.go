@@ -44,12 +44,13 @@ type subscriber struct {
 
 // tenantHub is the shared live feed of one tenant.
 type tenantHub struct {
-	tenant string
-	js     jetstream.JetStream
-	cons   jetstream.Consumer
-	cc     jetstream.ConsumeContext
-	log    *slog.Logger
-	frames *frameCache
+	tenant  string
+	js      jetstream.JetStream
+	cons    jetstream.Consumer
+	cc      jetstream.ConsumeContext
+	log     *slog.Logger
+	frames  *frameCache
+	metrics *feedMetrics
 
 	mu sync.Mutex
 	// last is the stream sequence of the last message handed out: a
@@ -110,7 +111,7 @@ func (f *eventFeed) startHub(ctx context.Context, log *slog.Logger, tenant strin
 	if err != nil {
 		return nil, err
 	}
-	h := &tenantHub{tenant: tenant, js: f.js, log: log, frames: f.frames,
+	h := &tenantHub{tenant: tenant, js: f.js, log: log, metrics: f.metrics, frames: f.frames,
 		last: info.State.LastSeq, subs: map[*subscriber]struct{}{}}
 	h.cons, err = f.js.OrderedConsumer(ctx, eventstore.StreamName, jetstream.OrderedConsumerConfig{
 		FilterSubjects:    []string{tenantSubjects(tenant)},
@@ -130,15 +131,17 @@ func (f *eventFeed) startHub(ctx context.Context, log *slog.Logger, tenant strin
 	}
 	// An ordered consumer recreates itself after NATS outages; if it stops
 	// for good, its subscribers are dropped and resume with Last-Event-ID
-	// on a new hub.
+	// on a new hub. Closed is also how a stopped hub leaves the gauge.
+	f.metrics.tenantConsumers.Inc()
 	go func() {
 		<-h.cc.Closed()
+		f.metrics.tenantConsumers.Dec()
 		f.hubsMu.Lock()
 		if f.hubs[tenant] == h {
 			delete(f.hubs, tenant)
 		}
 		f.hubsMu.Unlock()
-		h.dropAll("the tenant's consumer stopped")
+		h.dropAll(dropConsumerStopped)
 	}()
 	return h, nil
 }
@@ -151,7 +154,7 @@ func (h *tenantHub) dispatch(m jetstream.Msg) {
 		// Never skipped silently: every subscriber is dropped, and resumes
 		// (and meets the same message) through its own consumer.
 		h.log.Error("event feed: undecodable message", "tenant_id", h.tenant, "subject", m.Subject(), "error", err)
-		h.dropAll("undecodable message")
+		h.dropAll(dropUndecodable)
 		return
 	}
 	h.mu.Lock()
@@ -164,7 +167,7 @@ func (h *tenantHub) dispatch(m jetstream.Msg) {
 		select {
 		case s.live <- ev:
 		default:
-			s.drop("slow client dropped")
+			s.drop(dropSlowClient)
 		}
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/go-chi/chi/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Identity is what the /v1 routes need: the command handler, the service
@@ -26,6 +27,8 @@ type Identity struct {
 	// JS is the JetStream that GET /v1/events reads (nil: that route is a 503).
 	JS     jetstream.JetStream
 	Events EventsOptions
+	// Metrics registers the event feed's metrics (nil: not registered).
+	Metrics prometheus.Registerer
 }
 
 // RateLimit is N requests per Window.
@@ -52,7 +55,7 @@ type identity struct {
 // mountV1 installs the authenticated API. Every route names its permission
 // in the route table itself, so the check runs before any handler work.
 func mountV1(r chi.Router, d *Identity) {
-	id := &identity{commands: d.Commands, pool: d.Pool, store: d.Store, verifier: d.Verifier, events: newEventFeed(d.JS, d.Events)}
+	id := &identity{commands: d.Commands, pool: d.Pool, store: d.Store, verifier: d.Verifier, events: newEventFeed(d.JS, d.Events, d.Metrics)}
 	public := d.PublicRate.or(RateLimit{N: 30, Window: time.Minute})
 	perUser := d.UserRate.or(RateLimit{N: 600, Window: time.Minute})
 	perTenant := d.TenantRate.or(RateLimit{N: 3000, Window: time.Minute})

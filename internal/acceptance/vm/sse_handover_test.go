@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -197,6 +198,17 @@ func TestEventsOneConsumerPerTenant(t *testing.T) {
 		}
 	}
 	base := consumers() // the projectors' durable consumers
+	// The feed's own gauges on /metrics say the same.
+	gauge := func(name string) string {
+		r := s.Do(t, "", http.MethodGet, "/metrics", nil, nil)
+		for _, line := range strings.Split(string(r.Body), "\n") {
+			if v, ok := strings.CutPrefix(line, name+" "); ok {
+				return v
+			}
+		}
+		t.Fatalf("/metrics has no %s", name)
+		return ""
+	}
 
 	subs := []*sseStream{
 		subscribe(t, s.URL, tok, "?type=probe_a&type=probe_b", ""),
@@ -204,6 +216,9 @@ func TestEventsOneConsumerPerTenant(t *testing.T) {
 		subscribe(t, s.URL, viewer, "", ""),
 	}
 	waitFor(base+1, "three subscribers of one tenant")
+	if c, n := gauge("accountdb_event_feed_tenant_consumers"), gauge("accountdb_event_feed_subscribers"); c != "1" || n != "3" {
+		t.Fatalf("metrics: %s tenant consumers, %s subscribers; want 1 and 3", c, n)
+	}
 	// All three are served by it, each with what it asked for and may see.
 	pos := probe(t, s, ten, "probe_a", nil)
 	for i, sub := range subs[:2] {
@@ -219,6 +234,9 @@ func TestEventsOneConsumerPerTenant(t *testing.T) {
 		sub.close()
 	}
 	waitFor(base, "every subscriber gone")
+	stacktest.Eventually(t, sseWait, "the feed's gauges back to 0", func() bool {
+		return gauge("accountdb_event_feed_tenant_consumers") == "0" && gauge("accountdb_event_feed_subscribers") == "0"
+	})
 	// And a new subscriber starts it again.
 	again := subscribe(t, s.URL, tok, "?type=probe_a", "")
 	pos = probe(t, s, ten, "probe_a", nil)

@@ -23,6 +23,7 @@ import (
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/internal/stacktest"
 	"github.com/google/uuid"
+	"github.com/prometheus/client_golang/prometheus"
 )
 
 // sseEvent is one block of a text/event-stream: an event or a comment.
@@ -327,11 +328,27 @@ func TestEventsVMReadSeesVMEventsOnly(t *testing.T) {
 // settings (heartbeat, buffer), logging to log.
 func tunedServer(t *testing.T, s *stacktest.Stack, o api.EventsOptions, log *slog.Logger) string {
 	t.Helper()
-	h := api.NewRouter(api.Deps{Logger: log, Identity: &api.Identity{Commands: s.Sys.Commands, Pool: s.Sys.Pool,
-		Store: s.Store, Verifier: &auth.Verifier{Keys: s.Keys}, JS: s.JetStream(t), Events: o}})
+	reg := prometheus.NewRegistry()
+	h := api.NewRouter(api.Deps{Logger: log, Gatherer: reg, Identity: &api.Identity{Commands: s.Sys.Commands, Pool: s.Sys.Pool,
+		Store: s.Store, Verifier: &auth.Verifier{Keys: s.Keys}, JS: s.JetStream(t), Events: o, Metrics: reg}})
 	srv := httptest.NewServer(h)
 	t.Cleanup(srv.Close)
 	return srv.URL
+}
+
+// scrape is base's /metrics.
+func scrape(t *testing.T, base string) string {
+	t.Helper()
+	resp, err := http.Get(base + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
 }
 
 // TestEventsHeartbeat: ": ping" comments arrive at the configured interval,
@@ -514,6 +531,11 @@ func TestEventsSlowClientDropped(t *testing.T) {
 		if d := fast.next(t, sseWait).decode(t); d.Position != want[i] {
 			t.Fatalf("the reading client's event %d: %d, want %d", i, d.Position, want[i])
 		}
+	}
+
+	// The drop is counted for operators, by reason.
+	if m := scrape(t, base); !strings.Contains(m, `accountdb_event_feed_dropped_total{reason="slow_client"} 1`) {
+		t.Errorf("/metrics does not count the slow client's drop:\n%s", m)
 	}
 
 	// It resumes where it was cut off and gets the rest exactly.

@@ -26,7 +26,7 @@ func subcommands() []command {
 		{"admin", "`create-platform-admin --email <email> --password-stdin`", runAdmin},
 		{"replay", "print a stream's timeline and resulting state: `--stream <type>-<uuid> [--until <RFC 3339>] [--tenant <uuid>]`", runReplay},
 		{"projections", "projector tools: `status`, `rebuild <name>`", runProjections},
-		{"audit", "`verify [--stream <id>] [--tenant <uuid>]`: check the event log's hash chains", runAudit},
+		{"audit", "`verify [--stream <id>] [--tenant <uuid>] [--anchor <file>]`: check the event log's hash chains (and anchors); `anchor [--out <file>]`: record the chains' heads", runAudit},
 		{"agent", "run the Proxmox agent against NATS_URL (no database; see agent/README.md)", runAgent},
 		{"pvesim", "run the Proxmox VE API simulator (see agent/pvesim/README.md)", runPVESim},
 		{"healthcheck", "probe a running server's /healthz (for container healthchecks)", runHealthcheck},

@@ -24,7 +24,7 @@ import (
 func ReplayUntil(ctx context.Context, store *eventstore.Store, sc tenantdb.Scope, stream eventstore.StreamID,
 	until time.Time, agg domain.Aggregate, each func(eventstore.Event, domain.Event)) (int64, error) {
 	var version int64
-	err := store.FoldStream(ctx, sc, stream, until, func(e eventstore.Event) error {
+	err := store.FoldStream(ctx, sc, stream, 0, until, func(e eventstore.Event) error {
 		var de domain.Event
 		if agg != nil {
 			var err error

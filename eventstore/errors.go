@@ -18,6 +18,7 @@ var (
 	ErrStreamNotFound         = errors.New("eventstore: stream not found")
 	ErrIdempotencyMismatch    = errors.New("eventstore: command id reused for a different request")
 	ErrAppendNotFirstWrite    = errors.New("eventstore: AppendTx must be the first write of its transaction")
+	ErrInvalidSnapshot        = errors.New("eventstore: invalid snapshot")
 )
 
 // MaxEventDataBytes bounds one event's data: events are facts, not blobs.

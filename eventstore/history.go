@@ -22,10 +22,7 @@ func (s *Store) ReadStreamUntil(ctx context.Context, sc tenantdb.Scope, stream S
 		return nil, err
 	}
 	limit = clampLimit(limit)
-	bound := any(nil)
-	if !until.IsZero() {
-		bound = until
-	}
+	bound := timeBound(until)
 	var out []Event
 	err := s.inScope(ctx, sc, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT `+eventColumns+` FROM events
@@ -48,55 +45,69 @@ func (s *Store) ReadStreamUntil(ctx context.Context, sc tenantdb.Scope, stream S
 // or transaction id, so a long stream costs less to send and to decode.
 const foldColumns = `stream_version, event_id, event_type, schema_version, tenant_id, actor_id, data, recorded_at`
 
-// FoldStream calls fn with the events of stream recorded at or before until
-// (zero: no bound), in version order, stopping at the first gap in versions
-// (see ReadStreamUntil), inside one READ ONLY transaction under sc. Events
-// are upcast like ReadStreamUntil's but carry only Stream, StreamVersion,
-// EventID, Type, SchemaVersion, TenantID, ActorID, Data and RecordedAt; rows
-// are decoded as they arrive, never collected.
-func (s *Store) FoldStream(ctx context.Context, sc tenantdb.Scope, stream StreamID, until time.Time, fn func(Event) error) error {
+// FoldStream calls fn with the events of stream after version after (0: from
+// the start) recorded at or before until (zero: no bound), in version order,
+// stopping at the first gap in versions (see ReadStreamUntil): the first
+// event must be version after+1. With after > 0 the caller stands for events
+// 1..after itself (a snapshot); that is only right if all of them were
+// recorded at or before until, or the prefix would have ended earlier (see
+// Snapshot.CoveredUntil). It runs inside one READ ONLY transaction under sc.
+// Events are upcast like ReadStreamUntil's but carry only Stream,
+// StreamVersion, EventID, Type, SchemaVersion, TenantID, ActorID, Data and
+// RecordedAt; rows are decoded as they arrive, never collected.
+func (s *Store) FoldStream(ctx context.Context, sc tenantdb.Scope, stream StreamID, after int64, until time.Time, fn func(Event) error) error {
 	if err := stream.Validate(); err != nil {
 		return err
 	}
-	bound := any(nil)
-	if !until.IsZero() {
-		bound = until
-	}
 	err := s.inScope(ctx, sc, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+foldColumns+` FROM events
-			WHERE stream_id = $1 AND ($2::timestamptz IS NULL OR recorded_at <= $2) ORDER BY stream_version`,
-			stream.String(), bound)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		var version int64
-		for rows.Next() {
-			e := Event{Stream: stream}
-			// pgtype.UUID and []byte scan without the text round trip and
-			// JSON validation of uuid.UUID and json.RawMessage.
-			var id, tenant, actor pgtype.UUID
-			var data []byte
-			if err := rows.Scan(&e.StreamVersion, &id, &e.Type, &e.SchemaVersion, &tenant, &actor, &data, &e.RecordedAt); err != nil {
-				return fmt.Errorf("scan event: %w", err)
-			}
-			e.EventID, e.TenantID, e.Data = id.Bytes, tenant.Bytes, data
-			if e.StreamVersion != version+1 {
-				return nil // a later event recorded earlier: the prefix ends here
-			}
-			version = e.StreamVersion
-			e.ActorID, e.RecordedAt = uuid.UUID(actor.Bytes), e.RecordedAt.UTC()
-			if err := s.upcasters.Upcast(&e); err != nil {
-				return err
-			}
-			if err := fn(e); err != nil {
-				return err
-			}
-		}
-		return rows.Err()
+		return s.foldStream(ctx, tx, stream, after, until, fn)
 	})
 	if err != nil {
 		return fmt.Errorf("read stream %s: %w", stream, err)
 	}
 	return nil
+}
+
+// foldStream is FoldStream inside the caller's transaction.
+func (s *Store) foldStream(ctx context.Context, tx pgx.Tx, stream StreamID, after int64, until time.Time, fn func(Event) error) error {
+	rows, err := tx.Query(ctx, `SELECT `+foldColumns+` FROM events
+		WHERE stream_id = $1 AND stream_version > $2 AND ($3::timestamptz IS NULL OR recorded_at <= $3)
+		ORDER BY stream_version`,
+		stream.String(), after, timeBound(until))
+	if err != nil {
+		return err
+	}
+	defer rows.Close()
+	version := after
+	for rows.Next() {
+		e := Event{Stream: stream}
+		// pgtype.UUID and []byte scan without the text round trip and
+		// JSON validation of uuid.UUID and json.RawMessage.
+		var id, tenant, actor pgtype.UUID
+		var data []byte
+		if err := rows.Scan(&e.StreamVersion, &id, &e.Type, &e.SchemaVersion, &tenant, &actor, &data, &e.RecordedAt); err != nil {
+			return fmt.Errorf("scan event: %w", err)
+		}
+		e.EventID, e.TenantID, e.Data = id.Bytes, tenant.Bytes, data
+		if e.StreamVersion != version+1 {
+			return nil // a later event recorded earlier: the prefix ends here
+		}
+		version = e.StreamVersion
+		e.ActorID, e.RecordedAt = uuid.UUID(actor.Bytes), e.RecordedAt.UTC()
+		if err := s.upcasters.Upcast(&e); err != nil {
+			return err
+		}
+		if err := fn(e); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// timeBound is until as a query parameter: NULL (no bound) when zero.
+func timeBound(until time.Time) any {
+	if until.IsZero() {
+		return nil
+	}
+	return until
 }

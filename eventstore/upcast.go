@@ -1,9 +1,14 @@
 package eventstore
 
 import (
+	"cmp"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
+	"slices"
 )
 
 // Upcaster turns the data of one version of an event type into the next
@@ -62,6 +67,28 @@ func (u *Upcasters) Latest(eventType string) int {
 		return 0
 	}
 	return u.latest[eventType]
+}
+
+// Fingerprint names the set of registered steps (event type and from
+// version), independently of the order they were registered in: 12 hex digits
+// of a SHA-256. A nil registry upcasts nothing, like an empty one, and has
+// the same fingerprint. Snapshots record it (see SnapshotStateVersion): state
+// built from events read through other steps is not reused. It cannot see
+// inside the functions: changing what an already registered step does calls
+// for a new snapshot version in the domain instead (upcasters must be pure
+// and, once released, are not meant to change).
+func (u *Upcasters) Fingerprint() string {
+	var steps []upcastStep
+	if u != nil {
+		steps = slices.SortedFunc(maps.Keys(u.steps), func(a, b upcastStep) int {
+			return cmp.Or(cmp.Compare(a.eventType, b.eventType), cmp.Compare(a.from, b.from))
+		})
+	}
+	h := sha256.New()
+	for _, s := range steps {
+		fmt.Fprintf(h, "%s %d\n", s.eventType, s.from)
+	}
+	return hex.EncodeToString(h.Sum(nil))[:12]
 }
 
 // Upcast brings e to its type's latest version, one registered step at a

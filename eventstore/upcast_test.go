@@ -176,3 +176,32 @@ func TestStoreReadsEventsAtTheLatestVersion(t *testing.T) {
 		t.Fatalf("missing step: %v", err)
 	}
 }
+
+// TestUpcasterFingerprint names the registered steps, whatever order they
+// were registered in; nil and empty registries upcast nothing alike.
+func TestUpcasterFingerprint(t *testing.T) {
+	var none *eventstore.Upcasters
+	if none.Fingerprint() != eventstore.NewUpcasters().Fingerprint() || len(none.Fingerprint()) != 12 {
+		t.Fatalf("nil %q, empty %q", none.Fingerprint(), eventstore.NewUpcasters().Fingerprint())
+	}
+	a := registry(t, map[int]eventstore.Upcaster{1: splitName, 2: addEmail})
+	b := eventstore.NewUpcasters()
+	for _, from := range []int{2, 1} {
+		if err := b.Register("person_registered", from, splitName); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if a.Fingerprint() != b.Fingerprint() {
+		t.Fatalf("same steps, other order: %q and %q", a.Fingerprint(), b.Fingerprint())
+	}
+	c := registry(t, map[int]eventstore.Upcaster{1: splitName})
+	if c.Fingerprint() == a.Fingerprint() || c.Fingerprint() == none.Fingerprint() {
+		t.Fatalf("different steps, same fingerprint: %q", c.Fingerprint())
+	}
+	if err := c.Register("other_event", 1, addEmail); err != nil {
+		t.Fatal(err)
+	}
+	if c.Fingerprint() == a.Fingerprint() {
+		t.Fatal("another type's step does not change the fingerprint")
+	}
+}

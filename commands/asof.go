@@ -21,8 +21,22 @@ import (
 // (zero: the whole stream), read under sc, calling each (when non-nil) with
 // every event applied. It returns the version reached. With agg nil (a stream
 // type without an aggregate) events are only walked, not decoded.
+//
+// With an aggregate and no each, the replay starts from the latest snapshot
+// that may stand in for the beginning of that prefix and saves the snapshots
+// it passes (snapshots.go); a snapshot it cannot use or save is skipped
+// silently (Handler's as-of loads log it). With each, every event is
+// replayed: a timeline needs them all.
 func ReplayUntil(ctx context.Context, store *eventstore.Store, sc tenantdb.Scope, stream eventstore.StreamID,
 	until time.Time, agg domain.Aggregate, each func(eventstore.Event, domain.Event)) (int64, error) {
+	if agg != nil && each == nil {
+		r, err := replayFromSnapshot(ctx, store, sc, stream, until, agg)
+		if err != nil {
+			return 0, err
+		}
+		_ = saveSnapshots(ctx, store, stream, r) // best effort, see above
+		return r.version, nil
+	}
 	var version int64
 	err := store.FoldStream(ctx, sc, stream, 0, until, func(e eventstore.Event) error {
 		var de domain.Event
@@ -45,7 +59,7 @@ func ReplayUntil(ctx context.Context, store *eventstore.Store, sc tenantdb.Scope
 // loadAsOf rebuilds one aggregate of tenant as of until; ErrNotFound when it
 // did not exist yet.
 func (h *Handler) loadAsOf(ctx context.Context, tenant uuid.UUID, stream eventstore.StreamID, until time.Time, agg domain.Aggregate) error {
-	if _, err := ReplayUntil(ctx, h.store, tenantdb.Tenant(tenant), stream, until, agg, nil); err != nil {
+	if _, err := h.replayWithSnapshots(ctx, tenantdb.Tenant(tenant), stream, until, agg); err != nil {
 		return err
 	}
 	if !agg.Exists() {

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"github.com/accountdb/accountdb/auth"
@@ -86,12 +87,13 @@ type Handler struct {
 	passwords auth.PasswordHasher
 	sessions  SessionConfig
 	vault     *vault.Vault
+	log       *slog.Logger
 	now       func() time.Time
 }
 
 // New returns a handler. The pool is the service role's (the store's).
 func New(store *eventstore.Store, passwords auth.PasswordHasher, sessions SessionConfig) *Handler {
-	return &Handler{store: store, pool: store.Pool(), passwords: passwords, sessions: sessions.withDefaults(), now: time.Now}
+	return &Handler{store: store, pool: store.Pool(), passwords: passwords, sessions: sessions.withDefaults(), log: slog.Default(), now: time.Now}
 }
 
 // idempotencyNamespace scopes command ids derived from Idempotency-Keys.

@@ -2,11 +2,11 @@ package commands
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/accountdb/accountdb/domain"
 	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/google/uuid"
 )
 
@@ -15,26 +15,13 @@ type applier interface {
 	Apply(e domain.Event, at time.Time)
 }
 
-// loadInto replays a stream into agg, page by page, and returns its version.
+// loadInto rebuilds agg from its stream, starting from the latest snapshot
+// (see snapshots.go), and returns its version. With no time bound the fold
+// reads every committed event: appends to a stream are serialised (see
+// eventstore.AppendScopeSQL), so a committed version has no missing one
+// below it.
 func (h *Handler) loadInto(ctx context.Context, tenant uuid.UUID, stream eventstore.StreamID, agg applier) (int64, error) {
-	var version int64
-	for {
-		page, err := h.store.ReadStream(ctx, tenant, stream, version+1, eventstore.MaxReadLimit)
-		if err != nil {
-			return 0, err
-		}
-		for _, e := range page {
-			de, err := domain.DecodeEvent(e.Type, e.Data)
-			if err != nil {
-				return 0, fmt.Errorf("load %s: %w", stream, err)
-			}
-			agg.Apply(de, e.RecordedAt)
-			version = e.StreamVersion
-		}
-		if len(page) < eventstore.MaxReadLimit {
-			return version, nil
-		}
-	}
+	return h.replayWithSnapshots(ctx, tenantdb.Tenant(tenant), stream, time.Time{}, agg)
 }
 
 func tenantStream(id uuid.UUID) eventstore.StreamID {

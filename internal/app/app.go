@@ -107,7 +107,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *System, err er
 		return nil, err
 	}
 	s.Store = NewStore(eventstore.New(s.Pool, s.reg))
-	s.Commands = NewCommandHandler(s.Store, cfg.Identity.Keys).WithVault(cfg.Vault)
+	s.Commands = NewCommandHandler(s.Store, cfg.Identity.Keys).WithVault(cfg.Vault).WithLogger(log)
 
 	s.nc, err = nats.Connect(cfg.NATSURL,
 		nats.Name("accountdb"),

@@ -177,3 +177,105 @@ export async function listAll(path, max = 1000) {
   } while (cursor && items.length < max);
   return items;
 }
+
+/**
+ * Follows a Server-Sent Events route (GET /v1/events) with fetch: the
+ * browser's EventSource cannot send the Authorization header. onEvent gets
+ * {id, type, data} for each event; onState gets true when a stream is open
+ * and false when it is not (then the caller should poll). After a drop it
+ * resumes with Last-Event-ID, so nothing is missed; a 401 refreshes the
+ * access token once; other failures back off up to 30 s. Returns stop().
+ */
+export function follow(path, onEvent, onState = () => {}) {
+  const ctrl = new AbortController();
+  let lastId = null;
+  const sleep = (ms) =>
+    new Promise((resolve) => {
+      const t = setTimeout(resolve, ms);
+      ctrl.signal.addEventListener("abort", () => {
+        clearTimeout(t);
+        resolve();
+      });
+    });
+  (async () => {
+    let delay = 1000;
+    while (!ctrl.signal.aborted) {
+      try {
+        if (accessToken === null) {
+          await refresh();
+        }
+        const gen = generation;
+        const headers = { Accept: "text/event-stream", Authorization: `Bearer ${accessToken}` };
+        if (lastId !== null) {
+          headers["Last-Event-ID"] = lastId;
+        }
+        const res = await fetch(path, { headers, signal: ctrl.signal, credentials: "omit", cache: "no-store" });
+        if (res.status === 401) {
+          if (gen === generation) {
+            await refresh(); // throws when the session is gone: the loop ends below
+          }
+          continue;
+        }
+        if (res.status === 400 && lastId !== null) {
+          lastId = null; // the id is no longer resumable: start from now, the caller reloads
+          onState(false);
+          continue;
+        }
+        if (!res.ok) {
+          throw new ApiError(res.status, null);
+        }
+        delay = 1000;
+        onState(true);
+        await readEvents(res.body, (ev) => {
+          lastId = ev.id;
+          onEvent(ev);
+        });
+      } catch (err) {
+        if (ctrl.signal.aborted || (err instanceof ApiError && err.status === 401)) {
+          break;
+        }
+      }
+      onState(false);
+      await sleep(delay);
+      delay = Math.min(delay * 2, 30000);
+    }
+    onState(false);
+  })();
+  return () => ctrl.abort();
+}
+
+/** Reads a text/event-stream body, calling onEvent for each event block. */
+async function readEvents(body, onEvent) {
+  const reader = body.pipeThrough(new TextDecoderStream()).getReader();
+  let buf = "";
+  let ev = { id: null, type: "message", data: "" };
+  for (;;) {
+    const { value, done } = await reader.read();
+    if (done) {
+      return;
+    }
+    buf += value;
+    let nl;
+    while ((nl = buf.indexOf("\n")) >= 0) {
+      const line = buf.slice(0, nl).replace(/\r$/, "");
+      buf = buf.slice(nl + 1);
+      if (line === "") {
+        if (ev.id !== null || ev.data !== "") {
+          onEvent(ev);
+        }
+        ev = { id: null, type: "message", data: "" };
+        continue;
+      }
+      const colon = line.indexOf(":");
+      const field = colon < 0 ? line : line.slice(0, colon);
+      const val = colon < 0 ? "" : line.slice(colon + 1).replace(/^ /, "");
+      if (field === "id") {
+        ev.id = val;
+      } else if (field === "event") {
+        ev.type = val;
+      } else if (field === "data") {
+        ev.data = ev.data === "" ? val : `${ev.data}\n${val}`;
+      }
+    }
+  }
+}

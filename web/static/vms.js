@@ -1,10 +1,12 @@
 // Virtual machines and containers: the list (refreshed every 2 s), the
 // create form, power actions, resize, snapshots, delete and a VM's history.
 
-import { api, ApiError, listAll, newKey } from "./api.js";
+import { api, ApiError, follow, listAll, newKey } from "./api.js";
 import { actorLabel, ago, badge, busy, createSubmitter, field, formatTime, h, mount, problemBox, showFormProblem, table, toast } from "./dom.js";
 
-const POLL_MS = 2000;
+const POLL_MS = 2000; // while the live feed is down
+const LIVE_POLL_MS = 30000; // while it is up: a safety net only
+const LIVE_DEBOUNCE_MS = 150;
 const STATUSES = ["provisioning", "stopped", "starting", "running", "stopping", "deleting", "deleted", "failed"];
 
 // Power actions: the permission-free part of "may this button be pressed now".
@@ -32,40 +34,89 @@ function statusBadge(vm) {
   );
 }
 
-/** Poller runs fn now and every POLL_MS while the view lives and the tab is visible. */
-function poller(fn) {
+/**
+ * Poller runs fn now, again shortly after each event of the live feed
+ * (GET /v1/events) that relevant(event) accepts, and on a timer as a safety
+ * net: every POLL_MS while the feed is down, LIVE_POLL_MS while it is up.
+ * Only while the view lives and the tab is visible. onLive(up) reports the
+ * feed's state.
+ */
+function poller(fn, relevant = () => true, onLive = () => {}) {
   let stopped = false;
   let timer = null;
+  let soonTimer = null;
+  let live = false;
+  let running = false;
+  let again = false; // asked for while fn ran: run once more right after
   const tick = async () => {
+    clearTimeout(timer);
     timer = null;
     if (stopped) {
       return;
     }
-    if (!document.hidden) {
-      await fn();
+    if (running) {
+      again = true;
+      return;
     }
-    if (!stopped) {
-      timer = setTimeout(tick, POLL_MS);
+    running = true;
+    try {
+      if (!document.hidden) {
+        await fn();
+      }
+    } finally {
+      running = false;
+    }
+    if (stopped) {
+      return;
+    }
+    if (again) {
+      again = false;
+      tick();
+      return;
+    }
+    timer = setTimeout(tick, live ? LIVE_POLL_MS : POLL_MS);
+  };
+  const now = () => {
+    tick();
+  };
+  // A burst of events (a create is several) reloads once.
+  const soon = () => {
+    if (soonTimer === null) {
+      soonTimer = setTimeout(() => {
+        soonTimer = null;
+        now();
+      }, LIVE_DEBOUNCE_MS);
     }
   };
   const onVisible = () => {
-    if (!document.hidden && timer !== null) {
-      clearTimeout(timer);
-      tick();
+    if (!document.hidden) {
+      now();
     }
   };
+  const stopFollowing = follow(
+    "/v1/events",
+    (ev) => {
+      if (relevant(ev)) {
+        soon();
+      }
+    },
+    (up) => {
+      if (up !== live) {
+        live = up;
+        onLive(up);
+        soon(); // what happened while the feed was down
+      }
+    },
+  );
   document.addEventListener("visibilitychange", onVisible);
   tick();
   return {
-    now() {
-      if (timer !== null) {
-        clearTimeout(timer);
-        tick();
-      }
-    },
+    now,
     stop() {
       stopped = true;
       clearTimeout(timer);
+      clearTimeout(soonTimer);
+      stopFollowing();
       document.removeEventListener("visibilitychange", onVisible);
     },
   };
@@ -188,6 +239,7 @@ export function vmsView(view, ctx) {
   const search = h("input", { type: "search", placeholder: "Filter by name", "aria-label": "Filter by name" });
   const showDeleted = h("input", { type: "checkbox" });
   const counter = h("span", { class: "muted small" });
+  const freshness = h("span", { class: "muted small", title: "VM events arrive over GET /v1/events" }, "refreshes every 2 s");
   const tbody = h("tbody");
   const rows = new Map(); // id → {tr, sig}
   let form = null;
@@ -308,7 +360,7 @@ export function vmsView(view, ctx) {
     view,
     h("div", { class: "view-head" }, h("h2", {}, "Virtual machines"), counter, h("div", { class: "grow" }), newButton),
     form,
-    h("div", { class: "toolbar" }, search, status, h("label", { class: "check" }, showDeleted, "show deleted"), h("span", { class: "muted small" }, "refreshes every 2 s")),
+    h("div", { class: "toolbar" }, search, status, h("label", { class: "check" }, showDeleted, "show deleted"), freshness),
     loadSlot,
     actionSlot,
     h(
@@ -317,7 +369,9 @@ export function vmsView(view, ctx) {
       h("table", {}, h("thead", {}, h("tr", {}, ["Name", "Status", "Node", "Size", "Updated", ""].map((t) => h("th", { scope: "col" }, t)))), tbody),
     ),
   );
-  poll = poller(load);
+  poll = poller(load, (ev) => ev.type.startsWith("vm_"), (up) => {
+    freshness.textContent = up ? "live" : "refreshes every 2 s";
+  });
   return () => poll.stop();
 }
 
@@ -516,6 +570,13 @@ export function vmView(view, ctx, id) {
     h("p", { class: "muted small" }, "Every change to this VM is an event, oldest first."),
     history,
   );
-  poll = poller(load);
+  const stream = `vm-${id}`;
+  poll = poller(load, (ev) => {
+    try {
+      return JSON.parse(ev.data).stream_id === stream;
+    } catch {
+      return false;
+    }
+  });
   return () => poll.stop();
 }

@@ -55,7 +55,7 @@ func auditFlags(fs *flag.FlagSet, c *auditConfig) {
 	fs.BoolVar(&c.Skip, "skip-audit", false, "skip the audit benchmark (figure 7)")
 	fs.IntVar(&c.Events, "audit-events", 1_000_000, "events of the tenant the NDJSON export reads")
 	fs.IntVar(&c.AsOfEvents, "asof-events", 10_000, "events in the VM stream that as_of replays")
-	fs.IntVar(&c.AsOfCalls, "asof-calls", 50, "measured as_of calls at each instant")
+	fs.IntVar(&c.AsOfCalls, "asof-calls", 50, "warm as_of calls measured at each instant, after the cold one")
 }
 
 func (c auditConfig) validate() error {
@@ -77,10 +77,20 @@ type auditResult struct {
 	RSSPeak    uint64 // VmHWM after, the peak having been reset before (kB); 0 if unavailable
 	AsOfEvents int
 	AsOfCalls  int
-	AsOfP50    time.Duration
-	AsOfP99    time.Duration
-	AsOfMidP50 time.Duration
-	AsOfMidP99 time.Duration
+	AsOfNow    asOfTimes // at the present: every event, version AsOfEvents
+	AsOfMid    asOfTimes // halfway through the stream
+}
+
+// asOfTimes are one instant's as_of latencies: the first call, with no
+// snapshot of the stream (it replays every event and saves the snapshots it
+// passes), the same again a few times (snapshots deleted before each), then
+// the calls after it that start from a snapshot.
+type asOfTimes struct {
+	Version          int64 // the version the answer has
+	FromSnapshot     int64 // the snapshot warm calls start from
+	Cold             time.Duration
+	ColdAgain        time.Duration // median of asOfColdRepeats
+	WarmP50, WarmP99 time.Duration
 }
 
 func (r auditResult) Rate() float64 { return float64(r.Events) / r.Elapsed.Seconds() }
@@ -277,7 +287,10 @@ func procKB(name string) uint64 {
 }
 
 // seedLongVM appends a VM stream of n events (a create, then reboots) and
-// returns its id and the instant halfway through.
+// returns its id and the instant halfway through. The first append is one
+// short of a snapshot interval, so the halfway instant falls SnapshotEvery-1
+// events past a snapshot (with the defaults, version 5,499): the most a warm
+// as_of replays. The present falls on one (10,000), the least.
 func (b *bench) seedLongVM(ctx context.Context, tenant uuid.UUID, n int) (uuid.UUID, time.Time, error) {
 	id := uuid.New()
 	stream := eventstore.StreamID{Type: domain.StreamVM, ID: id}
@@ -293,8 +306,11 @@ func (b *bench) seedLongVM(ctx context.Context, tenant uuid.UUID, n int) (uuid.U
 	}
 	events = events[:n]
 	var mid time.Time
-	for len(events) > 0 {
+	for first := true; len(events) > 0; first = false {
 		k := min(len(events), eventstore.MaxEventsPerAppend)
+		if first && n > commands.SnapshotEvery {
+			k = commands.SnapshotEvery - 1
+		}
 		a := eventstore.Append{Stream: stream, TenantID: tenant, Expected: eventstore.Any(), ActorID: b.actor}
 		for _, e := range events[:k] {
 			a.Events = append(a.Events, eventstore.NewEvent{Type: e.EventType(), Data: e})
@@ -312,40 +328,81 @@ func (b *bench) seedLongVM(ctx context.Context, tenant uuid.UUID, n int) (uuid.U
 	return id, mid, nil
 }
 
-// timeAsOf GETs the VM as of at calls times; the answer's version checks the
-// replay went as far as expected.
-func (s *auditServer) timeAsOf(ctx context.Context, vm uuid.UUID, at time.Time, calls int, wantVersion int64) (p50, p99 time.Duration, err error) {
-	path := s.url + "/v1/vms/" + vm.String() + "?as_of=" + url.QueryEscape(at.Format(time.RFC3339Nano))
-	var lat []time.Duration
-	for i := range calls + 3 { // three unmeasured calls warm the connection and the cache
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, path, nil)
+// asOfWarmups are unmeasured calls before the cold one, at an instant before
+// the stream began (404, nothing replayed, no snapshot): they open the
+// connection and warm the server's caches, so the cold call pays only for
+// the replay.
+const asOfWarmups = 3
+
+// asOfColdRepeats are cold calls after the first, each after the stream's
+// snapshots are deleted: the first cold call is also the first replay the
+// process and its connection make (statements prepared, heap grown).
+const asOfColdRepeats = 5
+
+// timeAsOf GETs the VM as of at: the first call after the stream's
+// snapshots are deleted (cold), asOfColdRepeats more the same way, then
+// calls more (warm); every answer's version checks the replay went as far
+// as expected.
+func (s *auditServer) timeAsOf(ctx context.Context, b *bench, vm uuid.UUID, at time.Time, calls int, wantVersion int64) (asOfTimes, error) {
+	res := asOfTimes{Version: wantVersion}
+	get := func(at time.Time, want int) (time.Duration, error) {
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/v1/vms/"+vm.String()+"?as_of="+url.QueryEscape(at.Format(time.RFC3339Nano)), nil)
 		if err != nil {
-			return 0, 0, err
+			return 0, err
 		}
 		req.Header.Set("Authorization", "Bearer "+s.token)
 		t0 := time.Now()
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
-			return 0, 0, err
+			return 0, err
 		}
 		body, err := io.ReadAll(resp.Body)
 		resp.Body.Close()
 		d := time.Since(t0)
 		if err != nil {
-			return 0, 0, err
+			return 0, err
 		}
 		var v struct {
 			Version int64 `json:"version"`
 		}
-		if resp.StatusCode != http.StatusOK || json.Unmarshal(body, &v) != nil || v.Version != wantVersion {
-			return 0, 0, fmt.Errorf("as_of: %d, version %d (want %d): %.200s", resp.StatusCode, v.Version, wantVersion, bytes.TrimSpace(body))
+		if resp.StatusCode != want || want == http.StatusOK && (json.Unmarshal(body, &v) != nil || v.Version != wantVersion) {
+			return 0, fmt.Errorf("as_of: %d, version %d (want %d, version %d): %.200s", resp.StatusCode, v.Version, want, wantVersion, bytes.TrimSpace(body))
 		}
-		if i >= 3 {
-			lat = append(lat, d)
+		return d, nil
+	}
+	for range asOfWarmups {
+		if _, err := get(time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), http.StatusNotFound); err != nil {
+			return res, err
 		}
 	}
-	p50, p99, _ = percentiles(lat)
-	return p50, p99, nil
+	stream := "vm-" + vm.String()
+	var cold []time.Duration
+	for range 1 + asOfColdRepeats {
+		if _, err := b.db.admin.Exec(ctx, `DELETE FROM snapshots WHERE stream_id = $1`, stream); err != nil {
+			return res, fmt.Errorf("as_of: delete snapshots: %w", err)
+		}
+		d, err := get(at, http.StatusOK)
+		if err != nil {
+			return res, err
+		}
+		cold = append(cold, d)
+	}
+	res.Cold = cold[0]
+	res.ColdAgain, _, _ = percentiles(cold[1:])
+	if err := b.db.admin.QueryRow(ctx, `SELECT coalesce(max(stream_version), 0) FROM snapshots WHERE stream_id = $1 AND covered_until <= $2`,
+		stream, at).Scan(&res.FromSnapshot); err != nil {
+		return res, fmt.Errorf("as_of: snapshots: %w", err)
+	}
+	lat := make([]time.Duration, 0, calls)
+	for range calls {
+		d, err := get(at, http.StatusOK)
+		if err != nil {
+			return res, err
+		}
+		lat = append(lat, d)
+	}
+	res.WarmP50, res.WarmP99, _ = percentiles(lat)
+	return res, nil
 }
 
 func (b *bench) auditPhase(ctx context.Context) error {
@@ -381,11 +438,11 @@ func (b *bench) auditPhase(ctx context.Context) error {
 	}
 
 	stop := startProgress(fmt.Sprintf("as_of on a stream of %d events, %d calls", b.cfg.Audit.AsOfEvents, b.cfg.Audit.AsOfCalls), 0, func() string { return "" })
-	res.AsOfP50, res.AsOfP99, err = s.timeAsOf(ctx, vm, time.Now(), b.cfg.Audit.AsOfCalls, int64(b.cfg.Audit.AsOfEvents))
+	res.AsOfNow, err = s.timeAsOf(ctx, b, vm, time.Now(), b.cfg.Audit.AsOfCalls, int64(b.cfg.Audit.AsOfEvents))
 	if err == nil {
 		var half int64
 		if half, err = b.versionAt(ctx, vm, mid); err == nil {
-			res.AsOfMidP50, res.AsOfMidP99, err = s.timeAsOf(ctx, vm, mid, b.cfg.Audit.AsOfCalls, half)
+			res.AsOfMid, err = s.timeAsOf(ctx, b, vm, mid, b.cfg.Audit.AsOfCalls, half)
 		}
 	}
 	stop()
@@ -425,9 +482,17 @@ func (r auditResult) print(out *os.File) {
 		fmt.Fprintf(out, "; RSS %d MiB before, peak %d MiB during", r.RSSBefore/1024, r.RSSPeak/1024)
 	}
 	fmt.Fprintln(out)
-	fmt.Fprintf(out, "   as_of on a VM stream of %d events, %d calls: now p50 %s p99 %s; halfway p50 %s p99 %s\n",
-		r.AsOfEvents, r.AsOfCalls, ms(r.AsOfP50), ms(r.AsOfP99), ms(r.AsOfMidP50), ms(r.AsOfMidP99))
+	fmt.Fprintf(out, "   as_of on a VM stream of %d events (snapshots every %d), cold = first call with no snapshot, warm = %d calls after it:\n",
+		r.AsOfEvents, commands.SnapshotEvery, r.AsOfCalls)
+	for _, a := range []struct {
+		name string
+		t    asOfTimes
+	}{{"now", r.AsOfNow}, {"halfway", r.AsOfMid}} {
+		fmt.Fprintf(out, "     %-7s (version %d): cold %s, again p50 %s (%d events replayed); warm p50 %s p99 %s (from the snapshot at %d, %d events replayed)\n",
+			a.name, a.t.Version, ms(a.t.Cold), ms(a.t.ColdAgain), a.t.Version, ms(a.t.WarmP50), ms(a.t.WarmP99), a.t.FromSnapshot, a.t.Version-a.t.FromSnapshot)
+	}
 	verdict(out, fmt.Sprintf("NDJSON export ≥ %d events/s", barExportRate), r.Rate() >= barExportRate, fmt.Sprintf("%.0f events/s", r.Rate()))
-	verdict(out, fmt.Sprintf("as_of p99 < %s (%d events)", ms(barAsOfP99), r.AsOfEvents), r.AsOfP99 < barAsOfP99, ms(r.AsOfP99))
+	warm := max(r.AsOfNow.WarmP99, r.AsOfMid.WarmP99)
+	verdict(out, fmt.Sprintf("as_of warm p99 < %s (%d events)", ms(barAsOfP99), r.AsOfEvents), warm < barAsOfP99, ms(warm))
 	fmt.Fprintln(out)
 }

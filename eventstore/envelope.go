@@ -1,7 +1,9 @@
 // Package eventstore is AccountDB's system of record: an append-only log of
 // events in PostgreSQL, read back per stream or in commit order, and relayed to
 // NATS JetStream. Events are never updated or deleted; the log is also the
-// audit trail of who did what, when, from where and with what result.
+// audit trail of who did what, when, from where and with what result. Beside
+// it the store keeps aggregate snapshots (snapshot.go): a cache derived from
+// the events that lets replays start part-way through a stream.
 package eventstore
 
 import (

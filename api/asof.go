@@ -26,6 +26,11 @@ func asOf(w http.ResponseWriter, r *http.Request, serve func(w http.ResponseWrit
 		WriteProblem(w, r, BadRequest("as_of is invalid", map[string]string{"as_of": "must be one RFC 3339 date-time, e.g. 2024-05-01T12:00:00Z"}))
 		return true
 	}
+	if at.IsZero() {
+		// 0001-01-01T00:00:00Z is a real instant, before any event; the
+		// zero time.Time means "no bound" further down, so step past it.
+		at = at.Add(time.Nanosecond)
+	}
 	serve(w, r, at)
 	return true
 }

@@ -123,6 +123,11 @@ func TestVMAsOf(t *testing.T) {
 	if code, _ := e.rawVM(t, a.ID, asOf(beforeAll)); code != http.StatusNotFound {
 		t.Fatalf("before the first event: %d", code)
 	}
+	// The earliest instant RFC 3339 can write is an instant like any other,
+	// not "no bound".
+	if code, _ := e.rawVM(t, a.ID, "?as_of=0001-01-01T00:00:00Z"); code != http.StatusNotFound {
+		t.Fatalf("as_of the year 1: %d", code)
+	}
 	if code, _ := e.rawVM(t, a.ID, "?as_of=soon"); code != http.StatusBadRequest {
 		t.Fatalf("invalid as_of: %d", code)
 	}

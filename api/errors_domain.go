@@ -27,6 +27,7 @@ func domainErrors() []ErrorMapping {
 		{Target: commands.ErrPreconditionFailed, Problem: Static(PreconditionFailed("If-Match does not match the current version"))},
 		{Target: eventstore.ErrIdempotencyMismatch, Problem: Static(IdempotencyMismatch())},
 		{Target: commands.ErrNoVault, Problem: Static(Unavailable())},
+		{Target: commands.ErrThrottleUnavailable, Problem: Static(Unavailable())},
 		{Target: commands.ErrUnauthenticated, Problem: Static(Unauthenticated("invalid credentials"))},
 	}
 }

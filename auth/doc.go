@@ -47,8 +47,11 @@
 //
 // # Throttling
 //
-// Throttle counts login failures per key ("acct:<email>", "ip:<addr>") in
-// memory with exponential lockout and a bounded number of keys.
+// Throttle is the contract of the login throttle: failures counted per key
+// ("acct:<email>", "ip:<addr>"), a lockout after ThrottleConfig.MaxFailures
+// within a window, doubling on each further lockout. This package defines the
+// semantics only; auth/pgthrottle keeps the counts in PostgreSQL so that
+// every API replica shares them.
 //
 // # RBAC
 //

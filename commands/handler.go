@@ -31,6 +31,10 @@ var (
 	ErrUnauthenticated = errors.New("unauthenticated")
 	// ErrThrottled: too many failed sign-ins. HTTP 429; see ThrottledError.
 	ErrThrottled = errors.New("too many attempts")
+	// ErrThrottleUnavailable: the sign-in throttle could not answer or
+	// record an attempt (its store is down), so the attempt gets no verdict.
+	// HTTP 503.
+	ErrThrottleUnavailable = errors.New("sign-in is temporarily unavailable")
 )
 
 // ThrottledError says when to try again.

@@ -20,9 +20,10 @@ import (
 type SessionConfig struct {
 	Issuer *auth.Issuer
 	// AccountThrottle and AddressThrottle limit failed sign-ins per account
-	// and per client address.
-	AccountThrottle *auth.Throttle
-	AddressThrottle *auth.Throttle
+	// and per client address; Login needs both (app.NewCommandHandler gives
+	// the PostgreSQL ones every replica shares).
+	AccountThrottle auth.Throttle
+	AddressThrottle auth.Throttle
 	// SessionTTL bounds a session's life however often it is refreshed.
 	SessionTTL time.Duration
 }
@@ -30,12 +31,6 @@ type SessionConfig struct {
 func (c SessionConfig) withDefaults() SessionConfig {
 	if c.SessionTTL <= 0 {
 		c.SessionTTL = 30 * 24 * time.Hour
-	}
-	if c.AccountThrottle == nil {
-		c.AccountThrottle = auth.NewThrottle(auth.ThrottleConfig{})
-	}
-	if c.AddressThrottle == nil {
-		c.AddressThrottle = auth.NewThrottle(auth.ThrottleConfig{MaxFailures: 50})
 	}
 	return c
 }
@@ -61,15 +56,28 @@ type credential struct {
 // Login checks an email and password and opens a session. Every failure is
 // the same ErrUnauthenticated (or ErrThrottled) with similar timing: an
 // unknown email still pays for a password hash. Every attempt is recorded.
+//
+// When the throttle cannot answer or record (its store is down), the attempt
+// gets no verdict: ErrThrottleUnavailable, before the password is checked or
+// after, whether it was right or wrong. So an outage of the throttle is
+// neither a free guess nor a way to tell a right password from a wrong one,
+// and it locks nobody out once the store is back.
 func (h *Handler) Login(ctx context.Context, meta eventstore.Metadata, email, password string) (Tokens, error) {
+	if h.sessions.AccountThrottle == nil || h.sessions.AddressThrottle == nil {
+		return Tokens{}, fmt.Errorf("%w: no throttle configured", ErrThrottleUnavailable)
+	}
 	email = domain.NormalizeEmail(email)
 	a := Actor{CorrelationID: uuid.Must(uuid.NewV7()), Metadata: meta}
 	acctKey, addrKey := "acct:"+email, "ip:"+meta.ClientIP
 	for _, th := range []struct {
-		t   *auth.Throttle
+		t   auth.Throttle
 		key string
 	}{{h.sessions.AccountThrottle, acctKey}, {h.sessions.AddressThrottle, addrKey}} {
-		if ok, wait := th.t.Allow(th.key); !ok {
+		ok, wait, err := th.t.Allow(ctx, th.key)
+		if err != nil {
+			return Tokens{}, fmt.Errorf("%w: %w", ErrThrottleUnavailable, err)
+		}
+		if !ok {
 			_ = h.record(ctx, a, domain.PlatformTenant, &domain.LoginFailed{EmailHash: hashEmail(email), Reason: "throttled"})
 			return Tokens{}, &ThrottledError{RetryAfter: wait}
 		}
@@ -79,11 +87,13 @@ func (h *Handler) Login(ctx context.Context, meta eventstore.Metadata, email, pa
 		return Tokens{}, err
 	}
 	fail := func(tenant uuid.UUID, reason string) (Tokens, error) {
-		h.sessions.AccountThrottle.Failure(acctKey)
-		h.sessions.AddressThrottle.Failure(addrKey)
+		throttleErr := errors.Join(h.sessions.AccountThrottle.Failure(ctx, acctKey), h.sessions.AddressThrottle.Failure(ctx, addrKey))
 		a.UserID = cred.user
 		if err := h.record(ctx, a, tenant, &domain.LoginFailed{UserID: cred.user, EmailHash: hashEmail(email), Reason: reason}); err != nil {
 			return Tokens{}, err
+		}
+		if throttleErr != nil {
+			return Tokens{}, fmt.Errorf("%w: %w", ErrThrottleUnavailable, throttleErr)
 		}
 		return Tokens{}, ErrUnauthenticated
 	}
@@ -101,7 +111,9 @@ func (h *Handler) Login(ctx context.Context, meta eventstore.Metadata, email, pa
 	if err := h.tenantAcceptsCommands(ctx, cred.tenant); err != nil {
 		return fail(cred.tenant, "tenant_suspended")
 	}
-	h.sessions.AccountThrottle.Success(acctKey)
+	if err := h.sessions.AccountThrottle.Success(ctx, acctKey); err != nil {
+		return Tokens{}, fmt.Errorf("%w: %w", ErrThrottleUnavailable, err)
+	}
 	return h.openSession(ctx, a, cred)
 }
 

@@ -15,6 +15,7 @@ import (
 
 	"github.com/accountdb/accountdb/api"
 	"github.com/accountdb/accountdb/auth"
+	"github.com/accountdb/accountdb/auth/pgthrottle"
 	"github.com/accountdb/accountdb/commands"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/ingest"
@@ -88,9 +89,12 @@ type System struct {
 	listener net.Listener
 }
 
-// NewCommandHandler is the command handler every entry point uses.
+// NewCommandHandler is the command handler every entry point uses. Its login
+// throttles live in PostgreSQL, so every replica shares them.
 func NewCommandHandler(store *eventstore.Store, keys *auth.KeySet) *commands.Handler {
-	return commands.New(store, auth.DefaultPasswordHasher(), commands.SessionConfig{Issuer: &auth.Issuer{Keys: keys}})
+	return commands.New(store, auth.DefaultPasswordHasher(), commands.SessionConfig{Issuer: &auth.Issuer{Keys: keys},
+		AccountThrottle: pgthrottle.New(store.Pool(), auth.ThrottleConfig{}),
+		AddressThrottle: pgthrottle.New(store.Pool(), auth.ThrottleConfig{MaxFailures: 50})})
 }
 
 // Start connects everything; Run then serves until ctx ends.

@@ -1,6 +1,7 @@
 package acceptance_test
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -116,6 +117,54 @@ func TestLogin(t *testing.T) {
 		// Other accounts from the same address are not locked out.
 		wantStatus(t, login(t, s, acct.Email, acct.Password), http.StatusOK)
 	})
+}
+
+// TestLoginThrottleSharedByReplicas: two API instances over one database
+// count an account's failures together (split 3 and 2, neither alone would
+// lock it), both enforce the lockout, and so does an instance started after
+// it (a restart). The table knows the account only by a hash.
+func TestLoginThrottleSharedByReplicas(t *testing.T) {
+	s := stacktest.Start(t, stacktest.Options{})
+	replica := s.Replica(t)
+	d := openDB(t, s)
+	victim := s.User(t, s.Tenant(t, "replicas"), auth.RoleViewer)
+	for i := range auth.DefaultThrottleMaxFailures {
+		instance := []*stacktest.Stack{s, replica}[i%2]
+		wantProblem(t, login(t, instance, victim.Email, "wrong password "+strconv.Itoa(i)), http.StatusUnauthorized, "unauthenticated")
+	}
+	wantRetryAfter(t, login(t, s, victim.Email, victim.Password))
+	wantRetryAfter(t, login(t, replica, victim.Email, victim.Password))
+	wantRetryAfter(t, login(t, s.Replica(t), victim.Email, victim.Password))
+	if n := d.count(t, `SELECT count(*) FROM login_throttle WHERE key_hash = sha256(convert_to($1, 'UTF8')) AND lockouts = 1`,
+		"acct:"+strings.ToLower(victim.Email)); n != 1 {
+		t.Fatalf("%d locked rows under the hash of the account key, want 1", n)
+	}
+}
+
+// TestLoginWhenTheThrottleIsUnwritable: when the throttle's table cannot be
+// read or written, a login gets 503 whether its password is right or wrong
+// (no uncounted guess, no oracle), and works again once the table is back.
+func TestLoginWhenTheThrottleIsUnwritable(t *testing.T) {
+	ctx := context.Background()
+	s := stacktest.Start(t, stacktest.Options{})
+	admin := s.DB.AdminConn(t)
+	acct := s.User(t, s.Tenant(t, "unwritable"), auth.RoleViewer)
+	exec := func(sql string) {
+		t.Helper()
+		if _, err := admin.Exec(ctx, sql); err != nil {
+			t.Fatal(err)
+		}
+	}
+	exec(`REVOKE INSERT, UPDATE, DELETE ON login_throttle FROM accountdb_app`)
+	for range auth.DefaultThrottleMaxFailures + 1 {
+		wantProblem(t, login(t, s, acct.Email, "wrong password"), http.StatusServiceUnavailable, "unavailable")
+	}
+	wantProblem(t, login(t, s, acct.Email, acct.Password), http.StatusServiceUnavailable, "unavailable")
+	exec(`REVOKE SELECT ON login_throttle FROM accountdb_app`)
+	wantProblem(t, login(t, s, acct.Email, acct.Password), http.StatusServiceUnavailable, "unavailable")
+	exec(`GRANT SELECT, INSERT, UPDATE, DELETE ON login_throttle TO accountdb_app`)
+	wantProblem(t, login(t, s, acct.Email, "wrong password"), http.StatusUnauthorized, "unauthenticated")
+	wantStatus(t, login(t, s, acct.Email, acct.Password), http.StatusOK)
 }
 
 // TestPublicRateLimit: unauthenticated routes are limited per client address;

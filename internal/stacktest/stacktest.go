@@ -52,6 +52,9 @@ type Stack struct {
 	// Vault is the secrets key the core was given (an agent needs the same).
 	Vault *vault.Vault
 	Store *eventstore.Store
+
+	cfg app.Config
+	log *slog.Logger
 }
 
 var generous = api.RateLimit{N: 1_000_000, Window: time.Minute}
@@ -87,6 +90,24 @@ func Start(tb testing.TB, o Options) *Stack {
 	if os.Getenv("STACKTEST_LOG") != "" {
 		logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
+	sys := startSystem(tb, cfg, logger)
+	return &Stack{URL: sys.URL(), DB: db, NATS: ns, Sys: sys, Keys: keys, SigningKey: key, Store: sys.Store, Vault: v, cfg: cfg, log: logger}
+}
+
+// Replica starts another core service over the same database and NATS
+// server, with the same keys and settings, as a second `accountdb serve`
+// would be: it shares nothing in memory with s. Stopped at cleanup.
+func (s *Stack) Replica(tb testing.TB) *Stack {
+	tb.Helper()
+	r := *s
+	r.Sys = startSystem(tb, s.cfg, s.log)
+	r.URL, r.Store = r.Sys.URL(), r.Sys.Store
+	return &r
+}
+
+// startSystem starts app.System with cfg and stops it at cleanup.
+func startSystem(tb testing.TB, cfg app.Config, logger *slog.Logger) *app.System {
+	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	sys, err := app.Start(ctx, cfg, logger)
 	if err != nil {
@@ -106,7 +127,7 @@ func Start(tb testing.TB, o Options) *Stack {
 			tb.Errorf("stacktest: shutdown did not finish")
 		}
 	})
-	return &Stack{URL: sys.URL(), DB: db, NATS: ns, Sys: sys, Keys: keys, SigningKey: key, Store: sys.Store, Vault: v}
+	return sys
 }
 
 // Account is a user created for a test, with its password.

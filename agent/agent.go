@@ -3,7 +3,9 @@
 // requests from the ACCOUNTDB_EVENTS stream, carries them out on Proxmox with
 // go-proxmox, and answers on the ACCOUNTDB_AGENT stream (package protocol)
 // with results, observations of the guests it manages and each cluster's
-// inventory. See README.md for the guarantees.
+// inventory. Any number of agents may run: they elect a leader through a
+// lease in a JetStream key-value bucket (lease.go), only the leader acts,
+// and the others are hot standbys. See README.md for the guarantees.
 //
 // It uses nats.go's jetstream API directly rather than watermill: it needs
 // per-message InProgress heartbeats while a Proxmox task runs, a double
@@ -22,6 +24,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -44,6 +47,7 @@ const (
 	DefaultOperationTimeout  = 30 * time.Minute
 	DefaultShutdownTimeout   = 30 * time.Second
 	DefaultClusterWait       = 15 * time.Second
+	DefaultLeaseTTL          = 15 * time.Second
 )
 
 // ConsumerName is the durable consumer of VM requests on ACCOUNTDB_EVENTS.
@@ -92,6 +96,15 @@ type Config struct {
 	// ClusterWait bounds how long a request for a cluster the agent has
 	// not learned yet waits for its registration.
 	ClusterWait time.Duration
+
+	// LeaseTTL is the leader lease's lifetime: the TTL of the LeaseBucket
+	// when this agent creates it (an existing bucket's TTL wins). The
+	// leader renews every LeaseTTL/3 and stops acting when no renewal has
+	// succeeded for LeaseTTL/2; a standby takes over at most about
+	// LeaseTTL after a leader died without releasing the lease.
+	LeaseTTL time.Duration
+	// Instance names this agent in the lease; empty: a random UUID.
+	Instance string
 }
 
 func (c *Config) setDefaults() {
@@ -140,6 +153,12 @@ func (c *Config) setDefaults() {
 	if c.ClusterWait <= 0 {
 		c.ClusterWait = DefaultClusterWait
 	}
+	if c.LeaseTTL <= 0 {
+		c.LeaseTTL = DefaultLeaseTTL
+	}
+	if c.Instance == "" {
+		c.Instance = uuid.NewString()
+	}
 }
 
 func (c *Config) validate() error {
@@ -156,18 +175,25 @@ func (c *Config) validate() error {
 	if c.AckWait < time.Second {
 		errs = append(errs, fmt.Errorf("agent: AckWait %s must be at least 1s", c.AckWait))
 	}
+	if c.LeaseTTL < time.Second {
+		errs = append(errs, fmt.Errorf("agent: LeaseTTL %s must be at least 1s", c.LeaseTTL))
+	}
 	return errors.Join(errs...)
 }
 
-// Agent executes VM requests on the registered Proxmox clusters.
+// Agent executes VM requests on the registered Proxmox clusters. Any
+// number of agents may run: they elect a leader through a lease in
+// LeaseBucket, and only the leader acts; the others are hot standbys.
 type Agent struct {
 	cfg      Config
 	log      *slog.Logger
 	metrics  *metrics
 	registry *registry
 
-	mu      sync.Mutex
-	healthy bool // the consumers are up
+	mu       sync.Mutex
+	healthy  bool       // caught up with the registrations: leading or ready to
+	leader   bool       // holds the lease and acts
+	onLeader func(bool) // tests: told of each change of leader, under mu
 }
 
 // New checks cfg and builds an agent; Run starts it.
@@ -185,8 +211,8 @@ func New(cfg Config) (*Agent, error) {
 	return a, nil
 }
 
-// Healthy reports whether the agent is connected to its streams and
-// consuming.
+// Healthy reports whether the agent is running and caught up with the
+// cluster registrations: the leader, or a standby ready to take over.
 func (a *Agent) Healthy() bool {
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -199,11 +225,39 @@ func (a *Agent) setHealthy(v bool) {
 	a.mu.Unlock()
 }
 
-// Run consumes until ctx ends: it learns the registered clusters (and
-// starts their reconciliation), then executes VM requests. When ctx ends it
-// stops fetching, lets in-flight operations finish for up to
-// ShutdownTimeout and returns; unfinished requests stay unacknowledged and
-// are redelivered.
+// Leader reports whether this agent holds the leader lease and acts:
+// consumes VM requests and reconciles. It turns false as soon as the agent
+// is fenced (no renewal for LeaseTTL/2), before its lease can expire.
+func (a *Agent) Leader() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.leader
+}
+
+func (a *Agent) setLeader(v bool) {
+	a.mu.Lock()
+	changed := a.leader != v
+	a.leader = v
+	if changed && a.onLeader != nil {
+		a.onLeader(v)
+	}
+	if v {
+		a.metrics.leader.Set(1)
+	} else {
+		a.metrics.leader.Set(0)
+	}
+	a.mu.Unlock()
+}
+
+// Instance is this agent's name in the lease.
+func (a *Agent) Instance() string { return a.cfg.Instance }
+
+// Run works until ctx ends: it learns the registered clusters, then
+// campaigns for the leader lease; while it leads, it executes VM requests
+// and reconciles the clusters; otherwise it waits as a standby, its
+// registry kept up to date. When ctx ends the leader stops fetching, lets
+// in-flight operations finish for up to ShutdownTimeout, releases the lease
+// and returns; unfinished requests stay unacknowledged and are redelivered.
 func (a *Agent) Run(ctx context.Context) error {
 	setup, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
@@ -217,6 +271,10 @@ func (a *Agent) Run(ctx context.Context) error {
 	cons, err := events.CreateOrUpdateConsumer(setup, requestConsumerConfig(a.cfg.AckWait, a.cfg.Concurrency))
 	if err != nil {
 		return fmt.Errorf("agent: consumer %s: %w", ConsumerName, err)
+	}
+	l, err := openLease(setup, a.cfg.JS, a.cfg.LeaseTTL, newLeaseHolder(a.cfg.Instance), a.log)
+	if err != nil {
+		return err
 	}
 
 	var wg sync.WaitGroup
@@ -239,15 +297,65 @@ func (a *Agent) Run(ctx context.Context) error {
 		return nil
 	}
 	a.setHealthy(true)
-	a.log.Info("agent consuming VM requests", "consumer", ConsumerName, "clusters", a.registry.count())
-	err = a.consume(ctx, cons)
+	a.log.Info("agent ready; campaigning for the leader lease", "instance", a.cfg.Instance, "clusters", a.registry.count(), "lease_ttl", l.ttl)
+	for ctx.Err() == nil {
+		rev, sent, err := l.acquire(ctx)
+		if err != nil {
+			break // ctx ended
+		}
+		a.lead(ctx, cons, l, rev, sent)
+	}
 	a.setHealthy(false)
 	wg.Wait()
-	a.registry.stop()
-	if ctx.Err() != nil {
-		return nil
+	return nil
+}
+
+// lead is one leader term: reconciliation and the request consumer run
+// until ctx ends (then in-flight operations drain for up to
+// ShutdownTimeout) or the lease is fenced (then in-flight operations are
+// abandoned before the lease can expire). The lease is released at the
+// end, so that a standby takes over at once.
+func (a *Agent) lead(ctx context.Context, cons jetstream.Consumer, l *lease, rev uint64, since time.Time) {
+	fenced, abandon := make(chan struct{}), make(chan struct{})
+	holdCtx, stopHold := context.WithCancel(context.WithoutCancel(ctx))
+	type held struct {
+		rev    uint64
+		reason string
 	}
-	return err
+	holdDone := make(chan held, 1)
+	go func() {
+		rev, reason := l.hold(holdCtx, rev, since, fenced, abandon)
+		holdDone <- held{rev, reason}
+	}()
+	termCtx, endTerm := context.WithCancel(ctx)
+	watchDone := make(chan struct{})
+	go func() {
+		defer close(watchDone)
+		select {
+		case <-fenced:
+			a.setLeader(false)
+			endTerm()
+		case <-termCtx.Done():
+		}
+	}()
+
+	a.setLeader(true)
+	a.log.Info("agent leadership gained: consuming VM requests and reconciling", "instance", a.cfg.Instance, "consumer", ConsumerName, "clusters", a.registry.count(), "lease_ttl", l.ttl)
+	a.registry.startReconcile(termCtx)
+	a.consume(termCtx, cons, min(5*time.Second, l.ttl/4), abandon)
+	a.registry.stopReconcile()
+	a.setLeader(false)
+	endTerm()
+	<-watchDone
+	stopHold()
+	h := <-holdDone
+	l.release(ctx, h.rev)
+	if h.reason == leaseReleased {
+		a.log.Info("agent leadership released", "instance", a.cfg.Instance)
+	} else {
+		a.metrics.leaderLost.WithLabelValues(h.reason).Inc()
+		a.log.Warn("agent leadership lost: stopped acting; campaigning again", "instance", a.cfg.Instance, "reason", h.reason)
+	}
 }
 
 func requestConsumerConfig(ackWait time.Duration, concurrency int) jetstream.ConsumerConfig {

@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"io"
 	"log/slog"
+	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -294,9 +296,30 @@ func (e *env) connect() (*nats.Conn, jetstream.JetStream) {
 
 func (e *env) startAgentOn(js jetstream.JetStream, tweak func(*Config)) (stop func(), reg *prometheus.Registry) {
 	e.t.Helper()
-	reg = prometheus.NewRegistry()
+	ta := e.runAgent(js, tweak, nil)
+	return ta.stop, ta.reg
+}
+
+// testAgent is a running agent with its metrics and a log of its Proxmox
+// API calls.
+type testAgent struct {
+	*Agent
+	stop func() // cancels Run's context and waits for Run to return
+	reg  *prometheus.Registry
+	pve  *pveCalls
+}
+
+// runAgent runs an agent on js with fast settings (tweak changes them)
+// until the test ends or stop is called. onLeader, when set, is told of
+// every change of the agent's leadership, under the agent's lock.
+func (e *env) runAgent(js jetstream.JetStream, tweak func(*Config), onLeader func(bool)) *testAgent {
+	e.t.Helper()
+	reg := prometheus.NewRegistry()
+	calls := &pveCalls{}
 	cfg := Config{
 		JS: js, Vault: e.vault, Registerer: reg,
+		HTTPClient:        calls.client,
+		LeaseTTL:          3 * time.Second,
 		Logger:            slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		Concurrency:       4,
 		ReconcileInterval: time.Hour,
@@ -315,11 +338,12 @@ func (e *env) startAgentOn(js jetstream.JetStream, tweak func(*Config)) (stop fu
 	if err != nil {
 		e.t.Fatal(err)
 	}
+	a.onLeader = onLeader
 	ctx, cancel := context.WithCancel(e.ctx)
 	done := make(chan error, 1)
 	go func() { done <- a.Run(ctx) }()
 	var once sync.Once
-	stop = func() {
+	stop := func() {
 		once.Do(func() {
 			cancel()
 			if err := <-done; err != nil {
@@ -328,7 +352,42 @@ func (e *env) startAgentOn(js jetstream.JetStream, tweak func(*Config)) (stop fu
 		})
 	}
 	e.t.Cleanup(stop)
-	return stop, reg
+	return &testAgent{Agent: a, stop: stop, reg: reg, pve: calls}
+}
+
+// pveCalls records when each Proxmox API call of one agent started and
+// ended.
+type pveCalls struct {
+	mu    sync.Mutex
+	spans []span
+}
+
+type span struct{ start, end time.Time }
+
+func (p *pveCalls) client(insecure bool) *http.Client {
+	hc := defaultHTTPClient(insecure)
+	hc.Transport = recordingTransport{base: hc.Transport, calls: p}
+	return hc
+}
+
+func (p *pveCalls) all() []span {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.spans)
+}
+
+type recordingTransport struct {
+	base  http.RoundTripper
+	calls *pveCalls
+}
+
+func (t recordingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	start := time.Now()
+	resp, err := t.base.RoundTrip(r)
+	t.calls.mu.Lock()
+	t.calls.spans = append(t.calls.spans, span{start, time.Now()})
+	t.calls.mu.Unlock()
+	return resp, err
 }
 
 // waitInventory waits for the inventory an agent publishes when it learns

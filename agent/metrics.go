@@ -12,6 +12,8 @@ type metrics struct {
 	retries     *prometheus.CounterVec
 	reconciles  *prometheus.CounterVec
 	clusters    prometheus.Gauge
+	leader      prometheus.Gauge
+	leaderLost  *prometheus.CounterVec
 }
 
 func newMetrics(reg prometheus.Registerer) (*metrics, error) {
@@ -33,8 +35,16 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Name: "accountdb_agent_clusters",
 			Help: "Proxmox clusters the agent has learned.",
 		}),
+		leader: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "accountdb_agent_leader",
+			Help: "1 while this agent holds the leader lease and acts (consumes VM requests, reconciles), 0 while it is a standby.",
+		}),
+		leaderLost: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "accountdb_agent_leadership_lost_total",
+			Help: "Leader terms of this agent that ended other than by its own stop, by reason (fenced: no renewal within TTL/2; lost: the lease expired or was taken).",
+		}, []string{"reason"}),
 	}
-	for _, c := range []prometheus.Collector{m.taskSeconds, m.retries, m.reconciles, m.clusters} {
+	for _, c := range []prometheus.Collector{m.taskSeconds, m.retries, m.reconciles, m.clusters, m.leader, m.leaderLost} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("agent metrics: %w", err)
 		}

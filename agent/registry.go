@@ -21,7 +21,9 @@ var registrationSubject = eventstore.SubjectPrefix + "*." + domain.StreamCluster
 
 // registry is the set of clusters the agent knows, learned from
 // cluster_registered events through an ordered consumer that stays open, so
-// a cluster registered while the agent runs is picked up at once.
+// a cluster registered while the agent runs is picked up at once. A standby
+// keeps it up to date too, so that it can act as soon as it leads; only the
+// leader runs the clusters' reconciliation loops (startReconcile).
 type registry struct {
 	a *Agent
 
@@ -31,7 +33,8 @@ type registry struct {
 
 	caughtUp     chan struct{}
 	caughtUpOnce sync.Once
-	loops        sync.WaitGroup // reconciliation loops
+	leading      context.Context // non-nil while this agent leads: reconciliation runs
+	loops        sync.WaitGroup  // reconciliation loops
 }
 
 // cluster is one registered cluster: a go-proxmox client, or the reason
@@ -42,7 +45,7 @@ type cluster struct {
 	APIURL string
 	pve    *pve
 	err    error
-	cancel context.CancelFunc // stops its reconciliation loop
+	cancel context.CancelFunc // stops its reconciliation loop; nil when none runs
 }
 
 func newRegistry(a *Agent) *registry {
@@ -86,7 +89,7 @@ func (r *registry) run(ctx context.Context, stream jetstream.Stream) error {
 			}
 			continue
 		}
-		r.apply(ctx, msg.Data())
+		r.apply(msg.Data())
 		if md, err := msg.Metadata(); err == nil && md.NumPending == 0 {
 			r.markCaughtUp()
 		}
@@ -94,7 +97,7 @@ func (r *registry) run(ctx context.Context, stream jetstream.Stream) error {
 }
 
 // apply learns one registration; a malformed one is logged and skipped.
-func (r *registry) apply(ctx context.Context, data []byte) {
+func (r *registry) apply(data []byte) {
 	ev, err := eventstore.DecodeMessage(data)
 	if err != nil {
 		r.a.log.Error("cluster registration: undecodable message", "err", err)
@@ -119,24 +122,19 @@ func (r *registry) apply(ctx context.Context, data []byte) {
 		client := proxmox.NewClient(reg.APIURL, proxmox.WithAPIToken(reg.TokenID, secret), proxmox.WithHTTPClient(hc))
 		c.pve = &pve{id: c.ID, name: c.Name, c: client, pollMax: r.a.cfg.TaskPollInterval}
 	}
-	r.put(ctx, c)
+	r.put(c)
 	r.a.log.Info("cluster learned", "cluster_id", c.ID, "cluster", c.Name, "api_url", c.APIURL, "token_id", reg.TokenID, "insecure_tls", reg.InsecureTLS, "usable", c.err == nil)
 }
 
-// put adds or replaces a cluster and (re)starts its reconciliation.
-func (r *registry) put(ctx context.Context, c *cluster) {
+// put adds or replaces a cluster and, on the leader, (re)starts its
+// reconciliation.
+func (r *registry) put(c *cluster) {
 	r.mu.Lock()
 	if old, ok := r.clusters[c.ID]; ok && old.cancel != nil {
 		old.cancel()
 	}
-	if c.pve != nil {
-		lctx, cancel := context.WithCancel(ctx)
-		c.cancel = cancel
-		r.loops.Add(1)
-		go func() {
-			defer r.loops.Done()
-			r.a.reconcileLoop(lctx, c.pve)
-		}()
+	if r.leading != nil {
+		r.startLoop(c)
 	}
 	r.clusters[c.ID] = c
 	close(r.changed)
@@ -146,12 +144,40 @@ func (r *registry) put(ctx context.Context, c *cluster) {
 	r.a.metrics.clusters.Set(float64(n))
 }
 
-// stop ends every reconciliation loop and waits for them.
-func (r *registry) stop() {
+// startLoop starts a cluster's reconciliation loop under r.leading; r.mu
+// is held.
+func (r *registry) startLoop(c *cluster) {
+	if c.pve == nil {
+		return
+	}
+	lctx, cancel := context.WithCancel(r.leading)
+	c.cancel = cancel
+	r.loops.Add(1)
+	go func() {
+		defer r.loops.Done()
+		r.a.reconcileLoop(lctx, c.pve)
+	}()
+}
+
+// startReconcile runs every cluster's reconciliation loop, and those of
+// clusters learned later, until ctx ends or stopReconcile.
+func (r *registry) startReconcile(ctx context.Context) {
 	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.leading = ctx
+	for _, c := range r.clusters {
+		r.startLoop(c)
+	}
+}
+
+// stopReconcile ends every reconciliation loop and waits for them.
+func (r *registry) stopReconcile() {
+	r.mu.Lock()
+	r.leading = nil
 	for _, c := range r.clusters {
 		if c.cancel != nil {
 			c.cancel()
+			c.cancel = nil
 		}
 	}
 	r.mu.Unlock()

@@ -27,9 +27,10 @@ type job struct {
 // dispatcher runs jobs with bounded concurrency, one at a time per VM, in
 // the order they were delivered.
 type dispatcher struct {
-	a     *Agent
-	opCtx context.Context // outlives Run's ctx by up to ShutdownTimeout
-	sem   chan struct{}
+	a       *Agent
+	termCtx context.Context // ends when the agent stops or stops leading: start nothing new
+	opCtx   context.Context // outlives termCtx by up to ShutdownTimeout, less when fenced
+	sem     chan struct{}
 
 	mu       sync.Mutex
 	held     map[uint64]bool      // stream sequences fetched and not finished
@@ -39,12 +40,30 @@ type dispatcher struct {
 	wg       sync.WaitGroup
 }
 
-// consume fetches requests until ctx ends, then shuts the dispatcher down.
-func (a *Agent) consume(ctx context.Context, cons jetstream.Consumer) error {
+// consume fetches requests until ctx ends (the agent stops, or stops
+// leading), then shuts the dispatcher down: running operations may finish
+// for up to ShutdownTimeout, or until abandon closes (a fenced leader,
+// before its lease can expire), whichever comes first.
+//
+// Each pull request expires after fetchWait. A leader cut off from NATS
+// cannot withdraw the pull request it has outstanding; the server would
+// hand it messages (redeliveries included) that vanish, and, if it were
+// still open when the next leader pulls, would split one VM's requests
+// between the two and reorder them. A fetchWait of at most a quarter of the
+// lease TTL has it expire before the lease does.
+func (a *Agent) consume(ctx context.Context, cons jetstream.Consumer, fetchWait time.Duration, abandon <-chan struct{}) {
 	opCtx, cancelOps := context.WithCancel(context.WithoutCancel(ctx))
 	defer cancelOps()
+	stopAbandon := context.AfterFunc(ctx, func() {
+		select {
+		case <-abandon:
+			cancelOps()
+		case <-opCtx.Done():
+		}
+	})
+	defer stopAbandon()
 	d := &dispatcher{
-		a: a, opCtx: opCtx, sem: make(chan struct{}, a.cfg.Concurrency),
+		a: a, termCtx: ctx, opCtx: opCtx, sem: make(chan struct{}, a.cfg.Concurrency),
 		held: map[uint64]bool{}, queues: map[uuid.UUID][]*job{}, room: make(chan struct{}, 1),
 	}
 	maxHeld := a.cfg.Concurrency * 4
@@ -53,7 +72,7 @@ func (a *Agent) consume(ctx context.Context, cons jetstream.Consumer) error {
 		if free == 0 {
 			break
 		}
-		fctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		fctx, cancel := context.WithTimeout(ctx, fetchWait)
 		batch, err := cons.Fetch(free, jetstream.FetchContext(fctx))
 		if err != nil {
 			cancel()
@@ -74,7 +93,6 @@ func (a *Agent) consume(ctx context.Context, cons jetstream.Consumer) error {
 		}
 	}
 	d.shutdown(a.cfg.ShutdownTimeout, cancelOps)
-	return nil
 }
 
 func isFetchTimeout(err error) bool {
@@ -114,6 +132,10 @@ func (d *dispatcher) dispatch(msg jetstream.Msg) {
 		// redelivery, and say so loudly.
 		d.a.log.Error("VM request: undecodable, terminated", "subject", msg.Subject(), "stream_seq", md.Sequence.Stream, "err", err)
 		_ = msg.TermWithReason(err.Error())
+		return
+	}
+	if d.termCtx.Err() != nil {
+		_ = msg.Nak() // fetched as the agent stopped (leading): not started
 		return
 	}
 	j := &job{msg: msg, seq: md.Sequence.Stream, req: req, done: make(chan struct{})}
@@ -172,7 +194,7 @@ func (d *dispatcher) runVM(vm uuid.UUID) {
 			continue
 		}
 		d.mu.Lock()
-		stopping := d.stopping
+		stopping := d.stopping || d.termCtx.Err() != nil
 		d.mu.Unlock()
 		if stopping {
 			<-d.sem
@@ -243,8 +265,9 @@ func (d *dispatcher) finish(j *job) {
 	}
 }
 
-// shutdown stops starting jobs, gives running ones up to timeout, then
-// cancels them and waits for every runner to return.
+// shutdown stops starting jobs, gives running ones up to timeout (or until
+// consume's abandon cancels them), then cancels them and waits for every
+// runner to return.
 func (d *dispatcher) shutdown(timeout time.Duration, cancelOps context.CancelFunc) {
 	d.mu.Lock()
 	d.stopping = true

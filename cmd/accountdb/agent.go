@@ -33,6 +33,7 @@ type agentConfig struct {
 	Concurrency       int
 	VMIDMin, VMIDMax  int
 	ReconcileInterval time.Duration
+	LeaseTTL          time.Duration
 	SecretsKey        string // environment only, never a flag
 }
 
@@ -69,6 +70,7 @@ func bindAgentConfig(fs *flag.FlagSet) (*agentConfig, error) {
 	fs.IntVar(&c.VMIDMin, "vmid-min", envInt("ACCOUNTDB_AGENT_VMID_MIN", agent.DefaultVMIDMin), "lowest PVE vmid given to a created guest (env ACCOUNTDB_AGENT_VMID_MIN)")
 	fs.IntVar(&c.VMIDMax, "vmid-max", envInt("ACCOUNTDB_AGENT_VMID_MAX", agent.DefaultVMIDMax), "highest PVE vmid given to a created guest (env ACCOUNTDB_AGENT_VMID_MAX)")
 	fs.DurationVar(&c.ReconcileInterval, "reconcile-interval", envDuration("ACCOUNTDB_AGENT_RECONCILE_INTERVAL", agent.DefaultReconcileInterval), "how often each cluster's guests and inventory are published (env ACCOUNTDB_AGENT_RECONCILE_INTERVAL)")
+	fs.DurationVar(&c.LeaseTTL, "lease-ttl", envDuration("ACCOUNTDB_AGENT_LEASE_TTL", agent.DefaultLeaseTTL), "leader lease TTL when this agent creates the lease bucket; a standby takes over about this long after a leader dies (env ACCOUNTDB_AGENT_LEASE_TTL)")
 	return c, errors.Join(errs...)
 }
 
@@ -88,6 +90,9 @@ func (c *agentConfig) validate() error {
 	}
 	if c.ReconcileInterval < time.Second {
 		errs = append(errs, errors.New("ACCOUNTDB_AGENT_RECONCILE_INTERVAL must be at least 1s"))
+	}
+	if c.LeaseTTL < time.Second {
+		errs = append(errs, errors.New("ACCOUNTDB_AGENT_LEASE_TTL must be at least 1s"))
 	}
 	if c.SecretsKey == "" && c.DataDir == "" {
 		errs = append(errs, errors.New("ACCOUNTDB_SECRETS_KEY or ACCOUNTDB_DATA_DIR is required"))
@@ -155,7 +160,7 @@ func runAgent(ctx context.Context, args []string, _, stderr io.Writer) error {
 	a, err := agent.New(agent.Config{
 		JS: js, Vault: v, Logger: log, Registerer: reg,
 		Concurrency: cfg.Concurrency, VMIDMin: cfg.VMIDMin, VMIDMax: cfg.VMIDMax,
-		ReconcileInterval: cfg.ReconcileInterval,
+		ReconcileInterval: cfg.ReconcileInterval, LeaseTTL: cfg.LeaseTTL,
 	})
 	if err != nil {
 		return err
@@ -171,7 +176,13 @@ func runAgent(ctx context.Context, args []string, _, stderr io.Writer) error {
 			http.Error(w, "not ready", http.StatusServiceUnavailable)
 			return
 		}
-		_, _ = io.WriteString(w, "ok\n")
+		// A standby is healthy: it is ready to take over.
+		role := "standby"
+		if a.Leader() {
+			role = "leader"
+		}
+		w.Header().Set("Accountdb-Agent-Role", role)
+		_, _ = io.WriteString(w, "ok "+role+"\n")
 	})
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
@@ -180,7 +191,7 @@ func runAgent(ctx context.Context, args []string, _, stderr io.Writer) error {
 			log.Error("http", "err", err)
 		}
 	}()
-	log.Info("agent starting", "http", "http://"+ln.Addr().String(), "concurrency", cfg.Concurrency, "vmid_range", fmt.Sprintf("%d-%d", cfg.VMIDMin, cfg.VMIDMax))
+	log.Info("agent starting", "http", "http://"+ln.Addr().String(), "instance", a.Instance(), "concurrency", cfg.Concurrency, "vmid_range", fmt.Sprintf("%d-%d", cfg.VMIDMin, cfg.VMIDMax), "lease_ttl", cfg.LeaseTTL)
 
 	runErr := a.Run(ctx)
 	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)

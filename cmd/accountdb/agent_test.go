@@ -27,8 +27,9 @@ import (
 func TestAgentConfigNeedsNATS(t *testing.T) {
 	t.Setenv("NATS_URL", "")
 	t.Setenv("ACCOUNTDB_AGENT_CONCURRENCY", "lots")
+	t.Setenv("ACCOUNTDB_AGENT_LEASE_TTL", "500ms")
 	err := run(context.Background(), []string{"agent", "-data-dir", t.TempDir()}, io.Discard, io.Discard)
-	if err == nil || !strings.Contains(err.Error(), "NATS_URL") || !strings.Contains(err.Error(), "ACCOUNTDB_AGENT_CONCURRENCY") {
+	if err == nil || !strings.Contains(err.Error(), "NATS_URL") || !strings.Contains(err.Error(), "ACCOUNTDB_AGENT_CONCURRENCY") || !strings.Contains(err.Error(), "ACCOUNTDB_AGENT_LEASE_TTL") {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -105,10 +106,10 @@ func TestAgentSubcommand(t *testing.T) {
 		t.Fatalf("result %+v, %v", r, err)
 	}
 
-	if body := agentTestGet(t, "http://"+addr+"/healthz"); !strings.Contains(body, "ok") {
+	if body := agentTestGet(t, "http://"+addr+"/healthz"); body != "ok leader\n" {
 		t.Fatalf("/healthz: %q", body)
 	}
-	if body := agentTestGet(t, "http://"+addr+"/metrics"); !strings.Contains(body, `accountdb_agent_task_seconds_count{action="create",outcome="succeeded"} 1`) {
+	if body := agentTestGet(t, "http://"+addr+"/metrics"); !strings.Contains(body, `accountdb_agent_task_seconds_count{action="create",outcome="succeeded"} 1`) || !strings.Contains(body, "accountdb_agent_leader 1") {
 		t.Fatalf("/metrics lacks the create:\n%s", body)
 	}
 }

@@ -115,8 +115,10 @@ func startDevAgent(natsURL string, v *vault.Vault, log *slog.Logger) (*agent.Age
 	if err != nil {
 		return nil, err
 	}
+	// A short lease: after a crash of `accountdb dev` its old lease, kept
+	// in the embedded NATS store, holds the restarted agent back this long.
 	return agent.New(agent.Config{JS: js, Vault: v, Logger: log.With("component", "agent"),
-		ReconcileInterval: 10 * time.Second, TaskPollInterval: 200 * time.Millisecond})
+		ReconcileInterval: 10 * time.Second, TaskPollInterval: 200 * time.Millisecond, LeaseTTL: 5 * time.Second})
 }
 
 // migrateOrExplain applies migrations, turning an unreachable database into a

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
@@ -102,21 +101,12 @@ func (a Anchor) Validate() error {
 // else all) in one snapshot. It does not verify the chains: anchor a log
 // that VerifyChains found intact.
 func (s *Store) AnchorLog(ctx context.Context, tenant uuid.UUID) (Anchor, error) {
-	scope := crossTenantRead
 	var only *uuid.UUID
 	if tenant != uuid.Nil {
-		scope, only = tenantScope(tenant), &tenant
+		only = &tenant
 	}
 	a := Anchor{Format: AnchorFormat, TenantID: only, Heads: []Head{}}
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
-		if err := tenantdb.SetScope(ctx, tx, scope); err != nil {
-			return err
-		}
-		if scope.CrossTenant {
-			if _, err := tx.Exec(ctx, `SELECT set_config('statement_timeout', '0', true)`); err != nil {
-				return err
-			}
-		}
+	err := s.auditRead(ctx, tenant, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, `SELECT now()`).Scan(&a.TakenAt); err != nil {
 			return err
 		}
@@ -174,9 +164,9 @@ func (s *Store) CheckAnchor(ctx context.Context, a Anchor) ([]AnchorMismatch, er
 	if err := a.Validate(); err != nil {
 		return nil, err
 	}
-	scope := crossTenantRead
+	var tenant uuid.UUID
 	if a.TenantID != nil {
-		scope = tenantScope(*a.TenantID)
+		tenant = *a.TenantID
 	}
 	ids := make([]string, len(a.Heads))
 	versions := make([]int64, len(a.Heads))
@@ -184,15 +174,7 @@ func (s *Store) CheckAnchor(ctx context.Context, a Anchor) ([]AnchorMismatch, er
 		ids[i], versions[i] = h.Stream, h.Version
 	}
 	stored := make([][]byte, len(a.Heads))
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
-		if err := tenantdb.SetScope(ctx, tx, scope); err != nil {
-			return err
-		}
-		if scope.CrossTenant {
-			if _, err := tx.Exec(ctx, `SELECT set_config('statement_timeout', '0', true)`); err != nil {
-				return err
-			}
-		}
+	err := s.auditRead(ctx, tenant, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT h.i, e.hash
 			FROM unnest($1::text[], $2::bigint[]) WITH ORDINALITY AS h(stream_id, version, i)
 			LEFT JOIN events e ON e.stream_id = h.stream_id AND e.stream_version = h.version`, ids, versions)

@@ -110,16 +110,38 @@ SELECT (SELECT count(*) FROM events
             SELECT stream_id FROM streams
             WHERE ($1::text IS NULL OR stream_id = $1) AND ($2::uuid IS NULL OR tenant_id = $2)) ids)`
 
+// auditRead runs fn in one READ ONLY, REPEATABLE READ transaction (every
+// statement of fn sees the same snapshot of the log) under tenant's scope,
+// or under the cross-tenant scope for uuid.Nil. Cross-tenant, the pool's
+// statement timeout is lifted: a whole log takes as long as it takes. The
+// audit tools (chain verification, anchors) read this way.
+func (s *Store) auditRead(ctx context.Context, tenant uuid.UUID, fn func(pgx.Tx) error) error {
+	scope := crossTenantRead
+	if tenant != uuid.Nil {
+		scope = tenantScope(tenant)
+	}
+	return pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
+		if err := tenantdb.SetScope(ctx, tx, scope); err != nil {
+			return err
+		}
+		if scope.CrossTenant {
+			if _, err := tx.Exec(ctx, `SELECT set_config('statement_timeout', '0', true)`); err != nil {
+				return err
+			}
+		}
+		return fn(tx)
+	})
+}
+
 // VerifyChains recomputes the hash chains of the events f selects, in SQL
 // with the same canonical form the insert trigger hashed, and reports the
 // first broken link of each stream. Both statements read one snapshot. Under
 // the system scope the pool's statement timeout is lifted: a whole log takes
 // as long as it takes.
 func (s *Store) VerifyChains(ctx context.Context, f VerifyFilter) (VerifyReport, error) {
-	scope := crossTenantRead
 	var tenant *uuid.UUID
 	if f.TenantID != uuid.Nil {
-		scope, tenant = tenantScope(f.TenantID), &f.TenantID
+		tenant = &f.TenantID
 	}
 	var stream *string
 	if f.Stream != (StreamID{}) {
@@ -130,15 +152,7 @@ func (s *Store) VerifyChains(ctx context.Context, f VerifyFilter) (VerifyReport,
 		stream = &id
 	}
 	var rep VerifyReport
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{AccessMode: pgx.ReadOnly, IsoLevel: pgx.RepeatableRead}, func(tx pgx.Tx) error {
-		if err := tenantdb.SetScope(ctx, tx, scope); err != nil {
-			return err
-		}
-		if scope.CrossTenant {
-			if _, err := tx.Exec(ctx, `SELECT set_config('statement_timeout', '0', true)`); err != nil {
-				return err
-			}
-		}
+	err := s.auditRead(ctx, f.TenantID, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, verifyCountsSQL, stream, tenant).Scan(&rep.EventsChecked, &rep.StreamsChecked); err != nil {
 			return err
 		}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"time"
 
 	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/google/uuid"
@@ -89,25 +90,7 @@ func scanEvent(rows pgx.Rows) (Event, error) {
 // ReadStream returns up to limit events of one tenant's stream with version >=
 // fromVersion, oldest first. A stream of another tenant reads as empty.
 func (s *Store) ReadStream(ctx context.Context, tenant uuid.UUID, stream StreamID, fromVersion int64, limit int) ([]Event, error) {
-	if err := stream.Validate(); err != nil {
-		return nil, err
-	}
-	limit = clampLimit(limit)
-	var out []Event
-	err := s.inScope(ctx, tenantScope(tenant), func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+eventColumns+` FROM events
-			WHERE stream_id = $1 AND stream_version >= $2 ORDER BY stream_version LIMIT $3`,
-			stream.String(), fromVersion, limit)
-		if err != nil {
-			return err
-		}
-		out, err = scanEvents(rows, min(limit, 256))
-		return err
-	})
-	if err != nil {
-		return nil, fmt.Errorf("read stream %s: %w", stream, err)
-	}
-	return s.upcasters.upcastAll(out)
+	return s.ReadStreamUntil(ctx, tenantScope(tenant), stream, fromVersion, time.Time{}, limit)
 }
 
 // StreamVersion is a stream's current version for tenant, 0 if it has none.

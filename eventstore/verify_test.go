@@ -28,9 +28,9 @@ func appendN(t *testing.T, s *eventstore.Store, tenant uuid.UUID, st eventstore.
 	}
 }
 
-// tamper runs sql as the superuser with the insert-only trigger off, as an
-// attacker with database owner rights would.
-func tamper(t *testing.T, db *pgtest.DB, sql string, args ...any) {
+// withoutInsertOnly runs fn as the superuser with the insert-only trigger
+// off, as an attacker with database owner rights would.
+func withoutInsertOnly(t *testing.T, db *pgtest.DB, fn func(pgx.Tx) error) {
 	t.Helper()
 	ctx := context.Background()
 	conn := db.AdminConn(t)
@@ -38,19 +38,31 @@ func tamper(t *testing.T, db *pgtest.DB, sql string, args ...any) {
 		if _, err := tx.Exec(ctx, `ALTER TABLE events DISABLE TRIGGER events_no_update_delete`); err != nil {
 			return err
 		}
-		tag, err := tx.Exec(ctx, sql, args...)
+		if err := fn(tx); err != nil {
+			return err
+		}
+		_, err := tx.Exec(ctx, `ALTER TABLE events ENABLE TRIGGER events_no_update_delete`)
+		return err
+	})
+	if err != nil {
+		t.Fatalf("tamper: %v", err)
+	}
+}
+
+// tamper runs one statement that must touch exactly one row, as an
+// attacker with database owner rights would.
+func tamper(t *testing.T, db *pgtest.DB, sql string, args ...any) {
+	t.Helper()
+	withoutInsertOnly(t, db, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(context.Background(), sql, args...)
 		if err != nil {
 			return err
 		}
 		if tag.RowsAffected() != 1 {
 			return fmt.Errorf("tampered with %d rows, want 1", tag.RowsAffected())
 		}
-		_, err = tx.Exec(ctx, `ALTER TABLE events ENABLE TRIGGER events_no_update_delete`)
-		return err
+		return nil
 	})
-	if err != nil {
-		t.Fatalf("tamper: %v", err)
-	}
 }
 
 func verify(t *testing.T, s *eventstore.Store, f eventstore.VerifyFilter) eventstore.VerifyReport {

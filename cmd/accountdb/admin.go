@@ -17,7 +17,6 @@ import (
 	"github.com/accountdb/accountdb/domain"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/internal/app"
-	"github.com/accountdb/accountdb/tenantdb"
 )
 
 // runAdmin: `admin create-platform-admin --email E --password-stdin`.
@@ -73,11 +72,7 @@ func openCommands(ctx context.Context, cfg *config) (*commands.Handler, func(), 
 	if err := cfg.validate(); err != nil {
 		return nil, nil, err
 	}
-	appURL, err := cfg.appURL()
-	if err != nil {
-		return nil, nil, err
-	}
-	pool, err := tenantdb.Open(ctx, appURL, tenantdb.PoolOptions{MaxConns: 4, ApplicationName: "accountdb-admin"})
+	pool, err := cfg.openAppPool(ctx, 4, "accountdb-admin")
 	if err != nil {
 		return nil, nil, err
 	}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/accountdb/accountdb/migrations"
 	"github.com/accountdb/accountdb/tenantdb"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // config is the process configuration: environment variables, each with a
@@ -71,6 +73,16 @@ func (c *config) appURL() (string, error) {
 		return c.AppDatabaseURL, nil
 	}
 	return tenantdb.AppURL(c.DatabaseURL, migrations.AppRole, c.AppDBPassword)
+}
+
+// openAppPool connects a pool as the service role for a one-shot CLI
+// subcommand: at most maxConns connections, named name in pg_stat_activity.
+func (c *config) openAppPool(ctx context.Context, maxConns int32, name string) (*pgxpool.Pool, error) {
+	appURL, err := c.appURL()
+	if err != nil {
+		return nil, err
+	}
+	return tenantdb.Open(ctx, appURL, tenantdb.PoolOptions{MaxConns: maxConns, ApplicationName: name})
 }
 
 func parseLevel(s string) (slog.Level, error) {

@@ -13,7 +13,6 @@ import (
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/internal/app"
 	"github.com/accountdb/accountdb/projections"
-	"github.com/accountdb/accountdb/tenantdb"
 )
 
 // runProjections: `projections status` and `projections rebuild <name>`.
@@ -27,11 +26,7 @@ func runProjections(ctx context.Context, args []string, stdout, stderr io.Writer
 	if len(rest) == 0 {
 		return errors.New("usage: accountdb projections status | rebuild <name>")
 	}
-	appURL, err := cfg.appURL()
-	if err != nil {
-		return err
-	}
-	pool, err := tenantdb.Open(ctx, appURL, tenantdb.PoolOptions{MaxConns: 4, ApplicationName: "accountdb-projections"})
+	pool, err := cfg.openAppPool(ctx, 4, "accountdb-projections")
 	if err != nil {
 		return err
 	}

@@ -38,11 +38,7 @@ func runReplay(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	if err := cfg.validate(); err != nil {
 		return err
 	}
-	appURL, err := cfg.appURL()
-	if err != nil {
-		return err
-	}
-	pool, err := tenantdb.Open(ctx, appURL, tenantdb.PoolOptions{MaxConns: 2, ApplicationName: "accountdb-replay"})
+	pool, err := cfg.openAppPool(ctx, 2, "accountdb-replay")
 	if err != nil {
 		return err
 	}

@@ -108,10 +108,12 @@ func withDatabase(serverURL, name string) (string, error) {
 	return u.String(), nil
 }
 
-func randomHex(n int) string {
+func randomBytes(n int) []byte {
 	b := make([]byte, n)
 	if _, err := rand.Read(b); err != nil {
 		panic(fmt.Sprintf("random: %v", err))
 	}
-	return hex.EncodeToString(b)
+	return b
 }
+
+func randomHex(n int) string { return hex.EncodeToString(randomBytes(n)) }

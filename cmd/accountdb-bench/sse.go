@@ -11,7 +11,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -130,8 +129,7 @@ func (b *bench) ssePhase(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	secret := make([]byte, 32)
-	_, _ = rand.Read(secret)
+	secret := randomBytes(32)
 	v, err := vault.New(secret)
 	if err != nil {
 		return err

@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -228,14 +227,6 @@ func (b *bench) bootVMStack(ctx context.Context) (_ *vmStack, err error) {
 
 func platformActor() commands.Actor {
 	return commands.Actor{TenantID: domain.PlatformTenant, Roles: []string{auth.RolePlatformAdmin}}
-}
-
-func randomBytes(n int) []byte {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic(fmt.Sprintf("random: %v", err))
-	}
-	return b
 }
 
 // vmClient is a tenant's vm_admin, logged in over HTTP.

@@ -113,7 +113,7 @@ func (b *bench) startAuditServer(ctx context.Context) (*auditServer, error) {
 		return nil, err
 	}
 	h := app.NewCommandHandler(b.db.store, keys)
-	operator := commands.Actor{TenantID: domain.PlatformTenant, Roles: []string{auth.RolePlatformAdmin}}
+	operator := platformActor()
 	t, err := h.CreateTenant(ctx, operator, commands.Options{}, "audit-bench",
 		domain.Quota{MaxVMs: 10, MaxCores: 64, MaxMemoryMB: 1 << 20, MaxDiskGB: 10000})
 	if err != nil {

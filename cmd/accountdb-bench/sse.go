@@ -303,7 +303,7 @@ func (b *bench) ssePhase(ctx context.Context) (err error) {
 
 // sseNewTenant creates a tenant and a tenant administrator and logs in.
 func sseNewTenant(ctx context.Context, sys *app.System, client *http.Client, i int) (*sseTenant, error) {
-	actor := commands.Actor{TenantID: domain.PlatformTenant, Roles: []string{auth.RolePlatformAdmin}}
+	actor := platformActor()
 	big := 1_000_000
 	t, err := sys.Commands.CreateTenant(ctx, actor, commands.Options{}, fmt.Sprintf("sse-%d", i),
 		domain.Quota{MaxVMs: big, MaxCores: big, MaxMemoryMB: big, MaxDiskGB: big})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"regexp"
 	"slices"
@@ -295,6 +296,41 @@ func (c *eventConn) flushWritten() bool {
 	return c.write(nil, true)
 }
 
+// pastReader is a resumed connection's own ordered consumer of its tenant's
+// events, read until the connection has joined its tenant's hub.
+type pastReader struct {
+	msgs <-chan jetstream.Msg
+	done <-chan struct{} // closed when the consumer stops
+	stop func()          // stops and deletes the consumer; idempotent
+}
+
+// readPast reads the tenant's events from stream sequence startSeq. The past
+// waits for the client (the socket paces it) rather than dropping it: a long
+// replay is not a slow client.
+func (f *eventFeed) readPast(ctx context.Context, log *slog.Logger, tenant string, startSeq uint64) (*pastReader, error) {
+	q := make(chan jetstream.Msg, f.opts.Buffer)
+	pastCtx, pastCancel := context.WithCancel(ctx)
+	cons, cc, err := f.consumeTenant(ctx, log, tenant, startSeq, min(f.opts.Buffer, 500), func(m jetstream.Msg) {
+		select {
+		case q <- m:
+		case <-pastCtx.Done():
+		}
+	})
+	if err != nil {
+		pastCancel()
+		return nil, err
+	}
+	f.metrics.catchUps.Inc()
+	var once sync.Once
+	return &pastReader{msgs: q, done: cc.Closed(), stop: func() {
+		once.Do(func() {
+			f.metrics.catchUps.Dec()
+			pastCancel()
+			stopOrdered(f.js, cons, cc)
+		})
+	}}, nil
+}
+
 // streamEvents serves GET /v1/events.
 //
 // Without Last-Event-ID the connection joins its tenant's hub and is live at
@@ -363,43 +399,14 @@ func (id *identity) streamEvents(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 	if resuming && (!joined || from >= rp.startSeq) {
-		q := make(chan jetstream.Msg, feed.opts.Buffer)
-		cons, err := feed.js.OrderedConsumer(ctx, eventstore.StreamName, jetstream.OrderedConsumerConfig{
-			FilterSubjects: []string{tenantSubjects(tenant)}, DeliverPolicy: jetstream.DeliverByStartSequencePolicy,
-			OptStartSeq: rp.startSeq, InactiveThreshold: 30 * time.Second})
+		past, err := feed.readPast(ctx, log, tenant, rp.startSeq)
 		if err != nil {
 			WriteError(w, r, err)
 			return
 		}
-		// The past waits for the client (the socket paces it) rather than
-		// dropping it: a long replay is not a slow client.
-		pastCtx, pastCancel := context.WithCancel(ctx)
-		cc, err := cons.Consume(func(m jetstream.Msg) {
-			select {
-			case q <- m:
-			case <-pastCtx.Done():
-			}
-		}, jetstream.PullMaxMessages(min(feed.opts.Buffer, 500)),
-			jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-				log.Debug("event feed consumer", "request_id", RequestID(ctx), "error", err)
-			}))
-		if err != nil {
-			pastCancel()
-			WriteError(w, r, err)
-			return
-		}
-		feed.metrics.catchUps.Inc()
-		stopped := false
-		stopPast = func() {
-			if !stopped {
-				stopped = true
-				feed.metrics.catchUps.Dec()
-				pastCancel()
-				stopOrdered(feed.js, cons, cc)
-			}
-		}
+		stopPast = past.stop
 		defer stopPast()
-		catchUp, pastDone = q, cc.Closed()
+		catchUp, pastDone = past.msgs, past.done
 	}
 	if catchUp == nil {
 		live = sub.live

@@ -113,19 +113,7 @@ func (f *eventFeed) startHub(ctx context.Context, log *slog.Logger, tenant strin
 	}
 	h := &tenantHub{tenant: tenant, js: f.js, log: log, metrics: f.metrics, frames: f.frames,
 		last: info.State.LastSeq, subs: map[*subscriber]struct{}{}}
-	h.cons, err = f.js.OrderedConsumer(ctx, eventstore.StreamName, jetstream.OrderedConsumerConfig{
-		FilterSubjects:    []string{tenantSubjects(tenant)},
-		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
-		OptStartSeq:       info.State.LastSeq + 1,
-		InactiveThreshold: 30 * time.Second, // a crashed process's consumer goes away
-	})
-	if err != nil {
-		return nil, err
-	}
-	h.cc, err = h.cons.Consume(h.dispatch, jetstream.PullMaxMessages(500),
-		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-			h.log.Debug("event feed: tenant consumer", "tenant_id", tenant, "error", err)
-		}))
+	h.cons, h.cc, err = f.consumeTenant(ctx, log, tenant, info.State.LastSeq+1, 500, h.dispatch)
 	if err != nil {
 		return nil, err
 	}
@@ -144,6 +132,30 @@ func (f *eventFeed) startHub(ctx context.Context, log *slog.Logger, tenant strin
 		h.dropAll(dropConsumerStopped)
 	}()
 	return h, nil
+}
+
+// consumeTenant starts an ordered consumer of the tenant's events from
+// stream sequence startSeq, pulling up to pull messages at a time, and hands
+// each to handle: the tenant's hub, or a resumed connection reading the past.
+func (f *eventFeed) consumeTenant(ctx context.Context, log *slog.Logger, tenant string, startSeq uint64, pull int,
+	handle jetstream.MessageHandler) (jetstream.Consumer, jetstream.ConsumeContext, error) {
+	cons, err := f.js.OrderedConsumer(ctx, eventstore.StreamName, jetstream.OrderedConsumerConfig{
+		FilterSubjects:    []string{tenantSubjects(tenant)},
+		DeliverPolicy:     jetstream.DeliverByStartSequencePolicy,
+		OptStartSeq:       startSeq,
+		InactiveThreshold: 30 * time.Second, // a crashed process's consumer goes away
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	cc, err := cons.Consume(handle, jetstream.PullMaxMessages(pull),
+		jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+			log.Debug("event feed: consumer", "tenant_id", tenant, "error", err)
+		}))
+	if err != nil {
+		return nil, nil, err
+	}
+	return cons, cc, nil
 }
 
 // dispatch hands one message to every subscriber it matches. It never

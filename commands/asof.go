@@ -22,21 +22,11 @@ import (
 // every event applied. It returns the version reached. With agg nil (a stream
 // type without an aggregate) events are only walked, not decoded.
 //
-// With an aggregate and no each, the replay starts from the latest snapshot
-// that may stand in for the beginning of that prefix and saves the snapshots
-// it passes (snapshots.go); a snapshot it cannot use or save is skipped
-// silently (Handler's as-of loads log it). With each, every event is
-// replayed: a timeline needs them all.
+// It replays every event, never from a snapshot: it serves the replay
+// timeline (`accountdb replay`), which needs them all. Loads and as-of
+// reads start from snapshots instead (Handler.replayWithSnapshots).
 func ReplayUntil(ctx context.Context, store *eventstore.Store, sc tenantdb.Scope, stream eventstore.StreamID,
 	until time.Time, agg domain.Aggregate, each func(eventstore.Event, domain.Event)) (int64, error) {
-	if agg != nil && each == nil {
-		r, err := replayFromSnapshot(ctx, store, sc, stream, until, agg)
-		if err != nil {
-			return 0, err
-		}
-		_ = saveSnapshots(ctx, store, stream, r) // best effort, see above
-		return r.version, nil
-	}
 	var version int64
 	err := store.FoldStream(ctx, sc, stream, 0, until, func(e eventstore.Event) error {
 		var de domain.Event

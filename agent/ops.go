@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"slices"
 	"strconv"
@@ -318,82 +319,72 @@ func (a *Agent) converge(ctx context.Context, p *pve, g guest, spec domain.VMSpe
 }
 
 func (a *Agent) setConfig(ctx context.Context, p *pve, g guest, opts map[string]any) (string, error) {
-	keys := make([]string, 0, len(opts))
-	for k := range opts {
-		keys = append(keys, k)
+	return p.task(ctx, g,
+		func(ct *proxmox.Container) (*proxmox.Task, error) {
+			return ct.Config(ctx, configOptions[proxmox.ContainerOption](opts)...)
+		},
+		func(vm *proxmox.VirtualMachine) (*proxmox.Task, error) {
+			return vm.Config(ctx, configOptions[proxmox.VirtualMachineOption](opts)...)
+		})
+}
+
+// configOptions is opts as go-proxmox options, in key order; containers
+// and VMs have option types of the same shape.
+func configOptions[O ~struct {
+	Name  string
+	Value any
+}](opts map[string]any) []O {
+	o := make([]O, 0, len(opts))
+	for _, k := range slices.Sorted(maps.Keys(opts)) {
+		o = append(o, O{Name: k, Value: opts[k]})
 	}
-	slices.Sort(keys)
-	if g.Kind == kindLXC {
-		ct, err := p.lxc(ctx, g)
-		if err != nil {
-			return "", err
-		}
-		o := make([]proxmox.ContainerOption, 0, len(keys))
-		for _, k := range keys {
-			o = append(o, proxmox.ContainerOption{Name: k, Value: opts[k]})
-		}
-		return p.do(ctx, func() (*proxmox.Task, error) { return ct.Config(ctx, o...) })
-	}
-	o := make([]proxmox.VirtualMachineOption, 0, len(keys))
-	for _, k := range keys {
-		o = append(o, proxmox.VirtualMachineOption{Name: k, Value: opts[k]})
-	}
-	return p.do(ctx, func() (*proxmox.Task, error) { return p.qemu(g).Config(ctx, o...) })
+	return o
 }
 
 func (a *Agent) resizeDisk(ctx context.Context, p *pve, g guest, key string, gb int) (string, error) {
 	size := strconv.Itoa(gb) + "G"
-	if g.Kind == kindLXC {
-		ct, err := p.lxc(ctx, g)
-		if err != nil {
-			return "", err
-		}
-		return p.do(ctx, func() (*proxmox.Task, error) { return ct.Resize(ctx, key, size) })
-	}
-	return p.do(ctx, func() (*proxmox.Task, error) { return p.qemu(g).ResizeDisk(ctx, key, size) })
+	return p.task(ctx, g,
+		func(ct *proxmox.Container) (*proxmox.Task, error) { return ct.Resize(ctx, key, size) },
+		func(vm *proxmox.VirtualMachine) (*proxmox.Task, error) { return vm.ResizeDisk(ctx, key, size) })
 }
 
 // power runs a power action on a guest whose current status is st.
 func (a *Agent) power(ctx context.Context, p *pve, g guest, st, action string) (string, error) {
-	if g.Kind == kindLXC {
-		ct, err := p.lxc(ctx, g)
-		if err != nil {
-			return "", err
-		}
-		return p.do(ctx, func() (*proxmox.Task, error) {
-			switch action {
-			case domain.ActionStart:
-				if st == "paused" {
-					return ct.Resume(ctx)
-				}
-				return ct.Start(ctx)
-			case domain.ActionStop:
-				return ct.Stop(ctx)
-			case domain.ActionShutdown:
-				return ct.Shutdown(ctx, false, 120)
-			case domain.ActionReboot:
-				return ct.Reboot(ctx)
-			}
-			return nil, fmt.Errorf("unknown power action %q", action)
+	return p.task(ctx, g,
+		func(ct *proxmox.Container) (*proxmox.Task, error) {
+			shutdown := func(ctx context.Context) (*proxmox.Task, error) { return ct.Shutdown(ctx, false, 120) }
+			return powerAction(ctx, ct, shutdown, st, action)
+		},
+		func(vm *proxmox.VirtualMachine) (*proxmox.Task, error) {
+			return powerAction(ctx, vm, vm.Shutdown, st, action)
 		})
-	}
-	vm := p.qemu(g)
-	return p.do(ctx, func() (*proxmox.Task, error) {
-		switch action {
-		case domain.ActionStart:
-			if st == "paused" {
-				return vm.Resume(ctx)
-			}
-			return vm.Start(ctx)
-		case domain.ActionStop:
-			return vm.Stop(ctx)
-		case domain.ActionShutdown:
-			return vm.Shutdown(ctx)
-		case domain.ActionReboot:
-			return vm.Reboot(ctx)
+}
+
+// powerHandle is the power calls go-proxmox's containers and VMs share;
+// their Shutdown differs and is passed on its own.
+type powerHandle interface {
+	Start(context.Context) (*proxmox.Task, error)
+	Stop(context.Context) (*proxmox.Task, error)
+	Resume(context.Context) (*proxmox.Task, error)
+	Reboot(context.Context) (*proxmox.Task, error)
+}
+
+// powerAction starts action on h; start resumes a paused guest.
+func powerAction(ctx context.Context, h powerHandle, shutdown func(context.Context) (*proxmox.Task, error), st, action string) (*proxmox.Task, error) {
+	switch action {
+	case domain.ActionStart:
+		if st == "paused" {
+			return h.Resume(ctx)
 		}
-		return nil, fmt.Errorf("unknown power action %q", action)
-	})
+		return h.Start(ctx)
+	case domain.ActionStop:
+		return h.Stop(ctx)
+	case domain.ActionShutdown:
+		return shutdown(ctx)
+	case domain.ActionReboot:
+		return h.Reboot(ctx)
+	}
+	return nil, fmt.Errorf("unknown power action %q", action)
 }
 
 // locate finds the guest of an AccountDB VM by its tag on every registered
@@ -478,20 +469,13 @@ func (a *Agent) destroy(ctx context.Context, p *pve, g guest, st string) (string
 			return "", fmt.Errorf("stop before delete: %w", err)
 		}
 	}
-	var upid string
-	var err error
-	if g.Kind == kindLXC {
-		var ct *proxmox.Container
-		if ct, err = p.lxc(ctx, g); err == nil {
-			upid, err = p.do(ctx, func() (*proxmox.Task, error) {
-				return ct.Delete(ctx, &proxmox.ContainerDeleteOptions{Purge: true, DestroyUnreferencedDisks: true})
-			})
-		}
-	} else {
-		upid, err = p.do(ctx, func() (*proxmox.Task, error) {
-			return p.qemu(g).Delete(ctx, &proxmox.VirtualMachineDeleteOptions{Purge: true, DestroyUnreferencedDisks: true})
+	upid, err := p.task(ctx, g,
+		func(ct *proxmox.Container) (*proxmox.Task, error) {
+			return ct.Delete(ctx, &proxmox.ContainerDeleteOptions{Purge: true, DestroyUnreferencedDisks: true})
+		},
+		func(vm *proxmox.VirtualMachine) (*proxmox.Task, error) {
+			return vm.Delete(ctx, &proxmox.VirtualMachineDeleteOptions{Purge: true, DestroyUnreferencedDisks: true})
 		})
-	}
 	if notFound(err) {
 		return upid, nil
 	}
@@ -542,20 +526,11 @@ func (a *Agent) snapshot(ctx context.Context, req request, name string, r *proto
 			return err
 		}
 		if !slices.Contains(names, name) {
-			var upid string
-			if g.Kind == kindLXC {
-				ct, err := p.lxc(ctx, *g)
-				if err != nil {
-					return err
-				}
-				upid, err = p.do(ctx, func() (*proxmox.Task, error) { return ct.NewSnapshot(ctx, name) })
-				if err != nil {
-					return err
-				}
-			} else {
-				if upid, err = p.do(ctx, func() (*proxmox.Task, error) { return p.qemu(*g).NewSnapshot(ctx, name) }); err != nil {
-					return err
-				}
+			upid, err := p.task(ctx, *g,
+				func(ct *proxmox.Container) (*proxmox.Task, error) { return ct.NewSnapshot(ctx, name) },
+				func(vm *proxmox.VirtualMachine) (*proxmox.Task, error) { return vm.NewSnapshot(ctx, name) })
+			if err != nil {
+				return err
 			}
 			r.TaskID = upid
 		}

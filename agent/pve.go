@@ -187,14 +187,23 @@ func (p *pve) wait(ctx context.Context, t *proxmox.Task) error {
 	}
 }
 
-// do starts a task with call and waits for it; it returns the task's UPID.
-func (p *pve) do(ctx context.Context, call func() (*proxmox.Task, error)) (string, error) {
-	t, err := call()
-	if err != nil {
-		return "", err
+// task starts a task on g, with ct when it is a container and with vm when
+// it is a QEMU guest, and waits for it; it returns the task's UPID.
+func (p *pve) task(ctx context.Context, g guest, ct func(*proxmox.Container) (*proxmox.Task, error), vm func(*proxmox.VirtualMachine) (*proxmox.Task, error)) (string, error) {
+	var (
+		t   *proxmox.Task
+		err error
+	)
+	if g.Kind == kindLXC {
+		var c *proxmox.Container
+		if c, err = p.lxc(ctx, g); err == nil {
+			t, err = ct(c)
+		}
+	} else {
+		t, err = vm(p.qemu(g))
 	}
-	if t == nil {
-		return "", nil
+	if err != nil || t == nil {
+		return "", err
 	}
 	return string(t.UPID), p.wait(ctx, t)
 }

@@ -96,13 +96,17 @@ func (a *Agent) create(ctx context.Context, req request, e *domain.VMCreateReque
 	r.ClusterID = e.ClusterID
 	tags := []string{protocol.VMTag(req.VMID), protocol.TenantTag(req.TenantID)}
 	return a.retry(ctx, domain.ActionCreate, req.VMID, func(ctx context.Context) error {
-		g, err := a.findCreated(ctx, p, req.VMID, e.Name)
+		all, err := p.guests(ctx)
+		if err != nil {
+			return err
+		}
+		g, err := a.findCreated(ctx, p, all, req.VMID, e.Name)
 		if err != nil {
 			return err
 		}
 		if g == nil {
 			var upid string
-			if g, upid, err = a.place(ctx, p, req, e); err != nil {
+			if g, upid, err = a.place(ctx, p, all, req, e); err != nil {
 				return err
 			}
 			r.TaskID = upid
@@ -125,13 +129,9 @@ func description(req request) string {
 	return "Managed by AccountDB; keep the tags " + protocol.VMTag(req.VMID) + " and " + protocol.TenantTag(req.TenantID) + "."
 }
 
-// findCreated finds the guest of an AccountDB VM on p: by its tag, or an
-// untagged guest with its name whose description names it.
-func (a *Agent) findCreated(ctx context.Context, p *pve, vm uuid.UUID, name string) (*guest, error) {
-	all, err := p.guests(ctx)
-	if err != nil {
-		return nil, err
-	}
+// findCreated finds the guest of an AccountDB VM among all, p's guests: by
+// its tag, or an untagged guest with its name whose description names it.
+func (a *Agent) findCreated(ctx context.Context, p *pve, all []guest, vm uuid.UUID, name string) (*guest, error) {
 	tag := protocol.VMTag(vm)
 	for _, g := range all {
 		if !g.Template && g.hasTag(tag) {
@@ -161,12 +161,8 @@ func (a *Agent) findCreated(ctx context.Context, p *pve, vm uuid.UUID, name stri
 
 // place clones the template onto the best node that takes it: the
 // requested node, or the online nodes by decreasing free memory, moving on
-// to the next when a node turns out to lack capacity.
-func (a *Agent) place(ctx context.Context, p *pve, req request, e *domain.VMCreateRequested) (*guest, string, error) {
-	all, err := p.guests(ctx)
-	if err != nil {
-		return nil, "", err
-	}
+// to the next when a node turns out to lack capacity. all is p's guests.
+func (a *Agent) place(ctx context.Context, p *pve, all []guest, req request, e *domain.VMCreateRequested) (*guest, string, error) {
 	var templates []guest
 	used := map[int]bool{}
 	for _, g := range all {
@@ -180,6 +176,7 @@ func (a *Agent) place(ctx context.Context, p *pve, req request, e *domain.VMCrea
 	}
 	nodes := []string{e.Node}
 	if e.Node == "" {
+		var err error
 		if nodes, err = a.candidates(ctx, p, e.Spec.MemoryMB); err != nil {
 			return nil, "", err
 		}

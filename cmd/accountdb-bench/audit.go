@@ -104,11 +104,7 @@ type auditServer struct {
 }
 
 func (b *bench) startAuditServer(ctx context.Context) (*auditServer, error) {
-	key, err := auth.GenerateKey()
-	if err != nil {
-		return nil, err
-	}
-	keys, err := auth.NewKeySet(key)
+	keys, err := newKeySet()
 	if err != nil {
 		return nil, err
 	}

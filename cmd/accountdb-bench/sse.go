@@ -16,7 +16,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"os"
 	"strconv"
@@ -25,13 +24,11 @@ import (
 	"text/tabwriter"
 	"time"
 
-	"github.com/accountdb/accountdb/api"
 	"github.com/accountdb/accountdb/auth"
 	"github.com/accountdb/accountdb/commands"
 	"github.com/accountdb/accountdb/domain"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/internal/app"
-	"github.com/accountdb/accountdb/vault"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
@@ -107,50 +104,16 @@ func (b *bench) ssePhase(ctx context.Context) (err error) {
 	fmt.Printf("\n6. Live subscribers: %d SSE subscribers over %d tenants, %.0f events/s for %s\n",
 		c.Subscribers, c.Tenants, c.Rate, c.Duration)
 
-	db, err := openBenchDB(ctx, b.cfg.DatabaseURL)
+	core, err := startCore(ctx, b.cfg.DatabaseURL)
 	if err != nil {
 		return err
 	}
 	defer func() {
-		if derr := db.drop(); derr != nil && err == nil {
-			err = derr
-		}
-	}()
-	natsURL, stopNATS, err := startNATS()
-	if err != nil {
-		return err
-	}
-	defer stopNATS()
-	key, err := auth.GenerateKey()
-	if err != nil {
-		return err
-	}
-	keys, err := auth.NewKeySet(key)
-	if err != nil {
-		return err
-	}
-	secret := randomBytes(32)
-	v, err := vault.New(secret)
-	if err != nil {
-		return err
-	}
-	unlimited := api.RateLimit{N: 1_000_000_000, Window: time.Minute}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	sys, err := app.Start(ctx, app.Config{AppDatabaseURL: db.appURL, NATSURL: natsURL, HTTPAddr: "127.0.0.1:0",
-		Identity: app.Identity{Keys: keys, CursorKey: secret}, Vault: v,
-		PublicRate: unlimited, UserRate: unlimited, TenantRate: unlimited}, log)
-	if err != nil {
-		return fmt.Errorf("start the core: %w", err)
-	}
-	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
-	sysDone := make(chan error, 1)
-	go func() { sysDone <- sys.Run(runCtx) }()
-	defer func() {
-		cancelRun()
-		if serr := <-sysDone; serr != nil && err == nil {
+		if serr := core.stop(); serr != nil && err == nil {
 			err = serr
 		}
 	}()
+	db, sys := core.db, core.sys
 
 	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: c.Subscribers + 16, DisableCompression: true}}
 	defer client.CloseIdleConnections()
@@ -192,7 +155,7 @@ func (b *bench) ssePhase(ctx context.Context) (err error) {
 
 	// A plain JetStream consumer of the same events: the relay's share of
 	// the lag (commit to JetStream), apart from the feed's.
-	direct, err := sseDirect(subCtx, natsURL)
+	direct, err := sseDirect(subCtx, core.natsURL)
 	if err != nil {
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"os"
@@ -19,7 +18,6 @@ import (
 
 	"github.com/accountdb/accountdb/agent"
 	"github.com/accountdb/accountdb/agent/pvesim"
-	"github.com/accountdb/accountdb/api"
 	"github.com/accountdb/accountdb/auth"
 	"github.com/accountdb/accountdb/commands"
 	"github.com/accountdb/accountdb/domain"
@@ -27,7 +25,6 @@ import (
 	"github.com/accountdb/accountdb/internal/app"
 	"github.com/accountdb/accountdb/projections"
 	"github.com/accountdb/accountdb/tenantdb"
-	"github.com/accountdb/accountdb/vault"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -120,50 +117,13 @@ func (b *bench) bootVMStack(ctx context.Context) (_ *vmStack, err error) {
 			_ = st.stop()
 		}
 	}()
-	if st.db, err = openBenchDB(ctx, b.cfg.DatabaseURL); err != nil {
+	core, err := startCore(ctx, b.cfg.DatabaseURL)
+	if err != nil {
 		return nil, err
 	}
-	cleanups = append(cleanups, st.db.drop)
+	cleanups = append(cleanups, core.stop)
+	st.db, st.sys, st.url = core.db, core.sys, core.sys.URL()
 	st.db.store.Pool().Reset() // the core has a pool of its own
-	natsURL, stopNATS, err := startNATS()
-	if err != nil {
-		return nil, err
-	}
-	cleanups = append(cleanups, func() error { stopNATS(); return nil })
-
-	key, err := auth.GenerateKey()
-	if err != nil {
-		return nil, err
-	}
-	keys, err := auth.NewKeySet(key)
-	if err != nil {
-		return nil, err
-	}
-	v, err := vault.New(randomBytes(32))
-	if err != nil {
-		return nil, err
-	}
-	unlimited := api.RateLimit{N: 1_000_000_000, Window: time.Minute}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))
-	sys, err := app.Start(ctx, app.Config{AppDatabaseURL: st.db.appURL, NATSURL: natsURL, HTTPAddr: "127.0.0.1:0",
-		Identity: app.Identity{Keys: keys, CursorKey: randomBytes(32)}, Vault: v,
-		PublicRate: unlimited, UserRate: unlimited, TenantRate: unlimited}, log)
-	if err != nil {
-		return nil, fmt.Errorf("start the core: %w", err)
-	}
-	st.sys, st.url = sys, sys.URL()
-	runCtx, cancelRun := context.WithCancel(context.WithoutCancel(ctx))
-	sysDone := make(chan error, 1)
-	go func() { sysDone <- sys.Run(runCtx) }()
-	cleanups = append(cleanups, func() error {
-		cancelRun()
-		select {
-		case err := <-sysDone:
-			return err
-		case <-time.After(30 * time.Second):
-			return errors.New("the core did not stop within 30s")
-		}
-	})
 
 	sim, err := pvesim.StartServer(pvesim.Options{TimeScale: 0, NodeCores: 4096, NodeMemory: 1 << 44, NodeStorage: 1 << 50},
 		"127.0.0.1:0", true)
@@ -171,14 +131,14 @@ func (b *bench) bootVMStack(ctx context.Context) (_ *vmStack, err error) {
 		return nil, fmt.Errorf("pvesim: %w", err)
 	}
 	cleanups = append(cleanups, sim.Close)
-	res, err := sys.Commands.RegisterCluster(ctx, platformActor(), commands.Options{}, commands.NewCluster{Name: "pvesim",
+	res, err := st.sys.Commands.RegisterCluster(ctx, platformActor(), commands.Options{}, commands.NewCluster{Name: "pvesim",
 		APIURL: sim.URL(), TokenID: pvesim.DefaultTokenID, TokenSecret: pvesim.DefaultTokenSecret, InsecureTLS: true})
 	if err != nil {
 		return nil, fmt.Errorf("register the pvesim cluster: %w", err)
 	}
 	st.cluster = res.ID
 
-	nc, err := nats.Connect(natsURL, nats.Name("accountdb-bench-agent"), nats.MaxReconnects(-1))
+	nc, err := nats.Connect(core.natsURL, nats.Name("accountdb-bench-agent"), nats.MaxReconnects(-1))
 	if err != nil {
 		return nil, fmt.Errorf("agent nats: %w", err)
 	}
@@ -187,14 +147,14 @@ func (b *bench) bootVMStack(ctx context.Context) (_ *vmStack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	ag, err := agent.New(agent.Config{JS: js, Vault: v, Logger: log.With("component", "agent"),
+	ag, err := agent.New(agent.Config{JS: js, Vault: core.vault, Logger: core.log.With("component", "agent"),
 		Concurrency: b.cfg.VMAgentConcurrency, ReconcileInterval: 10 * time.Second, TaskPollInterval: 5 * time.Millisecond,
 		RetryBaseDelay: 20 * time.Millisecond, RetryMaxDelay: 500 * time.Millisecond, ShutdownTimeout: 5 * time.Second})
 	if err != nil {
 		return nil, err
 	}
 	agentDone := make(chan error, 1)
-	agentCtx, cancelAgent := context.WithCancel(runCtx)
+	agentCtx, cancelAgent := context.WithCancel(context.WithoutCancel(ctx))
 	go func() { agentDone <- ag.Run(agentCtx) }()
 	var (
 		agentOnce sync.Once

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/accountdb/accountdb/eventstore"
-	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/google/uuid"
 )
 
@@ -83,11 +82,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		loaded = append(loaded, a)
 	}
-	appURL, err := cfg.appURL()
-	if err != nil {
-		return err
-	}
-	pool, err := tenantdb.Open(ctx, appURL, tenantdb.PoolOptions{MaxConns: 2, ApplicationName: "accountdb-audit"})
+	pool, err := cfg.openAppPool(ctx, 2, "accountdb-audit")
 	if err != nil {
 		return err
 	}

@@ -31,14 +31,8 @@ type benchCore struct {
 
 func startCore(ctx context.Context, databaseURL string) (_ *benchCore, err error) {
 	c := &benchCore{log: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelError}))}
-	var cleanups []func() error
-	c.stop = func() error {
-		var errs []error
-		for i := len(cleanups) - 1; i >= 0; i-- {
-			errs = append(errs, cleanups[i]())
-		}
-		return errors.Join(errs...)
-	}
+	var cleanups cleanupStack
+	c.stop = cleanups.run
 	defer func() {
 		if err != nil {
 			_ = c.stop()
@@ -82,6 +76,18 @@ func startCore(ctx context.Context, databaseURL string) (_ *benchCore, err error
 		}
 	})
 	return c, nil
+}
+
+// cleanupStack undoes what a start did: run calls its functions last first
+// and returns every error.
+type cleanupStack []func() error
+
+func (c *cleanupStack) run() error {
+	var errs []error
+	for i := len(*c) - 1; i >= 0; i-- {
+		errs = append(errs, (*c)[i]())
+	}
+	return errors.Join(errs...)
 }
 
 // newKeySet is a key set around a freshly generated signing key.

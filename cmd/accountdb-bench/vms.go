@@ -104,14 +104,8 @@ type vmStack struct {
 // thousands of guests, the agent polls tasks every few milliseconds.
 func (b *bench) bootVMStack(ctx context.Context) (_ *vmStack, err error) {
 	st := &vmStack{}
-	var cleanups []func() error
-	st.stop = func() error {
-		var errs []error
-		for i := len(cleanups) - 1; i >= 0; i-- {
-			errs = append(errs, cleanups[i]())
-		}
-		return errors.Join(errs...)
-	}
+	var cleanups cleanupStack
+	st.stop = cleanups.run
 	defer func() {
 		if err != nil {
 			_ = st.stop()

@@ -133,10 +133,8 @@ func description(req request) string {
 // its tag, or an untagged guest with its name whose description names it.
 func (a *Agent) findCreated(ctx context.Context, p *pve, all []guest, vm uuid.UUID, name string) (*guest, error) {
 	tag := protocol.VMTag(vm)
-	for _, g := range all {
-		if !g.Template && g.hasTag(tag) {
-			return &g, nil
-		}
+	if g := findTagged(all, tag); g != nil {
+		return g, nil
 	}
 	for _, g := range all {
 		if g.Template || g.Name != name {
@@ -400,13 +398,38 @@ func (a *Agent) locate(ctx context.Context, vm uuid.UUID) (*pve, *guest, error) 
 			errs = append(errs, fmt.Errorf("cluster %s: %w", c.Name, err))
 			continue
 		}
-		for _, g := range all {
-			if !g.Template && g.hasTag(tag) {
-				return c.pve, &g, nil
-			}
+		if g := findTagged(all, tag); g != nil {
+			return c.pve, g, nil
 		}
 	}
 	return nil, nil, errors.Join(errs...)
+}
+
+// errNoGuest is a VM whose guest is on no registered cluster.
+var errNoGuest = errors.New("no guest tagged")
+
+// locateFor is locate for a request on an existing VM: a guest on no
+// cluster is errNoGuest, and r is told where the guest found is.
+func (a *Agent) locateFor(ctx context.Context, vm uuid.UUID, r *protocol.Result) (*pve, *guest, error) {
+	p, g, err := a.locate(ctx, vm)
+	if err != nil {
+		return nil, nil, err
+	}
+	if g == nil {
+		return nil, nil, fmt.Errorf("%w %s on any registered cluster", errNoGuest, protocol.VMTag(vm))
+	}
+	r.ClusterID, r.Node, r.PVEVMID = p.id, g.Node, g.VMID
+	return p, g, nil
+}
+
+// findTagged is the guest (not a template) in all carrying tag, or nil.
+func findTagged(all []guest, tag string) *guest {
+	for _, g := range all {
+		if !g.Template && g.hasTag(tag) {
+			return &g
+		}
+	}
+	return nil
 }
 
 // act runs start, stop, shutdown, reboot or delete. Each is a no-op when
@@ -419,17 +442,13 @@ func (a *Agent) act(ctx context.Context, req request, action string, r *protocol
 		return fmt.Errorf("unknown action %q", action)
 	}
 	return a.retry(ctx, action, req.VMID, func(ctx context.Context) error {
-		p, g, err := a.locate(ctx, req.VMID)
+		p, g, err := a.locateFor(ctx, req.VMID, r)
 		if err != nil {
-			return err
-		}
-		if g == nil {
-			if action == domain.ActionDelete {
+			if action == domain.ActionDelete && errors.Is(err, errNoGuest) {
 				return nil
 			}
-			return fmt.Errorf("no guest tagged %s on any registered cluster", protocol.VMTag(req.VMID))
+			return err
 		}
-		r.ClusterID, r.Node, r.PVEVMID = p.id, g.Node, g.VMID
 		st, err := p.status(ctx, *g)
 		if err != nil {
 			if action == domain.ActionDelete && notFound(err) {
@@ -482,14 +501,10 @@ func (a *Agent) destroy(ctx context.Context, p *pve, g guest, st string) (string
 // resize sets cores and memory and grows the disk to spec.
 func (a *Agent) resize(ctx context.Context, req request, spec domain.VMSpec, r *protocol.Result) error {
 	return a.retry(ctx, domain.ActionResize, req.VMID, func(ctx context.Context) error {
-		p, g, err := a.locate(ctx, req.VMID)
+		p, g, err := a.locateFor(ctx, req.VMID, r)
 		if err != nil {
 			return err
 		}
-		if g == nil {
-			return fmt.Errorf("no guest tagged %s on any registered cluster", protocol.VMTag(req.VMID))
-		}
-		r.ClusterID, r.Node, r.PVEVMID = p.id, g.Node, g.VMID
 		upid, err := a.converge(ctx, p, *g, spec, nil, false)
 		if upid != "" {
 			r.TaskID = upid
@@ -510,14 +525,10 @@ func (a *Agent) resize(ctx context.Context, req request, spec domain.VMSpec, r *
 // snapshot takes a snapshot, unless one of that name exists already.
 func (a *Agent) snapshot(ctx context.Context, req request, name string, r *protocol.Result) error {
 	return a.retry(ctx, domain.ActionSnapshot, req.VMID, func(ctx context.Context) error {
-		p, g, err := a.locate(ctx, req.VMID)
+		p, g, err := a.locateFor(ctx, req.VMID, r)
 		if err != nil {
 			return err
 		}
-		if g == nil {
-			return fmt.Errorf("no guest tagged %s on any registered cluster", protocol.VMTag(req.VMID))
-		}
-		r.ClusterID, r.Node, r.PVEVMID = p.id, g.Node, g.VMID
 		names, err := p.snapshots(ctx, *g)
 		if err != nil {
 			return err

@@ -27,7 +27,6 @@ import (
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/internal/app"
 	"github.com/google/uuid"
-	"golang.org/x/sync/errgroup"
 )
 
 // Figure 7 is the audit log over HTTP: the NDJSON export of one tenant's
@@ -144,38 +143,11 @@ const auditSeedWriters = 8
 // seedTenant appends n events to tenant in appends of MaxEventsPerAppend,
 // each with the metadata a command through the API records.
 func (b *bench) seedTenant(ctx context.Context, tenant uuid.UUID, n int) (time.Duration, error) {
-	var done atomic.Int64
-	stop := startProgress(fmt.Sprintf("seeding %d events for the audit export", n), 0, func() string { return fmt.Sprintf("%d events", done.Load()) })
-	defer stop()
-	start := time.Now()
-	per := (n + auditSeedWriters - 1) / auditSeedWriters
-	g, gctx := errgroup.WithContext(ctx)
-	for w := range auditSeedWriters {
-		left := max(0, min(per, n-w*per))
-		g.Go(func() error {
-			stream := eventstore.StreamID{Type: benchStreamType, ID: uuid.New()}
-			evs := make([]eventstore.NewEvent, eventstore.MaxEventsPerAppend)
-			for i := range evs {
-				evs[i] = eventstore.NewEvent{Type: benchEventType, Data: json.RawMessage(benchEventData)}
-			}
-			for left > 0 {
-				k := min(left, eventstore.MaxEventsPerAppend)
-				for i := range evs[:k] {
-					evs[i].ID = uuid.Must(uuid.NewV7())
-				}
-				if _, err := b.db.store.Append(gctx, eventstore.Append{Stream: stream, TenantID: tenant, Expected: eventstore.Any(),
-					ActorID: b.actor, CorrelationID: uuid.New(), Events: evs[:k],
-					Metadata: eventstore.Metadata{RequestID: "bench-" + randomHex(6), ClientIP: "192.0.2.10", UserAgent: "accountdb-bench"}}); err != nil {
-					return fmt.Errorf("seed: %w", err)
-				}
-				left -= k
-				done.Add(int64(k))
-			}
-			return nil
+	return b.seedEvents(ctx, fmt.Sprintf("seeding %d events for the audit export", n), tenant, n, auditSeedWriters,
+		func(a *eventstore.Append) {
+			a.CorrelationID = uuid.New()
+			a.Metadata = eventstore.Metadata{RequestID: "bench-" + randomHex(6), ClientIP: "192.0.2.10", UserAgent: "accountdb-bench"}
 		})
-	}
-	err := g.Wait()
-	return time.Since(start), err
 }
 
 // exportOnce reads the NDJSON export of the tenant, counting lines, while

@@ -38,28 +38,35 @@ const seedWriters = 4
 
 // seed appends n events in appends of MaxEventsPerAppend events.
 func (b *bench) seed(ctx context.Context, n int) (time.Duration, error) {
+	return b.seedEvents(ctx, fmt.Sprintf("seeding %d events", n), b.tenant, n, seedWriters, nil)
+}
+
+// seedEvents appends n events for tenant from writers writers in parallel,
+// one stream each, in appends of MaxEventsPerAppend; decorate, if set, adds
+// what each append carries besides its events.
+func (b *bench) seedEvents(ctx context.Context, label string, tenant uuid.UUID, n, writers int,
+	decorate func(*eventstore.Append)) (time.Duration, error) {
 	var done atomic.Int64
-	stop := startProgress(fmt.Sprintf("seeding %d events", n), 0, func() string { return fmt.Sprintf("%d events", done.Load()) })
+	stop := startProgress(label, 0, func() string { return fmt.Sprintf("%d events", done.Load()) })
 	defer stop()
 	start := time.Now()
-	per := (n + seedWriters - 1) / seedWriters
+	per := (n + writers - 1) / writers
 	g, gctx := errgroup.WithContext(ctx)
-	for w := range seedWriters {
-		left := min(per, n-w*per)
+	for w := range writers {
+		left := max(0, min(per, n-w*per))
 		g.Go(func() error {
-			stream, err := eventstore.NewStreamID(benchStreamType, uuid.New())
-			if err != nil {
-				return err
+			stream := eventstore.StreamID{Type: benchStreamType, ID: uuid.New()}
+			evs := make([]eventstore.NewEvent, eventstore.MaxEventsPerAppend)
+			for i := range evs {
+				evs[i] = eventstore.NewEvent{Type: benchEventType, Data: json.RawMessage(benchEventData)}
 			}
 			for left > 0 {
 				k := min(left, eventstore.MaxEventsPerAppend)
-				evs := make([]eventstore.NewEvent, k)
-				for i := range evs {
-					evs[i] = eventstore.NewEvent{Type: benchEventType, Data: json.RawMessage(benchEventData)}
+				a := eventstore.Append{Stream: stream, TenantID: tenant, Expected: eventstore.Any(), ActorID: b.actor, Events: evs[:k]}
+				if decorate != nil {
+					decorate(&a)
 				}
-				if _, err := b.db.store.Append(gctx, eventstore.Append{
-					Stream: stream, TenantID: b.tenant, Expected: eventstore.Any(), ActorID: b.actor, Events: evs,
-				}); err != nil {
+				if _, err := b.db.store.Append(gctx, a); err != nil {
 					return fmt.Errorf("seed: %w", err)
 				}
 				left -= k

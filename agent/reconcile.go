@@ -4,13 +4,17 @@ import (
 	"context"
 	"time"
 
+	"github.com/nats-io/nats.go"
+
 	"github.com/accountdb/accountdb/agent/protocol"
 )
 
 // reconcileLoop publishes the cluster's inventory as soon as it is learned,
 // then its observation and inventory every ReconcileInterval until ctx ends.
 func (a *Agent) reconcileLoop(ctx context.Context, p *pve) {
-	a.publishInventory(ctx, p)
+	if all, ok := a.listGuests(ctx, p, "reconcile: inventory"); ok {
+		a.publishInventory(ctx, p, all)
+	}
 	t := time.NewTicker(a.cfg.ReconcileInterval)
 	defer t.Stop()
 	for {
@@ -19,7 +23,7 @@ func (a *Agent) reconcileLoop(ctx context.Context, p *pve) {
 			return
 		case <-t.C:
 			outcome := "ok"
-			if !a.publishObservation(ctx, p) || !a.publishInventory(ctx, p) {
+			if !a.reconcile(ctx, p) {
 				outcome = "error"
 			}
 			a.metrics.reconciles.WithLabelValues(outcome).Inc()
@@ -27,12 +31,28 @@ func (a *Agent) reconcileLoop(ctx context.Context, p *pve) {
 	}
 }
 
-// observe is every AccountDB guest on the cluster: tagged with a VM id.
-func (a *Agent) observe(ctx context.Context, p *pve) (protocol.Observation, error) {
+// reconcile publishes the cluster's observation, then its inventory, both
+// from one listing of its guests.
+func (a *Agent) reconcile(ctx context.Context, p *pve) bool {
+	all, ok := a.listGuests(ctx, p, "reconcile: observe guests")
+	return ok && a.publishObservation(ctx, p, all) && a.publishInventory(ctx, p, all)
+}
+
+// listGuests lists the cluster's guests; a failure is logged as what.
+func (a *Agent) listGuests(ctx context.Context, p *pve, what string) ([]guest, bool) {
 	all, err := p.guests(ctx)
 	if err != nil {
-		return protocol.Observation{}, err
+		if ctx.Err() == nil {
+			a.log.Warn(what, "cluster_id", p.id, "cluster", p.name, "err", err)
+		}
+		return nil, false
 	}
+	return all, true
+}
+
+// observation is every AccountDB guest among all, p's guests: those tagged
+// with a VM id.
+func observation(p *pve, all []guest) protocol.Observation {
 	o := protocol.Observation{ClusterID: p.id, Guests: []protocol.ObservedGuest{}, ObservedAt: time.Now().UTC()}
 	for _, g := range all {
 		vm, ok := g.accountDBVM()
@@ -41,16 +61,13 @@ func (a *Agent) observe(ctx context.Context, p *pve) (protocol.Observation, erro
 		}
 		o.Guests = append(o.Guests, protocol.ObservedGuest{VMID: vm, TenantID: g.tenant(), Node: g.Node, PVEVMID: g.VMID, Status: g.Status})
 	}
-	return o, nil
+	return o
 }
 
-// inventory is the cluster's nodes with their capacity and its templates.
-func (a *Agent) inventory(ctx context.Context, p *pve) (protocol.Inventory, error) {
+// inventory is the cluster's nodes with their capacity and its templates,
+// found among all, its guests.
+func (a *Agent) inventory(ctx context.Context, p *pve, all []guest) (protocol.Inventory, error) {
 	nodes, err := p.c.Nodes(ctx)
-	if err != nil {
-		return protocol.Inventory{}, err
-	}
-	all, err := p.guests(ctx)
 	if err != nil {
 		return protocol.Inventory{}, err
 	}
@@ -80,29 +97,13 @@ func (a *Agent) inventory(ctx context.Context, p *pve) (protocol.Inventory, erro
 	return inv, nil
 }
 
-func (a *Agent) publishObservation(ctx context.Context, p *pve) bool {
-	o, err := a.observe(ctx, p)
-	if err != nil {
-		if ctx.Err() == nil {
-			a.log.Warn("reconcile: observe guests", "cluster_id", p.id, "cluster", p.name, "err", err)
-		}
-		return false
-	}
-	msg, err := protocol.NewObservationMsg(o)
-	if err == nil {
-		_, err = a.cfg.JS.PublishMsg(ctx, msg)
-	}
-	if err != nil {
-		if ctx.Err() == nil {
-			a.log.Warn("reconcile: publish observation", "cluster_id", p.id, "err", err)
-		}
-		return false
-	}
-	return true
+func (a *Agent) publishObservation(ctx context.Context, p *pve, all []guest) bool {
+	msg, err := protocol.NewObservationMsg(observation(p, all))
+	return a.publishReconciled(ctx, p, "observation", msg, err)
 }
 
-func (a *Agent) publishInventory(ctx context.Context, p *pve) bool {
-	inv, err := a.inventory(ctx, p)
+func (a *Agent) publishInventory(ctx context.Context, p *pve, all []guest) bool {
+	inv, err := a.inventory(ctx, p, all)
 	if err != nil {
 		if ctx.Err() == nil {
 			a.log.Warn("reconcile: inventory", "cluster_id", p.id, "cluster", p.name, "err", err)
@@ -110,12 +111,18 @@ func (a *Agent) publishInventory(ctx context.Context, p *pve) bool {
 		return false
 	}
 	msg, err := protocol.NewInventoryMsg(inv)
+	return a.publishReconciled(ctx, p, "inventory", msg, err)
+}
+
+// publishReconciled publishes msg, what the reconciliation built (err: it
+// could not be encoded).
+func (a *Agent) publishReconciled(ctx context.Context, p *pve, what string, msg *nats.Msg, err error) bool {
 	if err == nil {
 		_, err = a.cfg.JS.PublishMsg(ctx, msg)
 	}
 	if err != nil {
 		if ctx.Err() == nil {
-			a.log.Warn("reconcile: publish inventory", "cluster_id", p.id, "err", err)
+			a.log.Warn("reconcile: publish "+what, "cluster_id", p.id, "err", err)
 		}
 		return false
 	}

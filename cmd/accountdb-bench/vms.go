@@ -521,7 +521,7 @@ type checkpointSeen struct {
 }
 
 // watchCheckpoint reads the vms projector's checkpoint every interval and
-// records each change until the returned function is called.
+// records each change until finish is called (again, it returns the same).
 func (st *vmStack) watchCheckpoint(ctx context.Context, interval time.Duration) (latest func() eventstore.Position,
 	finish func() ([]checkpointSeen, int, error)) {
 	var (
@@ -565,9 +565,9 @@ func (st *vmStack) watchCheckpoint(ctx context.Context, interval time.Duration) 
 		}
 		return seen[len(seen)-1].pos
 	}
+	stop := sync.OnceFunc(func() { cancel(); <-done })
 	finish = func() ([]checkpointSeen, int, error) {
-		cancel()
-		<-done
+		stop()
 		return seen, polls, werr
 	}
 	return latest, finish
@@ -657,12 +657,7 @@ type issued struct {
 func (st *vmStack) projectionLag(ctx context.Context, pool []pooledVM, rateN float64, d, interval time.Duration) (lagResult, error) {
 	res := lagResult{TargetRate: rateN, Duration: d, Pool: len(pool), Mode: "reboots, whole system"}
 	latest, finish := st.watchCheckpoint(ctx, interval)
-	finished := false
-	defer func() {
-		if !finished {
-			_, _, _ = finish()
-		}
-	}()
+	defer finish()
 	var (
 		mu        sync.Mutex
 		cmds      = make([]issued, 0, int(rateN*d.Seconds())+64)
@@ -725,14 +720,14 @@ func (st *vmStack) projectionLag(ctx context.Context, pool []pooledVM, rateN flo
 	}
 	res.Elapsed = elapsed
 	res.Conflicts = int(conflicts.Load())
-	return st.measureLag(ctx, res, cmds, post, latest, finish, &finished, interval)
+	return st.measureLag(ctx, res, cmds, post, latest, finish, interval)
 }
 
 // measureLag looks up each accepted command's log position and, from the
 // checkpoint watcher's readings, how long after its 202 the vms read model
 // had applied it.
 func (st *vmStack) measureLag(ctx context.Context, res lagResult, cmds []issued, post []time.Duration,
-	latest func() eventstore.Position, finish func() ([]checkpointSeen, int, error), finished *bool, interval time.Duration) (lagResult, error) {
+	latest func() eventstore.Position, finish func() ([]checkpointSeen, int, error), interval time.Duration) (lagResult, error) {
 	res.Commands = len(cmds)
 	if len(cmds) == 0 {
 		return res, errors.New("projection lag: no command accepted")
@@ -785,7 +780,6 @@ func (st *vmStack) measureLag(ctx context.Context, res lagResult, cmds []issued,
 		}
 	}
 	seen, polls, err := finish()
-	*finished = true
 	if err != nil {
 		return res, fmt.Errorf("checkpoint watcher: %w", err)
 	}
@@ -818,12 +812,7 @@ func (st *vmStack) measureLag(ctx context.Context, res lagResult, cmds []issued,
 func (st *vmStack) projectionLagCreates(ctx context.Context, c *vmClient, rateN float64, d, interval time.Duration) (lagResult, error) {
 	res := lagResult{TargetRate: rateN, Duration: d, Mode: "creates, agent stopped"}
 	latest, finish := st.watchCheckpoint(ctx, interval)
-	finished := false
-	defer func() {
-		if !finished {
-			_, _, _ = finish()
-		}
-	}()
+	defer finish()
 	var (
 		mu   sync.Mutex
 		cmds = make([]issued, 0, int(rateN*d.Seconds())+64)
@@ -863,7 +852,7 @@ func (st *vmStack) projectionLagCreates(ctx context.Context, c *vmClient, rateN 
 		return res, err
 	}
 	res.Elapsed = elapsed
-	return st.measureLag(ctx, res, cmds, post, latest, finish, &finished, interval)
+	return st.measureLag(ctx, res, cmds, post, latest, finish, interval)
 }
 
 // pace calls send at rateN per second for d, from enough goroutines that a

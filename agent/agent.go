@@ -114,50 +114,35 @@ func (c *Config) setDefaults() {
 	if c.Registerer == nil {
 		c.Registerer = prometheus.NewRegistry()
 	}
-	if c.Concurrency <= 0 {
-		c.Concurrency = DefaultConcurrency
-	}
 	if c.VMIDMin == 0 {
 		c.VMIDMin = DefaultVMIDMin
 	}
 	if c.VMIDMax == 0 {
 		c.VMIDMax = DefaultVMIDMax
 	}
-	if c.ReconcileInterval <= 0 {
-		c.ReconcileInterval = DefaultReconcileInterval
-	}
 	if c.HTTPClient == nil {
 		c.HTTPClient = defaultHTTPClient
 	}
-	if c.AckWait <= 0 {
-		c.AckWait = DefaultAckWait
-	}
-	if c.RetryAttempts <= 0 {
-		c.RetryAttempts = DefaultRetryAttempts
-	}
-	if c.RetryBaseDelay <= 0 {
-		c.RetryBaseDelay = DefaultRetryBaseDelay
-	}
-	if c.RetryMaxDelay <= 0 {
-		c.RetryMaxDelay = DefaultRetryMaxDelay
-	}
-	if c.TaskPollInterval <= 0 {
-		c.TaskPollInterval = DefaultTaskPollInterval
-	}
-	if c.OperationTimeout <= 0 {
-		c.OperationTimeout = DefaultOperationTimeout
-	}
-	if c.ShutdownTimeout <= 0 {
-		c.ShutdownTimeout = DefaultShutdownTimeout
-	}
-	if c.ClusterWait <= 0 {
-		c.ClusterWait = DefaultClusterWait
-	}
-	if c.LeaseTTL <= 0 {
-		c.LeaseTTL = DefaultLeaseTTL
-	}
 	if c.Instance == "" {
 		c.Instance = uuid.NewString()
+	}
+	positiveOr(&c.Concurrency, DefaultConcurrency)
+	positiveOr(&c.ReconcileInterval, DefaultReconcileInterval)
+	positiveOr(&c.AckWait, DefaultAckWait)
+	positiveOr(&c.RetryAttempts, DefaultRetryAttempts)
+	positiveOr(&c.RetryBaseDelay, DefaultRetryBaseDelay)
+	positiveOr(&c.RetryMaxDelay, DefaultRetryMaxDelay)
+	positiveOr(&c.TaskPollInterval, DefaultTaskPollInterval)
+	positiveOr(&c.OperationTimeout, DefaultOperationTimeout)
+	positiveOr(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	positiveOr(&c.ClusterWait, DefaultClusterWait)
+	positiveOr(&c.LeaseTTL, DefaultLeaseTTL)
+}
+
+// positiveOr sets *v to def unless *v is positive.
+func positiveOr[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
 	}
 }
 

@@ -57,8 +57,7 @@ func newLeaseHolder(instance string) LeaseHolder {
 type lease struct {
 	kv    jetstream.KeyValue
 	ttl   time.Duration
-	self  LeaseHolder
-	value []byte
+	value []byte // this agent's LeaseHolder, as written to the key
 	log   *slog.Logger
 }
 
@@ -94,7 +93,7 @@ func openLease(ctx context.Context, js jetstream.JetStream, ttl time.Duration, s
 	if err != nil {
 		return nil, err
 	}
-	return &lease{kv: kv, ttl: st.TTL(), self: self, value: value, log: log}, nil
+	return &lease{kv: kv, ttl: st.TTL(), value: value, log: log}, nil
 }
 
 // pollInterval is how often a standby tries to take an expired lease

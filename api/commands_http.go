@@ -11,6 +11,7 @@ import (
 
 	"github.com/accountdb/accountdb/commands"
 	"github.com/accountdb/accountdb/projections"
+	"github.com/google/uuid"
 )
 
 // MaxIdempotencyKeyLength bounds the Idempotency-Key header.
@@ -63,6 +64,33 @@ func runCommand(w http.ResponseWriter, r *http.Request, fingerprint any, locatio
 		loc = location(res)
 	}
 	writeAccepted(w, res, loc)
+}
+
+// runIDCommand runs a command that takes no body on the resource the path's
+// {id} names: a malformed id is a 404 and a body other than {} a 400, before
+// runCommand (with no fingerprint) calls do with the id.
+func runIDCommand(w http.ResponseWriter, r *http.Request, do func(o commands.Options, id uuid.UUID) (commands.Result, error)) {
+	rid, ok := pathUUID(w, r, "id")
+	if !ok {
+		return
+	}
+	if err := decodeEmptyBody(w, r); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	runCommand(w, r, nil, nil, func(o commands.Options) (commands.Result, error) {
+		return do(o, rid)
+	})
+}
+
+// decodeEmptyBody accepts a command without a body, or with an empty JSON
+// object; anything else in the body is refused like any unknown field.
+func decodeEmptyBody(w http.ResponseWriter, r *http.Request) error {
+	if r.ContentLength == 0 && len(r.TransferEncoding) == 0 {
+		return nil
+	}
+	var empty struct{}
+	return DecodeJSON(w, r, &empty)
 }
 
 // accepted is the answer to every command (API.md).

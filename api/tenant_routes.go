@@ -194,25 +194,7 @@ func (id *identity) resumeTenant(w http.ResponseWriter, r *http.Request) {
 
 func (id *identity) tenantTransition(w http.ResponseWriter, r *http.Request,
 	do func(ctx context.Context, a commands.Actor, o commands.Options, id uuid.UUID) (commands.Result, error)) {
-	tid, ok := pathUUID(w, r, "id")
-	if !ok {
-		return
-	}
-	if err := decodeEmptyBody(w, r); err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	runCommand(w, r, nil, nil, func(o commands.Options) (commands.Result, error) {
+	runIDCommand(w, r, func(o commands.Options, tid uuid.UUID) (commands.Result, error) {
 		return do(r.Context(), actorOf(r), o, tid)
 	})
-}
-
-// decodeEmptyBody accepts a command without a body, or with an empty JSON
-// object; anything else in the body is refused like any unknown field.
-func decodeEmptyBody(w http.ResponseWriter, r *http.Request) error {
-	if r.ContentLength == 0 && len(r.TransferEncoding) == 0 {
-		return nil
-	}
-	var empty struct{}
-	return DecodeJSON(w, r, &empty)
 }

@@ -201,15 +201,7 @@ func (id *identity) userTransition(w http.ResponseWriter, r *http.Request,
 	if !ok {
 		return
 	}
-	uid, ok := pathUUID(w, r, "id")
-	if !ok {
-		return
-	}
-	if err := decodeEmptyBody(w, r); err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	runCommand(w, r, nil, nil, func(o commands.Options) (commands.Result, error) {
+	runIDCommand(w, r, func(o commands.Options, uid uuid.UUID) (commands.Result, error) {
 		return do(r.Context(), actorOf(r), o, tenant, uid)
 	})
 }

@@ -1,7 +1,6 @@
 package api
 
 import (
-	"context"
 	"encoding/json"
 	"net/http"
 	"time"
@@ -169,30 +168,19 @@ func (id *identity) vmAction(w http.ResponseWriter, r *http.Request) {
 		WriteProblem(w, r, NotFound())
 		return
 	}
-	id.vmCommand(w, r, func(ctx context.Context, a commands.Actor, o commands.Options, tenant, vm uuid.UUID) (commands.Result, error) {
-		return id.commands.ActOnVM(ctx, a, o, tenant, vm, action)
-	})
+	id.actOnVM(w, r, action)
 }
 
 func (id *identity) deleteVM(w http.ResponseWriter, r *http.Request) {
-	id.vmCommand(w, r, func(ctx context.Context, a commands.Actor, o commands.Options, tenant, vm uuid.UUID) (commands.Result, error) {
-		return id.commands.ActOnVM(ctx, a, o, tenant, vm, domain.ActionDelete)
-	})
+	id.actOnVM(w, r, domain.ActionDelete)
 }
 
-func (id *identity) vmCommand(w http.ResponseWriter, r *http.Request,
-	do func(ctx context.Context, a commands.Actor, o commands.Options, tenant, vm uuid.UUID) (commands.Result, error)) {
+// actOnVM asks for action (a power action or the deletion) on the VM the
+// path names.
+func (id *identity) actOnVM(w http.ResponseWriter, r *http.Request, action string) {
 	p := PrincipalFrom(r.Context())
-	vid, ok := pathUUID(w, r, "id")
-	if !ok {
-		return
-	}
-	if err := decodeEmptyBody(w, r); err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	runCommand(w, r, nil, nil, func(o commands.Options) (commands.Result, error) {
-		return do(r.Context(), actorOf(r), o, p.TenantID, vid)
+	runIDCommand(w, r, func(o commands.Options, vid uuid.UUID) (commands.Result, error) {
+		return id.commands.ActOnVM(r.Context(), actorOf(r), o, p.TenantID, vid, action)
 	})
 }
 

@@ -50,11 +50,7 @@ func (id *identity) getVMAsOf(w http.ResponseWriter, r *http.Request, at time.Ti
 }
 
 func (id *identity) getUserAsOf(w http.ResponseWriter, r *http.Request, at time.Time) {
-	tenant, ok := targetTenant(w, r)
-	if !ok {
-		return
-	}
-	uid, ok := pathUUID(w, r, "id")
+	tenant, uid, ok := targetUser(w, r)
 	if !ok {
 		return
 	}

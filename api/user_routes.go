@@ -77,6 +77,18 @@ func targetTenant(w http.ResponseWriter, r *http.Request) (uuid.UUID, bool) {
 	return t, true
 }
 
+// targetUser is the user a users route acts on: in targetTenant, the one the
+// path's {id} names.
+func targetUser(w http.ResponseWriter, r *http.Request) (tenant, user uuid.UUID, ok bool) {
+	if tenant, ok = targetTenant(w, r); !ok {
+		return uuid.Nil, uuid.Nil, false
+	}
+	if user, ok = pathUUID(w, r, "id"); !ok {
+		return uuid.Nil, uuid.Nil, false
+	}
+	return tenant, user, true
+}
+
 func (id *identity) createUser(w http.ResponseWriter, r *http.Request) {
 	tenant, ok := targetTenant(w, r)
 	if !ok {
@@ -137,11 +149,7 @@ func (id *identity) getUser(w http.ResponseWriter, r *http.Request) {
 	if asOf(w, r, id.getUserAsOf) {
 		return
 	}
-	tenant, ok := targetTenant(w, r)
-	if !ok {
-		return
-	}
-	uid, ok := pathUUID(w, r, "id")
+	tenant, uid, ok := targetUser(w, r)
 	if !ok {
 		return
 	}
@@ -158,11 +166,7 @@ func (id *identity) getUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (id *identity) changeRoles(w http.ResponseWriter, r *http.Request) {
-	tenant, ok := targetTenant(w, r)
-	if !ok {
-		return
-	}
-	uid, ok := pathUUID(w, r, "id")
+	tenant, uid, ok := targetUser(w, r)
 	if !ok {
 		return
 	}
@@ -207,11 +211,7 @@ func (id *identity) userTransition(w http.ResponseWriter, r *http.Request,
 }
 
 func (id *identity) changePassword(w http.ResponseWriter, r *http.Request) {
-	tenant, ok := targetTenant(w, r)
-	if !ok {
-		return
-	}
-	uid, ok := pathUUID(w, r, "id")
+	tenant, uid, ok := targetUser(w, r)
 	if !ok {
 		return
 	}

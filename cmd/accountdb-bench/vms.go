@@ -644,11 +644,13 @@ type vmWait struct {
 	since   time.Time
 }
 
-// issued is one accepted command: its position and when its 202 arrived.
+// issued is one accepted command: its position, when its 202 arrived and
+// how long after the request was sent.
 type issued struct {
 	global   int64
 	pos      eventstore.Position
 	accepted time.Time
+	post     time.Duration
 }
 
 // projectionLag reboots the VMs of pool at a paced rate for d and measures,
@@ -656,29 +658,15 @@ type issued struct {
 // applied its position.
 func (st *vmStack) projectionLag(ctx context.Context, pool []pooledVM, rateN float64, d, interval time.Duration) (lagResult, error) {
 	res := lagResult{TargetRate: rateN, Duration: d, Pool: len(pool), Mode: "reboots, whole system"}
-	latest, finish := st.watchCheckpoint(ctx, interval)
-	defer finish()
-	var (
-		mu        sync.Mutex
-		cmds      = make([]issued, 0, int(rateN*d.Seconds())+64)
-		post      []time.Duration
-		conflicts atomic.Int64
-	)
+	var conflicts atomic.Int64
 	free, busy, stopTracker, err := st.trackFreeVMs(ctx, pool)
 	if err != nil {
 		return res, err
 	}
 	defer stopTracker()
-	stop := startProgress(fmt.Sprintf("VM reboots paced to %.0f/s", rateN), d, func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		return fmt.Sprintf("%d accepted, %d conflicts", len(cmds), conflicts.Load())
-	})
-	watchForeign, err := watchForeignTransactions(ctx, st.db.adminURL)
-	if err != nil {
-		return res, err
-	}
-	elapsed, err := pace(ctx, rateN, d, func(gctx context.Context) error {
+	res, err = st.pacedLag(ctx, res, "VM reboots", interval, func(accepted int) string {
+		return fmt.Sprintf("%d accepted, %d conflicts", accepted, conflicts.Load())
+	}, func(gctx context.Context) (issued, error) {
 		// A VM whose previous reboot is still pending answers 422 (invalid
 		// state): take another, within the same slot.
 		for {
@@ -686,13 +674,13 @@ func (st *vmStack) projectionLag(ctx context.Context, pool []pooledVM, rateN flo
 			select {
 			case v = <-free:
 			case <-gctx.Done():
-				return gctx.Err()
+				return issued{}, gctx.Err()
 			}
 			var a acceptedAnswer
 			t0 := time.Now()
 			code, err := v.c.do(gctx, http.MethodPost, "/v1/vms/"+v.id+"/actions/reboot", nil, &a)
 			if err != nil {
-				return err
+				return issued{}, err
 			}
 			now := time.Now()
 			if code == http.StatusUnprocessableEntity {
@@ -701,17 +689,49 @@ func (st *vmStack) projectionLag(ctx context.Context, pool []pooledVM, rateN flo
 				continue
 			}
 			if code != http.StatusAccepted {
-				return fmt.Errorf("reboot %s: %d", v.id, code)
+				return issued{}, fmt.Errorf("reboot %s: %d", v.id, code)
 			}
 			// Free again once the read model shows the reboot's result, the
 			// event after the request.
 			busy(v, a.StreamVersion+1)
-			mu.Lock()
-			cmds = append(cmds, issued{global: a.Position, accepted: now})
-			post = append(post, now.Sub(t0))
-			mu.Unlock()
-			return nil
+			return issued{global: a.Position, accepted: now, post: now.Sub(t0)}, nil
 		}
+	})
+	res.Conflicts = int(conflicts.Load())
+	return res, err
+}
+
+// pacedLag calls send at res.TargetRate for res.Duration, while the vms
+// projector's checkpoint is read every interval, and measures the projection
+// lag of the commands accepted. label names the commands in the progress
+// line, status tells how many were accepted.
+func (st *vmStack) pacedLag(ctx context.Context, res lagResult, label string, interval time.Duration,
+	status func(accepted int) string, send func(ctx context.Context) (issued, error)) (lagResult, error) {
+	latest, finish := st.watchCheckpoint(ctx, interval)
+	defer finish()
+	var (
+		mu   sync.Mutex
+		cmds = make([]issued, 0, int(res.TargetRate*res.Duration.Seconds())+64)
+	)
+	stop := startProgress(fmt.Sprintf("%s paced to %.0f/s", label, res.TargetRate), res.Duration, func() string {
+		mu.Lock()
+		defer mu.Unlock()
+		return status(len(cmds))
+	})
+	watchForeign, err := watchForeignTransactions(ctx, st.db.adminURL)
+	if err != nil {
+		stop()
+		return res, err
+	}
+	elapsed, err := pace(ctx, res.TargetRate, res.Duration, func(gctx context.Context) error {
+		cmd, err := send(gctx)
+		if err != nil {
+			return err
+		}
+		mu.Lock()
+		cmds = append(cmds, cmd)
+		mu.Unlock()
+		return nil
 	})
 	stop()
 	res.Foreign = watchForeign()
@@ -719,14 +739,13 @@ func (st *vmStack) projectionLag(ctx context.Context, pool []pooledVM, rateN flo
 		return res, err
 	}
 	res.Elapsed = elapsed
-	res.Conflicts = int(conflicts.Load())
-	return st.measureLag(ctx, res, cmds, post, latest, finish, interval)
+	return st.measureLag(ctx, res, cmds, latest, finish, interval)
 }
 
 // measureLag looks up each accepted command's log position and, from the
 // checkpoint watcher's readings, how long after its 202 the vms read model
 // had applied it.
-func (st *vmStack) measureLag(ctx context.Context, res lagResult, cmds []issued, post []time.Duration,
+func (st *vmStack) measureLag(ctx context.Context, res lagResult, cmds []issued,
 	latest func() eventstore.Position, finish func() ([]checkpointSeen, int, error), interval time.Duration) (lagResult, error) {
 	res.Commands = len(cmds)
 	if len(cmds) == 0 {
@@ -784,8 +803,9 @@ func (st *vmStack) measureLag(ctx context.Context, res lagResult, cmds []issued,
 		return res, fmt.Errorf("checkpoint watcher: %w", err)
 	}
 	res.Polls = polls
-	lags := make([]time.Duration, len(cmds))
+	lags, post := make([]time.Duration, len(cmds)), make([]time.Duration, len(cmds))
 	for i, cmd := range cmds {
+		post[i] = cmd.post
 		// The first reading at or past the command's position; readings
 		// only move forward.
 		k, _ := slices.BinarySearchFunc(seen, cmd.pos, func(s checkpointSeen, p eventstore.Position) int {
@@ -811,48 +831,23 @@ func (st *vmStack) measureLag(ctx context.Context, res lagResult, cmds []issued,
 // one command and one event.
 func (st *vmStack) projectionLagCreates(ctx context.Context, c *vmClient, rateN float64, d, interval time.Duration) (lagResult, error) {
 	res := lagResult{TargetRate: rateN, Duration: d, Mode: "creates, agent stopped"}
-	latest, finish := st.watchCheckpoint(ctx, interval)
-	defer finish()
-	var (
-		mu   sync.Mutex
-		cmds = make([]issued, 0, int(rateN*d.Seconds())+64)
-		post []time.Duration
-		n    atomic.Int64
-	)
-	stop := startProgress(fmt.Sprintf("VM creates paced to %.0f/s", rateN), d, func() string {
-		mu.Lock()
-		defer mu.Unlock()
-		return fmt.Sprintf("%d accepted", len(cmds))
-	})
-	watchForeign, err := watchForeignTransactions(ctx, st.db.adminURL)
-	if err != nil {
-		return res, err
-	}
-	elapsed, err := pace(ctx, rateN, d, func(gctx context.Context) error {
+	var n atomic.Int64
+	return st.pacedLag(ctx, res, "VM creates", interval, func(accepted int) string {
+		return fmt.Sprintf("%d accepted", accepted)
+	}, func(gctx context.Context) (issued, error) {
 		var a acceptedAnswer
 		t0 := time.Now()
 		code, err := c.do(gctx, http.MethodPost, "/v1/vms", map[string]any{"name": fmt.Sprintf("lag-%d", n.Add(1)),
 			"kind": "qemu", "cores": 1, "memory_mb": 256, "disk_gb": 5, "template": "debian-12"}, &a)
 		if err != nil {
-			return err
+			return issued{}, err
 		}
 		now := time.Now()
 		if code != http.StatusAccepted {
-			return fmt.Errorf("create: %d", code)
+			return issued{}, fmt.Errorf("create: %d", code)
 		}
-		mu.Lock()
-		cmds = append(cmds, issued{global: a.Position, accepted: now})
-		post = append(post, now.Sub(t0))
-		mu.Unlock()
-		return nil
+		return issued{global: a.Position, accepted: now, post: now.Sub(t0)}, nil
 	})
-	stop()
-	res.Foreign = watchForeign()
-	if err != nil {
-		return res, err
-	}
-	res.Elapsed = elapsed
-	return st.measureLag(ctx, res, cmds, post, latest, finish, interval)
 }
 
 // pace calls send at rateN per second for d, from enough goroutines that a

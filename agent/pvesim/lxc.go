@@ -1,10 +1,6 @@
 package pvesim
 
-import (
-	"fmt"
-	"slices"
-	"strconv"
-)
+import "slices"
 
 var lxcCreateExtra = setOf("vmid", "node", "pool", "storage", "start", "unique", "force", "ostemplate",
 	"password", "ssh-public-keys", "restore", "ignore-unpack-errors", "bwlimit")
@@ -26,7 +22,7 @@ func (s *Simulator) createLXC(c *call) (any, error) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n, err := s.createTarget(c, vmid, "CT")
+	n, err := s.createTarget(c, kindLXC, vmid)
 	if err != nil {
 		return nil, err
 	}
@@ -45,29 +41,7 @@ func (s *Simulator) createLXC(c *call) (any, error) {
 		}
 		conf["rootfs"] = storage + ":4"
 	}
-	if err := s.materialize(kindLXC, vmid, conf); err != nil {
-		return nil, err
-	}
-	conf["lock"] = "create"
-	g := &guest{kind: kindLXC, vmid: vmid, node: n.name, conf: conf, state: StatusStopped, pool: c.p["pool"]}
-	s.guests[vmid] = g
-	t := s.startTask(taskSpec{
-		node: n.name, typ: "vzcreate", id: strconv.Itoa(vmid), user: c.user, weight: weightOf("create"), guest: g,
-		commit: func(t *task) error {
-			if s.guests[vmid] != g {
-				return errConfigMissing(n.name, kindLXC, vmid)
-			}
-			if err := s.checkStorage(n, g); err != nil {
-				return fmt.Errorf("unable to create CT %d - %s", vmid, err.Error())
-			}
-			t.log = append(t.log, "extracting archive '"+tmpl+"'", "Total bytes read: 524288000 (500MiB, 250MiB/s)")
-			delete(g.conf, "lock")
-			if start {
-				return s.powerOn(g, t)
-			}
-			return nil
-		},
-		rollback: func() { s.removeGuest(g) },
+	return s.createGuest(c, n, kindLXC, vmid, conf, start, func(*guest) []string {
+		return []string{"extracting archive '" + tmpl + "'", "Total bytes read: 524288000 (500MiB, 250MiB/s)"}
 	})
-	return t.upid, nil
 }

@@ -21,7 +21,7 @@ func (s *Simulator) createQemu(c *call) (any, error) {
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n, err := s.createTarget(c, vmid, "VM")
+	n, err := s.createTarget(c, kindQemu, vmid)
 	if err != nil {
 		return nil, err
 	}
@@ -33,24 +33,36 @@ func (s *Simulator) createQemu(c *call) (any, error) {
 	for k, val := range set {
 		conf[k] = val
 	}
-	if err := s.materialize(kindQemu, vmid, conf); err != nil {
+	return s.createGuest(c, n, kindQemu, vmid, conf, start, func(g *guest) []string {
+		var log []string
+		for _, k := range g.diskKeys() {
+			log = append(log, fmt.Sprintf("  Logical volume \"%s\" created.", volName(g.conf[k])))
+		}
+		return log
+	})
+}
+
+// createGuest materializes conf and registers the new guest, locked until
+// its create worker ends: the worker checks the node's storage, logs what
+// log returns, and starts the guest if start is set; a failed worker
+// removes it. s.mu must be held.
+func (s *Simulator) createGuest(c *call, n *node, kind guestKind, vmid int, conf map[string]string, start bool, log func(g *guest) []string) (any, error) {
+	if err := s.materialize(kind, vmid, conf); err != nil {
 		return nil, err
 	}
 	conf["lock"] = "create"
-	g := &guest{kind: kindQemu, vmid: vmid, node: n.name, conf: conf, state: StatusStopped, pool: c.p["pool"]}
+	g := &guest{kind: kind, vmid: vmid, node: n.name, conf: conf, state: StatusStopped, pool: c.p["pool"]}
 	s.guests[vmid] = g
 	t := s.startTask(taskSpec{
-		node: n.name, typ: "qmcreate", id: strconv.Itoa(vmid), user: c.user, weight: weightOf("create"), guest: g,
+		node: n.name, typ: kind.taskPrefix() + "create", id: strconv.Itoa(vmid), user: c.user, weight: weightOf("create"), guest: g,
 		commit: func(t *task) error {
 			if s.guests[vmid] != g {
-				return errConfigMissing(n.name, kindQemu, vmid)
+				return errConfigMissing(n.name, kind, vmid)
 			}
 			if err := s.checkStorage(n, g); err != nil {
-				return fmt.Errorf("unable to create VM %d - %s", vmid, err.Error())
+				return fmt.Errorf("unable to create %s %d - %s", kind.label(), vmid, err.Error())
 			}
-			for _, k := range g.diskKeys() {
-				t.log = append(t.log, fmt.Sprintf("  Logical volume \"%s\" created.", volName(g.conf[k])))
-			}
+			t.log = append(t.log, log(g)...)
 			delete(g.conf, "lock")
 			if start {
 				return s.powerOn(g, t)
@@ -241,9 +253,8 @@ func sortedKeys(m map[string]string) []string {
 }
 
 // createTarget checks what every create needs, with s.mu held: the node
-// exists, the pool (if any) exists, and the vmid is free. noun is PVE's word
-// for the guest in its message ("VM" or "CT").
-func (s *Simulator) createTarget(c *call, vmid int, noun string) (*node, error) {
+// exists, the pool (if any) exists, and the vmid is free.
+func (s *Simulator) createTarget(c *call, kind guestKind, vmid int) (*node, error) {
 	n := s.findNode(c.node)
 	if n == nil {
 		return nil, errNoNode(c.node)
@@ -252,7 +263,7 @@ func (s *Simulator) createTarget(c *call, vmid int, noun string) (*node, error) 
 		return nil, err
 	}
 	if other, ok := s.guests[vmid]; ok {
-		return nil, errf("unable to create %s %d - %s", noun, vmid, errAlreadyExists(vmid, other.node, other.kind))
+		return nil, errf("unable to create %s %d - %s", kind.label(), vmid, errAlreadyExists(vmid, other.node, other.kind))
 	}
 	return n, nil
 }

@@ -141,22 +141,10 @@ func (s *Simulator) getSnapshotConfig(c *call) (any, error) {
 	return out, nil
 }
 
-// snapshotUsable is the precondition of acting on an existing snapshot: the
-// guest is not locked and the snapshot exists.
-func snapshotUsable(g *guest, name string) func() error {
-	return func() error {
-		if err := checkLock(g, false); err != nil {
-			return err
-		}
-		if g.findSnapshot(name) == nil {
-			return fmt.Errorf("snapshot '%s' does not exist", name)
-		}
-		return nil
-	}
-}
-
-func (s *Simulator) deleteSnapshot(c *call) (any, error) {
-	name := c.r.PathValue("snap")
+// snapshotTask starts the worker action on the existing snapshot name of
+// c's guest: when it starts, the guest must not be locked and the snapshot
+// must exist; when it ends, apply runs on the snapshot, if it still exists.
+func (s *Simulator) snapshotTask(c *call, name, action string, apply func(t *task, g *guest, sn *snapshot) error) (any, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	g, err := s.lookupGuest(c)
@@ -164,32 +152,47 @@ func (s *Simulator) deleteSnapshot(c *call) (any, error) {
 		return nil, err
 	}
 	t := s.startTask(taskSpec{
-		node: g.node, typ: c.kind.taskPrefix() + "delsnapshot", id: strconv.Itoa(g.vmid), user: c.user,
-		weight: weightOf("delsnapshot"), guest: g,
-		prepare: snapshotUsable(g, name),
+		node: g.node, typ: c.kind.taskPrefix() + action, id: strconv.Itoa(g.vmid), user: c.user,
+		weight: weightOf(action), guest: g,
+		prepare: func() error {
+			if err := checkLock(g, false); err != nil {
+				return err
+			}
+			if g.findSnapshot(name) == nil {
+				return fmt.Errorf("snapshot '%s' does not exist", name)
+			}
+			return nil
+		},
 		commit: func(t *task) error {
 			sn := g.findSnapshot(name)
 			if sn == nil {
 				return fmt.Errorf("snapshot '%s' does not exist", name)
 			}
-			kept := g.snapshots[:0]
-			for _, o := range g.snapshots {
-				if o == sn {
-					continue
-				}
-				if o.parent == name {
-					o.parent = sn.parent
-				}
-				kept = append(kept, o)
-			}
-			g.snapshots = kept
-			if g.parent == name {
-				g.parent = sn.parent
-			}
-			return nil
+			return apply(t, g, sn)
 		},
 	})
 	return t.upid, nil
+}
+
+func (s *Simulator) deleteSnapshot(c *call) (any, error) {
+	name := c.r.PathValue("snap")
+	return s.snapshotTask(c, name, "delsnapshot", func(_ *task, g *guest, sn *snapshot) error {
+		kept := g.snapshots[:0]
+		for _, o := range g.snapshots {
+			if o == sn {
+				continue
+			}
+			if o.parent == name {
+				o.parent = sn.parent
+			}
+			kept = append(kept, o)
+		}
+		g.snapshots = kept
+		if g.parent == name {
+			g.parent = sn.parent
+		}
+		return nil
+	})
 }
 
 func (s *Simulator) rollbackSnapshot(c *call) (any, error) {
@@ -199,29 +202,13 @@ func (s *Simulator) rollbackSnapshot(c *call) (any, error) {
 	if err := v.err(); err != nil {
 		return nil, err
 	}
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	g, err := s.lookupGuest(c)
-	if err != nil {
-		return nil, err
-	}
-	t := s.startTask(taskSpec{
-		node: g.node, typ: c.kind.taskPrefix() + "rollback", id: strconv.Itoa(g.vmid), user: c.user,
-		weight: weightOf("rollback"), guest: g,
-		prepare: snapshotUsable(g, name),
-		commit: func(t *task) error {
-			sn := g.findSnapshot(name)
-			if sn == nil {
-				return fmt.Errorf("snapshot '%s' does not exist", name)
-			}
-			g.conf = copyConf(sn.conf)
-			g.parent = name
-			g.state = StatusStopped
-			if sn.vmstate || start {
-				return s.powerOn(g, t)
-			}
-			return nil
-		},
+	return s.snapshotTask(c, name, "rollback", func(t *task, g *guest, sn *snapshot) error {
+		g.conf = copyConf(sn.conf)
+		g.parent = name
+		g.state = StatusStopped
+		if sn.vmstate || start {
+			return s.powerOn(g, t)
+		}
+		return nil
 	})
-	return t.upid, nil
 }

@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -150,7 +151,7 @@ func (b *bench) seedTenant(ctx context.Context, tenant uuid.UUID, n int) (time.D
 		})
 }
 
-// exportOnce reads the NDJSON export of the tenant, counting lines, while
+// export reads the NDJSON export of the tenant, counting lines, while
 // sampling this process's heap.
 func (s *auditServer) export(ctx context.Context, res *auditResult) error {
 	runtime.GC()
@@ -163,26 +164,8 @@ func (s *auditServer) export(ctx context.Context, res *auditResult) error {
 	var lines atomic.Int64
 	stop := startProgress("NDJSON export", 0, func() string { return fmt.Sprintf("%d events", lines.Load()) })
 	defer stop()
-	var peak atomic.Uint64
-	sampleDone := make(chan struct{})
-	sampler := make(chan struct{})
-	go func() {
-		defer close(sampler)
-		t := time.NewTicker(20 * time.Millisecond)
-		defer t.Stop()
-		for {
-			var m runtime.MemStats
-			runtime.ReadMemStats(&m)
-			if m.HeapInuse > peak.Load() {
-				peak.Store(m.HeapInuse)
-			}
-			select {
-			case <-sampleDone:
-				return
-			case <-t.C:
-			}
-		}
-	}()
+	heapPeak := sampleHeapPeak()
+	defer heapPeak()
 
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, s.url+"/v1/audit", nil)
 	if err != nil {
@@ -193,15 +176,11 @@ func (s *auditServer) export(ctx context.Context, res *auditResult) error {
 	start := time.Now()
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
-		close(sampleDone)
-		<-sampler
 		return err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 4096))
-		close(sampleDone)
-		<-sampler
 		return fmt.Errorf("export: %d %s", resp.StatusCode, body)
 	}
 	cr := &countingReader{r: resp.Body}
@@ -209,23 +188,47 @@ func (s *auditServer) export(ctx context.Context, res *auditResult) error {
 	sc.Buffer(make([]byte, 64<<10), 1<<20)
 	for sc.Scan() {
 		if len(sc.Bytes()) == 0 || sc.Bytes()[0] != '{' {
-			close(sampleDone)
-			<-sampler
 			return fmt.Errorf("export: line %d is not an event: %.80q", lines.Load()+1, sc.Bytes())
 		}
 		lines.Add(1)
 	}
 	res.Elapsed = time.Since(start)
-	close(sampleDone)
-	<-sampler
+	peak := heapPeak()
 	if err := sc.Err(); err != nil {
 		return fmt.Errorf("export: %w", err)
 	}
-	res.Events, res.Bytes, res.HeapPeak = int(lines.Load()), cr.n, peak.Load()
+	res.Events, res.Bytes, res.HeapPeak = int(lines.Load()), cr.n, peak
 	if resetPeakRSS {
 		res.RSSPeak = procKB("VmHWM")
 	}
 	return nil
+}
+
+// sampleHeapPeak samples this process's heap in use every 20ms until the
+// returned function is first called; it returns the highest sample.
+func sampleHeapPeak() func() uint64 {
+	var peak uint64
+	done, stopped := make(chan struct{}), make(chan struct{})
+	go func() {
+		defer close(stopped)
+		t := time.NewTicker(20 * time.Millisecond)
+		defer t.Stop()
+		for {
+			var m runtime.MemStats
+			runtime.ReadMemStats(&m)
+			peak = max(peak, m.HeapInuse)
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return sync.OnceValue(func() uint64 {
+		close(done)
+		<-stopped
+		return peak
+	})
 }
 
 type countingReader struct {

@@ -244,17 +244,8 @@ func (c *countingReader) Read(p []byte) (int, error) {
 
 // procKB reads a "Name:   123 kB" line of /proc/self/status; 0 if absent.
 func procKB(name string) uint64 {
-	data, err := os.ReadFile("/proc/self/status")
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(line, name+":"); ok {
-			n, _ := strconv.ParseUint(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
-			return n
-		}
-	}
-	return 0
+	n, _ := strconv.ParseUint(strings.TrimSuffix(procField("/proc/self/status", name), " kB"), 10, 64)
+	return n
 }
 
 // seedLongVM appends a VM stream of n events (a create, then reboots) and

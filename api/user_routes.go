@@ -99,21 +99,21 @@ func (id *identity) createUser(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	o, err := commandOptions(r, req.hashable())
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	res, err := id.commands.CreateUser(r.Context(), actorOf(r), o, commands.NewUser{TenantID: tenant, Email: req.Email,
-		DisplayName: req.DisplayName, Password: req.Password, Roles: req.Roles})
+	runCommand(w, r, req.hashable(), func(res commands.Result) string { return "/v1/users/" + res.ID.String() },
+		func(o commands.Options) (commands.Result, error) {
+			res, err := id.commands.CreateUser(r.Context(), actorOf(r), o, commands.NewUser{TenantID: tenant, Email: req.Email,
+				DisplayName: req.DisplayName, Password: req.Password, Roles: req.Roles})
+			id.recordGrantDenied(r, err)
+			return res, err
+		})
+}
+
+// recordGrantDenied records the refusal of a command that would grant more
+// than the caller holds (a 403) as an access_denied event, like require's.
+func (id *identity) recordGrantDenied(r *http.Request, err error) {
 	if errors.Is(err, domain.ErrForbidden) {
-		id.recordDenied(r, auth.PermRoleAssign) // granting more than the caller holds
+		id.recordDenied(r, auth.PermRoleAssign)
 	}
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	writeAccepted(w, res, "/v1/users/"+res.ID.String())
 }
 
 var userStatuses = map[string]bool{"": true, string(domain.UserActive): true, string(domain.UserDisabled): true}
@@ -175,20 +175,11 @@ func (id *identity) changeRoles(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	o, err := commandOptions(r, req)
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	res, err := id.commands.ChangeUserRoles(r.Context(), actorOf(r), o, tenant, uid, req.Roles)
-	if errors.Is(err, domain.ErrForbidden) {
-		id.recordDenied(r, auth.PermRoleAssign) // granting more than the caller holds
-	}
-	if err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	writeAccepted(w, res, "")
+	runCommand(w, r, req, nil, func(o commands.Options) (commands.Result, error) {
+		res, err := id.commands.ChangeUserRoles(r.Context(), actorOf(r), o, tenant, uid, req.Roles)
+		id.recordGrantDenied(r, err)
+		return res, err
+	})
 }
 
 func (id *identity) disableUser(w http.ResponseWriter, r *http.Request) {

@@ -353,46 +353,54 @@ func (c *vmClient) watchRunning(ctx context.Context, interval time.Duration) *ru
 	go func() {
 		defer close(done)
 		for wctx.Err() == nil {
-			cursor := ""
-			for {
-				var l struct {
-					Items      []vmAnswer `json:"items"`
-					NextCursor *string    `json:"next_cursor"`
+			if err := w.sweep(wctx, c); err != nil {
+				if wctx.Err() == nil {
+					w.fail(err)
 				}
-				path := "/v1/vms?status=running&limit=200"
-				if cursor != "" {
-					path += "&cursor=" + url.QueryEscape(cursor)
-				}
-				code, err := c.do(wctx, http.MethodGet, path, nil, &l)
-				if err == nil && code != http.StatusOK {
-					err = fmt.Errorf("list running VMs: %d", code)
-				}
-				if err != nil {
-					if wctx.Err() == nil {
-						w.fail(err)
-					}
-					return
-				}
-				now := time.Now()
-				w.mu.Lock()
-				for _, v := range l.Items {
-					if _, ok := w.seen[v.ID]; !ok {
-						w.seen[v.ID] = now
-						if ch, ok := w.waiters[v.ID]; ok {
-							ch <- now
-						}
-					}
-				}
-				w.mu.Unlock()
-				if l.NextCursor == nil || *l.NextCursor == "" {
-					break
-				}
-				cursor = *l.NextCursor
+				return
 			}
 			_ = sleepCtx(wctx, interval)
 		}
 	}()
 	return w
+}
+
+// sweep reads every page of the tenant's running VMs once and notes those
+// not seen before.
+func (w *runningWatcher) sweep(ctx context.Context, c *vmClient) error {
+	cursor := ""
+	for {
+		var l struct {
+			Items      []vmAnswer `json:"items"`
+			NextCursor *string    `json:"next_cursor"`
+		}
+		path := "/v1/vms?status=running&limit=200"
+		if cursor != "" {
+			path += "&cursor=" + url.QueryEscape(cursor)
+		}
+		code, err := c.do(ctx, http.MethodGet, path, nil, &l)
+		if err == nil && code != http.StatusOK {
+			err = fmt.Errorf("list running VMs: %d", code)
+		}
+		if err != nil {
+			return err
+		}
+		now := time.Now()
+		w.mu.Lock()
+		for _, v := range l.Items {
+			if _, ok := w.seen[v.ID]; !ok {
+				w.seen[v.ID] = now
+				if ch, ok := w.waiters[v.ID]; ok {
+					ch <- now
+				}
+			}
+		}
+		w.mu.Unlock()
+		if l.NextCursor == nil || *l.NextCursor == "" {
+			return nil
+		}
+		cursor = *l.NextCursor
+	}
 }
 
 func (w *runningWatcher) fail(err error) {

@@ -279,7 +279,7 @@ func TestServerErrorsAreRetried(t *testing.T) {
 	vm := uuid.New()
 	e.ok(e.request(vm, e.createReq(domain.KindQEMU, "retry", "debian-12", domain.VMSpec{Cores: 1, MemoryMB: 512, DiskGB: 8})))
 	e.guest(vm)
-	if n := counter(t, reg, "accountdb_agent_retries_total"); n < 1 {
+	if n := metric(t, reg, "accountdb_agent_retries_total", nil); n < 1 {
 		t.Fatalf("retries counted: %v", n)
 	}
 	e.sim.FailNextRequests(3, 502)
@@ -300,7 +300,7 @@ func TestLockIsRetriedUntilReleased(t *testing.T) {
 		t.Fatal(err)
 	}
 	stop := e.request(vm, &domain.VMActionRequested{Action: domain.ActionStop})
-	e.waitFor("a retry on the lock", func() bool { return counter(t, reg, "accountdb_agent_retries_total") >= 2 })
+	e.waitFor("a retry on the lock", func() bool { return metric(t, reg, "accountdb_agent_retries_total", nil) >= 2 })
 	if len(e.resultsFor(stop)) != 0 {
 		t.Fatal("a result while the lock is held")
 	}

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/google/uuid"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -163,15 +162,7 @@ func TestHAFencingWhenCutOffFromNATS(t *testing.T) {
 		c.LeaseTTL, c.Concurrency, c.RetryAttempts, c.ShutdownTimeout = ttl, 1, 1000, time.Minute
 	}
 	px := startBlackHoleProxy(t, e.natsURL)
-	ncA, err := nats.Connect(px.url())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(ncA.Close)
-	jsA, err := jetstream.New(ncA)
-	if err != nil {
-		t.Fatal(err)
-	}
+	ncA, jsA := connect(t, px.url())
 	a := e.runAgent(jsA, cfg, hist.hook("a"))
 	waitUntil(t, "a to lead", a.Leader)
 	b := e.runAgent(e.js, cfg, hist.hook("b"))

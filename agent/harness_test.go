@@ -54,15 +54,7 @@ func newEnv(t *testing.T, opts pvesim.Options) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	ns := natstest.Start(t)
-	nc, err := nats.Connect(ns.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, js := connect(t, ns.URL())
 	if _, err := eventstore.EnsureStream(ctx, js); err != nil {
 		t.Fatal(err)
 	}
@@ -282,14 +274,20 @@ func (e *env) startAgent(tweak func(*Config)) (stop func(), reg *prometheus.Regi
 // test cuts.
 func (e *env) connect() (*nats.Conn, jetstream.JetStream) {
 	e.t.Helper()
-	nc, err := nats.Connect(e.natsURL)
+	return connect(e.t, e.natsURL)
+}
+
+// connect opens a NATS connection to url, closed when the test ends.
+func connect(t *testing.T, url string) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(url)
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
-	e.t.Cleanup(nc.Close)
+	t.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	if err != nil {
-		e.t.Fatal(err)
+		t.Fatal(err)
 	}
 	return nc, js
 }
@@ -395,30 +393,6 @@ func (t recordingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func (e *env) waitInventory() {
 	e.t.Helper()
 	e.waitFor("the first inventory", func() bool { return len(e.inventories) > 0 })
-}
-
-// counter reads a counter summed over its labels from a registry.
-func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			if c := m.GetCounter(); c != nil {
-				sum += c.GetValue()
-			}
-			if h := m.GetHistogram(); h != nil {
-				sum += float64(h.GetSampleCount())
-			}
-		}
-	}
-	return sum
 }
 
 // testWriter sends agent logs to the test log.

@@ -32,7 +32,7 @@ var ErrInvalidMessage = errors.New("protocol: invalid agent message")
 // accountdb.agent.>, file storage, duplicates remembered for
 // DuplicateWindow. Both the core and the agent call it at start.
 func EnsureStream(ctx context.Context, js jetstream.JetStream) (jetstream.Stream, error) {
-	s, err := jetstreams.Ensure(ctx, js, jetstream.StreamConfig{
+	return jetstreams.Ensure(ctx, js, jetstream.StreamConfig{
 		Name:        StreamName,
 		Description: "AccountDB Proxmox agent: results, observations and inventory",
 		Subjects:    []string{StreamSubjects},
@@ -41,10 +41,6 @@ func EnsureStream(ctx context.Context, js jetstream.JetStream) (jetstream.Stream
 		Discard:     jetstream.DiscardOld,
 		Duplicates:  DuplicateWindow,
 	})
-	if err != nil {
-		return nil, err
-	}
-	return s, nil
 }
 
 // ResultSubject is where results for a tenant's VMs are published.

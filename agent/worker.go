@@ -32,12 +32,11 @@ type dispatcher struct {
 	opCtx   context.Context // outlives termCtx by up to ShutdownTimeout, less when fenced
 	sem     chan struct{}
 
-	mu       sync.Mutex
-	held     map[uint64]bool      // stream sequences fetched and not finished
-	queues   map[uuid.UUID][]*job // per VM; a key means a runner is active
-	room     chan struct{}        // signalled when a job finishes
-	stopping bool
-	wg       sync.WaitGroup
+	mu     sync.Mutex
+	held   map[uint64]bool      // stream sequences fetched and not finished
+	queues map[uuid.UUID][]*job // per VM; a key means a runner is active
+	room   chan struct{}        // signalled when a job finishes
+	wg     sync.WaitGroup
 }
 
 // consume fetches requests until ctx ends (the agent stops, or stops
@@ -175,7 +174,7 @@ func (d *dispatcher) runVM(vm uuid.UUID) {
 	for {
 		d.mu.Lock()
 		q := d.queues[vm]
-		if len(q) == 0 || d.stopping {
+		if len(q) == 0 || d.termCtx.Err() != nil {
 			delete(d.queues, vm)
 			d.mu.Unlock()
 			for _, j := range q {
@@ -193,10 +192,7 @@ func (d *dispatcher) runVM(vm uuid.UUID) {
 			d.release(j)
 			continue
 		}
-		d.mu.Lock()
-		stopping := d.stopping || d.termCtx.Err() != nil
-		d.mu.Unlock()
-		if stopping {
+		if d.termCtx.Err() != nil {
 			<-d.sem
 			d.release(j)
 			continue
@@ -265,13 +261,10 @@ func (d *dispatcher) finish(j *job) {
 	}
 }
 
-// shutdown stops starting jobs, gives running ones up to timeout (or until
-// consume's abandon cancels them), then cancels them and waits for every
-// runner to return.
+// shutdown, once termCtx ended (so runners start no more jobs), gives
+// running ones up to timeout (or until consume's abandon cancels them), then
+// cancels them and waits for every runner to return.
 func (d *dispatcher) shutdown(timeout time.Duration, cancelOps context.CancelFunc) {
-	d.mu.Lock()
-	d.stopping = true
-	d.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
 		d.wg.Wait()

@@ -41,26 +41,10 @@ func bindAgentConfig(fs *flag.FlagSet) (*agentConfig, error) {
 	c := &agentConfig{SecretsKey: os.Getenv("ACCOUNTDB_SECRETS_KEY")}
 	var errs []error
 	envInt := func(name string, def int) int {
-		v := env(name, "")
-		if v == "" {
-			return def
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s %q: not an integer", name, v))
-		}
-		return n
+		return envParsed(&errs, name, def, strconv.Atoi, "an integer")
 	}
 	envDuration := func(name string, def time.Duration) time.Duration {
-		v := env(name, "")
-		if v == "" {
-			return def
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			errs = append(errs, fmt.Errorf("%s %q: not a duration (e.g. 30s)", name, v))
-		}
-		return d
+		return envParsed(&errs, name, def, time.ParseDuration, "a duration (e.g. 30s)")
 	}
 	fs.StringVar(&c.NATSURL, "nats-url", env("NATS_URL", ""), "NATS server URL, required (env NATS_URL)")
 	fs.StringVar(&c.DataDir, "data-dir", env("ACCOUNTDB_DATA_DIR", "./.data"), "directory of the dev secrets key, used when ACCOUNTDB_SECRETS_KEY is unset (env ACCOUNTDB_DATA_DIR)")
@@ -72,6 +56,20 @@ func bindAgentConfig(fs *flag.FlagSet) (*agentConfig, error) {
 	fs.DurationVar(&c.ReconcileInterval, "reconcile-interval", envDuration("ACCOUNTDB_AGENT_RECONCILE_INTERVAL", agent.DefaultReconcileInterval), "how often each cluster's guests and inventory are published (env ACCOUNTDB_AGENT_RECONCILE_INTERVAL)")
 	fs.DurationVar(&c.LeaseTTL, "lease-ttl", envDuration("ACCOUNTDB_AGENT_LEASE_TTL", agent.DefaultLeaseTTL), "leader lease TTL when this agent creates the lease bucket; a standby takes over about this long after a leader dies (env ACCOUNTDB_AGENT_LEASE_TTL)")
 	return c, errors.Join(errs...)
+}
+
+// envParsed is the environment variable name read with parse, or def when
+// it is unset; a value parse rejects is added to errs as not being what.
+func envParsed[T any](errs *[]error, name string, def T, parse func(string) (T, error), what string) T {
+	v := env(name, "")
+	if v == "" {
+		return def
+	}
+	x, err := parse(v)
+	if err != nil {
+		*errs = append(*errs, fmt.Errorf("%s %q: not %s", name, v, what))
+	}
+	return x
 }
 
 func (c *agentConfig) validate() error {

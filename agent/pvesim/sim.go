@@ -136,8 +136,7 @@ func (s *Simulator) handle(method, path string, h handlerFunc) {
 }
 
 func (s *Simulator) handleGuest(method, path string, h handlerFunc) {
-	for _, k := range []guestKind{kindQemu, kindLXC} {
-		kind := k
+	for _, kind := range []guestKind{kindQemu, kindLXC} {
 		s.handle(method, "/nodes/{node}/"+string(kind)+path, func(c *call) (any, error) {
 			c.kind = kind
 			return h(c)

@@ -126,19 +126,9 @@ func (id *identity) audit(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	next := ""
-	if len(events) > limit {
-		events = events[:limit]
-		if next, err = EncodeCursor(r, auditCursor{Position: events[limit-1].Position.GlobalPosition}); err != nil {
-			WriteError(w, r, err)
-			return
-		}
-	}
-	out := make([]eventResponse, len(events))
-	for i, e := range events {
-		out[i] = toEventResponse(e)
-	}
-	WriteList(w, out, next)
+	writeEventPage(w, r, events, limit, func(last eventstore.Event) any {
+		return auditCursor{Position: last.Position.GlobalPosition}
+	})
 }
 
 // Export flushing: rows are written through a buffer and pushed to the

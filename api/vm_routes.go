@@ -231,6 +231,11 @@ func toEventResponse(e eventstore.Event) eventResponse {
 		Data: e.Data, Metadata: e.Metadata}
 }
 
+// historyCursor is where the next page of a VM's history starts.
+type historyCursor struct {
+	Version int64 `json:"v"`
+}
+
 // vmHistory answers a VM's events, oldest first, paginated by version.
 func (id *identity) vmHistory(w http.ResponseWriter, r *http.Request) {
 	p := PrincipalFrom(r.Context())
@@ -244,9 +249,7 @@ func (id *identity) vmHistory(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	var from int64 = 1
-	var cursor struct {
-		Version int64 `json:"v"`
-	}
+	var cursor historyCursor
 	if has, err := CursorParam(r, &cursor); err != nil {
 		WriteError(w, r, err)
 		return
@@ -263,11 +266,22 @@ func (id *identity) vmHistory(w http.ResponseWriter, r *http.Request) {
 		WriteProblem(w, r, NotFound())
 		return
 	}
-	next := ""
+	writeEventPage(w, r, events, limit, func(last eventstore.Event) any {
+		return historyCursor{Version: last.StreamVersion + 1}
+	})
+}
+
+// writeEventPage answers events, read with room for one more than limit, as
+// a list page: when that one came, the page stops at limit and next(last
+// event of the page), where the following page starts, is signed as its
+// cursor.
+func writeEventPage(w http.ResponseWriter, r *http.Request, events []eventstore.Event, limit int,
+	next func(last eventstore.Event) any) {
+	cursor := ""
 	if len(events) > limit {
 		events = events[:limit]
-		cursor.Version = events[limit-1].StreamVersion + 1
-		if next, err = EncodeCursor(r, cursor); err != nil {
+		var err error
+		if cursor, err = EncodeCursor(r, next(events[limit-1])); err != nil {
 			WriteError(w, r, err)
 			return
 		}
@@ -276,7 +290,7 @@ func (id *identity) vmHistory(w http.ResponseWriter, r *http.Request) {
 	for i, e := range events {
 		out[i] = toEventResponse(e)
 	}
-	WriteList(w, out, next)
+	WriteList(w, out, cursor)
 }
 
 type createClusterRequest struct {

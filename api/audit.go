@@ -149,6 +149,12 @@ func (id *identity) auditExport(w http.ResponseWriter, r *http.Request, f events
 	bw := bufio.NewWriterSize(w, exportBuffer)
 	enc := json.NewEncoder(bw)
 	started, lastFlush := false, time.Now()
+	start := func() {
+		started = true
+		w.Header().Set("Content-Type", ndjson)
+		w.Header().Set("Cache-Control", "no-store")
+		w.WriteHeader(http.StatusOK)
+	}
 	flush := func() error {
 		if err := bw.Flush(); err != nil {
 			return err
@@ -158,10 +164,7 @@ func (id *identity) auditExport(w http.ResponseWriter, r *http.Request, f events
 	}
 	err := id.store.AuditEach(r.Context(), auditScope(r, f.TenantID), f, func(e eventstore.Event) error {
 		if !started {
-			started = true
-			w.Header().Set("Content-Type", ndjson)
-			w.Header().Set("Cache-Control", "no-store")
-			w.WriteHeader(http.StatusOK)
+			start()
 		}
 		if err := enc.Encode(toEventResponse(e)); err != nil {
 			return err
@@ -177,9 +180,7 @@ func (id *identity) auditExport(w http.ResponseWriter, r *http.Request, f events
 	case err != nil:
 		panic(http.ErrAbortHandler)
 	case !started: // no match: an empty, successful export
-		w.Header().Set("Content-Type", ndjson)
-		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(http.StatusOK)
+		start()
 	default:
 		if err := flush(); err != nil {
 			panic(http.ErrAbortHandler)

@@ -9,7 +9,6 @@ import (
 	"github.com/accountdb/accountdb/auth"
 	"github.com/accountdb/accountdb/commands"
 	"github.com/accountdb/accountdb/eventstore"
-	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 )
 
@@ -106,10 +105,8 @@ func (id *identity) recordDenied(r *http.Request, perm auth.Permission) {
 // routeTemplate is the matched route pattern, never the raw path, so ids and
 // query strings do not end up in audit events as free text.
 func routeTemplate(r *http.Request) string {
-	if rc := chi.RouteContext(r.Context()); rc != nil {
-		if p := rc.RoutePattern(); p != "" {
-			return p
-		}
+	if p := routePattern(r); p != "" {
+		return p
 	}
 	return r.URL.Path
 }

@@ -83,14 +83,15 @@ func (id *identity) listTenants(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	tenants, next, err := projections.ListTenants(r.Context(), id.pool, platformScope(r), page)
+	sc := platformScope(r)
+	tenants, next, err := projections.ListTenants(r.Context(), id.pool, sc, page)
 	if err != nil {
 		WriteError(w, r, err)
 		return
 	}
 	out := make([]tenantResponse, len(tenants))
 	for i, t := range tenants {
-		u, err := projections.TenantUsage(r.Context(), id.pool, platformScope(r), t.ID)
+		u, err := projections.TenantUsage(r.Context(), id.pool, sc, t.ID)
 		if err != nil {
 			WriteError(w, r, err)
 			return
@@ -151,12 +152,13 @@ func (id *identity) getTenant(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	t, err := projections.GetTenant(r.Context(), id.pool, platformScope(r), tid)
+	sc := platformScope(r)
+	t, err := projections.GetTenant(r.Context(), id.pool, sc, tid)
 	if err != nil {
 		WriteError(w, r, err)
 		return
 	}
-	u, err := projections.TenantUsage(r.Context(), id.pool, platformScope(r), t.ID)
+	u, err := projections.TenantUsage(r.Context(), id.pool, sc, t.ID)
 	if err != nil {
 		WriteError(w, r, err)
 		return

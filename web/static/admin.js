@@ -2,7 +2,7 @@
 // (platform admins), the audit log (auditors) and the caller's sessions.
 
 import { api, ApiError, forget, listAll, newKey } from "./api.js";
-import { actorLabel, ago, badge, busy, createSubmitter, field, formatTime, h, mount, problemBox, shortId, showFormProblem, table, toast } from "./dom.js";
+import { actorLabel, ago, badge, busy, createSubmitter, field, formatTime, h, mount, problemBox, shortId, showFormProblem, table, toast, toggle } from "./dom.js";
 
 const ROLES = [
   ["viewer", "read VMs"],
@@ -35,26 +35,6 @@ function checkedRoles(form) {
 
 function viewHead(title, ...extra) {
   return h("div", { class: "view-head" }, h("h2", {}, title), h("div", { class: "grow" }), extra);
-}
-
-/** A toggle button that shows and hides a form. */
-function toggle(label, form) {
-  form.hidden = true;
-  return h(
-    "button",
-    {
-      type: "button",
-      class: "primary",
-      onclick: () => {
-        form.hidden = !form.hidden;
-        const first = form.querySelector("input");
-        if (!form.hidden && first) {
-          first.focus();
-        }
-      },
-    },
-    label,
-  );
 }
 
 // ---- users ----

@@ -141,6 +141,26 @@ export function field(label, input, hint) {
   return h("label", { class: "field" }, h("span", {}, label), input, hint ? h("small", { class: "muted" }, hint) : null);
 }
 
+/** A toggle button that shows and hides a form (hidden at first). */
+export function toggle(label, form) {
+  form.hidden = true;
+  return h(
+    "button",
+    {
+      type: "button",
+      class: "primary",
+      onclick: () => {
+        form.hidden = !form.hidden;
+        const first = form.querySelector("input");
+        if (!form.hidden && first) {
+          first.focus();
+        }
+      },
+    },
+    label,
+  );
+}
+
 /** A table with a header row; rows are <tr> elements. */
 export function table(headers, rows, empty = "Nothing here yet.") {
   const body = h("tbody", {}, rows);

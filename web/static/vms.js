@@ -2,7 +2,7 @@
 // create form, power actions, resize, snapshots, delete and a VM's history.
 
 import { api, ApiError, follow, listAll, newKey } from "./api.js";
-import { actorLabel, ago, badge, busy, createSubmitter, field, formatTime, h, mount, problemBox, showFormProblem, table, toast } from "./dom.js";
+import { actorLabel, ago, badge, busy, createSubmitter, field, formatTime, h, mount, problemBox, showFormProblem, table, toast, toggle } from "./dom.js";
 
 const POLL_MS = 2000; // while the live feed is down
 const LIVE_POLL_MS = 30000; // while it is up: a safety net only
@@ -243,25 +243,10 @@ export function vmsView(view, ctx) {
   const tbody = h("tbody");
   const rows = new Map(); // id → {tr, sig}
   let form = null;
+  let newButton = null;
   let poll = null;
 
-  const newButton = ctx.can("vm:create")
-    ? h(
-        "button",
-        {
-          type: "button",
-          class: "primary",
-          onclick: () => {
-            form.hidden = !form.hidden;
-            if (!form.hidden) {
-              form.querySelector("input").focus();
-            }
-          },
-        },
-        "New VM",
-      )
-    : null;
-  if (newButton) {
+  if (ctx.can("vm:create")) {
     form = createForm(
       ctx,
       () => {
@@ -272,7 +257,7 @@ export function vmsView(view, ctx) {
         form.hidden = true;
       },
     );
-    form.hidden = true;
+    newButton = toggle("New VM", form);
   }
 
   const rowFor = (vm) =>

@@ -2,7 +2,7 @@
 // (platform admins), the audit log (auditors) and the caller's sessions.
 
 import { api, ApiError, forget, listAll, newKey } from "./api.js";
-import { actorLabel, ago, badge, busy, createSubmitter, field, formatTime, h, mount, problemBox, shortId, showFormProblem, table, toast, toggle } from "./dom.js";
+import { act, actorLabel, ago, badge, busy, createSubmitter, field, formatTime, h, mount, problemBox, shortId, showFormProblem, table, toast, toggle } from "./dom.js";
 
 const ROLES = [
   ["viewer", "read VMs"],
@@ -47,19 +47,6 @@ export function usersView(view, ctx) {
   const tenantPicker = platform ? h("select", { "aria-label": "Tenant" }, h("option", { value: "" }, "my tenant (platform)")) : null;
   const query = () => (tenantPicker && tenantPicker.value ? `/v1/users?tenant_id=${encodeURIComponent(tenantPicker.value)}` : "/v1/users");
 
-  const act = async (button, label, fn) => {
-    await busy(button, async () => {
-      try {
-        await fn();
-        mount(actionSlot);
-        toast(label);
-        await load();
-      } catch (err) {
-        mount(actionSlot, problemBox(err));
-      }
-    });
-  };
-
   const rolesEditor = (u) => {
     const slot = h("div", { class: "slot span" });
     const save = h("button", { type: "submit", class: "small primary" }, "Save roles");
@@ -96,8 +83,12 @@ export function usersView(view, ctx) {
         if (!disabled && !window.confirm(`Disable ${u.email}? Their sessions stop working.`)) {
           return;
         }
-        act(b, `${u.email} ${disabled ? "enabled" : "disabled"}`, () =>
-          api("POST", `/v1/users/${encodeURIComponent(u.id)}/${disabled ? "enable" : "disable"}`, undefined, { idempotencyKey: newKey() }),
+        act(
+          b,
+          actionSlot,
+          `${u.email} ${disabled ? "enabled" : "disabled"}`,
+          () => api("POST", `/v1/users/${encodeURIComponent(u.id)}/${disabled ? "enable" : "disable"}`, undefined, { idempotencyKey: newKey() }),
+          load,
         );
       });
       buttons.push(b);
@@ -205,16 +196,13 @@ export function tenantsView(view, ctx) {
       if (!suspended && !window.confirm(`Suspend ${t.name}? Its users' commands will be refused.`)) {
         return;
       }
-      await busy(b, async () => {
-        try {
-          await api("POST", `/v1/tenants/${encodeURIComponent(t.id)}/${suspended ? "resume" : "suspend"}`, undefined, { idempotencyKey: newKey() });
-          mount(actionSlot);
-          toast(`${t.name} ${suspended ? "resumed" : "suspended"}`);
-          await load();
-        } catch (err) {
-          mount(actionSlot, problemBox(err));
-        }
-      });
+      await act(
+        b,
+        actionSlot,
+        `${t.name} ${suspended ? "resumed" : "suspended"}`,
+        () => api("POST", `/v1/tenants/${encodeURIComponent(t.id)}/${suspended ? "resume" : "suspend"}`, undefined, { idempotencyKey: newKey() }),
+        load,
+      );
     });
     const q = t.quota || {};
     const u = t.usage || {};

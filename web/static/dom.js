@@ -136,6 +136,23 @@ export async function busy(button, fn) {
   }
 }
 
+/**
+ * Runs fn, a request, with button busy: on success clears slot, shows
+ * message and awaits then() (a reload); on failure shows the problem in slot.
+ */
+export async function act(button, slot, message, fn, then) {
+  await busy(button, async () => {
+    try {
+      await fn();
+      mount(slot);
+      toast(message);
+      await then();
+    } catch (err) {
+      mount(slot, problemBox(err));
+    }
+  });
+}
+
 /** A labelled form field. */
 export function field(label, input, hint) {
   return h("label", { class: "field" }, h("span", {}, label), input, hint ? h("small", { class: "muted" }, hint) : null);

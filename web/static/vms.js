@@ -2,7 +2,7 @@
 // create form, power actions, resize, snapshots, delete and a VM's history.
 
 import { api, ApiError, follow, listAll, newKey } from "./api.js";
-import { actorLabel, ago, badge, busy, createSubmitter, field, formatTime, h, mount, problemBox, showFormProblem, table, toast, toggle } from "./dom.js";
+import { act, actorLabel, ago, badge, busy, createSubmitter, field, formatTime, h, mount, problemBox, showFormProblem, table, toast, toggle } from "./dom.js";
 
 const POLL_MS = 2000; // while the live feed is down
 const LIVE_POLL_MS = 30000; // while it is up: a safety net only
@@ -130,16 +130,7 @@ function actionButtons(vm, ctx, onDone, slot) {
     if (confirmText && !window.confirm(confirmText.replace("{name}", vm.name))) {
       return;
     }
-    await busy(button, async () => {
-      try {
-        await fn();
-        mount(slot);
-        toast(`${action} requested for ${vm.name}`);
-        onDone();
-      } catch (err) {
-        mount(slot, problemBox(err));
-      }
-    });
+    await act(button, slot, `${action} requested for ${vm.name}`, fn, onDone);
   };
   if (ctx.can("vm:power")) {
     for (const a of ACTIONS) {

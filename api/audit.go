@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"encoding/json"
 	"net/http"
+	"net/url"
 	"regexp"
 	"strings"
 	"time"
@@ -34,20 +35,9 @@ func auditFilter(r *http.Request, tenant uuid.UUID) (eventstore.AuditFilter, err
 	q := r.URL.Query()
 	f := eventstore.AuditFilter{TenantID: tenant}
 	var fe FieldErrors
-	single := func(name string) (string, bool) {
-		if len(q[name]) > 1 {
-			fe.Add(name, "give it at most once")
-			return "", false
-		}
-		return q.Get(name), q.Get(name) != ""
-	}
-	if v, ok := single("stream_id"); ok {
-		s, err := eventstore.ParseStreamID(v)
-		if err != nil {
-			fe.Add("stream_id", "must be <type>-<uuid>, e.g. vm-0190f3c4-5b7e-7cc1-9a2b-3c4d5e6f7a8b")
-		} else {
-			f.Stream = &s
-		}
+	single := func(name string) (string, bool) { return singleParam(q, &fe, name) }
+	if s, ok := streamIDParam(q, &fe); ok {
+		f.Stream = &s
 	}
 	for _, v := range q["type"] {
 		for _, t := range strings.Split(v, ",") {
@@ -87,6 +77,31 @@ func auditFilter(r *http.Request, tenant uuid.UUID) (eventstore.AuditFilter, err
 		f.After = c.Position
 	}
 	return f, fe.Err()
+}
+
+// singleParam is the query parameter name, which may be given at most once
+// (else fe says so); it reports whether it is set.
+func singleParam(q url.Values, fe *FieldErrors, name string) (string, bool) {
+	if len(q[name]) > 1 {
+		fe.Add(name, "give it at most once")
+		return "", false
+	}
+	return q.Get(name), q.Get(name) != ""
+}
+
+// streamIDParam is ?stream_id= as a stream id; fe says what is wrong with
+// it. It reports whether there is a valid one.
+func streamIDParam(q url.Values, fe *FieldErrors) (eventstore.StreamID, bool) {
+	v, ok := singleParam(q, fe, "stream_id")
+	if !ok {
+		return eventstore.StreamID{}, false
+	}
+	s, err := eventstore.ParseStreamID(v)
+	if err != nil {
+		fe.Add("stream_id", "must be <type>-<uuid>, e.g. vm-0190f3c4-5b7e-7cc1-9a2b-3c4d5e6f7a8b")
+		return eventstore.StreamID{}, false
+	}
+	return s, true
 }
 
 // auditScope is the scope an audit query runs in: the caller's tenant, whose

@@ -40,16 +40,8 @@ func toVerifyResponse(rep eventstore.VerifyReport) verifyResponse {
 func (id *identity) verifyAudit(w http.ResponseWriter, r *http.Request) {
 	p := PrincipalFrom(r.Context())
 	f := eventstore.VerifyFilter{TenantID: p.TenantID}
-	q := r.URL.Query()
 	var fe FieldErrors
-	switch {
-	case len(q["stream_id"]) > 1:
-		fe.Add("stream_id", "give it at most once")
-	case q.Get("stream_id") != "":
-		s, err := eventstore.ParseStreamID(q.Get("stream_id"))
-		if err != nil {
-			fe.Add("stream_id", "must be <type>-<uuid>, e.g. vm-0190f3c4-5b7e-7cc1-9a2b-3c4d5e6f7a8b")
-		}
+	if s, ok := streamIDParam(r.URL.Query(), &fe); ok {
 		f.Stream = s
 	}
 	if err := fe.Err(); err != nil {

@@ -83,6 +83,25 @@ func runIDCommand(w http.ResponseWriter, r *http.Request, do func(o commands.Opt
 	})
 }
 
+// runIDBodyCommand runs a command with a JSON body on the resource the
+// path's {id} names: a malformed id is a 404, then the body is decoded
+// strictly (DecodeJSON) into a T, which is also the request's fingerprint.
+func runIDBodyCommand[T any](w http.ResponseWriter, r *http.Request,
+	do func(o commands.Options, id uuid.UUID, req T) (commands.Result, error)) {
+	rid, ok := pathUUID(w, r, "id")
+	if !ok {
+		return
+	}
+	var req T
+	if err := DecodeJSON(w, r, &req); err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	runCommand(w, r, req, nil, func(o commands.Options) (commands.Result, error) {
+		return do(o, rid, req)
+	})
+}
+
 // decodeEmptyBody accepts a command without a body, or with an empty JSON
 // object; anything else in the body is refused like any unknown field.
 func decodeEmptyBody(w http.ResponseWriter, r *http.Request) error {

@@ -167,21 +167,12 @@ func (id *identity) getTenant(w http.ResponseWriter, r *http.Request) {
 }
 
 func (id *identity) updateTenant(w http.ResponseWriter, r *http.Request) {
-	tid, ok := pathUUID(w, r, "id")
-	if !ok {
-		return
-	}
-	var req updateTenantRequest
-	if err := DecodeJSON(w, r, &req); err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	var quota *domain.Quota
-	if req.Quota != nil {
-		q := req.Quota.toDomain()
-		quota = &q
-	}
-	runCommand(w, r, req, nil, func(o commands.Options) (commands.Result, error) {
+	runIDBodyCommand(w, r, func(o commands.Options, tid uuid.UUID, req updateTenantRequest) (commands.Result, error) {
+		var quota *domain.Quota
+		if req.Quota != nil {
+			q := req.Quota.toDomain()
+			quota = &q
+		}
 		return id.commands.UpdateTenant(r.Context(), actorOf(r), o, tid, req.Name, quota)
 	})
 }

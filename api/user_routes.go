@@ -166,16 +166,11 @@ func (id *identity) getUser(w http.ResponseWriter, r *http.Request) {
 }
 
 func (id *identity) changeRoles(w http.ResponseWriter, r *http.Request) {
-	tenant, uid, ok := targetUser(w, r)
+	tenant, ok := targetTenant(w, r)
 	if !ok {
 		return
 	}
-	var req rolesRequest
-	if err := DecodeJSON(w, r, &req); err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	runCommand(w, r, req, nil, func(o commands.Options) (commands.Result, error) {
+	runIDBodyCommand(w, r, func(o commands.Options, uid uuid.UUID, req rolesRequest) (commands.Result, error) {
 		res, err := id.commands.ChangeUserRoles(r.Context(), actorOf(r), o, tenant, uid, req.Roles)
 		id.recordGrantDenied(r, err)
 		return res, err

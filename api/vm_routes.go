@@ -146,16 +146,7 @@ func (id *identity) getVM(w http.ResponseWriter, r *http.Request) {
 
 func (id *identity) resizeVM(w http.ResponseWriter, r *http.Request) {
 	p := PrincipalFrom(r.Context())
-	vid, ok := pathUUID(w, r, "id")
-	if !ok {
-		return
-	}
-	var req resizeVMRequest
-	if err := DecodeJSON(w, r, &req); err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	runCommand(w, r, req, nil, func(o commands.Options) (commands.Result, error) {
+	runIDBodyCommand(w, r, func(o commands.Options, vid uuid.UUID, req resizeVMRequest) (commands.Result, error) {
 		return id.commands.ResizeVM(r.Context(), actorOf(r), o, p.TenantID, vid, req.Cores, req.MemoryMB, req.DiskGB)
 	})
 }
@@ -186,16 +177,7 @@ func (id *identity) actOnVM(w http.ResponseWriter, r *http.Request, action strin
 
 func (id *identity) snapshotVM(w http.ResponseWriter, r *http.Request) {
 	p := PrincipalFrom(r.Context())
-	vid, ok := pathUUID(w, r, "id")
-	if !ok {
-		return
-	}
-	var req snapshotRequest
-	if err := DecodeJSON(w, r, &req); err != nil {
-		WriteError(w, r, err)
-		return
-	}
-	runCommand(w, r, req, nil, func(o commands.Options) (commands.Result, error) {
+	runIDBodyCommand(w, r, func(o commands.Options, vid uuid.UUID, req snapshotRequest) (commands.Result, error) {
 		return id.commands.SnapshotVM(r.Context(), actorOf(r), o, p.TenantID, vid, req.Name)
 	})
 }

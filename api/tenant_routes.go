@@ -89,14 +89,18 @@ func (id *identity) listTenants(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
+	ids := make([]uuid.UUID, len(tenants))
+	for i, t := range tenants {
+		ids[i] = t.ID
+	}
+	usage, err := projections.TenantUsages(r.Context(), id.pool, sc, ids...)
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
 	out := make([]tenantResponse, len(tenants))
 	for i, t := range tenants {
-		u, err := projections.TenantUsage(r.Context(), id.pool, sc, t.ID)
-		if err != nil {
-			WriteError(w, r, err)
-			return
-		}
-		out[i] = toTenantResponse(t, u)
+		out[i] = toTenantResponse(t, usage[t.ID])
 	}
 	writeListWithCursor(w, r, out, next)
 }
@@ -158,12 +162,12 @@ func (id *identity) getTenant(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	u, err := projections.TenantUsage(r.Context(), id.pool, sc, t.ID)
+	usage, err := projections.TenantUsages(r.Context(), id.pool, sc, t.ID)
 	if err != nil {
 		WriteError(w, r, err)
 		return
 	}
-	writeJSON(w, http.StatusOK, toTenantResponse(t, u))
+	writeJSON(w, http.StatusOK, toTenantResponse(t, usage[t.ID]))
 }
 
 func (id *identity) updateTenant(w http.ResponseWriter, r *http.Request) {

@@ -14,6 +14,18 @@ import (
 // or before that instant, straight from the event store (no read model, so no
 // X-Consistency-Token), and answered in the read model's shape.
 
+// parseInstant reads an RFC 3339 instant given as a bound (as_of, since,
+// until). The event store and the commands take the zero time.Time as "no
+// bound", and 0001-01-01T00:00:00Z parses to exactly that, so it is moved
+// 1 ns later: still before every event, and a bound like any other.
+func parseInstant(v string) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err == nil && t.IsZero() {
+		t = t.Add(time.Nanosecond)
+	}
+	return t, err
+}
+
 // asOf serves the request with at when it has ?as_of=, reporting whether it
 // did; an invalid instant is a 400 naming as_of.
 func asOf(w http.ResponseWriter, r *http.Request, serve func(w http.ResponseWriter, r *http.Request, at time.Time)) bool {
@@ -21,15 +33,10 @@ func asOf(w http.ResponseWriter, r *http.Request, serve func(w http.ResponseWrit
 	if !q.Has("as_of") {
 		return false
 	}
-	at, err := time.Parse(time.RFC3339Nano, q.Get("as_of"))
+	at, err := parseInstant(q.Get("as_of"))
 	if err != nil || len(q["as_of"]) > 1 {
 		WriteProblem(w, r, BadRequest("as_of is invalid", map[string]string{"as_of": "must be one RFC 3339 date-time, e.g. 2024-05-01T12:00:00Z"}))
 		return true
-	}
-	if at.IsZero() {
-		// 0001-01-01T00:00:00Z is a real instant, before any event; the
-		// zero time.Time means "no bound" further down, so step past it.
-		at = at.Add(time.Nanosecond)
 	}
 	serve(w, r, at)
 	return true

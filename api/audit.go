@@ -60,7 +60,7 @@ func auditFilter(r *http.Request, tenant uuid.UUID) (eventstore.AuditFilter, err
 		if !ok {
 			return time.Time{}
 		}
-		t, err := time.Parse(time.RFC3339Nano, v)
+		t, err := parseInstant(v)
 		if err != nil {
 			fe.Add(name, "must be an RFC 3339 date-time, e.g. 2024-05-01T12:00:00Z")
 		}

@@ -144,6 +144,11 @@ func TestAudit(t *testing.T) {
 	if n := count("until=" + since + "&type=user_roles_changed"); n != 0 {
 		t.Fatalf("until before the change: %d", n)
 	}
+	// The earliest instant RFC 3339 can write is a bound before every
+	// event, not "no bound".
+	if n := count("until=0001-01-01T00:00:00Z"); n != 0 {
+		t.Fatalf("until the year 1: %d events", n)
+	}
 	if n := len(auditExport(t, s, tokA, "type=user_roles_changed&since="+since)); n != 1 {
 		t.Fatalf("filtered export: %d", n)
 	}

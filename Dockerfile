@@ -19,11 +19,14 @@ RUN --mount=type=cache,target=/go/pkg/mod \
 # which busybox wget (with ssl_client) sends; ca-certificates lets the agent
 # verify a real Proxmox cluster's certificate.
 FROM alpine:3.22
+# /nats/* exist so that the named volumes the compose file mounts there start
+# out owned by the unprivileged user (Docker copies the image's ownership).
 RUN apk add --no-cache ca-certificates tzdata \
  && addgroup -S -g 10001 accountdb \
  && adduser -S -D -H -u 10001 -G accountdb -s /sbin/nologin accountdb \
- && mkdir -p /var/lib/accountdb \
- && chown accountdb:accountdb /var/lib/accountdb
+ && mkdir -p /var/lib/accountdb /nats/keys /nats/server /nats/core /nats/agent \
+ && chown accountdb:accountdb /var/lib/accountdb /nats/keys /nats/server /nats/core /nats/agent \
+ && chmod 0700 /nats/keys /nats/core /nats/agent
 COPY --from=build /out/accountdb /usr/local/bin/accountdb
 ENV ACCOUNTDB_DATA_DIR=/var/lib/accountdb \
     ACCOUNTDB_HTTP_ADDR=0.0.0.0:8080

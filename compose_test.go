@@ -4,11 +4,11 @@ package accountdb_test
 // it is parsed with the same library Docker Compose uses, compose-go, and its
 // rules are checked on the loaded model: the services and their commands,
 // healthchecks, start order, loopback-only ports, the agent's lack of database
-// credentials, and secrets that come from variables with dev-only defaults.
+// credentials, NATS in operator mode with per-component credentials, and
+// secrets that come from required variables, with no default.
 
 import (
 	"context"
-	"encoding/base64"
 	"fmt"
 	"net/url"
 	"os"
@@ -25,16 +25,20 @@ import (
 
 const composeFile = "docker-compose.yml"
 
-// pvesimDevToken is agent/pvesim's documented development token
+// pvesimDevToken is pvesim's documented development token
 // (pvesim.DefaultToken): a public constant of the simulator, not a secret.
 const pvesimDevToken = "root@pam!accountdb=5e1f3c2a-acc0-4db0-9e57-000000000001"
 
 var (
-	appServices = []string{"migrate", "api", "agent", "pvesim"}
-	allServices = []string{"postgres", "nats", "migrate", "api", "agent", "pvesim"}
+	appServices = []string{"migrate", "nats-init", "api", "agent", "pvesim"}
+	allServices = []string{"postgres", "nats-init", "nats", "migrate", "api", "agent", "pvesim"}
+	// oneShot services run to completion; the others run on.
+	oneShot = []string{"migrate", "nats-init"}
 	// Variables and settings whose names say they hold a secret.
-	secretName  = regexp.MustCompile(`(?i)(password|secret|token|key)`)
-	variableRe  = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)`)
+	secretName = regexp.MustCompile(`(?i)(password|secret|token|key)`)
+	variableRe = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)`)
+	// secretUse is one interpolation: name, operator, default or message.
+	secretUse   = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:?[-?=+])?([^}]*)\}`)
 	sqlPassword = regexp.MustCompile(`(?i)password\s+'([^']*)'`)
 )
 
@@ -59,18 +63,23 @@ func TestComposeChecksCatchMistakes(t *testing.T) {
 		name, old, new, want string
 	}{
 		{"port on all interfaces", `"127.0.0.1:8080:8080"`, `"8080:8080"`, "not bound to 127.0.0.1"},
-		{"database credentials in the agent", "    environment:\n      NATS_URL: nats://nats:4222\n      # Health",
-			"    environment:\n      DATABASE_URL: postgres://accountdb_app@postgres/accountdb\n      NATS_URL: nats://nats:4222\n      # Health",
+		{"database credentials in the agent", "    environment:\n      NATS_URL: nats://nats:4222\n      ACCOUNTDB_NATS_CREDS: /nats/agent/agent.creds\n",
+			"    environment:\n      DATABASE_URL: postgres://accountdb_app@postgres/accountdb\n      NATS_URL: nats://nats:4222\n      ACCOUNTDB_NATS_CREDS: /nats/agent/agent.creds\n",
 			"agent must not get database credentials"},
-		{"migrate restarted", "    restart: \"no\"\n", "    restart: on-failure\n", `migrate: restart is "on-failure"`},
-		{"api not waiting for migrate", "        condition: service_completed_successfully", "        condition: service_started",
+		{"migrate restarted", "command: [\"migrate\"]\n    restart: \"no\"\n", "command: [\"migrate\"]\n    restart: on-failure\n", `migrate: restart is "on-failure"`},
+		{"api not waiting for migrate", "      migrate:\n        condition: service_completed_successfully", "      migrate:\n        condition: service_started",
 			"api must wait for migrate with condition service_completed_successfully"},
 		{"healthcheck removed", "      test: [\"CMD\", \"wget\", \"-q\", \"-O\", \"/dev/null\", \"http://127.0.0.1:8222/healthz?js-enabled-only=true\"]\n",
 			"      disable: true\n", "nats: long-running service without a healthcheck"},
-		{"literal secret", "${ACCOUNTDB_SECRETS_KEY:-ZGV2LWluc2VjdXJlLXNlY3JldHMta2V5LTMyYnl0ZXM=}", "c0rrect-h0rse-battery-staple",
+		{"literal secret", "${ACCOUNTDB_SECRETS_KEY:?set ACCOUNTDB_SECRETS_KEY to base64 of 32 random bytes, e.g. openssl rand -base64 32}", "c0rrect-h0rse-battery-staple",
 			"api: ACCOUNTDB_SECRETS_KEY is not taken from a variable"},
-		{"real-looking default", "${POSTGRES_PASSWORD:-dev-insecure-postgres-password}", "${POSTGRES_PASSWORD:-s3cr3t}",
-			"default is not an obvious dev placeholder"},
+		{"default secret", "${POSTGRES_PASSWORD:?set POSTGRES_PASSWORD, see docs/SECURITY.md}", "${POSTGRES_PASSWORD:-dev-insecure-postgres-password}",
+			"POSTGRES_PASSWORD has a default"},
+		{"NATS without auth", `, "-c", "/nats/server/nats-server.conf"]`, `]`, "nats: command must load the configuration nats-init writes"},
+		{"agent with the core's credentials", "      ACCOUNTDB_NATS_CREDS: /nats/agent/agent.creds", "      ACCOUNTDB_NATS_CREDS: /nats/core/core.creds",
+			"agent: ACCOUNTDB_NATS_CREDS must"},
+		{"api mounts the NATS keys", "      - natscore:/nats/core:ro\n", "      - natscore:/nats/core:ro\n      - natskeys:/nats/keys:ro\n",
+			"api mounts natskeys"},
 		{"JetStream off", `"nats-server", "-js", `, `"nats-server", `, "nats: command must enable JetStream"},
 		{"service missing", "\n  agent:\n", "\n  worker:\n", "agent: service missing"},
 		{"broken YAML", "services:\n  postgres:\n", "services:\n  postgres:\n   - [\n", "load"},
@@ -98,21 +107,42 @@ func composeProblems(t *testing.T, text string) []string {
 	var problems []string
 	add := func(format string, args ...any) { problems = append(problems, fmt.Sprintf(format, args...)) }
 
-	// Load once with no variables set (what `docker compose up` does on a
-	// fresh checkout) and once with every secret variable set to a marker.
+	// Load with every secret variable set to a marker, then without each in
+	// turn: a required one (${VAR:?message}) must stop the load and be named;
+	// the rest are optional, and "plain" leaves them unset, so that a default
+	// value of theirs shows.
 	vars := secretVariables(text)
-	plain, err := loadCompose(t, text, nil)
-	if err != nil {
-		add("load %s: %v", composeFile, err)
-		return problems
+	markers := func(except ...string) []string {
+		out := make([]string, 0, len(vars))
+		for _, v := range vars {
+			if !slices.Contains(except, v) {
+				out = append(out, v+"=marker-"+v)
+			}
+		}
+		return out
 	}
-	markers := make([]string, 0, len(vars))
-	for _, v := range vars {
-		markers = append(markers, v+"=marker-"+v)
-	}
-	marked, err := loadCompose(t, text, markers)
+	marked, err := loadCompose(t, text, markers())
 	if err != nil {
 		add("load %s with secret variables set: %v", composeFile, err)
+		return problems
+	}
+	// Every use of a secret variable: required, or empty when unset.
+	for _, m := range secretUse.FindAllStringSubmatch(text, -1) {
+		if secretName.MatchString(m[1]) && (m[2] == "-" || m[2] == ":-" || m[2] == "=" || m[2] == ":=") && m[3] != "" {
+			add("%s has a default (%q): make it required, ${%s:?message}", m[1], m[3], m[1])
+		}
+	}
+	var optional []string
+	for _, v := range vars {
+		if _, err := loadCompose(t, text, markers(v)); err == nil {
+			optional = append(optional, v)
+		} else if !strings.Contains(err.Error(), v) {
+			add("loading without %s fails without naming it: %v", v, err)
+		}
+	}
+	plain, err := loadCompose(t, text, markers(optional...))
+	if err != nil {
+		add("load %s with the required variables set: %v", composeFile, err)
 		return problems
 	}
 
@@ -128,6 +158,7 @@ func composeProblems(t *testing.T, text string) []string {
 	checkLifecycle(plain, add)
 	checkPorts(plain, add)
 	checkEnvironment(plain, add)
+	checkNATSAuth(plain, add)
 	checkSecrets(plain, marked, vars, add)
 	sort.Strings(problems)
 	return problems
@@ -174,10 +205,11 @@ func checkImages(p *types.Project, add func(string, ...any)) {
 		add("nats: the JetStream store (-sd) must be on a named volume, got %q", cmd)
 	}
 	wantCmd := map[string]string{
-		"migrate": "migrate",
-		"api":     "serve",
-		"agent":   "agent",
-		"pvesim":  "pvesim --listen 0.0.0.0:8006 --nodes 3",
+		"nats-init": "nats init --dir /nats/keys --server-config /nats/server/nats-server.conf --core-creds /nats/core/core.creds --agent-creds /nats/agent/agent.creds",
+		"migrate":   "migrate",
+		"api":       "serve",
+		"agent":     "agent",
+		"pvesim":    "pvesim --listen 0.0.0.0:8006 --nodes 3",
 	}
 	for name, want := range wantCmd {
 		if got := strings.Join(p.Services[name].Command, " "); got != want {
@@ -196,18 +228,22 @@ func mountsVolumeAt(s types.ServiceConfig, target string) bool {
 }
 
 func checkLifecycle(p *types.Project, add func(string, ...any)) {
-	migrate := p.Services["migrate"]
-	if migrate.Restart != "no" {
-		add("migrate: restart is %q, a one-shot job needs \"no\"", migrate.Restart)
+	for _, name := range oneShot {
+		if r := p.Services[name].Restart; r != "no" {
+			add("%s: restart is %q, a one-shot job needs \"no\"", name, r)
+		}
 	}
-	if d, ok := migrate.DependsOn["postgres"]; !ok || d.Condition != types.ServiceConditionHealthy {
+	if d, ok := p.Services["migrate"].DependsOn["postgres"]; !ok || d.Condition != types.ServiceConditionHealthy {
 		add("migrate must wait for postgres with condition %s", types.ServiceConditionHealthy)
 	}
 	if d, ok := p.Services["api"].DependsOn["migrate"]; !ok || d.Condition != types.ServiceConditionCompletedSuccessfully {
 		add("api must wait for migrate with condition %s", types.ServiceConditionCompletedSuccessfully)
 	}
+	if d, ok := p.Services["nats"].DependsOn["nats-init"]; !ok || d.Condition != types.ServiceConditionCompletedSuccessfully {
+		add("nats must wait for nats-init with condition %s", types.ServiceConditionCompletedSuccessfully)
+	}
 	for name, s := range p.Services {
-		if name == "migrate" {
+		if slices.Contains(oneShot, name) {
 			continue
 		}
 		if s.HealthCheck == nil || s.HealthCheck.Disable || len(s.HealthCheck.Test) < 2 ||
@@ -218,7 +254,7 @@ func checkLifecycle(p *types.Project, add func(string, ...any)) {
 			add("%s: long-running service with restart %q", name, s.Restart)
 		}
 		for dep, d := range s.DependsOn {
-			if dep != "migrate" && d.Condition != types.ServiceConditionHealthy {
+			if !slices.Contains(oneShot, dep) && d.Condition != types.ServiceConditionHealthy {
 				add("%s: depends on %s with condition %q, want %s", name, dep, d.Condition, types.ServiceConditionHealthy)
 			}
 		}
@@ -308,7 +344,8 @@ func secretVariables(text string) []string {
 
 // checkSecrets finds every secret-bearing value (settings named like a secret,
 // passwords inside URLs and SQL, API tokens in healthchecks) and requires that
-// it comes from a variable and that its default is an obvious placeholder.
+// it comes from a variable and has no default: the variable is required, or
+// unset leaves the value empty (the service then generates its own).
 func checkSecrets(plain, marked *types.Project, vars []string, add func(string, ...any)) {
 	isMarker := func(v string) bool {
 		for _, name := range vars {
@@ -318,17 +355,11 @@ func checkSecrets(plain, marked *types.Project, vars []string, add func(string, 
 		}
 		return false
 	}
-	isPlaceholder := func(v string) bool {
-		// A key that must be base64 can only say "dev-insecure" once decoded.
-		decoded, _ := base64.StdEncoding.DecodeString(v)
-		return v == "" || strings.Contains(v, "dev-insecure") || strings.Contains(v, pvesimDevToken) ||
-			strings.Contains(string(decoded), "dev-insecure")
-	}
 	check := func(where, plainValue, markedValue string) {
 		if !isMarker(markedValue) {
 			add("%s is not taken from a variable", where)
-		} else if !isPlaceholder(plainValue) {
-			add("%s: default is not an obvious dev placeholder (want it to contain \"dev-insecure\")", where)
+		} else if plainValue != "" && !isMarker(plainValue) {
+			add("%s has a default (%q): make its variable required, ${VAR:?message}", where, plainValue)
 		}
 	}
 	for name, s := range plain.Services {
@@ -378,4 +409,50 @@ func deref(v *string) string {
 		return ""
 	}
 	return *v
+}
+
+// checkNATSAuth: the server loads the configuration nats-init writes
+// (operator mode, no anonymous client), and each component gets its own
+// credentials file on a volume only it mounts; only nats-init mounts the keys.
+func checkNATSAuth(p *types.Project, add func(string, ...any)) {
+	nats := p.Services["nats"]
+	init := p.Services["nats-init"]
+	i := slices.Index(nats.Command, "-c")
+	if i < 0 || i+1 >= len(nats.Command) || !strings.Contains(strings.Join(init.Command, " "), "--server-config "+nats.Command[i+1]) {
+		add("nats: command must load the configuration nats-init writes (-c), got %q", strings.Join(nats.Command, " "))
+	}
+	volumeAt := func(s types.ServiceConfig, path string) string {
+		for _, v := range s.Volumes {
+			if v.Type == types.VolumeTypeVolume && strings.HasPrefix(path, v.Target+"/") {
+				return v.Source
+			}
+		}
+		return ""
+	}
+	for _, name := range []string{"api", "agent"} {
+		creds := deref(p.Services[name].Environment["ACCOUNTDB_NATS_CREDS"])
+		vol := volumeAt(p.Services[name], creds)
+		if creds == "" || vol == "" || volumeAt(init, creds) != "" && volumeAt(init, creds) != vol {
+			add("%s: ACCOUNTDB_NATS_CREDS must name a file on a named volume nats-init writes, got %q", name, creds)
+			continue
+		}
+		for other, s := range p.Services {
+			if other == name || other == "nats-init" {
+				continue
+			}
+			for _, v := range s.Volumes {
+				if v.Source == vol {
+					add("%s: ACCOUNTDB_NATS_CREDS must be on a volume only it mounts; %s mounts %s too", name, other, vol)
+				}
+			}
+		}
+	}
+	keys := volumeAt(init, "/nats/keys/operator.nk")
+	for name, s := range p.Services {
+		for _, v := range s.Volumes {
+			if keys != "" && v.Source == keys && name != "nats-init" {
+				add("%s mounts %s, the NATS keys: only nats-init may", name, keys)
+			}
+		}
+	}
 }

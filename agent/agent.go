@@ -29,7 +29,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/accountdb/accountdb/agent/protocol"
-	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/bus"
+	"github.com/accountdb/accountdb/internal/jetstreams"
 	"github.com/accountdb/accountdb/vault"
 )
 
@@ -39,15 +40,25 @@ const (
 	DefaultVMIDMin           = 100000
 	DefaultVMIDMax           = 899999
 	DefaultReconcileInterval = 30 * time.Second
-	DefaultAckWait           = time.Minute
-	DefaultRetryAttempts     = 8
-	DefaultRetryBaseDelay    = 500 * time.Millisecond
-	DefaultRetryMaxDelay     = 30 * time.Second
-	DefaultTaskPollInterval  = time.Second
-	DefaultOperationTimeout  = 30 * time.Minute
-	DefaultShutdownTimeout   = 30 * time.Second
-	DefaultClusterWait       = 15 * time.Second
-	DefaultLeaseTTL          = 15 * time.Second
+	// DefaultAckWait is the default lease TTL: a crashed leader's requests
+	// come back about when the standby leads (issue 19 saw them wait 60 s,
+	// the old default, although the standby led after 11–15 s). Held messages
+	// are kept alive by InProgress every third of it, so it does not bound
+	// how long an operation may run.
+	DefaultAckWait          = 15 * time.Second
+	DefaultRetryAttempts    = 8
+	DefaultRetryBaseDelay   = 500 * time.Millisecond
+	DefaultRetryMaxDelay    = 30 * time.Second
+	DefaultTaskPollInterval = time.Second
+	DefaultOperationTimeout = 30 * time.Minute
+	DefaultShutdownTimeout  = 30 * time.Second
+	// A guest's addresses are asked for during up to 15 minutes after it
+	// started, first after about 2 s, then backing off to every 30 s.
+	DefaultGuestAddressTimeout = 15 * time.Minute
+	DefaultGuestAddressPoll    = 2 * time.Second
+	DefaultGuestAddressPollMax = 30 * time.Second
+	DefaultClusterWait         = 15 * time.Second
+	DefaultLeaseTTL            = 15 * time.Second
 )
 
 // ConsumerName is the durable consumer of VM requests on ACCOUNTDB_EVENTS.
@@ -69,10 +80,11 @@ type Config struct {
 	// ReconcileInterval is how often each cluster's guests and inventory
 	// are published.
 	ReconcileInterval time.Duration
-	// HTTPClient builds the HTTP client for a cluster; insecure means the
-	// cluster was registered with insecure_tls (self-signed certificate).
-	// Nil uses a client with sane timeouts.
-	HTTPClient func(insecure bool) *http.Client
+	// HTTPClient builds the HTTP client for a cluster; fingerprint is the
+	// SHA-256 its certificate was pinned to (domain.FormatFingerprint), empty
+	// to verify it against the system's CAs. Nil uses a client with sane
+	// timeouts that does exactly that.
+	HTTPClient func(fingerprint string) *http.Client
 
 	// AckWait of the request consumer; the agent sends InProgress at a
 	// third of it while an operation runs, so it only bounds how long a
@@ -96,6 +108,10 @@ type Config struct {
 	// ClusterWait bounds how long a request for a cluster the agent has
 	// not learned yet waits for its registration.
 	ClusterWait time.Duration
+	// GuestAddressTimeout bounds how long, after a VM started, the agent
+	// keeps asking its guest for its addresses; GuestAddressPoll and
+	// GuestAddressPollMax bound the backoff between asks (guestaddrs.go).
+	GuestAddressTimeout, GuestAddressPoll, GuestAddressPollMax time.Duration
 
 	// LeaseTTL is the leader lease's lifetime: the TTL of the LeaseBucket
 	// when this agent creates it (an existing bucket's TTL wins). The
@@ -103,6 +119,11 @@ type Config struct {
 	// succeeded for LeaseTTL/2; a standby takes over at most about
 	// LeaseTTL after a leader died without releasing the lease.
 	LeaseTTL time.Duration
+	// NATSReplicas is how many copies the ACCOUNTDB_AGENT stream and the
+	// lease bucket keep on a NATS cluster (ACCOUNTDB_NATS_REPLICAS): they
+	// are created with it and moved to it when it changes. Zero keeps what
+	// they have (one copy when created).
+	NATSReplicas int
 	// Instance names this agent in the lease; empty: a random UUID.
 	Instance string
 }
@@ -135,6 +156,9 @@ func (c *Config) setDefaults() {
 	positiveOr(&c.TaskPollInterval, DefaultTaskPollInterval)
 	positiveOr(&c.OperationTimeout, DefaultOperationTimeout)
 	positiveOr(&c.ShutdownTimeout, DefaultShutdownTimeout)
+	positiveOr(&c.GuestAddressTimeout, DefaultGuestAddressTimeout)
+	positiveOr(&c.GuestAddressPoll, DefaultGuestAddressPoll)
+	positiveOr(&c.GuestAddressPollMax, DefaultGuestAddressPollMax)
 	positiveOr(&c.ClusterWait, DefaultClusterWait)
 	positiveOr(&c.LeaseTTL, DefaultLeaseTTL)
 }
@@ -174,6 +198,7 @@ type Agent struct {
 	log      *slog.Logger
 	metrics  *metrics
 	registry *registry
+	watching guestWatches // VMs whose guests are asked for their addresses now
 
 	mu       sync.Mutex
 	healthy  bool       // caught up with the registrations: leading or ready to
@@ -244,20 +269,32 @@ func (a *Agent) Instance() string { return a.cfg.Instance }
 // in-flight operations finish for up to ShutdownTimeout, releases the lease
 // and returns; unfinished requests stay unacknowledged and are redelivered.
 func (a *Agent) Run(ctx context.Context) error {
+	events, err := a.eventStream(ctx)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil
+		}
+		return err
+	}
 	setup, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if _, err := protocol.EnsureStream(setup, a.cfg.JS); err != nil {
+	// A cluster still settling (a node not yet current, an election)
+	// answers the set-up with errors that pass: retry those.
+	var (
+		cons jetstream.Consumer
+		l    *lease
+	)
+	err = jetstreams.Retry(setup, func() error {
+		if _, err := protocol.EnsureStreamReplicas(setup, a.cfg.JS, a.cfg.NATSReplicas); err != nil {
+			return err
+		}
+		var err error
+		if cons, err = events.CreateOrUpdateConsumer(setup, requestConsumerConfig(a.cfg.AckWait, a.cfg.Concurrency)); err != nil {
+			return fmt.Errorf("agent: consumer %s: %w", ConsumerName, err)
+		}
+		l, err = openLease(setup, a.cfg.JS, a.cfg.LeaseTTL, a.cfg.NATSReplicas, newLeaseHolder(a.cfg.Instance), a.log)
 		return err
-	}
-	events, err := eventstore.EnsureStream(setup, a.cfg.JS)
-	if err != nil {
-		return err
-	}
-	cons, err := events.CreateOrUpdateConsumer(setup, requestConsumerConfig(a.cfg.AckWait, a.cfg.Concurrency))
-	if err != nil {
-		return fmt.Errorf("agent: consumer %s: %w", ConsumerName, err)
-	}
-	l, err := openLease(setup, a.cfg.JS, a.cfg.LeaseTTL, newLeaseHolder(a.cfg.Instance), a.log)
+	}, func(err error) { a.log.Warn("agent set-up: the NATS cluster is not ready yet; retrying", "err", err) })
 	if err != nil {
 		return err
 	}
@@ -346,7 +383,7 @@ func (a *Agent) lead(ctx context.Context, cons jetstream.Consumer, l *lease, rev
 func requestConsumerConfig(ackWait time.Duration, concurrency int) jetstream.ConsumerConfig {
 	subjects := make([]string, 0, 4)
 	for _, t := range requestEventTypes {
-		subjects = append(subjects, eventstore.SubjectPrefix+"*.vm."+t)
+		subjects = append(subjects, bus.SubjectPrefix+"*.vm."+t)
 	}
 	return jetstream.ConsumerConfig{
 		Durable:        ConsumerName,
@@ -358,5 +395,28 @@ func requestConsumerConfig(ackWait time.Duration, concurrency int) jetstream.Con
 		MaxDeliver:     -1,
 		MaxAckPending:  max(64, concurrency*8),
 		BackOff:        nil,
+	}
+}
+
+// eventStream waits for ACCOUNTDB_EVENTS, which only the core may create:
+// the agent's credentials cannot create, change or delete it (natsauth), so
+// an agent started before the core waits here.
+func (a *Agent) eventStream(ctx context.Context) (jetstream.Stream, error) {
+	for logged := false; ; logged = true {
+		s, err := a.cfg.JS.Stream(ctx, bus.StreamName)
+		if err == nil {
+			return s, nil
+		}
+		if !errors.Is(err, jetstream.ErrStreamNotFound) {
+			return nil, fmt.Errorf("agent: stream %s: %w", bus.StreamName, err)
+		}
+		if !logged {
+			a.log.Info("waiting for the core to create the event stream", "stream", bus.StreamName)
+		}
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case <-time.After(time.Second):
+		}
 	}
 }

@@ -14,9 +14,9 @@ import (
 	"github.com/luthermonson/go-proxmox"
 
 	"github.com/accountdb/accountdb/agent/protocol"
-	"github.com/accountdb/accountdb/agent/pvesim"
 	"github.com/accountdb/accountdb/domain"
-	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/eventlog"
+	"github.com/accountdb/accountdb/pvesim"
 )
 
 func TestQEMULifecycle(t *testing.T) {
@@ -153,7 +153,7 @@ func TestPerVMOrderAndConcurrency(t *testing.T) {
 	e.startAgent(nil)
 	type pair struct {
 		vm           uuid.UUID
-		create, stop eventstore.Event
+		create, stop eventlog.Event
 	}
 	var pairs []pair
 	for i := range 6 {
@@ -456,6 +456,9 @@ func TestReconciliation(t *testing.T) {
 		"debian-12":    {Name: "debian-12", Kind: "qemu", OS: "l26", Node: "pve1", PVEVMID: 9000},
 		"ubuntu-24.04": {Name: "ubuntu-24.04", Kind: "qemu", OS: "l26", Node: "pve1", PVEVMID: 9001},
 		"debian-12-ct": {Name: "debian-12-ct", Kind: "lxc", OS: "debian", Node: "pve1", PVEVMID: 9100},
+		// Container OS templates, created from rather than cloned.
+		"debian-12-standard":    {Name: "debian-12-standard", Kind: "lxc", OS: "debian", OSTemplate: "local:vztmpl/debian-12-standard_12.7-1_amd64.tar.zst"},
+		"ubuntu-24.04-standard": {Name: "ubuntu-24.04-standard", Kind: "lxc", OS: "ubuntu", OSTemplate: "local:vztmpl/ubuntu-24.04-standard_24.04-2_amd64.tar.zst"},
 	}
 	if inv.ClusterID != e.cluster || len(inv.Templates) != len(want) || len(inv.Nodes) != 3 {
 		t.Fatalf("inventory %+v", inv)
@@ -516,16 +519,29 @@ func TestReconciliation(t *testing.T) {
 func TestClusterRegisteredLive(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, pvesim.Options{})
-	e.startAgent(nil)
+	ta := e.runAgent(e.js, nil, nil)
 	e.waitInventory()
+	// Registrations and VM requests reach the agent by separate consumers:
+	// a request sent right after a registration may be served before the
+	// agent has read it, so the test waits for the registry to hold it.
+	learned := func(id uuid.UUID, name string) {
+		t.Helper()
+		e.waitFor("the agent to learn cluster "+name, func() bool {
+			ta.registry.mu.Lock()
+			defer ta.registry.mu.Unlock()
+			c, ok := ta.registry.clusters[id]
+			return ok && c.Name == name
+		})
+	}
 
 	second, err := pvesim.StartServer(pvesim.Options{Nodes: 1}, "127.0.0.1:0", true)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = second.Close() })
+	t.Cleanup(func() { checkPVERequests(t, second.Simulator()) })
 	id := uuid.New()
-	e.registerCluster(id, second.URL(), pvesim.DefaultTokenSecret)
+	e.registerCluster(id, second, pvesim.DefaultTokenSecret)
 	e.waitFor("the second cluster's inventory", func() bool {
 		for _, inv := range e.inventories {
 			if inv.ClusterID == id && len(inv.Nodes) == 1 {
@@ -552,11 +568,30 @@ func TestClusterRegisteredLive(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.publish(domain.PlatformTenant, eventstore.StreamID{Type: domain.StreamCluster, ID: bad}, &domain.ClusterRegistered{Name: "bad", APIURL: e.srv.URL(), TokenID: pvesim.DefaultTokenID, SealedSecret: sealed, InsecureTLS: true})
+	e.publish(domain.PlatformTenant, eventlog.StreamID{Type: domain.StreamCluster, ID: bad}, &domain.ClusterRegistered{Name: "bad", APIURL: e.srv.URL(), TokenID: pvesim.DefaultTokenID, SealedSecret: sealed, TLSFingerprint: domain.CertificateFingerprint(e.srv.Certificate())})
+	learned(bad, "bad")
 	req = e.createReq(domain.KindQEMU, "nowhere", "debian-12", domain.VMSpec{Cores: 1, MemoryMB: 512, DiskGB: 8})
 	req.ClusterID = bad
 	r := e.result(e.request(uuid.New(), req))
 	if r.Succeeded || !strings.Contains(r.Error, "cannot be opened") {
 		t.Fatalf("result %+v", r)
+	}
+
+	// The second cluster registered again at another URL with the secret
+	// sealed for its first: the token is never sent there.
+	forged, err := e.vault.Seal(pvesim.DefaultTokenSecret, domain.ClusterSecretBinding(id, second.URL()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.publish(domain.PlatformTenant, eventlog.StreamID{Type: domain.StreamCluster, ID: id}, &domain.ClusterRegistered{Name: "moved", APIURL: e.srv.URL(), TokenID: pvesim.DefaultTokenID, SealedSecret: forged, TLSFingerprint: domain.CertificateFingerprint(e.srv.Certificate())})
+	learned(id, "moved")
+	req = e.createReq(domain.KindQEMU, "moved", "debian-12", domain.VMSpec{Cores: 1, MemoryMB: 512, DiskGB: 8})
+	req.ClusterID = id
+	moved := uuid.New()
+	if r := e.result(e.request(moved, req)); r.Succeeded || !strings.Contains(r.Error, "cannot be opened") {
+		t.Fatalf("a secret sealed for another URL was used: result %+v", r)
+	}
+	if len(e.tagged(moved)) != 0 {
+		t.Fatal("created on the URL the registration was moved to")
 	}
 }

@@ -14,9 +14,9 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 
-	"github.com/accountdb/accountdb/agent/pvesim"
 	"github.com/accountdb/accountdb/domain"
-	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/eventlog"
+	"github.com/accountdb/accountdb/pvesim"
 )
 
 // Two agents on one deployment: exactly one leads, and only it touches
@@ -35,7 +35,7 @@ func TestHAOnlyTheLeaderActs(t *testing.T) {
 	}
 	waitUntil(t, "the standby to be ready", standby.Healthy)
 
-	var reqs []eventstore.Event
+	var reqs []eventlog.Event
 	for i := range 6 {
 		vm := uuid.New()
 		reqs = append(reqs,
@@ -162,7 +162,7 @@ func TestHAFencingWhenCutOffFromNATS(t *testing.T) {
 		c.LeaseTTL, c.Concurrency, c.RetryAttempts, c.ShutdownTimeout = ttl, 1, 1000, time.Minute
 	}
 	px := startBlackHoleProxy(t, e.natsURL)
-	ncA, jsA := connect(t, px.url())
+	ncA, jsA := e.connectTo(px.url())
 	a := e.runAgent(jsA, cfg, hist.hook("a"))
 	waitUntil(t, "a to lead", a.Leader)
 	b := e.runAgent(e.js, cfg, hist.hook("b"))
@@ -227,7 +227,7 @@ func TestHAFencingWhenCutOffFromNATS(t *testing.T) {
 	if named != 1 {
 		t.Fatalf("%d guests named fenced", named)
 	}
-	for _, ev := range []eventstore.Event{create, second} {
+	for _, ev := range []eventlog.Event{create, second} {
 		if n := len(e.resultsFor(ev)); n != 1 {
 			t.Fatalf("%d results of a create", n)
 		}

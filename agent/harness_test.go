@@ -20,10 +20,12 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/accountdb/accountdb/agent/protocol"
-	"github.com/accountdb/accountdb/agent/pvesim"
+	"github.com/accountdb/accountdb/bus"
 	"github.com/accountdb/accountdb/domain"
-	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/eventlog"
+	"github.com/accountdb/accountdb/internal/natsauth"
 	"github.com/accountdb/accountdb/internal/natstest"
+	"github.com/accountdb/accountdb/pvesim"
 	"github.com/accountdb/accountdb/vault"
 )
 
@@ -31,9 +33,13 @@ import (
 // registered the way the core registers one, and collectors of everything
 // the agent publishes.
 type env struct {
-	t       *testing.T
-	ctx     context.Context
+	t   *testing.T
+	ctx context.Context
+	// js is the agent's connection (agent credentials); core publishes
+	// events as the relay does and inspects the streams (core credentials).
 	js      jetstream.JetStream
+	core    jetstream.JetStream
+	nats    *natstest.Server
 	natsURL string
 	srv     *pvesim.Server
 	sim     *pvesim.Simulator
@@ -46,6 +52,7 @@ type env struct {
 	results      []protocol.Result
 	observations []protocol.Observation
 	inventories  []protocol.Inventory
+	guestReports []protocol.GuestAddresses
 	changed      chan struct{}
 }
 
@@ -54,11 +61,11 @@ func newEnv(t *testing.T, opts pvesim.Options) *env {
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
 	ns := natstest.Start(t)
-	_, js := connect(t, ns.URL())
-	if _, err := eventstore.EnsureStream(ctx, js); err != nil {
+	_, core := ns.JetStream(t, natsauth.Core())
+	if _, err := bus.EnsureStream(ctx, core); err != nil {
 		t.Fatal(err)
 	}
-	agentStream, err := protocol.EnsureStream(ctx, js)
+	agentStream, err := protocol.EnsureStream(ctx, core)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,41 +74,44 @@ func newEnv(t *testing.T, opts pvesim.Options) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
+	t.Cleanup(func() { checkPVERequests(t, srv.Simulator()) })
 	key := make([]byte, 32)
 	_, _ = rand.Read(key)
 	v, err := vault.New(key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &env{t: t, ctx: ctx, js: js, natsURL: ns.URL(), srv: srv, sim: srv.Simulator(), vault: v, cluster: uuid.New(), tenant: uuid.New(), changed: make(chan struct{})}
+	e := &env{t: t, ctx: ctx, core: core, nats: ns, natsURL: ns.URL(), srv: srv, sim: srv.Simulator(), vault: v, cluster: uuid.New(), tenant: uuid.New(), changed: make(chan struct{})}
+	_, e.js = e.connect()
 	e.collect(agentStream)
-	e.registerCluster(e.cluster, srv.URL(), pvesim.DefaultTokenSecret)
+	e.registerCluster(e.cluster, srv, pvesim.DefaultTokenSecret)
 	return e
 }
 
 // registerCluster publishes a cluster_registered event as the relay would,
 // its secret sealed for the cluster's id.
-func (e *env) registerCluster(id uuid.UUID, apiURL, secret string) {
+func (e *env) registerCluster(id uuid.UUID, srv *pvesim.Server, secret string) {
 	e.t.Helper()
-	sealed, err := e.vault.Seal(secret, id.String())
+	apiURL := srv.URL()
+	sealed, err := e.vault.Seal(secret, domain.ClusterSecretBinding(id, apiURL))
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	e.publish(domain.PlatformTenant, eventstore.StreamID{Type: domain.StreamCluster, ID: id}, &domain.ClusterRegistered{
-		Name: "sim-" + id.String()[:8], APIURL: apiURL, TokenID: pvesim.DefaultTokenID, SealedSecret: sealed, InsecureTLS: true,
+	e.publish(domain.PlatformTenant, eventlog.StreamID{Type: domain.StreamCluster, ID: id}, &domain.ClusterRegistered{
+		Name: "sim-" + id.String()[:8], APIURL: apiURL, TokenID: pvesim.DefaultTokenID, SealedSecret: sealed, TLSFingerprint: domain.CertificateFingerprint(srv.Certificate()),
 	})
 }
 
 // publish puts a domain event on ACCOUNTDB_EVENTS exactly as the relay does.
-func (e *env) publish(tenant uuid.UUID, stream eventstore.StreamID, de domain.Event) eventstore.Event {
+func (e *env) publish(tenant uuid.UUID, stream eventlog.StreamID, de domain.Event) eventlog.Event {
 	e.t.Helper()
 	data, err := json.Marshal(de)
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	pos := e.pos.Add(1)
-	ev := eventstore.Event{
-		Position: eventstore.Position{TransactionID: uint64(pos), GlobalPosition: pos},
+	ev := eventlog.Event{
+		Position: eventlog.Position{TransactionID: uint64(pos), GlobalPosition: pos},
 		EventID:  uuid.Must(uuid.NewV7()), Stream: stream, StreamVersion: pos, Type: de.EventType(), SchemaVersion: 1,
 		TenantID: tenant, ActorID: uuid.New(), CorrelationID: uuid.New(), CausationID: uuid.New(),
 		Data: data, RecordedAt: time.Now().UTC(),
@@ -110,23 +120,23 @@ func (e *env) publish(tenant uuid.UUID, stream eventstore.StreamID, de domain.Ev
 	return ev
 }
 
-func (e *env) publishEnvelope(ev eventstore.Event, msgID string) {
+func (e *env) publishEnvelope(ev eventlog.Event, msgID string) {
 	e.t.Helper()
 	body, err := json.Marshal(ev)
 	if err != nil {
 		e.t.Fatal(err)
 	}
-	msg := &nats.Msg{Subject: eventstore.Subject(ev), Header: nats.Header{}, Data: body}
+	msg := &nats.Msg{Subject: bus.Subject(ev), Header: nats.Header{}, Data: body}
 	msg.Header.Set(jetstream.MsgIDHeader, msgID)
-	if _, err := e.js.PublishMsg(e.ctx, msg); err != nil {
+	if _, err := e.core.PublishMsg(e.ctx, msg); err != nil {
 		e.t.Fatal(err)
 	}
 }
 
 // request publishes a VM request in the test tenant.
-func (e *env) request(vm uuid.UUID, de domain.Event) eventstore.Event {
+func (e *env) request(vm uuid.UUID, de domain.Event) eventlog.Event {
 	e.t.Helper()
-	return e.publish(e.tenant, eventstore.StreamID{Type: domain.StreamVM, ID: vm}, de)
+	return e.publish(e.tenant, eventlog.StreamID{Type: domain.StreamVM, ID: vm}, de)
 }
 
 func (e *env) createReq(kind domain.VMKind, name, template string, spec domain.VMSpec) *domain.VMCreateRequested {
@@ -158,6 +168,13 @@ func (e *env) collect(s jetstream.Stream) {
 				return
 			}
 			e.observations = append(e.observations, o)
+		case protocol.KindGuestAddresses:
+			g, err := protocol.DecodeGuestAddresses(m.Data())
+			if err != nil || m.Subject() != protocol.GuestSubject(g.TenantID) {
+				e.t.Errorf("bad guest report on %s: %v", m.Subject(), err)
+				return
+			}
+			e.guestReports = append(e.guestReports, g)
 		case protocol.KindInventory:
 			inv, err := protocol.DecodeInventory(m.Data())
 			if err != nil {
@@ -166,6 +183,9 @@ func (e *env) collect(s jetstream.Stream) {
 			}
 			e.inventories = append(e.inventories, inv)
 		default:
+			if strings.HasPrefix(m.Subject(), forgedSubjectPrefix) {
+				return // origin_test's message, not the agent's
+			}
 			e.t.Errorf("message without kind on %s", m.Subject())
 		}
 		close(e.changed)
@@ -200,7 +220,7 @@ func (e *env) waitFor(what string, cond func() bool) {
 }
 
 // result waits for the result of a request event.
-func (e *env) result(ev eventstore.Event) protocol.Result {
+func (e *env) result(ev eventlog.Event) protocol.Result {
 	e.t.Helper()
 	var r protocol.Result
 	e.waitFor("the result of "+ev.Type, func() bool {
@@ -219,7 +239,7 @@ func (e *env) result(ev eventstore.Event) protocol.Result {
 }
 
 // ok waits for a request's result and fails the test unless it succeeded.
-func (e *env) ok(ev eventstore.Event) protocol.Result {
+func (e *env) ok(ev eventlog.Event) protocol.Result {
 	e.t.Helper()
 	r := e.result(ev)
 	if !r.Succeeded {
@@ -228,7 +248,7 @@ func (e *env) ok(ev eventstore.Event) protocol.Result {
 	return r
 }
 
-func (e *env) resultsFor(ev eventstore.Event) []protocol.Result {
+func (e *env) resultsFor(ev eventlog.Event) []protocol.Result {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	var out []protocol.Result
@@ -274,13 +294,15 @@ func (e *env) startAgent(tweak func(*Config)) (stop func(), reg *prometheus.Regi
 // test cuts.
 func (e *env) connect() (*nats.Conn, jetstream.JetStream) {
 	e.t.Helper()
-	return connect(e.t, e.natsURL)
+	return e.connectTo(e.natsURL)
 }
 
-// connect opens a NATS connection to url, closed when the test ends.
-func connect(t *testing.T, url string) (*nats.Conn, jetstream.JetStream) {
+// connectTo opens a NATS connection to url as the agent, closed when the
+// test ends.
+func (e *env) connectTo(url string) (*nats.Conn, jetstream.JetStream) {
+	t := e.t
 	t.Helper()
-	nc, err := nats.Connect(url)
+	nc, err := nats.Connect(url, e.nats.Options(t, natsauth.Agent())...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -316,18 +338,20 @@ func (e *env) runAgent(js jetstream.JetStream, tweak func(*Config), onLeader fun
 	calls := &pveCalls{}
 	cfg := Config{
 		JS: js, Vault: e.vault, Registerer: reg,
-		HTTPClient:        calls.client,
-		LeaseTTL:          3 * time.Second,
-		Logger:            slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
-		Concurrency:       4,
-		ReconcileInterval: time.Hour,
-		AckWait:           2 * time.Second,
-		RetryAttempts:     8,
-		RetryBaseDelay:    10 * time.Millisecond,
-		RetryMaxDelay:     100 * time.Millisecond,
-		TaskPollInterval:  20 * time.Millisecond,
-		ShutdownTimeout:   10 * time.Second,
-		ClusterWait:       2 * time.Second,
+		HTTPClient:          calls.client,
+		LeaseTTL:            3 * time.Second,
+		Logger:              slog.New(slog.NewTextHandler(testWriter{e.t}, &slog.HandlerOptions{Level: slog.LevelWarn})),
+		Concurrency:         4,
+		ReconcileInterval:   time.Hour,
+		AckWait:             2 * time.Second,
+		RetryAttempts:       8,
+		RetryBaseDelay:      10 * time.Millisecond,
+		RetryMaxDelay:       100 * time.Millisecond,
+		TaskPollInterval:    20 * time.Millisecond,
+		ShutdownTimeout:     10 * time.Second,
+		ClusterWait:         2 * time.Second,
+		GuestAddressPoll:    20 * time.Millisecond,
+		GuestAddressPollMax: 200 * time.Millisecond,
 	}
 	if tweak != nil {
 		tweak(&cfg)
@@ -362,8 +386,8 @@ type pveCalls struct {
 
 type span struct{ start, end time.Time }
 
-func (p *pveCalls) client(insecure bool) *http.Client {
-	hc := defaultHTTPClient(insecure)
+func (p *pveCalls) client(fingerprint string) *http.Client {
+	hc := defaultHTTPClient(fingerprint)
 	hc.Transport = recordingTransport{base: hc.Transport, calls: p}
 	return hc
 }
@@ -393,6 +417,15 @@ func (t recordingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
 func (e *env) waitInventory() {
 	e.t.Helper()
 	e.waitFor("the first inventory", func() bool { return len(e.inventories) > 0 })
+}
+
+// inventory is the latest inventory the agent published.
+func (e *env) inventory() protocol.Inventory {
+	e.t.Helper()
+	e.waitInventory()
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.inventories[len(e.inventories)-1]
 }
 
 // testWriter sends agent logs to the test log.

@@ -10,6 +10,7 @@ import (
 	"os"
 	"time"
 
+	"github.com/accountdb/accountdb/internal/jetstreams"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -61,19 +62,27 @@ type lease struct {
 	log   *slog.Logger
 }
 
-// openLease creates the bucket with the given TTL, or opens the existing
-// one. An existing bucket's TTL wins: every agent must time its lease by
-// what the server enforces.
-func openLease(ctx context.Context, js jetstream.JetStream, ttl time.Duration, self LeaseHolder, log *slog.Logger) (*lease, error) {
+// openLease creates the bucket with the given TTL and replicas, or opens
+// the existing one. An existing bucket's TTL wins: every agent must time its
+// lease by what the server enforces. Its replica count is moved to replicas
+// (zero: left alone), so that the lease outlives the loss of a NATS node.
+func openLease(ctx context.Context, js jetstream.JetStream, ttl time.Duration, replicas int, self LeaseHolder, log *slog.Logger) (*lease, error) {
 	kv, err := js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket:      LeaseBucket,
 		Description: "AccountDB Proxmox agent: leader lease (key leader, expires TTL after its last renewal)",
 		TTL:         ttl,
 		History:     1,
 		Storage:     jetstream.FileStorage,
+		Replicas:    replicas,
 	})
 	if errors.Is(err, jetstream.ErrBucketExists) {
 		kv, err = js.KeyValue(ctx, LeaseBucket)
+		if err == nil {
+			var moved bool
+			if moved, err = jetstreams.SetReplicas(ctx, js, "KV_"+LeaseBucket, replicas); moved {
+				log.Info("agent lease bucket moved to the configured replica count", "bucket", LeaseBucket, "replicas", replicas)
+			}
+		}
 	}
 	if err != nil {
 		return nil, fmt.Errorf("agent: lease bucket %s: %w", LeaseBucket, err)
@@ -211,7 +220,7 @@ func (l *lease) hold(ctx context.Context, rev uint64, lastOK time.Time, fenced, 
 			fenceTimer.Stop()
 		}
 		sent, adopted := time.Now(), false
-		uctx, cancel := context.WithDeadline(ctx, fenceAt)
+		uctx, cancel := context.WithDeadline(ctx, l.attemptDeadline(sent, fenceAt))
 		newRev, err := l.kv.Update(uctx, leaseKey, l.value, rev)
 		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) {
 			// A renewal that timed out may still have been stored: the
@@ -232,7 +241,7 @@ func (l *lease) hold(ctx context.Context, rev uint64, lastOK time.Time, fenced, 
 				return rev, leaseReleased
 			}
 			l.log.Warn("agent lease: renewal failed; retrying", "err", err)
-			next.Reset(min(l.ttl/10, time.Second))
+			next.Reset(min(l.ttl/50, 100*time.Millisecond))
 			continue
 		}
 		rev, lastOK = newRev, sent
@@ -242,6 +251,19 @@ func (l *lease) hold(ctx context.Context, rev uint64, lastOK time.Time, fenced, 
 			next.Reset(l.ttl / 3)
 		}
 	}
+}
+
+// attemptDeadline bounds one renewal sent at sent. A publish sent while
+// the bucket's stream elects a new leader (its node was lost) can go
+// unanswered; waiting for it until fenceAt would fence a leader whose next
+// try would have succeeded, so each try gets a slice of the TTL/6 between
+// the first renewal and the fence, and the loop tries again.
+func (l *lease) attemptDeadline(sent, fenceAt time.Time) time.Time {
+	d := sent.Add(max(l.ttl/20, 200*time.Millisecond))
+	if d.After(fenceAt) {
+		return fenceAt
+	}
+	return d
 }
 
 // release deletes the key if it still holds this agent's last revision,

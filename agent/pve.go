@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -18,6 +19,7 @@ import (
 	"github.com/luthermonson/go-proxmox"
 
 	"github.com/accountdb/accountdb/agent/protocol"
+	"github.com/accountdb/accountdb/domain"
 )
 
 // Guest kinds, as PVE names them in /cluster/resources.
@@ -44,6 +46,9 @@ type guest struct {
 	Status   string
 	Tags     []string
 	Template bool
+	// Uptime is how long the guest has been running, as Proxmox lists it
+	// (0 when stopped).
+	Uptime time.Duration
 }
 
 func (g guest) hasTag(tag string) bool {
@@ -89,7 +94,7 @@ func (p *pve) guests(ctx context.Context) ([]guest, error) {
 		}
 		out = append(out, guest{
 			Kind: r.Type, VMID: int(r.VMID), Node: r.Node, Name: r.Name, Status: r.Status,
-			Tags: protocol.SplitTags(r.Tags), Template: r.Template == 1,
+			Tags: protocol.SplitTags(r.Tags), Template: r.Template == 1, Uptime: time.Duration(r.Uptime) * time.Second,
 		})
 	}
 	return out, nil
@@ -247,7 +252,7 @@ func (t statusTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 // errors as statusError.
 func wrapHTTPClient(hc *http.Client) *http.Client {
 	if hc == nil {
-		hc = defaultHTTPClient(false)
+		hc = defaultHTTPClient("")
 	}
 	out := *hc
 	base := out.Transport
@@ -258,16 +263,45 @@ func wrapHTTPClient(hc *http.Client) *http.Client {
 	return &out
 }
 
-// defaultHTTPClient verifies certificates unless the cluster was
-// registered with insecure_tls (PVE's self-signed certificate).
-func defaultHTTPClient(insecure bool) *http.Client {
+// defaultHTTPClient verifies certificates against the system's CAs, or,
+// for a cluster registered with a fingerprint (PVE's self-signed
+// certificate), accepts exactly the certificate whose SHA-256 it is.
+func defaultHTTPClient(fingerprint string) *http.Client {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	// Operations run concurrently against one Proxmox API: keep enough idle
 	// connections that they do not pay a TLS handshake each (Go's default
 	// keeps two per host).
 	tr.MaxIdleConnsPerHost = 32
-	tr.TLSClientConfig = &tls.Config{MinVersion: tls.VersionTLS12, InsecureSkipVerify: insecure} //nolint:gosec // opt-in per cluster
+	tr.TLSClientConfig = pinnedTLS(fingerprint)
 	return &http.Client{Transport: tr, Timeout: 2 * time.Minute}
+}
+
+// errCertificateNotPinned is a handshake with a certificate other than the
+// pinned one.
+var errCertificateNotPinned = errors.New("the server's certificate does not have the registered tls_fingerprint")
+
+// pinnedTLS is the TLS configuration for a cluster: the system's
+// verification, or, with a fingerprint, the leaf certificate's SHA-256
+// compared with it in place of chain and name checks (which a self-signed
+// certificate cannot pass).
+func pinnedTLS(fingerprint string) *tls.Config {
+	if fingerprint == "" {
+		return &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	return &tls.Config{
+		MinVersion:         tls.VersionTLS12,
+		InsecureSkipVerify: true, //nolint:gosec // replaced by the pin below, checked on every handshake
+		VerifyConnection: func(cs tls.ConnectionState) error {
+			if len(cs.PeerCertificates) == 0 {
+				return errCertificateNotPinned
+			}
+			sum := sha256.Sum256(cs.PeerCertificates[0].Raw)
+			if domain.FormatFingerprint(sum[:]) != fingerprint {
+				return errCertificateNotPinned
+			}
+			return nil
+		},
+	}
 }
 
 // transient reports whether an operation that failed with err may succeed

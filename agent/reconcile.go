@@ -10,9 +10,13 @@ import (
 )
 
 // reconcileLoop publishes the cluster's inventory as soon as it is learned,
-// then its observation and inventory every ReconcileInterval until ctx ends.
+// then its observation and inventory every ReconcileInterval until ctx ends;
+// from every listing it watches the guests that booted (guestwatch.go).
 func (a *Agent) reconcileLoop(ctx context.Context, p *pve) {
+	boots := newBootWatch(a.cfg.Concurrency)
+	defer boots.wg.Wait() // the watchers follow ctx
 	if all, ok := a.listGuests(ctx, p, "reconcile: inventory"); ok {
+		a.watchBooted(ctx, boots, all)
 		a.publishInventory(ctx, p, all)
 	}
 	t := time.NewTicker(a.cfg.ReconcileInterval)
@@ -23,7 +27,7 @@ func (a *Agent) reconcileLoop(ctx context.Context, p *pve) {
 			return
 		case <-t.C:
 			outcome := "ok"
-			if !a.reconcile(ctx, p) {
+			if !a.reconcile(ctx, p, boots) {
 				outcome = "error"
 			}
 			a.metrics.reconciles.WithLabelValues(outcome).Inc()
@@ -33,8 +37,11 @@ func (a *Agent) reconcileLoop(ctx context.Context, p *pve) {
 
 // reconcile publishes the cluster's observation, then its inventory, both
 // from one listing of its guests.
-func (a *Agent) reconcile(ctx context.Context, p *pve) bool {
+func (a *Agent) reconcile(ctx context.Context, p *pve, boots *bootWatch) bool {
 	all, ok := a.listGuests(ctx, p, "reconcile: observe guests")
+	if ok {
+		a.watchBooted(ctx, boots, all)
+	}
 	return ok && a.publishObservation(ctx, p, all) && a.publishInventory(ctx, p, all)
 }
 
@@ -59,7 +66,8 @@ func observation(p *pve, all []guest) protocol.Observation {
 		if !ok || g.Template {
 			continue
 		}
-		o.Guests = append(o.Guests, protocol.ObservedGuest{VMID: vm, TenantID: g.tenant(), Node: g.Node, PVEVMID: g.VMID, Status: g.Status})
+		o.Guests = append(o.Guests, protocol.ObservedGuest{VMID: vm, TenantID: g.tenant(), Node: g.Node, PVEVMID: g.VMID, Status: g.Status,
+			UptimeSeconds: int64(g.Uptime / time.Second)})
 	}
 	return o
 }
@@ -94,6 +102,17 @@ func (a *Agent) inventory(ctx context.Context, p *pve, all []guest) (protocol.In
 		}
 		inv.Templates = append(inv.Templates, t)
 	}
+	var online []string
+	for _, n := range inv.Nodes {
+		if n.Online {
+			online = append(online, n.Name)
+		}
+	}
+	osTemplates, err := p.osTemplates(ctx, online)
+	if err != nil {
+		a.log.Warn("container OS templates", "cluster", p.name, "err", err)
+	}
+	inv.Templates = append(inv.Templates, osTemplates...)
 	return inv, nil
 }
 

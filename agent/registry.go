@@ -12,12 +12,12 @@ import (
 	"github.com/luthermonson/go-proxmox"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/accountdb/accountdb/bus"
 	"github.com/accountdb/accountdb/domain"
-	"github.com/accountdb/accountdb/eventstore"
 )
 
 // registrationSubject matches every cluster registration on ACCOUNTDB_EVENTS.
-var registrationSubject = eventstore.SubjectPrefix + "*." + domain.StreamCluster + "." + domain.ClusterRegistered{}.EventType()
+var registrationSubject = bus.SubjectPrefix + "*." + domain.StreamCluster + "." + domain.ClusterRegistered{}.EventType()
 
 // registry is the set of clusters the agent knows, learned from
 // cluster_registered events through an ordered consumer that stays open, so
@@ -98,7 +98,7 @@ func (r *registry) run(ctx context.Context, stream jetstream.Stream) error {
 
 // apply learns one registration; a malformed one is logged and skipped.
 func (r *registry) apply(data []byte) {
-	ev, err := eventstore.DecodeMessage(data)
+	ev, err := bus.DecodeMessage(data)
 	if err != nil {
 		r.a.log.Error("cluster registration: undecodable message", "err", err)
 		return
@@ -113,17 +113,21 @@ func (r *registry) apply(data []byte) {
 		return
 	}
 	c := &cluster{ID: ev.Stream.ID, Name: reg.Name, APIURL: reg.APIURL}
-	secret, err := r.a.cfg.Vault.Open(reg.SealedSecret, ev.Stream.ID.String())
-	if err != nil {
+	secret, err := r.a.cfg.Vault.Open(reg.SealedSecret, domain.ClusterSecretBinding(ev.Stream.ID, reg.APIURL))
+	if reg.InsecureTLS && reg.TLSFingerprint == "" {
+		// Registered before verification could no longer be turned off.
+		c.err = fmt.Errorf("cluster %s was registered with insecure_tls, which is no longer honoured: register it again with its tls_fingerprint", c.Name)
+		r.a.log.Error("cluster registration", "cluster_id", c.ID, "cluster", c.Name, "err", c.err)
+	} else if err != nil {
 		c.err = fmt.Errorf("cluster %s: the API token secret cannot be opened with this agent's secrets key: %w", c.Name, err)
 		r.a.log.Error("cluster registration", "cluster_id", c.ID, "cluster", c.Name, "err", c.err)
 	} else {
-		hc := wrapHTTPClient(r.a.cfg.HTTPClient(reg.InsecureTLS))
+		hc := wrapHTTPClient(r.a.cfg.HTTPClient(reg.TLSFingerprint))
 		client := proxmox.NewClient(reg.APIURL, proxmox.WithAPIToken(reg.TokenID, secret), proxmox.WithHTTPClient(hc))
 		c.pve = &pve{id: c.ID, name: c.Name, c: client, pollMax: r.a.cfg.TaskPollInterval}
 	}
 	r.put(c)
-	r.a.log.Info("cluster learned", "cluster_id", c.ID, "cluster", c.Name, "api_url", c.APIURL, "token_id", reg.TokenID, "insecure_tls", reg.InsecureTLS, "usable", c.err == nil)
+	r.a.log.Info("cluster learned", "cluster_id", c.ID, "cluster", c.Name, "api_url", c.APIURL, "token_id", reg.TokenID, "tls_fingerprint", reg.TLSFingerprint, "usable", c.err == nil)
 }
 
 // put adds or replaces a cluster and, on the leader, (re)starts its

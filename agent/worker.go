@@ -12,8 +12,8 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/accountdb/accountdb/agent/protocol"
+	"github.com/accountdb/accountdb/bus"
 	"github.com/accountdb/accountdb/domain"
-	"github.com/accountdb/accountdb/eventstore"
 )
 
 // job is one delivered request message, from fetch to ack.
@@ -32,11 +32,13 @@ type dispatcher struct {
 	opCtx   context.Context // outlives termCtx by up to ShutdownTimeout, less when fenced
 	sem     chan struct{}
 
-	mu     sync.Mutex
-	held   map[uint64]bool      // stream sequences fetched and not finished
-	queues map[uuid.UUID][]*job // per VM; a key means a runner is active
-	room   chan struct{}        // signalled when a job finishes
-	wg     sync.WaitGroup
+	mu   sync.Mutex
+	held map[uint64]bool // stream sequences fetched and not finished
+	// watchers ask guests for their addresses after a start (guestaddrs.go).
+	watchers sync.WaitGroup
+	queues   map[uuid.UUID][]*job // per VM; a key means a runner is active
+	room     chan struct{}        // signalled when a job finishes
+	wg       sync.WaitGroup
 }
 
 // consume fetches requests until ctx ends (the agent stops, or stops
@@ -125,6 +127,14 @@ func (d *dispatcher) dispatch(msg jetstream.Msg) {
 		_ = msg.Term()
 		return
 	}
+	if md.Stream != bus.StreamName || md.Consumer != ConsumerName {
+		// Only the core may publish onto ACCOUNTDB_EVENTS, and only the
+		// server delivers into the agent's inbox (natsauth): a message from
+		// anywhere else is not a request, whatever it says.
+		d.a.log.Error("VM request not from the event stream, refused", "subject", msg.Subject(), "stream", md.Stream, "consumer", md.Consumer)
+		_ = msg.Term()
+		return
+	}
 	req, err := decodeRequest(msg.Data())
 	if err != nil {
 		// A message that cannot be decoded never will be: end its
@@ -206,7 +216,9 @@ func (d *dispatcher) runVM(vm uuid.UUID) {
 func (d *dispatcher) run(j *job) {
 	a := d.a
 	log := a.log.With("event_id", j.req.EventID, "vm_id", j.req.VMID, "action", j.req.Action, "correlation_id", j.req.CorrelationID)
-	ctx, cancel := context.WithTimeout(d.opCtx, a.cfg.OperationTimeout)
+	// Backups and restores may run for hours (domain.ActionDeadline).
+	timeout := domain.ActionDeadline(j.req.Action, a.cfg.OperationTimeout)
+	ctx, cancel := context.WithTimeout(d.opCtx, timeout)
 	defer cancel()
 	start := time.Now()
 	res, err := a.execute(ctx, j.req)
@@ -217,7 +229,7 @@ func (d *dispatcher) run(j *job) {
 		return
 	}
 	if err != nil { // the operation's own deadline
-		res.Succeeded, res.Error = false, fmt.Sprintf("the operation did not finish within %s", a.cfg.OperationTimeout)
+		res.Succeeded, res.Error = false, fmt.Sprintf("the operation did not finish within %s", timeout)
 	}
 	res.FinishedAt = time.Now().UTC()
 	outcome := "succeeded"
@@ -235,6 +247,7 @@ func (d *dispatcher) run(j *job) {
 		// publishes the same result, which JetStream or the core drops.
 		log.Warn("ack VM request", "err", err)
 	}
+	d.watchGuest(j.req, res)
 	if res.Succeeded {
 		log.Info("VM request done", "node", res.Node, "pve_vmid", res.PVEVMID, "task", res.TaskID, "duration", time.Since(start))
 	} else {
@@ -276,6 +289,7 @@ func (d *dispatcher) shutdown(timeout time.Duration, cancelOps context.CancelFun
 		cancelOps()
 		<-done
 	}
+	d.watchers.Wait() // they follow termCtx, which has ended
 }
 
 // publishResult stores a result in ACCOUNTDB_AGENT, retrying until
@@ -307,7 +321,7 @@ var requestEventTypes = domain.RequestEventTypes
 
 // decodeRequest reads a relayed VM request.
 func decodeRequest(data []byte) (request, error) {
-	ev, err := eventstore.DecodeMessage(data)
+	ev, err := bus.DecodeMessage(data)
 	if err != nil {
 		return request{}, err
 	}
@@ -319,18 +333,11 @@ func decodeRequest(data []byte) (request, error) {
 		return request{}, err
 	}
 	req := request{EventID: ev.EventID, CorrelationID: ev.CorrelationID, TenantID: ev.TenantID, VMID: ev.Stream.ID, Body: body}
-	switch e := body.(type) {
-	case *domain.VMCreateRequested:
-		req.Action = domain.ActionCreate
-	case *domain.VMActionRequested:
-		req.Action = e.Action
-	case *domain.VMResizeRequested:
-		req.Action = domain.ActionResize
-	case *domain.VMSnapshotRequested:
-		req.Action = domain.ActionSnapshot
-	default:
+	action, ok := domain.RequestedAction(body)
+	if !ok {
 		return request{}, fmt.Errorf("event %s: %s is not a VM request", ev.EventID, ev.Type)
 	}
+	req.Action = action
 	if req.TenantID == uuid.Nil || req.VMID == uuid.Nil || req.Action == "" {
 		return request{}, fmt.Errorf("event %s: no tenant, VM or action", ev.EventID)
 	}

@@ -1,7 +1,9 @@
 package api
 
 import (
+	"errors"
 	"net/http"
+	"regexp"
 	"time"
 
 	"github.com/accountdb/accountdb/domain"
@@ -14,11 +16,20 @@ import (
 // or before that instant, straight from the event store (no read model, so no
 // X-Consistency-Token), and answered in the read model's shape.
 
+// rfc3339 is RFC 3339's date-time syntax. time.Parse alone is laxer: it
+// takes a one-digit hour and offsets up to +24:60 (found by FuzzParseInstant).
+var rfc3339 = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}[Tt]\d{2}:\d{2}:\d{2}(\.\d+)?([Zz]|[+-]([01]\d|2[0-3]):[0-5]\d)$`)
+
+var errNotRFC3339 = errors.New("not an RFC 3339 date-time")
+
 // parseInstant reads an RFC 3339 instant given as a bound (as_of, since,
 // until). The event store and the commands take the zero time.Time as "no
 // bound", and 0001-01-01T00:00:00Z parses to exactly that, so it is moved
 // 1 ns later: still before every event, and a bound like any other.
 func parseInstant(v string) (time.Time, error) {
+	if !rfc3339.MatchString(v) {
+		return time.Time{}, errNotRFC3339
+	}
 	t, err := time.Parse(time.RFC3339Nano, v)
 	if err == nil && t.IsZero() {
 		t = t.Add(time.Nanosecond)
@@ -42,13 +53,13 @@ func asOf(w http.ResponseWriter, r *http.Request, serve func(w http.ResponseWrit
 	return true
 }
 
-func (id *identity) getVMAsOf(w http.ResponseWriter, r *http.Request, at time.Time) {
+func (srv *server) getVMAsOf(w http.ResponseWriter, r *http.Request, at time.Time) {
 	p := PrincipalFrom(r.Context())
 	vid, ok := pathUUID(w, r, "id")
 	if !ok {
 		return
 	}
-	v, err := id.commands.LoadVMAsOf(r.Context(), p.TenantID, vid, at)
+	v, err := srv.commands.LoadVMAsOf(r.Context(), p.TenantID, vid, at)
 	if err != nil {
 		WriteError(w, r, err)
 		return
@@ -56,12 +67,12 @@ func (id *identity) getVMAsOf(w http.ResponseWriter, r *http.Request, at time.Ti
 	writeJSON(w, http.StatusOK, toVMResponse(vmViewOf(v)))
 }
 
-func (id *identity) getUserAsOf(w http.ResponseWriter, r *http.Request, at time.Time) {
+func (srv *server) getUserAsOf(w http.ResponseWriter, r *http.Request, at time.Time) {
 	tenant, uid, ok := targetUser(w, r)
 	if !ok {
 		return
 	}
-	u, err := id.commands.LoadUserAsOf(r.Context(), tenant, uid, at)
+	u, err := srv.commands.LoadUserAsOf(r.Context(), tenant, uid, at)
 	if err != nil {
 		WriteError(w, r, err)
 		return
@@ -69,7 +80,7 @@ func (id *identity) getUserAsOf(w http.ResponseWriter, r *http.Request, at time.
 	writeJSON(w, http.StatusOK, toUserResponse(userViewOf(u)))
 }
 
-func (id *identity) getTenantAsOf(w http.ResponseWriter, r *http.Request, at time.Time) {
+func (srv *server) getTenantAsOf(w http.ResponseWriter, r *http.Request, at time.Time) {
 	p := PrincipalFrom(r.Context())
 	tid, ok := pathUUID(w, r, "id")
 	if !ok {
@@ -82,12 +93,12 @@ func (id *identity) getTenantAsOf(w http.ResponseWriter, r *http.Request, at tim
 		WriteProblem(w, r, NotFound())
 		return
 	}
-	t, err := id.commands.LoadTenantAsOf(r.Context(), tid, at)
+	t, err := srv.commands.LoadTenantAsOf(r.Context(), tid, at)
 	if err != nil {
 		WriteError(w, r, err)
 		return
 	}
-	u, err := id.commands.TenantUsageAsOf(r.Context(), tid, at)
+	u, err := srv.commands.TenantUsageAsOf(r.Context(), tid, at)
 	if err != nil {
 		WriteError(w, r, err)
 		return
@@ -106,7 +117,15 @@ func vmViewOf(v *domain.VM) projections.VMView {
 	return projections.VMView{ID: v.ID, TenantID: v.TenantID, Name: v.Name, Kind: string(v.Kind), Cores: v.Spec.Cores,
 		MemoryMB: v.Spec.MemoryMB, DiskGB: v.Spec.DiskGB, Template: v.Template, ClusterID: cluster, Node: v.Node, VMID: v.VMID,
 		Status: string(v.Status), Pending: v.Pending, LastError: v.LastError, Snapshots: v.Snapshots, Version: v.Version,
-		CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt}
+		CreatedAt: v.CreatedAt, UpdatedAt: v.UpdatedAt, PendingChanges: v.PendingChanges, CloudInit: vmCloudInitViewOf(v.CloudInit),
+		IPAddresses: v.IPAddresses()}
+}
+
+func vmCloudInitViewOf(c *domain.CloudInit) *projections.VMCloudInitView {
+	if c == nil {
+		return nil
+	}
+	return &projections.VMCloudInitView{User: c.User, Hostname: c.Hostname, SSHKeyFingerprints: c.SSHKeyFingerprints}
 }
 
 // userViewOf is the read-model row the users projector would hold for u.

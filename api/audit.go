@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/google/uuid"
@@ -91,15 +92,15 @@ func singleParam(q url.Values, fe *FieldErrors, name string) (string, bool) {
 
 // streamIDParam is ?stream_id= as a stream id; fe says what is wrong with
 // it. It reports whether there is a valid one.
-func streamIDParam(q url.Values, fe *FieldErrors) (eventstore.StreamID, bool) {
+func streamIDParam(q url.Values, fe *FieldErrors) (eventlog.StreamID, bool) {
 	v, ok := singleParam(q, fe, "stream_id")
 	if !ok {
-		return eventstore.StreamID{}, false
+		return eventlog.StreamID{}, false
 	}
-	s, err := eventstore.ParseStreamID(v)
+	s, err := eventlog.ParseStreamID(v)
 	if err != nil {
 		fe.Add("stream_id", "must be <type>-<uuid>, e.g. vm-0190f3c4-5b7e-7cc1-9a2b-3c4d5e6f7a8b")
-		return eventstore.StreamID{}, false
+		return eventlog.StreamID{}, false
 	}
 	return s, true
 }
@@ -117,7 +118,7 @@ func auditScope(r *http.Request, tenant uuid.UUID) tenantdb.Scope {
 	return sc
 }
 
-func (id *identity) audit(w http.ResponseWriter, r *http.Request) {
+func (srv *server) audit(w http.ResponseWriter, r *http.Request) {
 	tenant, ok := targetTenant(w, r)
 	if !ok {
 		return
@@ -128,7 +129,7 @@ func (id *identity) audit(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if strings.Contains(r.Header.Get("Accept"), ndjson) {
-		id.auditExport(w, r, f)
+		srv.auditExport(w, r, f)
 		return
 	}
 	limit, err := ParseLimit(r)
@@ -136,12 +137,12 @@ func (id *identity) audit(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	events, err := id.store.AuditPage(r.Context(), auditScope(r, tenant), f, limit+1)
+	events, err := srv.store.AuditPage(r.Context(), auditScope(r, tenant), f, limit+1)
 	if err != nil {
 		WriteError(w, r, err)
 		return
 	}
-	writeEventPage(w, r, events, limit, func(last eventstore.Event) any {
+	writeEventPage(w, r, events, limit, func(last eventlog.Event) any {
 		return auditCursor{Position: last.Position.GlobalPosition}
 	})
 }
@@ -154,20 +155,30 @@ const (
 	flushEvery   = 250 * time.Millisecond
 )
 
-// auditExport streams every match as NDJSON. Each row is encoded as it is
-// read from PostgreSQL; nothing is collected. Once the first byte is out, a
-// failure can no longer be a problem answer: the connection is aborted, so
-// the client sees a broken transfer rather than a clean, short export.
-func (id *identity) auditExport(w http.ResponseWriter, r *http.Request, f eventstore.AuditFilter) {
+// auditExport streams every match as NDJSON. The store reads in chunks,
+// each in a short transaction, so a client that stops reading holds no
+// database connection, only its export slot (Limits), and only until its
+// write deadline: each write extends it by exportWriteTimeout, so a slow
+// reader keeps going and a stalled one is dropped. Once the first byte is
+// out, a failure can no longer be a problem answer: the connection is
+// aborted, so the client sees a broken transfer rather than a clean, short
+// export.
+func (srv *server) auditExport(w http.ResponseWriter, r *http.Request, f eventstore.AuditFilter) {
+	release, ok := srv.exports.acquire(w, r, PrincipalFrom(r.Context()))
+	if !ok {
+		return
+	}
+	defer release()
 	rc := http.NewResponseController(w)
-	_ = rc.SetWriteDeadline(time.Time{}) // an export may outlast any per-request write timeout
-	bw := bufio.NewWriterSize(w, exportBuffer)
+	deadline := newWriteDeadline(rc, srv.exportWriteTimeout)
+	bw := bufio.NewWriterSize(deadlineWriter{w, deadline}, exportBuffer)
 	enc := json.NewEncoder(bw)
 	started, lastFlush := false, time.Now()
 	start := func() {
 		started = true
 		w.Header().Set("Content-Type", ndjson)
 		w.Header().Set("Cache-Control", "no-store")
+		deadline.extend()
 		w.WriteHeader(http.StatusOK)
 	}
 	flush := func() error {
@@ -175,13 +186,15 @@ func (id *identity) auditExport(w http.ResponseWriter, r *http.Request, f events
 			return err
 		}
 		lastFlush = time.Now()
+		deadline.extend()
 		return rc.Flush()
 	}
-	err := id.store.AuditEach(r.Context(), auditScope(r, f.TenantID), f, func(e eventstore.Event) error {
+	p := PrincipalFrom(r.Context())
+	err := srv.store.AuditEach(r.Context(), auditScope(r, f.TenantID), f, func(e eventlog.Event) error {
 		if !started {
 			start()
 		}
-		if err := enc.Encode(toEventResponse(e)); err != nil {
+		if err := enc.Encode(eventFor(p, e)); err != nil {
 			return err
 		}
 		if time.Since(lastFlush) >= flushEvery {

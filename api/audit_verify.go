@@ -3,6 +3,7 @@ package api
 import (
 	"net/http"
 
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
 )
 
@@ -37,7 +38,7 @@ func toVerifyResponse(rep eventstore.VerifyReport) verifyResponse {
 	return out
 }
 
-func (id *identity) verifyAudit(w http.ResponseWriter, r *http.Request) {
+func (srv *server) verifyAudit(w http.ResponseWriter, r *http.Request) {
 	p := PrincipalFrom(r.Context())
 	f := eventstore.VerifyFilter{TenantID: p.TenantID}
 	var fe FieldErrors
@@ -48,12 +49,12 @@ func (id *identity) verifyAudit(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	rep, err := id.store.VerifyChains(r.Context(), f)
+	rep, err := srv.store.VerifyChains(r.Context(), f)
 	if err != nil {
 		WriteError(w, r, err)
 		return
 	}
-	if f.Stream != (eventstore.StreamID{}) && rep.StreamsChecked == 0 {
+	if f.Stream != (eventlog.StreamID{}) && rep.StreamsChecked == 0 {
 		WriteProblem(w, r, NotFound())
 		return
 	}

@@ -28,11 +28,28 @@ type tokenResponse struct {
 	RefreshToken string `json:"refresh_token"`
 	TokenType    string `json:"token_type"`
 	ExpiresIn    int64  `json:"expires_in"`
+	// MFAEnrollmentRequired: the tenant requires two-factor and the user
+	// has none; the session reaches only enrolment until it is confirmed.
+	MFAEnrollmentRequired bool `json:"mfa_enrollment_required"`
+}
+
+// mfaChallengeResponse is a right password's answer for a user with
+// two-factor on: POST /v1/auth/mfa completes the sign-in.
+type mfaChallengeResponse struct {
+	MFARequired bool   `json:"mfa_required"`
+	MFAToken    string `json:"mfa_token"`
+	ExpiresIn   int64  `json:"expires_in"`
 }
 
 func writeTokens(w http.ResponseWriter, t commands.Tokens) {
+	w.Header().Set("Cache-Control", "no-store")
+	if t.MFAToken != "" {
+		writeJSON(w, http.StatusOK, mfaChallengeResponse{MFARequired: true, MFAToken: t.MFAToken,
+			ExpiresIn: int64(commands.MFATokenTTL / time.Second)})
+		return
+	}
 	writeJSON(w, http.StatusOK, tokenResponse{AccessToken: t.AccessToken, RefreshToken: t.RefreshToken,
-		TokenType: "Bearer", ExpiresIn: int64(t.ExpiresIn / time.Second)})
+		TokenType: "Bearer", ExpiresIn: int64(t.ExpiresIn / time.Second), MFAEnrollmentRequired: t.EnrolmentOnly})
 }
 
 // authError answers sign-in failures: one 401 for every reason, a 429 with
@@ -41,7 +58,7 @@ func authError(w http.ResponseWriter, r *http.Request, err error) {
 	var throttled *commands.ThrottledError
 	switch {
 	case errors.As(err, &throttled):
-		w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(throttled.RetryAfter.Seconds()))))
+		setRetryAfter(w, throttled)
 		WriteProblem(w, r, RateLimited())
 	case errors.Is(err, commands.ErrUnauthenticated):
 		WriteProblem(w, r, Unauthenticated("invalid credentials"))
@@ -50,17 +67,22 @@ func authError(w http.ResponseWriter, r *http.Request, err error) {
 	}
 }
 
-func (id *identity) login(w http.ResponseWriter, r *http.Request) {
+// setRetryAfter tells a throttled client when to try again.
+func setRetryAfter(w http.ResponseWriter, t *commands.ThrottledError) {
+	w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(t.RetryAfter.Seconds()))))
+}
+
+func (srv *server) login(w http.ResponseWriter, r *http.Request) {
 	var req loginRequest
 	if err := DecodeJSON(w, r, &req); err != nil {
-		WriteError(w, r, err)
+		srv.refuseLogin(w, r, req, err)
 		return
 	}
 	if req.Email == "" || req.Password == "" {
 		WriteProblem(w, r, BadRequest("email and password are required", map[string]string{"email": "required", "password": "required"}))
 		return
 	}
-	t, err := id.commands.Login(r.Context(), requestMetadata(r), req.Email, req.Password)
+	t, err := srv.commands.Login(r.Context(), requestMetadata(r), req.Email, req.Password)
 	if err != nil {
 		authError(w, r, err)
 		return
@@ -68,13 +90,30 @@ func (id *identity) login(w http.ResponseWriter, r *http.Request) {
 	writeTokens(w, t)
 }
 
-func (id *identity) refresh(w http.ResponseWriter, r *http.Request) {
+// refuseLogin answers a login body DecodeJSON refused. An email that is not
+// valid text is still a sign-in attempt: the command counts it against the
+// throttle and records it (without reaching SQL) before the 400 — or answers
+// 429 when the throttle already refuses the caller.
+func (srv *server) refuseLogin(w http.ResponseWriter, r *http.Request, req loginRequest, err error) {
+	var text *InvalidTextError
+	if errors.As(err, &text) && text.Fields["email"] != "" {
+		_, loginErr := srv.commands.Login(r.Context(), requestMetadata(r), req.Email, req.Password)
+		var throttled *commands.ThrottledError
+		if errors.As(loginErr, &throttled) {
+			authError(w, r, loginErr)
+			return
+		}
+	}
+	WriteError(w, r, err)
+}
+
+func (srv *server) refresh(w http.ResponseWriter, r *http.Request) {
 	var req refreshRequest
 	if err := DecodeJSON(w, r, &req); err != nil {
 		WriteError(w, r, err)
 		return
 	}
-	t, err := id.commands.Refresh(r.Context(), requestMetadata(r), req.RefreshToken)
+	t, err := srv.commands.Refresh(r.Context(), requestMetadata(r), req.RefreshToken)
 	if err != nil {
 		authError(w, r, err)
 		return
@@ -82,8 +121,8 @@ func (id *identity) refresh(w http.ResponseWriter, r *http.Request) {
 	writeTokens(w, t)
 }
 
-func (id *identity) logout(w http.ResponseWriter, r *http.Request) {
-	if err := id.commands.Logout(r.Context(), actorOf(r)); err != nil {
+func (srv *server) logout(w http.ResponseWriter, r *http.Request) {
+	if err := srv.commands.Logout(r.Context(), actorOf(r)); err != nil {
 		WriteError(w, r, err)
 		return
 	}
@@ -102,9 +141,9 @@ type meResponse struct {
 // me answers from the user's own stream rather than the users read model:
 // a user who has just signed in must find themselves at once, whatever the
 // projector's lag, and a user's stream is a handful of events.
-func (id *identity) me(w http.ResponseWriter, r *http.Request) {
+func (srv *server) me(w http.ResponseWriter, r *http.Request) {
 	p := PrincipalFrom(r.Context())
-	u, err := id.commands.LoadUser(r.Context(), p.TenantID, p.UserID)
+	u, err := srv.commands.LoadUser(r.Context(), p.TenantID, p.UserID)
 	if err != nil {
 		WriteError(w, r, err)
 		return
@@ -127,9 +166,9 @@ type sessionResponse struct {
 	Current    bool      `json:"current"`
 }
 
-func (id *identity) listSessions(w http.ResponseWriter, r *http.Request) {
+func (srv *server) listSessions(w http.ResponseWriter, r *http.Request) {
 	p := PrincipalFrom(r.Context())
-	sessions, err := projections.ListSessions(r.Context(), id.pool, p.TenantID, p.UserID)
+	sessions, err := projections.ListSessions(r.Context(), srv.pool, p.TenantID, p.UserID)
 	if err != nil {
 		WriteError(w, r, err)
 		return
@@ -142,12 +181,12 @@ func (id *identity) listSessions(w http.ResponseWriter, r *http.Request) {
 	WriteList(w, out, "")
 }
 
-func (id *identity) revokeSession(w http.ResponseWriter, r *http.Request) {
+func (srv *server) revokeSession(w http.ResponseWriter, r *http.Request) {
 	sid, ok := pathUUID(w, r, "id")
 	if !ok {
 		return
 	}
-	if err := id.commands.RevokeSession(r.Context(), actorOf(r), sid); err != nil {
+	if err := srv.commands.RevokeSession(r.Context(), actorOf(r), sid); err != nil {
 		WriteError(w, r, err)
 		return
 	}

@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"crypto/hmac"
 	"crypto/sha256"
 	"encoding/json"
 	"net/http"
@@ -10,7 +11,6 @@ import (
 	"time"
 
 	"github.com/accountdb/accountdb/commands"
-	"github.com/accountdb/accountdb/projections"
 	"github.com/google/uuid"
 )
 
@@ -18,12 +18,17 @@ import (
 const MaxIdempotencyKeyLength = 200
 
 // commandOptions reads Idempotency-Key and If-Match, and fingerprints the
-// request (method, route, path and the decoded body) so that a key reused
-// for another request is refused.
+// request so that a key reused for another request is refused: everything
+// that makes one request differ from another goes in (method, path, the
+// query string, which names the tenant of a platform administrator's
+// command, and the decoded body, passwords included). The fingerprint is
+// stored with the command, so it is keyed (HMAC-SHA-256 under a server
+// key): whoever reads the commands table cannot test guesses of a password
+// against it.
 func commandOptions(r *http.Request, body any) (commands.Options, error) {
 	var o commands.Options
 	if k := r.Header.Get("Idempotency-Key"); k != "" {
-		if len(k) > MaxIdempotencyKeyLength || strings.ContainsFunc(k, func(c rune) bool { return c < 0x21 || c > 0x7e }) {
+		if !validIdempotencyKey(k) {
 			return o, BadRequest("Idempotency-Key is invalid", map[string]string{"Idempotency-Key": "1 to 200 visible ASCII characters"})
 		}
 		o.IdempotencyKey = k
@@ -31,17 +36,49 @@ func commandOptions(r *http.Request, body any) (commands.Options, error) {
 		if err != nil {
 			return o, err
 		}
-		sum := sha256.Sum256(append([]byte(r.Method+" "+r.URL.Path+"\n"), b...))
-		o.RequestHash = sum[:]
+		o.RequestHash = requestFingerprint(r, b)
 	}
 	if m := r.Header.Get("If-Match"); m != "" {
-		v, err := strconv.ParseInt(strings.Trim(strings.TrimPrefix(m, "W/"), `"`), 10, 64)
-		if err != nil || v < 1 {
+		v, ok := parseIfMatch(m)
+		if !ok {
 			return o, BadRequest("If-Match must be a stream version", map[string]string{"If-Match": `a quoted positive integer, e.g. "3"`})
 		}
 		o.IfMatch = v
 	}
 	return o, nil
+}
+
+// requestFingerprint is the keyed hash of the request's method, path,
+// query (in canonical order) and decoded body b.
+func requestFingerprint(r *http.Request, b []byte) []byte {
+	var key []byte
+	if e := envFrom(r.Context()); e != nil {
+		key = e.fingerprints
+	}
+	m := hmac.New(sha256.New, key)
+	m.Write([]byte(r.Method + " " + r.URL.Path + "?" + r.URL.Query().Encode() + "\n"))
+	m.Write(b)
+	return m.Sum(nil)
+}
+
+// validIdempotencyKey: 1 to MaxIdempotencyKeyLength visible ASCII characters.
+func validIdempotencyKey(k string) bool {
+	return k != "" && len(k) <= MaxIdempotencyKeyLength &&
+		!strings.ContainsFunc(k, func(c rune) bool { return c < 0x21 || c > 0x7e })
+}
+
+// parseIfMatch reads an If-Match stream version: a positive integer, quoted
+// or not, weak (W/) or not.
+func parseIfMatch(m string) (int64, bool) {
+	v, err := strconv.ParseInt(strings.Trim(strings.TrimPrefix(m, "W/"), `"`), 10, 64)
+	return v, err == nil && v >= 1
+}
+
+// parseConsistencyToken reads an X-Consistency-Token: a global position
+// (0: nothing to wait for).
+func parseConsistencyToken(v string) (int64, bool) {
+	p, err := strconv.ParseInt(v, 10, 64)
+	return p, err == nil && p >= 0
 }
 
 // runCommand runs one command: its options from the headers and the request
@@ -139,26 +176,26 @@ const ConsistencyWait = 5 * time.Second
 // awaitConsistency implements read-your-writes: with X-Consistency-Token: P
 // the query waits (bounded) until the projector has applied position P, and
 // otherwise answers what it has with X-Consistency: stale.
-func (id *identity) awaitConsistency(w http.ResponseWriter, r *http.Request, projector string) error {
+func (srv *server) awaitConsistency(w http.ResponseWriter, r *http.Request, projector string) error {
 	v := r.Header.Get("X-Consistency-Token")
 	if v == "" {
 		return nil
 	}
-	p, err := strconv.ParseInt(v, 10, 64)
-	if err != nil || p < 0 {
+	p, ok := parseConsistencyToken(v)
+	if !ok {
 		return BadRequest("X-Consistency-Token must be a position", map[string]string{"X-Consistency-Token": "a non-negative integer"})
 	}
 	if p == 0 {
 		return nil
 	}
-	pos, err := id.store.PositionOf(r.Context(), p)
+	pos, err := srv.store.PositionOf(r.Context(), p)
 	if err != nil {
 		w.Header().Set("X-Consistency", "stale")
 		return nil
 	}
 	ctx, cancel := context.WithTimeout(r.Context(), ConsistencyWait)
 	defer cancel()
-	if err := projections.WaitFor(ctx, id.pool, projector, pos); err != nil {
+	if err := srv.checkpoints.WaitFor(ctx, srv.pool, projector, pos); err != nil {
 		w.Header().Set("X-Consistency", "stale")
 	}
 	return nil

@@ -78,7 +78,7 @@ func (c *CursorCodec) Decode(scope, s string, v any) error {
 	return nil
 }
 
-var errNoCursorCodec = errors.New("api: cursor codec missing from the request context (handler not behind NewRouter)")
+var errNoCursorCodec = errors.New("api: cursor codec missing from the request context (handler not behind NewHandler)")
 
 func cursorCodecFrom(r *http.Request) (*CursorCodec, error) {
 	if e := envFrom(r.Context()); e != nil && e.cursors != nil {

@@ -23,6 +23,8 @@ const (
 // returns a Problem (answer it with WriteError) when:
 //   - Content-Type is not application/json (charset utf-8 allowed): 415;
 //   - the body exceeds MaxBodyBytes: 413;
+//   - a string (key or value) is not valid UTF-8 or contains NUL: 400 naming
+//     the field (an *InvalidTextError, dst decoded nonetheless);
 //   - the body is empty, not UTF-8, not one JSON value, nested deeper than
 //     MaxJSONDepth, or followed by anything but whitespace: 400;
 //   - an object key is not exactly (case-sensitively) one of the target
@@ -75,18 +77,38 @@ func decodeBody(body []byte, dst any) error {
 	if len(bytes.TrimSpace(body)) == 0 {
 		return BadRequest("the request body is empty", nil)
 	}
-	if !utf8.Valid(body) {
-		return BadRequest("the request body is not valid UTF-8", nil)
-	}
-	if err := checkShape(body, rv.Type().Elem()); err != nil {
+	text, err := checkShape(body, rv.Type().Elem())
+	if err != nil {
 		return err
+	}
+	if !utf8.Valid(body) && len(text) == 0 {
+		return BadRequest("the request body is not valid UTF-8", nil)
 	}
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
 		return decodeProblem(err)
 	}
+	if len(text) > 0 {
+		return &InvalidTextError{Fields: text}
+	}
 	return nil
+}
+
+// InvalidTextError is DecodeJSON's answer for a well-formed body some of
+// whose strings (by JSON path in Fields) are not valid UTF-8 or contain NUL,
+// which PostgreSQL would refuse. It is a 400 validation_failed naming them;
+// dst has been decoded regardless, for a route that must still act on the
+// refusal (the login counts it as a failed sign-in).
+type InvalidTextError struct {
+	Fields FieldErrors
+}
+
+func (e *InvalidTextError) Error() string { return "request body: strings are not valid text" }
+
+// Unwrap is the Problem the client is answered.
+func (e *InvalidTextError) Unwrap() error {
+	return BadRequest("the request body has strings that are not valid text", e.Fields)
 }
 
 // decodeProblem turns encoding/json's errors into 400s without echoing Go

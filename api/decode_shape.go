@@ -9,6 +9,9 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"unicode/utf8"
+
+	"github.com/accountdb/accountdb/domain"
 )
 
 // forbiddenKey reports the keys never accepted from a body unless the target
@@ -26,29 +29,61 @@ func forbiddenKey(key string) bool {
 // keeps the last of duplicate keys, so "TENANT_ID" or a second "name" would
 // slip through it; here every key must equal a JSON field name exactly and
 // appear once. It also bounds nesting and rejects trailing data.
-func checkShape(body []byte, t reflect.Type) error {
-	s := shapeChecker{dec: json.NewDecoder(bytes.NewReader(body))}
+//
+// Strings (keys and values) that are not domain.ValidText are not a shape
+// error: they are collected, by JSON path, in the returned FieldErrors, so
+// that DecodeJSON can still decode the body (the login route counts a failed
+// sign-in with a malformed email before refusing it).
+func checkShape(body []byte, t reflect.Type) (FieldErrors, error) {
+	s := shapeChecker{dec: json.NewDecoder(bytes.NewReader(body)), body: body}
 	s.dec.UseNumber()
-	tok, err := s.dec.Token()
+	tok, err := s.token("")
 	if err != nil {
-		return BadRequest("the request body is not valid JSON", nil)
+		return nil, BadRequest("the request body is not valid JSON", nil)
 	}
 	if d, ok := tok.(json.Delim); !ok || d != '{' {
 		if derefType(t).Kind() == reflect.Struct {
-			return BadRequest("the request body must be a JSON object", nil)
+			return nil, BadRequest("the request body must be a JSON object", nil)
 		}
 	}
 	if err := s.value(tok, t, "", 1); err != nil {
-		return err
+		return nil, err
 	}
 	if _, err := s.dec.Token(); err != io.EOF {
-		return BadRequest("the request body has data after the JSON value", nil)
+		return nil, BadRequest("the request body has data after the JSON value", nil)
 	}
-	return nil
+	return s.text, nil
 }
 
 type shapeChecker struct {
-	dec *json.Decoder
+	dec  *json.Decoder
+	body []byte
+	text FieldErrors // strings that are not domain.ValidText, by path
+}
+
+// token reads the next token. A string value that is not valid text is
+// noted in s.text under path ("body" for the whole body); its raw bytes are
+// looked at, since the decoder turns invalid UTF-8 into U+FFFD.
+func (s *shapeChecker) token(path string) (json.Token, error) {
+	tok, valid, err := s.rawToken()
+	if !valid {
+		if path == "" {
+			path = "body"
+		}
+		s.text.Add(path, domain.InvalidTextMessage)
+	}
+	return tok, err
+}
+
+// rawToken reads the next token and whether it is valid text (every token
+// but a string is).
+func (s *shapeChecker) rawToken() (tok json.Token, valid bool, err error) {
+	start := s.dec.InputOffset()
+	tok, err = s.dec.Token()
+	if str, ok := tok.(string); ok && err == nil {
+		return tok, utf8.Valid(s.body[start:s.dec.InputOffset()]) && strings.IndexByte(str, 0) < 0, nil
+	}
+	return tok, true, err
 }
 
 func derefType(t reflect.Type) reflect.Type {
@@ -91,14 +126,15 @@ func (s *shapeChecker) value(tok json.Token, t reflect.Type, path string, depth 
 			elem = t.Elem()
 		}
 		for i := 0; ; i++ {
-			tok, err := s.dec.Token()
+			elemPath := path + "[" + strconv.Itoa(i) + "]"
+			tok, err := s.token(elemPath)
 			if err != nil {
 				return syntaxProblem(err)
 			}
 			if tok == json.Delim(']') {
 				return nil
 			}
-			if err := s.value(tok, elem, path+"["+strconv.Itoa(i)+"]", depth+1); err != nil {
+			if err := s.value(tok, elem, elemPath, depth+1); err != nil {
 				return err
 			}
 		}
@@ -117,7 +153,7 @@ func (s *shapeChecker) object(t reflect.Type, path string, depth int) error {
 	}
 	seen := map[string]bool{}
 	for {
-		tok, err := s.dec.Token()
+		tok, validKey, err := s.rawToken()
 		if err != nil {
 			return syntaxProblem(err)
 		}
@@ -125,7 +161,10 @@ func (s *shapeChecker) object(t reflect.Type, path string, depth int) error {
 			return nil
 		}
 		key, _ := tok.(string)
-		name := joinPath(path, key)
+		name := joinPath(path, domain.PrintableName(key))
+		if !validKey {
+			s.text.Add(name, "the field name "+domain.InvalidTextMessage)
+		}
 		// Struct keys are compared in any case: encoding/json would merge them.
 		dupKey := key
 		if fields != nil {
@@ -150,7 +189,7 @@ func (s *shapeChecker) object(t reflect.Type, path string, depth int) error {
 		case mapElem != nil:
 			elem = mapElem
 		}
-		tok, err = s.dec.Token()
+		tok, err = s.token(name)
 		if err != nil {
 			return syntaxProblem(err)
 		}

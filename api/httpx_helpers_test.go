@@ -48,7 +48,7 @@ func (s *syncBuffer) String() string {
 	return s.b.String()
 }
 
-// newRouter is NewRouter with test defaults and extra test-only routes.
+// newRouter is NewHandler with test defaults and extra test-only routes.
 func newRouter(t *testing.T, d api.Deps, mount func(chi.Router)) (http.Handler, *syncBuffer) {
 	t.Helper()
 	logs := &syncBuffer{}
@@ -58,11 +58,11 @@ func newRouter(t *testing.T, d api.Deps, mount func(chi.Router)) (http.Handler, 
 	if d.Gatherer == nil {
 		d.Gatherer = prometheus.NewRegistry()
 	}
-	h := api.NewRouter(d)
+	h := api.NewHandler(d)
 	if mount != nil {
 		mux, ok := h.(chi.Router)
 		if !ok {
-			t.Fatalf("NewRouter returned %T, want a chi.Router", h)
+			t.Fatalf("NewHandler returned %T, want a chi.Router", h)
 		}
 		mount(mux)
 	}

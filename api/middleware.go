@@ -17,6 +17,9 @@ type env struct {
 	log     *slog.Logger
 	errors  []ErrorMapping
 	cursors *CursorCodec
+	// fingerprints keys the request fingerprints of Idempotency-Keys
+	// (commandOptions).
+	fingerprints []byte
 }
 
 type ctxKey int

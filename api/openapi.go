@@ -5,7 +5,7 @@ import (
 	"net/http"
 )
 
-// openAPIDoc is the OpenAPI 3.1 description of every route NewRouter serves
+// openAPIDoc is the OpenAPI 3.1 description of every route NewHandler serves
 // except the operations endpoints. TestOpenAPIMatchesRouter keeps the two in
 // step: add a route, add it to openapi.json.
 //

@@ -18,10 +18,17 @@ type Check struct {
 	Check func(ctx context.Context) error
 }
 
-// readiness runs every check concurrently, each bounded by timeout.
+// readinessTimeout bounds each readiness check.
+const readinessTimeout = 3 * time.Second
+
+// readiness runs every check concurrently, each bounded by timeout. With
+// detail it lists each check's status and error (the operations listener);
+// without, it says only "ready" or "not_ready" (the public listener: which
+// dependency fails, and why, is for operators).
 type readiness struct {
 	checks  []Check
 	timeout time.Duration
+	detail  bool
 }
 
 type checkResult struct {
@@ -57,6 +64,10 @@ func (rd readiness) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if res.Status != "ok" {
 			status, overall = http.StatusServiceUnavailable, "not_ready"
 		}
+	}
+	if !rd.detail {
+		writeJSON(w, status, map[string]any{"status": overall})
+		return
 	}
 	writeJSON(w, status, map[string]any{"status": overall, "checks": results})
 }

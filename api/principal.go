@@ -2,22 +2,27 @@ package api
 
 import (
 	"context"
+	"errors"
 	"net/http"
 	"slices"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/accountdb/accountdb/auth"
 	"github.com/accountdb/accountdb/commands"
-	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/google/uuid"
 )
 
 // Principal is the authenticated caller of a request, from a verified
 // access token whose session is still open.
 type Principal struct {
-	UserID      uuid.UUID
-	TenantID    uuid.UUID
-	SessionID   uuid.UUID
+	UserID    uuid.UUID
+	TenantID  uuid.UUID
+	SessionID uuid.UUID
+	// TokenID is the API token the request came with (uuid.Nil for an
+	// access token); SessionID is then uuid.Nil.
+	TokenID     uuid.UUID
 	Roles       []string
 	Permissions []auth.Permission
 }
@@ -38,7 +43,7 @@ func PrincipalFrom(ctx context.Context) *Principal {
 
 // authenticate requires a valid bearer token of a live session. Anything
 // else is a 401 that says nothing about which check failed.
-func (id *identity) authenticate(next http.Handler) http.Handler {
+func (srv *server) authenticate(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		unauth := func() {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="accountdb"`)
@@ -49,7 +54,12 @@ func (id *identity) authenticate(next http.Handler) http.Handler {
 			unauth()
 			return
 		}
-		claims, err := id.verifier.Verify(strings.TrimPrefix(h[0], "Bearer "))
+		bearer := strings.TrimPrefix(h[0], "Bearer ")
+		if auth.LooksLikeAPIToken(bearer) {
+			srv.authenticateToken(w, r, next, bearer, unauth)
+			return
+		}
+		claims, err := srv.verifier.Verify(bearer)
 		if err != nil {
 			unauth()
 			return
@@ -59,23 +69,70 @@ func (id *identity) authenticate(next http.Handler) http.Handler {
 		// access tokens off at once, not only when they expire; and the
 		// user's roles are read now, not from the token, so a demotion
 		// applies at once (else a demoted admin could grant the role back).
-		roles, active, err := id.commands.SessionRoles(r.Context(), p.TenantID, p.UserID, p.SessionID)
+		// A suspended tenant's users are told so: its suspension ended
+		// their sessions.
+		access, err := srv.commands.Access(r.Context(), p.TenantID, p.UserID, p.SessionID)
 		if err != nil {
 			WriteError(w, r, err)
 			return
 		}
-		if !active {
+		if access.TenantSuspended {
+			WriteProblem(w, r, TenantSuspended())
+			return
+		}
+		if !access.Open {
 			unauth()
 			return
 		}
-		p.Roles, p.Permissions = roles, auth.PermissionsOf(roles)
+		if access.EnrolmentOnly && !enrolmentRoutes[r.Method+" "+r.URL.Path] {
+			WriteProblem(w, r, Problem{Status: http.StatusForbidden, Code: CodeMFAEnrollmentRequired,
+				Detail: "your tenant requires two-factor authentication: enrol (POST /v1/users/me/totp) before anything else"})
+			return
+		}
+		p.Roles, p.Permissions = access.Roles, auth.PermissionsOf(access.Roles)
+		if access.EnrolmentOnly {
+			p.Roles, p.Permissions = []string{}, []auth.Permission{}
+		}
 		next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+	})
+}
+
+// authenticateToken is authenticate for an API token: its permissions are
+// the token's that its user still holds, read now (commands.APITokenAccess).
+func (srv *server) authenticateToken(w http.ResponseWriter, r *http.Request, next http.Handler, token string, unauth func()) {
+	access, err := srv.commands.APITokenAccess(r.Context(), requestMetadata(r), token)
+	switch {
+	case errors.Is(err, commands.ErrUnauthenticated):
+		unauth()
+		return
+	case errors.Is(err, commands.ErrTokenTenantSuspended):
+		WriteProblem(w, r, TenantSuspended())
+		return
+	case err != nil:
+		WriteError(w, r, err)
+		return
+	}
+	p := &Principal{UserID: access.User, TenantID: access.Tenant, TokenID: access.TokenID, Roles: access.Roles, Permissions: access.Permissions}
+	next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+}
+
+// sessionOnly refuses API tokens: they cannot manage tokens, passwords,
+// two-factor or sessions, so a leaked token cannot entrench itself or lock
+// its owner out. A refusal is a 403 and an access_denied event.
+func (srv *server) sessionOnly(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if p := PrincipalFrom(r.Context()); p != nil && p.TokenID != uuid.Nil {
+			srv.recordDenied(r, "session")
+			WriteProblem(w, r, Forbidden("an API token cannot manage API tokens, passwords, two-factor or sessions: sign in"))
+			return
+		}
+		next.ServeHTTP(w, r)
 	})
 }
 
 // require lets the request through only if the principal holds perm; a
 // refusal is a 403 and an access_denied event in the caller's tenant.
-func (id *identity) require(perm auth.Permission) func(http.Handler) http.Handler {
+func (srv *server) require(perm auth.Permission) func(http.Handler) http.Handler {
 	return func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			p := PrincipalFrom(r.Context())
@@ -84,7 +141,7 @@ func (id *identity) require(perm auth.Permission) func(http.Handler) http.Handle
 				return
 			}
 			if !p.Can(perm) {
-				id.recordDenied(r, perm)
+				srv.recordDenied(r, perm)
 				WriteProblem(w, r, Forbidden("the "+string(perm)+" permission is required"))
 				return
 			}
@@ -96,8 +153,9 @@ func (id *identity) require(perm auth.Permission) func(http.Handler) http.Handle
 // recordDenied records a request refused with a 403 as an access_denied
 // event in the caller's tenant. A failure to record is logged: the refusal
 // stands either way.
-func (id *identity) recordDenied(r *http.Request, perm auth.Permission) {
-	if err := id.commands.RecordDenied(r.Context(), actorOf(r), r.Method, routeTemplate(r), string(perm)); err != nil {
+func (srv *server) recordDenied(r *http.Request, perm auth.Permission) {
+	// (perm "session": a route API tokens may not use.)
+	if err := srv.commands.RecordDenied(r.Context(), actorOf(r), r.Method, routeTemplate(r), string(perm)); err != nil {
 		loggerFrom(r).Error("recording a denied request", "request_id", RequestID(r.Context()), "error", err)
 	}
 }
@@ -112,13 +170,17 @@ func routeTemplate(r *http.Request) string {
 }
 
 // requestMetadata is where a request came from, for its events.
-func requestMetadata(r *http.Request) eventstore.Metadata {
-	md := eventstore.Metadata{RequestID: RequestID(r.Context()), UserAgent: truncate(r.UserAgent(), 512)}
+func requestMetadata(r *http.Request) eventlog.Metadata {
+	md := eventlog.Metadata{RequestID: RequestID(r.Context()), UserAgent: truncate(r.UserAgent(), 512)}
 	if ip := ClientIP(r); ip.IsValid() {
 		md.ClientIP = ip.String()
 	}
 	if p := PrincipalFrom(r.Context()); p != nil {
-		md.SessionID = p.SessionID.String()
+		if p.TokenID != uuid.Nil {
+			md.APITokenID = p.TokenID.String()
+		} else {
+			md.SessionID = p.SessionID.String()
+		}
 	}
 	return md
 }
@@ -141,9 +203,14 @@ func correlationID(r *http.Request) uuid.UUID {
 	return uuid.Must(uuid.NewV7())
 }
 
+// truncate cuts s to at most n bytes on a rune boundary: a cut through a
+// multi-byte character would leave invalid UTF-8, which PostgreSQL refuses.
 func truncate(s string, n int) string {
-	if len(s) > n {
-		return s[:n]
+	if len(s) <= n {
+		return s
 	}
-	return s
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return s[:n]
 }

@@ -8,22 +8,26 @@ import (
 // Stable problem codes (API.md). Clients switch on these, never on titles or
 // details, so a code, once shipped, is never renamed.
 const (
-	CodeValidationFailed     = "validation_failed"      // 400
-	CodeUnauthenticated      = "unauthenticated"        // 401
-	CodeForbidden            = "forbidden"              // 403
-	CodeNotFound             = "not_found"              // 404
-	CodeMethodNotAllowed     = "method_not_allowed"     // 405
-	CodeVersionConflict      = "version_conflict"       // 409, stream version moved
-	CodeConflict             = "conflict"               // 409, uniqueness (name, email taken)
-	CodePreconditionFailed   = "precondition_failed"    // 412, If-Match
-	CodePayloadTooLarge      = "payload_too_large"      // 413
-	CodeUnsupportedMediaType = "unsupported_media_type" // 415
-	CodeQuotaExceeded        = "quota_exceeded"         // 422
-	CodeInvalidState         = "invalid_state"          // 422, impossible transition, suspended tenant
-	CodeIdempotencyMismatch  = "idempotency_mismatch"   // 422, same key, different body
-	CodeRateLimited          = "rate_limited"           // 429
-	CodeInternal             = "internal"               // 500
-	CodeUnavailable          = "unavailable"            // 503, deadline or dependency down
+	CodeValidationFailed      = "validation_failed"       // 400
+	CodeUnauthenticated       = "unauthenticated"         // 401
+	CodeForbidden             = "forbidden"               // 403
+	CodeTenantSuspended       = "tenant_suspended"        // 403, the caller's tenant is suspended
+	CodeMFAEnrollmentRequired = "mfa_enrollment_required" // 403, the session may only enrol in two-factor
+	CodeNotFound              = "not_found"               // 404
+	CodeMethodNotAllowed      = "method_not_allowed"      // 405
+	CodeVersionConflict       = "version_conflict"        // 409, stream version moved
+	CodeConflict              = "conflict"                // 409, uniqueness (name, email taken)
+	CodePreconditionFailed    = "precondition_failed"     // 412, If-Match
+	CodePayloadTooLarge       = "payload_too_large"       // 413
+	CodeUnsupportedMediaType  = "unsupported_media_type"  // 415
+	CodeQuotaExceeded         = "quota_exceeded"          // 422
+	CodePoolExhausted         = "pool_exhausted"          // 422, no free address in the IP pool
+	CodeConfirmationRequired  = "confirmation_required"   // 422, a destructive request without its confirmation
+	CodeInvalidState          = "invalid_state"           // 422, impossible transition, suspended tenant
+	CodeIdempotencyMismatch   = "idempotency_mismatch"    // 422, same key, different body
+	CodeRateLimited           = "rate_limited"            // 429
+	CodeInternal              = "internal"                // 500
+	CodeUnavailable           = "unavailable"             // 503, deadline or dependency down
 )
 
 // Problem is an RFC 9457 problem detail. It is also an error, so that

@@ -25,6 +25,12 @@ func Forbidden(detail string) Problem {
 	return Problem{Status: http.StatusForbidden, Code: CodeForbidden, Detail: detail}
 }
 
+// TenantSuspended is a 403 for a token of a suspended tenant's user: its
+// session ended with the suspension.
+func TenantSuspended() Problem {
+	return Problem{Status: http.StatusForbidden, Code: CodeTenantSuspended, Detail: "your tenant is suspended"}
+}
+
 // NotFound is a 404 for an unknown id or another tenant's id.
 func NotFound() Problem {
 	return Problem{Status: http.StatusNotFound, Code: CodeNotFound, Detail: "the resource does not exist"}
@@ -58,6 +64,11 @@ func PayloadTooLarge() Problem {
 func UnsupportedMediaType() Problem {
 	return Problem{Status: http.StatusUnsupportedMediaType, Code: CodeUnsupportedMediaType,
 		Detail: "the request body must be application/json"}
+}
+
+// PoolExhausted is a 422: the IP address pool has no free address.
+func PoolExhausted(detail string) Problem {
+	return Problem{Status: http.StatusUnprocessableEntity, Code: CodePoolExhausted, Detail: detail}
 }
 
 // QuotaExceeded is a 422: the command would take the tenant over its quota.

@@ -18,10 +18,16 @@ type quotaBody struct {
 	MaxCores    int `json:"max_cores"`
 	MaxMemoryMB int `json:"max_memory_mb"`
 	MaxDiskGB   int `json:"max_disk_gb"`
+	// MaxIPv4 bounds pool addresses; left out, it is max_vms.
+	MaxIPv4 int `json:"max_ipv4,omitempty"`
+	// Left out (0), the defaults (domain.Quota.SnapshotLimit, BackupsGBLimit).
+	MaxSnapshotsPerVM int `json:"max_snapshots_per_vm,omitempty"`
+	MaxBackupsGB      int `json:"max_backups_gb,omitempty"`
 }
 
 func (q quotaBody) toDomain() domain.Quota {
-	return domain.Quota{MaxVMs: q.MaxVMs, MaxCores: q.MaxCores, MaxMemoryMB: q.MaxMemoryMB, MaxDiskGB: q.MaxDiskGB}
+	return domain.Quota{MaxVMs: q.MaxVMs, MaxCores: q.MaxCores, MaxMemoryMB: q.MaxMemoryMB, MaxDiskGB: q.MaxDiskGB, MaxIPv4: q.MaxIPv4,
+		MaxSnapshotsPerVM: q.MaxSnapshotsPerVM, MaxBackupsGB: q.MaxBackupsGB}
 }
 
 type createTenantRequest struct {
@@ -39,6 +45,7 @@ type usageBody struct {
 	Cores    int `json:"cores"`
 	MemoryMB int `json:"memory_mb"`
 	DiskGB   int `json:"disk_gb"`
+	IPv4     int `json:"ipv4"`
 }
 
 type tenantResponse struct {
@@ -57,8 +64,9 @@ type tenantResponse struct {
 func toTenantResponse(t projections.TenantView, u projections.Usage) tenantResponse {
 	q := t.Quota
 	return tenantResponse{ID: t.ID.String(), Name: t.Name, Status: t.Status,
-		Quota:   quotaBody{MaxVMs: q.MaxVMs, MaxCores: q.MaxCores, MaxMemoryMB: q.MaxMemoryMB, MaxDiskGB: q.MaxDiskGB},
-		Usage:   usageBody{VMs: u.VMs, Cores: u.Cores, MemoryMB: int(u.MemoryMB), DiskGB: int(u.DiskGB)},
+		Quota: quotaBody{MaxVMs: q.MaxVMs, MaxCores: q.MaxCores, MaxMemoryMB: q.MaxMemoryMB, MaxDiskGB: q.MaxDiskGB,
+			MaxIPv4: q.IPv4Limit(), MaxSnapshotsPerVM: q.SnapshotLimit(), MaxBackupsGB: q.BackupsGBLimit()},
+		Usage:   usageBody{VMs: u.VMs, Cores: u.Cores, MemoryMB: int(u.MemoryMB), DiskGB: int(u.DiskGB), IPv4: u.IPv4},
 		Version: t.Version, CreatedAt: t.CreatedAt.UTC(), UpdatedAt: t.UpdatedAt.UTC()}
 }
 
@@ -67,24 +75,24 @@ func platformScope(r *http.Request) tenantdb.Scope {
 	return tenantdb.Scope{TenantID: p.TenantID, ActorID: p.UserID, PlatformAdmin: p.IsPlatformAdmin()}
 }
 
-func (id *identity) createTenant(w http.ResponseWriter, r *http.Request) {
+func (srv *server) createTenant(w http.ResponseWriter, r *http.Request) {
 	var req createTenantRequest
 	if err := DecodeJSON(w, r, &req); err != nil {
 		WriteError(w, r, err)
 		return
 	}
 	runCommand(w, r, req, func(res commands.Result) string { return "/v1/tenants/" + res.ID.String() }, func(o commands.Options) (commands.Result, error) {
-		return id.commands.CreateTenant(r.Context(), actorOf(r), o, req.Name, req.Quota.toDomain())
+		return srv.commands.CreateTenant(r.Context(), actorOf(r), o, req.Name, req.Quota.toDomain())
 	})
 }
 
-func (id *identity) listTenants(w http.ResponseWriter, r *http.Request) {
-	page, ok := id.listPage(w, r, projections.Tenants{}.Name())
+func (srv *server) listTenants(w http.ResponseWriter, r *http.Request) {
+	page, ok := srv.listPage(w, r, projections.Tenants{}.Name())
 	if !ok {
 		return
 	}
 	sc := platformScope(r)
-	tenants, next, err := projections.ListTenants(r.Context(), id.pool, sc, page)
+	tenants, next, err := projections.ListTenants(r.Context(), srv.pool, sc, page)
 	if err != nil {
 		WriteError(w, r, err)
 		return
@@ -93,7 +101,7 @@ func (id *identity) listTenants(w http.ResponseWriter, r *http.Request) {
 	for i, t := range tenants {
 		ids[i] = t.ID
 	}
-	usage, err := projections.TenantUsages(r.Context(), id.pool, sc, ids...)
+	usage, err := projections.TenantUsages(r.Context(), srv.pool, sc, ids...)
 	if err != nil {
 		WriteError(w, r, err)
 		return
@@ -108,7 +116,7 @@ func (id *identity) listTenants(w http.ResponseWriter, r *http.Request) {
 // listPage reads a keyset-paginated list's ?limit= and ?cursor=, then waits
 // for the projector behind it to reach the request's X-Consistency-Token.
 // It answers the problem itself and reports false when the request is bad.
-func (id *identity) listPage(w http.ResponseWriter, r *http.Request, projector string) (projections.Page, bool) {
+func (srv *server) listPage(w http.ResponseWriter, r *http.Request, projector string) (projections.Page, bool) {
 	limit, err := ParseLimit(r)
 	if err != nil {
 		WriteError(w, r, err)
@@ -124,7 +132,7 @@ func (id *identity) listPage(w http.ResponseWriter, r *http.Request, projector s
 	if hasCursor {
 		page.After = &after
 	}
-	if err := id.awaitConsistency(w, r, projector); err != nil {
+	if err := srv.awaitConsistency(w, r, projector); err != nil {
 		WriteError(w, r, err)
 		return projections.Page{}, false
 	}
@@ -144,25 +152,25 @@ func writeListWithCursor[T any](w http.ResponseWriter, r *http.Request, items []
 	WriteList(w, items, cursor)
 }
 
-func (id *identity) getTenant(w http.ResponseWriter, r *http.Request) {
-	if asOf(w, r, id.getTenantAsOf) {
+func (srv *server) getTenant(w http.ResponseWriter, r *http.Request) {
+	if asOf(w, r, srv.getTenantAsOf) {
 		return
 	}
 	tid, ok := pathUUID(w, r, "id")
 	if !ok {
 		return
 	}
-	if err := id.awaitConsistency(w, r, projections.Tenants{}.Name()); err != nil {
+	if err := srv.awaitConsistency(w, r, projections.Tenants{}.Name()); err != nil {
 		WriteError(w, r, err)
 		return
 	}
 	sc := platformScope(r)
-	t, err := projections.GetTenant(r.Context(), id.pool, sc, tid)
+	t, err := projections.GetTenant(r.Context(), srv.pool, sc, tid)
 	if err != nil {
 		WriteError(w, r, err)
 		return
 	}
-	usage, err := projections.TenantUsages(r.Context(), id.pool, sc, t.ID)
+	usage, err := projections.TenantUsages(r.Context(), srv.pool, sc, t.ID)
 	if err != nil {
 		WriteError(w, r, err)
 		return
@@ -170,26 +178,26 @@ func (id *identity) getTenant(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, toTenantResponse(t, usage[t.ID]))
 }
 
-func (id *identity) updateTenant(w http.ResponseWriter, r *http.Request) {
+func (srv *server) updateTenant(w http.ResponseWriter, r *http.Request) {
 	runIDBodyCommand(w, r, func(o commands.Options, tid uuid.UUID, req updateTenantRequest) (commands.Result, error) {
 		var quota *domain.Quota
 		if req.Quota != nil {
 			q := req.Quota.toDomain()
 			quota = &q
 		}
-		return id.commands.UpdateTenant(r.Context(), actorOf(r), o, tid, req.Name, quota)
+		return srv.commands.UpdateTenant(r.Context(), actorOf(r), o, tid, req.Name, quota)
 	})
 }
 
-func (id *identity) suspendTenant(w http.ResponseWriter, r *http.Request) {
-	id.tenantTransition(w, r, id.commands.SuspendTenant)
+func (srv *server) suspendTenant(w http.ResponseWriter, r *http.Request) {
+	srv.tenantTransition(w, r, srv.commands.SuspendTenant)
 }
 
-func (id *identity) resumeTenant(w http.ResponseWriter, r *http.Request) {
-	id.tenantTransition(w, r, id.commands.ResumeTenant)
+func (srv *server) resumeTenant(w http.ResponseWriter, r *http.Request) {
+	srv.tenantTransition(w, r, srv.commands.ResumeTenant)
 }
 
-func (id *identity) tenantTransition(w http.ResponseWriter, r *http.Request,
+func (srv *server) tenantTransition(w http.ResponseWriter, r *http.Request,
 	do func(ctx context.Context, a commands.Actor, o commands.Options, id uuid.UUID) (commands.Result, error)) {
 	runIDCommand(w, r, func(o commands.Options, tid uuid.UUID) (commands.Result, error) {
 		return do(r.Context(), actorOf(r), o, tid)

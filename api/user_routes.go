@@ -20,15 +20,6 @@ type createUserRequest struct {
 	Roles       []string `json:"roles"`
 }
 
-// hashable is the request minus the password, for the idempotency
-// fingerprint: the fingerprint is stored, a password never is.
-func (c createUserRequest) hashable() any {
-	return struct {
-		Email, DisplayName string
-		Roles              []string
-	}{c.Email, c.DisplayName, c.Roles}
-}
-
 type rolesRequest struct {
 	Roles []string `json:"roles"`
 }
@@ -89,7 +80,7 @@ func targetUser(w http.ResponseWriter, r *http.Request) (tenant, user uuid.UUID,
 	return tenant, user, true
 }
 
-func (id *identity) createUser(w http.ResponseWriter, r *http.Request) {
+func (srv *server) createUser(w http.ResponseWriter, r *http.Request) {
 	tenant, ok := targetTenant(w, r)
 	if !ok {
 		return
@@ -99,26 +90,35 @@ func (id *identity) createUser(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	runCommand(w, r, req.hashable(), func(res commands.Result) string { return "/v1/users/" + res.ID.String() },
+	// The fingerprint includes the password: it is a keyed hash, never
+	// stored in clear (commandOptions).
+	runCommand(w, r, req, func(res commands.Result) string { return "/v1/users/" + res.ID.String() },
 		func(o commands.Options) (commands.Result, error) {
-			res, err := id.commands.CreateUser(r.Context(), actorOf(r), o, commands.NewUser{TenantID: tenant, Email: req.Email,
+			res, err := srv.commands.CreateUser(r.Context(), actorOf(r), o, commands.NewUser{TenantID: tenant, Email: req.Email,
 				DisplayName: req.DisplayName, Password: req.Password, Roles: req.Roles})
-			id.recordGrantDenied(r, err)
+			srv.recordGrantDenied(r, err)
 			return res, err
 		})
 }
 
 // recordGrantDenied records the refusal of a command that would grant more
-// than the caller holds (a 403) as an access_denied event, like require's.
-func (id *identity) recordGrantDenied(r *http.Request, err error) {
+// than the caller holds, or change a user who holds more (a 403), as an
+// access_denied event, like require's.
+func (srv *server) recordGrantDenied(r *http.Request, err error) {
+	srv.recordForbidden(r, err, auth.PermRoleAssign)
+}
+
+// recordForbidden records a command's 403 as an access_denied event naming
+// perm, the permission of the route.
+func (srv *server) recordForbidden(r *http.Request, err error, perm auth.Permission) {
 	if errors.Is(err, domain.ErrForbidden) {
-		id.recordDenied(r, auth.PermRoleAssign)
+		srv.recordDenied(r, perm)
 	}
 }
 
 var userStatuses = map[string]bool{"": true, string(domain.UserActive): true, string(domain.UserDisabled): true}
 
-func (id *identity) listUsers(w http.ResponseWriter, r *http.Request) {
+func (srv *server) listUsers(w http.ResponseWriter, r *http.Request) {
 	tenant, ok := targetTenant(w, r)
 	if !ok {
 		return
@@ -129,11 +129,11 @@ func (id *identity) listUsers(w http.ResponseWriter, r *http.Request) {
 		WriteProblem(w, r, BadRequest("status is invalid", map[string]string{"status": "one of active, disabled"}))
 		return
 	}
-	page, ok := id.listPage(w, r, projections.Users{}.Name())
+	page, ok := srv.listPage(w, r, projections.Users{}.Name())
 	if !ok {
 		return
 	}
-	users, next, err := projections.ListUsers(r.Context(), id.pool, tenant, f, page)
+	users, next, err := projections.ListUsers(r.Context(), srv.pool, tenant, f, page)
 	if err != nil {
 		WriteError(w, r, err)
 		return
@@ -145,19 +145,19 @@ func (id *identity) listUsers(w http.ResponseWriter, r *http.Request) {
 	writeListWithCursor(w, r, out, next)
 }
 
-func (id *identity) getUser(w http.ResponseWriter, r *http.Request) {
-	if asOf(w, r, id.getUserAsOf) {
+func (srv *server) getUser(w http.ResponseWriter, r *http.Request) {
+	if asOf(w, r, srv.getUserAsOf) {
 		return
 	}
 	tenant, uid, ok := targetUser(w, r)
 	if !ok {
 		return
 	}
-	if err := id.awaitConsistency(w, r, projections.Users{}.Name()); err != nil {
+	if err := srv.awaitConsistency(w, r, projections.Users{}.Name()); err != nil {
 		WriteError(w, r, err)
 		return
 	}
-	u, err := projections.GetUser(r.Context(), id.pool, tenant, uid)
+	u, err := projections.GetUser(r.Context(), srv.pool, tenant, uid)
 	if err != nil {
 		WriteError(w, r, err)
 		return
@@ -165,45 +165,47 @@ func (id *identity) getUser(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, toUserResponse(u))
 }
 
-func (id *identity) changeRoles(w http.ResponseWriter, r *http.Request) {
+func (srv *server) changeRoles(w http.ResponseWriter, r *http.Request) {
 	tenant, ok := targetTenant(w, r)
 	if !ok {
 		return
 	}
 	runIDBodyCommand(w, r, func(o commands.Options, uid uuid.UUID, req rolesRequest) (commands.Result, error) {
-		res, err := id.commands.ChangeUserRoles(r.Context(), actorOf(r), o, tenant, uid, req.Roles)
-		id.recordGrantDenied(r, err)
+		res, err := srv.commands.ChangeUserRoles(r.Context(), actorOf(r), o, tenant, uid, req.Roles)
+		srv.recordGrantDenied(r, err)
 		return res, err
 	})
 }
 
-func (id *identity) disableUser(w http.ResponseWriter, r *http.Request) {
-	id.userTransition(w, r, id.commands.DisableUser)
+func (srv *server) disableUser(w http.ResponseWriter, r *http.Request) {
+	srv.userTransition(w, r, srv.commands.DisableUser)
 }
 
-func (id *identity) enableUser(w http.ResponseWriter, r *http.Request) {
-	id.userTransition(w, r, id.commands.EnableUser)
+func (srv *server) enableUser(w http.ResponseWriter, r *http.Request) {
+	srv.userTransition(w, r, srv.commands.EnableUser)
 }
 
-func (id *identity) userTransition(w http.ResponseWriter, r *http.Request,
+func (srv *server) userTransition(w http.ResponseWriter, r *http.Request,
 	do func(ctx context.Context, a commands.Actor, o commands.Options, tenant, id uuid.UUID) (commands.Result, error)) {
 	tenant, ok := targetTenant(w, r)
 	if !ok {
 		return
 	}
 	runIDCommand(w, r, func(o commands.Options, uid uuid.UUID) (commands.Result, error) {
-		return do(r.Context(), actorOf(r), o, tenant, uid)
+		res, err := do(r.Context(), actorOf(r), o, tenant, uid)
+		srv.recordForbidden(r, err, auth.PermUserManage)
+		return res, err
 	})
 }
 
-func (id *identity) changePassword(w http.ResponseWriter, r *http.Request) {
+func (srv *server) changePassword(w http.ResponseWriter, r *http.Request) {
 	tenant, uid, ok := targetUser(w, r)
 	if !ok {
 		return
 	}
 	p := PrincipalFrom(r.Context())
 	if uid != p.UserID && !p.Can(auth.PermUserManage) {
-		id.recordDenied(r, auth.PermUserManage)
+		srv.recordDenied(r, auth.PermUserManage)
 		WriteProblem(w, r, Forbidden("the "+string(auth.PermUserManage)+" permission is required"))
 		return
 	}
@@ -212,7 +214,15 @@ func (id *identity) changePassword(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	runCommand(w, r, struct{}{}, nil, func(o commands.Options) (commands.Result, error) {
-		return id.commands.ChangePassword(r.Context(), actorOf(r), o, tenant, uid, req.CurrentPassword, req.Password)
+	// Both passwords are in the fingerprint: the same key with another
+	// password is another request. It is a keyed hash (commandOptions).
+	runCommand(w, r, req, nil, func(o commands.Options) (commands.Result, error) {
+		res, err := srv.commands.ChangePassword(r.Context(), actorOf(r), o, tenant, uid, req.CurrentPassword, req.Password)
+		srv.recordForbidden(r, err, auth.PermUserManage)
+		var throttled *commands.ThrottledError
+		if errors.As(err, &throttled) {
+			setRetryAfter(w, throttled)
+		}
+		return res, err
 	})
 }

@@ -1,36 +1,37 @@
 package api
 
 import (
+	"cmp"
 	"encoding/json"
 	"net/http"
 	"time"
 
+	"github.com/accountdb/accountdb/auth"
 	"github.com/accountdb/accountdb/commands"
 	"github.com/accountdb/accountdb/domain"
-	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/projections"
-	"github.com/go-chi/chi/v5"
 	"github.com/google/uuid"
 )
 
 type createVMRequest struct {
-	Name      string `json:"name"`
-	Kind      string `json:"kind"`
-	Cores     int    `json:"cores"`
-	MemoryMB  int    `json:"memory_mb"`
-	DiskGB    int    `json:"disk_gb"`
-	Template  string `json:"template"`
-	ClusterID string `json:"cluster_id,omitempty"`
+	Name      string         `json:"name"`
+	Kind      string         `json:"kind"`
+	Cores     int            `json:"cores"`
+	MemoryMB  int            `json:"memory_mb"`
+	DiskGB    int            `json:"disk_gb"`
+	Template  string         `json:"template"`
+	ClusterID string         `json:"cluster_id,omitempty"`
+	CloudInit *cloudInitBody `json:"cloud_init,omitempty"`
+	// Network picks the pool of the VM's address (vm_network.go).
+	Network *vmNetworkRequest `json:"network,omitempty"`
 }
 
 type resizeVMRequest struct {
-	Cores    *int `json:"cores"`
-	MemoryMB *int `json:"memory_mb"`
-	DiskGB   *int `json:"disk_gb"`
-}
-
-type snapshotRequest struct {
-	Name string `json:"name"`
+	Cores     *int            `json:"cores"`
+	MemoryMB  *int            `json:"memory_mb"`
+	DiskGB    *int            `json:"disk_gb"`
+	CloudInit *cloudInitPatch `json:"cloud_init"`
 }
 
 type vmResponse struct {
@@ -51,12 +52,18 @@ type vmResponse struct {
 	Version   int64     `json:"version"`
 	CreatedAt time.Time `json:"created_at"`
 	UpdatedAt time.Time `json:"updated_at"`
+	// CloudInit and PendingChanges: vm_access_routes.go.
+	CloudInit      *projections.VMCloudInitView `json:"cloud_init"`
+	PendingChanges bool                         `json:"pending_changes"`
+	// IPAddresses: from the pool and as the guest reports them.
+	IPAddresses []domain.IPAddress `json:"ip_addresses"`
 }
 
 func toVMResponse(v projections.VMView) vmResponse {
 	r := vmResponse{ID: v.ID.String(), Name: v.Name, Kind: v.Kind, Cores: v.Cores, MemoryMB: v.MemoryMB, DiskGB: v.DiskGB,
 		Status: v.Status, Node: v.Node, VMID: v.VMID, Template: v.Template, Pending: v.Pending, Snapshots: v.Snapshots,
-		LastError: v.LastError, Version: v.Version, CreatedAt: v.CreatedAt.UTC(), UpdatedAt: v.UpdatedAt.UTC()}
+		LastError: v.LastError, Version: v.Version, CreatedAt: v.CreatedAt.UTC(), UpdatedAt: v.UpdatedAt.UTC(),
+		CloudInit: cloudInitOf(v), PendingChanges: v.PendingChanges}
 	if v.ClusterID != nil {
 		s := v.ClusterID.String()
 		r.ClusterID = &s
@@ -64,10 +71,11 @@ func toVMResponse(v projections.VMView) vmResponse {
 	if r.Snapshots == nil {
 		r.Snapshots = []string{}
 	}
+	r.IPAddresses = ipAddressesOf(v)
 	return r
 }
 
-func (id *identity) createVM(w http.ResponseWriter, r *http.Request) {
+func (srv *server) createVM(w http.ResponseWriter, r *http.Request) {
 	p := PrincipalFrom(r.Context())
 	var req createVMRequest
 	if err := DecodeJSON(w, r, &req); err != nil {
@@ -83,10 +91,19 @@ func (id *identity) createVM(w http.ResponseWriter, r *http.Request) {
 		}
 		cluster = c
 	}
+	ci, err := req.CloudInit.toCloudInitRequest()
+	if err != nil {
+		WriteError(w, r, err)
+		return
+	}
+	pool, ok := req.Network.poolID(w, r)
+	if !ok {
+		return
+	}
 	runCommand(w, r, req, vmLocation, func(o commands.Options) (commands.Result, error) {
-		return id.commands.CreateVM(r.Context(), actorOf(r), o, commands.NewVM{TenantID: p.TenantID, Name: req.Name,
+		return srv.commands.CreateVM(r.Context(), actorOf(r), o, commands.NewVM{TenantID: p.TenantID, Name: req.Name,
 			Kind: domain.VMKind(req.Kind), Spec: domain.VMSpec{Cores: req.Cores, MemoryMB: req.MemoryMB, DiskGB: req.DiskGB},
-			Template: req.Template, ClusterID: cluster})
+			Template: req.Template, ClusterID: cluster, CloudInit: ci, IPPoolID: pool})
 	})
 }
 
@@ -95,7 +112,7 @@ func vmLocation(res commands.Result) string { return "/v1/vms/" + res.ID.String(
 var vmStatuses = map[string]bool{"": true, "provisioning": true, "stopped": true, "starting": true, "running": true,
 	"stopping": true, "deleting": true, "deleted": true, "failed": true}
 
-func (id *identity) listVMs(w http.ResponseWriter, r *http.Request) {
+func (srv *server) listVMs(w http.ResponseWriter, r *http.Request) {
 	p := PrincipalFrom(r.Context())
 	q := r.URL.Query()
 	f := projections.VMFilter{Status: q.Get("status"), Name: q.Get("name")}
@@ -107,11 +124,11 @@ func (id *identity) listVMs(w http.ResponseWriter, r *http.Request) {
 		WriteProblem(w, r, BadRequest("name is invalid", map[string]string{"name": "at most 63 characters"}))
 		return
 	}
-	page, ok := id.listPage(w, r, projections.VMs{}.Name())
+	page, ok := srv.listPage(w, r, projections.VMs{}.Name())
 	if !ok {
 		return
 	}
-	vms, next, err := projections.ListVMs(r.Context(), id.pool, p.TenantID, f, page)
+	vms, next, err := projections.ListVMs(r.Context(), srv.pool, p.TenantID, f, page)
 	if err != nil {
 		WriteError(w, r, err)
 		return
@@ -123,8 +140,8 @@ func (id *identity) listVMs(w http.ResponseWriter, r *http.Request) {
 	writeListWithCursor(w, r, out, next)
 }
 
-func (id *identity) getVM(w http.ResponseWriter, r *http.Request) {
-	if asOf(w, r, id.getVMAsOf) {
+func (srv *server) getVM(w http.ResponseWriter, r *http.Request) {
+	if asOf(w, r, srv.getVMAsOf) {
 		return
 	}
 	p := PrincipalFrom(r.Context())
@@ -132,11 +149,11 @@ func (id *identity) getVM(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if err := id.awaitConsistency(w, r, projections.VMs{}.Name()); err != nil {
+	if err := srv.awaitConsistency(w, r, projections.VMs{}.Name()); err != nil {
 		WriteError(w, r, err)
 		return
 	}
-	v, err := projections.GetVM(r.Context(), id.pool, p.TenantID, vid)
+	v, err := projections.GetVM(r.Context(), srv.pool, p.TenantID, vid)
 	if err != nil {
 		WriteError(w, r, err)
 		return
@@ -144,58 +161,48 @@ func (id *identity) getVM(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, toVMResponse(v))
 }
 
-func (id *identity) resizeVM(w http.ResponseWriter, r *http.Request) {
+func (srv *server) resizeVM(w http.ResponseWriter, r *http.Request) {
 	p := PrincipalFrom(r.Context())
 	runIDBodyCommand(w, r, func(o commands.Options, vid uuid.UUID, req resizeVMRequest) (commands.Result, error) {
-		return id.commands.ResizeVM(r.Context(), actorOf(r), o, p.TenantID, vid, req.Cores, req.MemoryMB, req.DiskGB)
+		if req.CloudInit != nil {
+			if req.Cores != nil || req.MemoryMB != nil || req.DiskGB != nil {
+				return commands.Result{}, BadRequest("size and cloud_init change apart", map[string]string{"cloud_init": "change the size and cloud_init in separate requests"})
+			}
+			return srv.updateVMCloudInit(r, o, vid, req.CloudInit)
+		}
+		return srv.commands.ResizeVM(r.Context(), actorOf(r), o, p.TenantID, vid, req.Cores, req.MemoryMB, req.DiskGB)
 	})
 }
 
-func (id *identity) vmAction(w http.ResponseWriter, r *http.Request) {
-	action := chi.URLParam(r, "action")
-	switch action {
-	case domain.ActionStart, domain.ActionStop, domain.ActionShutdown, domain.ActionReboot:
-	default:
-		WriteProblem(w, r, NotFound())
-		return
-	}
-	id.actOnVM(w, r, action)
-}
-
-func (id *identity) deleteVM(w http.ResponseWriter, r *http.Request) {
-	id.actOnVM(w, r, domain.ActionDelete)
+func (srv *server) deleteVM(w http.ResponseWriter, r *http.Request) {
+	srv.actOnVM(w, r, domain.ActionDelete)
 }
 
 // actOnVM asks for action (a power action or the deletion) on the VM the
 // path names.
-func (id *identity) actOnVM(w http.ResponseWriter, r *http.Request, action string) {
+func (srv *server) actOnVM(w http.ResponseWriter, r *http.Request, action string) {
 	p := PrincipalFrom(r.Context())
 	runIDCommand(w, r, func(o commands.Options, vid uuid.UUID) (commands.Result, error) {
-		return id.commands.ActOnVM(r.Context(), actorOf(r), o, p.TenantID, vid, action)
+		return srv.commands.ActOnVM(r.Context(), actorOf(r), o, p.TenantID, vid, action)
 	})
 }
 
-func (id *identity) snapshotVM(w http.ResponseWriter, r *http.Request) {
-	p := PrincipalFrom(r.Context())
-	runIDBodyCommand(w, r, func(o commands.Options, vid uuid.UUID, req snapshotRequest) (commands.Result, error) {
-		return id.commands.SnapshotVM(r.Context(), actorOf(r), o, p.TenantID, vid, req.Name)
-	})
-}
-
-// eventResponse is one event of a history or audit answer (API.md).
+// eventResponse is one event of a history, audit or live feed answer
+// (API.md), its data with what no reader is given redacted
+// (domain.RedactServed).
 type eventResponse struct {
-	Position      int64               `json:"position"`
-	EventID       string              `json:"event_id"`
-	StreamID      string              `json:"stream_id"`
-	StreamVersion int64               `json:"stream_version"`
-	Type          string              `json:"type"`
-	TenantID      string              `json:"tenant_id"`
-	ActorID       *string             `json:"actor_id"`
-	CorrelationID string              `json:"correlation_id"`
-	CausationID   *string             `json:"causation_id"`
-	RecordedAt    time.Time           `json:"recorded_at"`
-	Data          json.RawMessage     `json:"data"`
-	Metadata      eventstore.Metadata `json:"metadata"`
+	Position      int64             `json:"position"`
+	EventID       string            `json:"event_id"`
+	StreamID      string            `json:"stream_id"`
+	StreamVersion int64             `json:"stream_version"`
+	Type          string            `json:"type"`
+	TenantID      string            `json:"tenant_id"`
+	ActorID       *string           `json:"actor_id"`
+	CorrelationID string            `json:"correlation_id"`
+	CausationID   *string           `json:"causation_id"`
+	RecordedAt    time.Time         `json:"recorded_at"`
+	Data          json.RawMessage   `json:"data"`
+	Metadata      eventlog.Metadata `json:"metadata"`
 }
 
 func optionalID(id uuid.UUID) *string {
@@ -206,11 +213,20 @@ func optionalID(id uuid.UUID) *string {
 	return &s
 }
 
-func toEventResponse(e eventstore.Event) eventResponse {
+func toEventResponse(e eventlog.Event) eventResponse {
 	return eventResponse{Position: e.Position.GlobalPosition, EventID: e.EventID.String(), StreamID: e.Stream.String(),
 		StreamVersion: e.StreamVersion, Type: e.Type, TenantID: e.TenantID.String(), ActorID: optionalID(e.ActorID),
 		CorrelationID: e.CorrelationID.String(), CausationID: optionalID(e.CausationID), RecordedAt: e.RecordedAt.UTC(),
-		Data: e.Data, Metadata: e.Metadata}
+		Data: domain.RedactServed(e.Data), Metadata: e.Metadata}
+}
+
+// eventFor is e as p may see it: the request metadata of other users'
+// events (client IP, user agent, session) only with audit:read.
+func eventFor(p *Principal, e eventlog.Event) eventResponse {
+	if p == nil || !auth.SeesEventMetadata(p.Can(auth.PermAuditRead), p.UserID, e.ActorID) {
+		e.Metadata = eventlog.Metadata{}
+	}
+	return toEventResponse(e)
 }
 
 // historyCursor is where the next page of a VM's history starts.
@@ -219,7 +235,7 @@ type historyCursor struct {
 }
 
 // vmHistory answers a VM's events, oldest first, paginated by version.
-func (id *identity) vmHistory(w http.ResponseWriter, r *http.Request) {
+func (srv *server) vmHistory(w http.ResponseWriter, r *http.Request) {
 	p := PrincipalFrom(r.Context())
 	vid, ok := pathUUID(w, r, "id")
 	if !ok {
@@ -238,8 +254,8 @@ func (id *identity) vmHistory(w http.ResponseWriter, r *http.Request) {
 	} else if has {
 		from = cursor.Version
 	}
-	stream := eventstore.StreamID{Type: domain.StreamVM, ID: vid}
-	events, err := id.store.ReadStream(r.Context(), p.TenantID, stream, from, limit+1)
+	stream := eventlog.StreamID{Type: domain.StreamVM, ID: vid}
+	events, err := srv.store.ReadStream(r.Context(), p.TenantID, stream, from, limit+1)
 	if err != nil {
 		WriteError(w, r, err)
 		return
@@ -248,7 +264,7 @@ func (id *identity) vmHistory(w http.ResponseWriter, r *http.Request) {
 		WriteProblem(w, r, NotFound())
 		return
 	}
-	writeEventPage(w, r, events, limit, func(last eventstore.Event) any {
+	writeEventPage(w, r, events, limit, func(last eventlog.Event) any {
 		return historyCursor{Version: last.StreamVersion + 1}
 	})
 }
@@ -257,8 +273,8 @@ func (id *identity) vmHistory(w http.ResponseWriter, r *http.Request) {
 // a list page: when that one came, the page stops at limit and next(last
 // event of the page), where the following page starts, is signed as its
 // cursor.
-func writeEventPage(w http.ResponseWriter, r *http.Request, events []eventstore.Event, limit int,
-	next func(last eventstore.Event) any) {
+func writeEventPage(w http.ResponseWriter, r *http.Request, events []eventlog.Event, limit int,
+	next func(last eventlog.Event) any) {
 	cursor := ""
 	if len(events) > limit {
 		events = events[:limit]
@@ -268,29 +284,36 @@ func writeEventPage(w http.ResponseWriter, r *http.Request, events []eventstore.
 			return
 		}
 	}
+	p := PrincipalFrom(r.Context())
 	out := make([]eventResponse, len(events))
 	for i, e := range events {
-		out[i] = toEventResponse(e)
+		out[i] = eventFor(p, e)
 	}
 	WriteList(w, out, cursor)
 }
 
 type createClusterRequest struct {
-	Name        string `json:"name"`
-	APIURL      string `json:"api_url"`
-	TokenID     string `json:"token_id"`
-	TokenSecret string `json:"token_secret"`
-	InsecureTLS bool   `json:"insecure_tls"`
+	Name           string `json:"name"`
+	APIURL         string `json:"api_url"`
+	TokenID        string `json:"token_id"`
+	TokenSecret    string `json:"token_secret"`
+	InsecureTLS    bool   `json:"insecure_tls"`
+	TLSFingerprint string `json:"tls_fingerprint"`
 }
 
 type clusterResponse struct {
-	ID          string    `json:"id"`
-	Name        string    `json:"name"`
-	APIURL      string    `json:"api_url"`
-	TokenID     string    `json:"token_id"`
-	InsecureTLS bool      `json:"insecure_tls"`
-	Nodes       []nodeDTO `json:"nodes"`
-	CreatedAt   time.Time `json:"created_at"`
+	ID          string `json:"id"`
+	Name        string `json:"name"`
+	APIURL      string `json:"api_url"`
+	TokenID     string `json:"token_id"`
+	InsecureTLS bool   `json:"insecure_tls"`
+	// TLSFingerprint is the pinned certificate's SHA-256, to compare with
+	// `pvenode cert info`; empty when the certificate is CA-signed.
+	TLSFingerprint string `json:"tls_fingerprint"`
+	// BackupStorage is where the cluster's backups go (backup_routes.go).
+	BackupStorage string    `json:"backup_storage"`
+	Nodes         []nodeDTO `json:"nodes"`
+	CreatedAt     time.Time `json:"created_at"`
 }
 
 type nodeDTO struct {
@@ -303,18 +326,18 @@ type nodeDTO struct {
 	FreeDiskGB   int64  `json:"free_disk_gb"`
 }
 
-func (id *identity) createCluster(w http.ResponseWriter, r *http.Request) {
+func (srv *server) createCluster(w http.ResponseWriter, r *http.Request) {
 	var req createClusterRequest
 	if err := DecodeJSON(w, r, &req); err != nil {
 		WriteError(w, r, err)
 		return
 	}
 	// The fingerprint leaves the secret out: it is stored, the secret never is.
-	fingerprint := createClusterRequest{Name: req.Name, APIURL: req.APIURL, TokenID: req.TokenID, InsecureTLS: req.InsecureTLS}
+	fingerprint := createClusterRequest{Name: req.Name, APIURL: req.APIURL, TokenID: req.TokenID, InsecureTLS: req.InsecureTLS, TLSFingerprint: req.TLSFingerprint}
 	runCommand(w, r, fingerprint, func(res commands.Result) string { return "/v1/clusters/" + res.ID.String() },
 		func(o commands.Options) (commands.Result, error) {
-			return id.commands.RegisterCluster(r.Context(), actorOf(r), o, commands.NewCluster{Name: req.Name, APIURL: req.APIURL,
-				TokenID: req.TokenID, TokenSecret: req.TokenSecret, InsecureTLS: req.InsecureTLS})
+			return srv.commands.RegisterCluster(r.Context(), actorOf(r), o, commands.NewCluster{Name: req.Name, APIURL: req.APIURL,
+				TokenID: req.TokenID, TokenSecret: req.TokenSecret, InsecureTLS: req.InsecureTLS, TLSFingerprint: req.TLSFingerprint})
 		})
 }
 
@@ -327,12 +350,12 @@ func toNodes(c projections.ClusterView) []nodeDTO {
 	return out
 }
 
-func (id *identity) listClusters(w http.ResponseWriter, r *http.Request) {
-	if err := id.awaitConsistency(w, r, projections.Clusters{}.Name()); err != nil {
+func (srv *server) listClusters(w http.ResponseWriter, r *http.Request) {
+	if err := srv.awaitConsistency(w, r, projections.Clusters{}.Name()); err != nil {
 		WriteError(w, r, err)
 		return
 	}
-	clusters, err := projections.ListClusters(r.Context(), id.pool, platformScope(r))
+	clusters, err := projections.ListClusters(r.Context(), srv.pool, platformScope(r))
 	if err != nil {
 		WriteError(w, r, err)
 		return
@@ -340,17 +363,18 @@ func (id *identity) listClusters(w http.ResponseWriter, r *http.Request) {
 	out := make([]clusterResponse, len(clusters))
 	for i, c := range clusters {
 		out[i] = clusterResponse{ID: c.ID.String(), Name: c.Name, APIURL: c.APIURL, TokenID: c.TokenID, InsecureTLS: c.InsecureTLS,
-			Nodes: toNodes(c), CreatedAt: c.CreatedAt.UTC()}
+			TLSFingerprint: c.TLSFingerprint, BackupStorage: cmp.Or(c.BackupStorage, domain.DefaultBackupStorage), Nodes: toNodes(c),
+			CreatedAt: c.CreatedAt.UTC()}
 	}
 	WriteList(w, out, "")
 }
 
-func (id *identity) clusterNodes(w http.ResponseWriter, r *http.Request) {
+func (srv *server) clusterNodes(w http.ResponseWriter, r *http.Request) {
 	cid, ok := pathUUID(w, r, "id")
 	if !ok {
 		return
 	}
-	clusters, err := projections.ListClusters(r.Context(), id.pool, platformScope(r))
+	clusters, err := projections.ListClusters(r.Context(), srv.pool, platformScope(r))
 	if err != nil {
 		WriteError(w, r, err)
 		return
@@ -371,9 +395,9 @@ type templateResponse struct {
 	ClusterID string `json:"cluster_id"`
 }
 
-func (id *identity) listTemplates(w http.ResponseWriter, r *http.Request) {
+func (srv *server) listTemplates(w http.ResponseWriter, r *http.Request) {
 	p := PrincipalFrom(r.Context())
-	tpls, err := projections.ListTemplates(r.Context(), id.pool, p.TenantID)
+	tpls, err := projections.ListTemplates(r.Context(), srv.pool, p.TenantID)
 	if err != nil {
 		WriteError(w, r, err)
 		return

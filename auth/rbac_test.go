@@ -9,7 +9,7 @@ import (
 func perms(ps ...Permission) []Permission { return ps }
 
 func TestRolePermissionsTable(t *testing.T) {
-	vm := perms(PermVMConfig, PermVMCreate, PermVMDelete, PermVMPower, PermVMRead, PermVMSnapshot)
+	vm := perms(PermVMConfig, PermVMConsole, PermVMCreate, PermVMDelete, PermVMPower, PermVMRead, PermVMSnapshot)
 	tests := []struct {
 		roles []string
 		want  []Permission
@@ -18,13 +18,13 @@ func TestRolePermissionsTable(t *testing.T) {
 		{[]string{}, perms()},
 		{[]string{"no_such_role"}, perms()},
 		{[]string{RoleViewer}, perms(PermVMRead)},
-		{[]string{RoleOperator}, perms(PermVMPower, PermVMRead, PermVMSnapshot)},
+		{[]string{RoleOperator}, perms(PermVMConsole, PermVMPower, PermVMRead, PermVMSnapshot)},
 		{[]string{RoleVMAdmin}, vm},
-		{[]string{RoleTenantAdmin}, perms(PermAuditRead, PermRoleAssign, PermUserManage, PermUserRead, PermVMConfig, PermVMCreate, PermVMDelete, PermVMPower, PermVMRead, PermVMSnapshot)},
+		{[]string{RoleTenantAdmin}, perms(PermAuditRead, PermRoleAssign, PermUsageRead, PermUserManage, PermUserRead, PermVMConfig, PermVMConsole, PermVMCreate, PermVMDelete, PermVMPower, PermVMRead, PermVMSnapshot, PermWebhookManage)},
 		{[]string{RoleAuditor}, perms(PermAuditRead, PermUserRead, PermVMRead)},
-		{[]string{RolePlatformAdmin}, perms(PermAuditRead, PermClusterManage, PermRoleAssign, PermTenantManage, PermUserManage, PermUserRead, PermVMConfig, PermVMCreate, PermVMDelete, PermVMPower, PermVMRead, PermVMSnapshot)},
-		{[]string{RoleViewer, RoleOperator, RoleViewer}, perms(PermVMPower, PermVMRead, PermVMSnapshot)},
-		{[]string{RoleAuditor, RoleOperator, "bogus"}, perms(PermAuditRead, PermUserRead, PermVMPower, PermVMRead, PermVMSnapshot)},
+		{[]string{RolePlatformAdmin}, perms(PermAuditRead, PermClusterManage, PermRoleAssign, PermTenantManage, PermUsageRead, PermUserManage, PermUserRead, PermVMConfig, PermVMConsole, PermVMCreate, PermVMDelete, PermVMPower, PermVMRead, PermVMSnapshot, PermWebhookManage)},
+		{[]string{RoleViewer, RoleOperator, RoleViewer}, perms(PermVMConsole, PermVMPower, PermVMRead, PermVMSnapshot)},
+		{[]string{RoleAuditor, RoleOperator, "bogus"}, perms(PermAuditRead, PermUserRead, PermVMConsole, PermVMPower, PermVMRead, PermVMSnapshot)},
 	}
 	for _, tt := range tests {
 		got := PermissionsOf(tt.roles)
@@ -41,7 +41,7 @@ func TestRolePermissionsTable(t *testing.T) {
 
 func TestRBACVocabulary(t *testing.T) {
 	all := AllPermissions()
-	if len(all) != 12 {
+	if len(all) != 15 {
 		t.Fatalf("AllPermissions = %v", all)
 	}
 	for _, p := range all {
@@ -145,6 +145,25 @@ func TestRolesGrantableNeverEscalates(t *testing.T) {
 			if err == nil && !slices.Contains(held, PermRoleAssign) {
 				t.Errorf("%v may grant without role:assign", granter)
 			}
+		}
+	}
+}
+
+func TestHoldsAllOf(t *testing.T) {
+	for _, c := range []struct {
+		holder, roles []string
+		want          bool
+	}{
+		{[]string{RoleTenantAdmin}, []string{RoleViewer, RoleVMAdmin}, true},
+		{[]string{RoleTenantAdmin}, []string{RoleTenantAdmin}, true},
+		{[]string{RoleTenantAdmin}, []string{RolePlatformAdmin}, false},
+		{[]string{RoleOperator}, []string{RoleAuditor}, false},
+		{[]string{RolePlatformAdmin}, AllRoles(), true},
+		{nil, []string{RoleViewer}, false},
+		{nil, nil, true},
+	} {
+		if got := HoldsAllOf(c.holder, c.roles); got != c.want {
+			t.Errorf("HoldsAllOf(%v, %v) = %v, want %v", c.holder, c.roles, got, c.want)
 		}
 	}
 }

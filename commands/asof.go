@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/accountdb/accountdb/domain"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/google/uuid"
@@ -25,10 +26,10 @@ import (
 // It replays every event, never from a snapshot: it serves the replay
 // timeline (`accountdb replay`), which needs them all. Loads and as-of
 // reads start from snapshots instead (Handler.replayWithSnapshots).
-func ReplayUntil(ctx context.Context, store *eventstore.Store, sc tenantdb.Scope, stream eventstore.StreamID,
-	until time.Time, agg domain.Aggregate, each func(eventstore.Event, domain.Event)) (int64, error) {
+func ReplayUntil(ctx context.Context, store EventStore, sc tenantdb.Scope, stream eventlog.StreamID,
+	until time.Time, agg domain.Aggregate, each func(eventlog.Event, domain.Event)) (int64, error) {
 	var version int64
-	err := store.FoldStream(ctx, sc, stream, 0, until, func(e eventstore.Event) error {
+	err := store.FoldStream(ctx, sc, stream, 0, until, func(e eventlog.Event) error {
 		var de domain.Event
 		if agg != nil {
 			var err error
@@ -48,7 +49,7 @@ func ReplayUntil(ctx context.Context, store *eventstore.Store, sc tenantdb.Scope
 
 // loadAsOf rebuilds one aggregate of tenant as of until; ErrNotFound when it
 // did not exist yet.
-func (h *Handler) loadAsOf(ctx context.Context, tenant uuid.UUID, stream eventstore.StreamID, until time.Time, agg domain.Aggregate) error {
+func (h *Handler) loadAsOf(ctx context.Context, tenant uuid.UUID, stream eventlog.StreamID, until time.Time, agg domain.Aggregate) error {
 	if _, err := h.replayWithSnapshots(ctx, tenantdb.Tenant(tenant), stream, until, agg); err != nil {
 		return err
 	}
@@ -76,8 +77,9 @@ func (h *Handler) LoadTenantAsOf(ctx context.Context, id uuid.UUID, until time.T
 	return t, h.loadAsOf(ctx, id, tenantStream(id), until, t)
 }
 
-// Usage is what a tenant's VMs had allocated, as the quota counts it.
-type Usage struct{ VMs, Cores, MemoryMB, DiskGB int }
+// Usage is what a tenant's VMs have allocated, as the quota counts it, or a
+// change in it.
+type Usage struct{ VMs, Cores, MemoryMB, DiskGB, IPv4 int }
 
 // TenantUsageAsOf is what tenant's VMs had allocated at until: every VM
 // stream of the tenant replayed, in one pass over the tenant's VM events in
@@ -89,7 +91,7 @@ func (h *Handler) TenantUsageAsOf(ctx context.Context, tenant uuid.UUID, until t
 	}
 	vms := map[uuid.UUID]*replay{}
 	f := eventstore.AuditFilter{TenantID: tenant, StreamType: domain.StreamVM, Until: until}
-	err := h.store.AuditEach(ctx, tenantdb.Tenant(tenant), f, func(e eventstore.Event) error {
+	err := h.store.AuditEach(ctx, tenantdb.Tenant(tenant), f, func(e eventlog.Event) error {
 		r := vms[e.Stream.ID]
 		if r == nil {
 			r = &replay{vm: &domain.VM{ID: e.Stream.ID, TenantID: tenant}}
@@ -119,6 +121,7 @@ func (h *Handler) TenantUsageAsOf(ctx context.Context, tenant uuid.UUID, until t
 			u.VMs++
 		}
 		u.Cores, u.MemoryMB, u.DiskGB = u.Cores+a.Cores, u.MemoryMB+a.MemoryMB, u.DiskGB+a.DiskGB
+		u.IPv4 += r.vm.HeldIPv4()
 	}
 	return u, nil
 }

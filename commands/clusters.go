@@ -5,7 +5,7 @@ import (
 	"errors"
 
 	"github.com/accountdb/accountdb/domain"
-	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/vault"
 	"github.com/google/uuid"
 )
@@ -19,22 +19,34 @@ func (h *Handler) WithVault(v *vault.Vault) *Handler {
 	return h
 }
 
+// AllowLoopbackHTTPClusters lets clusters be registered at http:// loopback
+// URLs: `accountdb dev` only, for its in-process simulator.
+func (h *Handler) AllowLoopbackHTTPClusters() *Handler {
+	h.devHTTP = true
+	return h
+}
+
 // NewCluster is a Proxmox VE cluster to register.
 type NewCluster struct {
 	Name        string
 	APIURL      string
 	TokenID     string
 	TokenSecret string
+	// TLSFingerprint pins a self-signed certificate (SHA-256).
+	TLSFingerprint string
+	// InsecureTLS is refused; it remains so that a request asking for it
+	// is told why.
 	InsecureTLS bool
 }
 
-func clusterStream(id uuid.UUID) eventstore.StreamID {
-	return eventstore.StreamID{Type: domain.StreamCluster, ID: id}
+func clusterStream(id uuid.UUID) eventlog.StreamID {
+	return eventlog.StreamID{Type: domain.StreamCluster, ID: id}
 }
 
 // RegisterCluster records a cluster in the platform tenant. The token secret
-// is sealed with the cluster's id as associated data before it reaches the
-// event: only the agent, which shares the key, opens it.
+// is sealed with the cluster's id and API URL as associated data before it
+// reaches the event: only the agent, which shares the key, opens it, and
+// only for that cluster at that URL.
 func (h *Handler) RegisterCluster(ctx context.Context, a Actor, o Options, nc NewCluster) (Result, error) {
 	if h.vault == nil {
 		return Result{}, ErrNoVault
@@ -43,8 +55,11 @@ func (h *Handler) RegisterCluster(ctx context.Context, a Actor, o Options, nc Ne
 	if o.IdempotencyKey != "" {
 		id = commandID(a, "cluster:"+o.IdempotencyKey)
 	}
-	seal := func(secret string) (string, error) { return h.vault.Seal(secret, id.String()) }
-	events, err := domain.RegisterCluster(nc.Name, nc.APIURL, nc.TokenID, nc.TokenSecret, nc.InsecureTLS, seal)
+	seal := func(secret, apiURL string) (string, error) {
+		return h.vault.Seal(secret, domain.ClusterSecretBinding(id, apiURL))
+	}
+	events, err := domain.RegisterCluster(nc.Name, nc.APIURL, nc.TokenID, nc.TokenSecret,
+		domain.ClusterTransport{TLSFingerprint: nc.TLSFingerprint, InsecureTLS: nc.InsecureTLS, AllowLoopbackHTTP: h.devHTTP}, seal)
 	if err != nil {
 		return Result{}, err
 	}

@@ -6,21 +6,20 @@
 package commands
 
 import (
-	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"time"
 
 	"github.com/accountdb/accountdb/auth"
 	"github.com/accountdb/accountdb/domain"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
-	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/accountdb/accountdb/vault"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Errors of the command layer (domain errors pass through unchanged).
@@ -51,7 +50,7 @@ type Actor struct {
 	SessionID     uuid.UUID
 	Roles         []string
 	CorrelationID uuid.UUID
-	Metadata      eventstore.Metadata
+	Metadata      eventlog.Metadata
 }
 
 // IsPlatformAdmin reports whether the actor holds the platform_admin role.
@@ -86,19 +85,31 @@ type Result struct {
 
 // Handler executes commands against the event store.
 type Handler struct {
-	store     *eventstore.Store
-	pool      *pgxpool.Pool
+	store     EventStore
+	tables    Tables
 	passwords auth.PasswordHasher
 	sessions  SessionConfig
 	vault     *vault.Vault
+	devHTTP   bool       // clusters may be registered at http:// loopback URLs (dev)
+	pools     keyedMutex // allocations of one pool queue in this process (linked.go)
+	poolCache poolCache  // each pool as last loaded under its lock (linked.go)
 	log       *slog.Logger
 	now       func() time.Time
+	usage     *tokenUsage // API token uses not yet written
+	oidc      *oidcClients
 }
 
-// New returns a handler. The pool is the service role's (the store's).
-func New(store *eventstore.Store, passwords auth.PasswordHasher, sessions SessionConfig) *Handler {
-	return &Handler{store: store, pool: store.Pool(), passwords: passwords, sessions: sessions.withDefaults(), log: slog.Default(), now: time.Now}
+// New returns a handler on the event log store and the side tables beside
+// it (commands/pgstore.New(store) for PostgreSQL's). tables may be nil for
+// a handler that only loads aggregates and appends events: the commands
+// that need side tables then fail with ErrNoTables.
+func New(store EventStore, tables Tables, passwords auth.PasswordHasher, sessions SessionConfig) *Handler {
+	return &Handler{store: store, tables: tables, passwords: passwords, sessions: sessions.withDefaults(), log: slog.Default(), now: time.Now,
+		usage: &tokenUsage{}, oidc: &oidcClients{http: &http.Client{Timeout: 10 * time.Second}}}
 }
+
+// ErrNoTables: the command needs side tables and the handler has none.
+var ErrNoTables = errors.New("commands: no side tables configured")
 
 // idempotencyNamespace scopes command ids derived from Idempotency-Keys.
 var idempotencyNamespace = uuid.MustParse("6f1c1e36-5d0e-4a53-9d4b-2b1f1f0e6a10")
@@ -115,21 +126,27 @@ func commandID(a Actor, key string) uuid.UUID {
 // change is one decided change to one stream.
 type change struct {
 	tenant  uuid.UUID
-	stream  eventstore.StreamID
+	stream  eventlog.StreamID
 	version int64 // the version the decision was made at
 	// anyVersion appends whatever the stream's version: for streams that only
 	// accumulate facts (a session's refreshes), where no decision reads state.
 	anyVersion bool
 	events     []domain.Event
 	// side, when set, writes rows outside the event store in the same
-	// transaction, after the events (see eventstore.AppendTx).
-	side func(ctx context.Context, tx pgx.Tx) error
+	// transaction, after the events (see Tables.AppendWith).
+	side func(ctx context.Context, tx TxTables) error
 	// lockTenant serialises this change with other changes of the tenant that
 	// also set it (the last-admin rule reads across users).
 	lockTenant bool
 	// causation, when set, is the event that caused this change (a result's
 	// request); commandID, when set, makes it idempotent without a client key.
 	causation, commandID uuid.UUID
+	// linked are changes to other streams committed in the same
+	// transaction, after side (a pool's allocation, see linked.go).
+	linked []change
+	// retries, when set, replaces maxConflictRetries: changes that contend
+	// on a shared stream (a pool) expect more conflicts.
+	retries int
 }
 
 // maxConflictRetries bounds load-decide-append retries after a concurrent
@@ -159,7 +176,7 @@ func (h *Handler) execute(ctx context.Context, a Actor, o Options, decide func(c
 			if o.IfMatch != 0 {
 				return Result{}, ErrPreconditionFailed
 			}
-			if attempt < maxConflictRetries {
+			if attempt < cmp.Or(c.retries, maxConflictRetries) {
 				continue
 			}
 		}
@@ -174,30 +191,11 @@ func (h *Handler) replayed(ctx context.Context, a Actor, o Options) (Result, boo
 	if o.IdempotencyKey == "" {
 		return Result{}, false, nil
 	}
-	var (
-		res    Result
-		stream string
-		hash   []byte
-	)
-	err := tenantdb.ReadTx(ctx, h.pool, tenantdb.System(), func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT stream_id, last_version, last_position, request_hash FROM commands WHERE command_id = $1`,
-			commandID(a, o.IdempotencyKey)).Scan(&stream, &res.StreamVersion, &res.Position, &hash)
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Result{}, false, nil
-	}
-	if err != nil {
-		return Result{}, false, fmt.Errorf("look up command: %w", err)
-	}
-	if hash != nil && o.RequestHash != nil && !bytes.Equal(hash, o.RequestHash) {
-		return Result{}, false, eventstore.ErrIdempotencyMismatch
-	}
-	sid, err := eventstore.ParseStreamID(stream)
-	if err != nil {
+	ar, found, err := h.store.RecordedCommand(ctx, commandID(a, o.IdempotencyKey), o.RequestHash)
+	if err != nil || !found {
 		return Result{}, false, err
 	}
-	res.ID, res.Replayed = sid.ID, true
-	return res, true, nil
+	return Result{ID: ar.Stream.ID, StreamVersion: ar.LastVersion, Position: ar.LastPosition, Replayed: true}, true, nil
 }
 
 func (h *Handler) commit(ctx context.Context, a Actor, o Options, c change) (Result, error) {
@@ -210,9 +208,12 @@ func (h *Handler) commit(ctx context.Context, a Actor, o Options, c change) (Res
 		return Result{}, err
 	}
 	var ar eventstore.AppendResult
-	if c.side == nil && !c.lockTenant {
+	switch {
+	case len(c.linked) > 0:
+		ar, err = h.appendLinked(ctx, a, o, app, c)
+	case c.side == nil && !c.lockTenant:
 		ar, err = h.store.Append(ctx, app)
-	} else {
+	default:
 		ar, err = h.appendWithSide(ctx, app, c)
 	}
 	if err != nil {
@@ -221,34 +222,15 @@ func (h *Handler) commit(ctx context.Context, a Actor, o Options, c change) (Res
 	return Result{ID: c.stream.ID, StreamVersion: ar.LastVersion, Position: ar.LastPosition, Replayed: ar.Replayed}, nil
 }
 
-var errRollbackReplay = errors.New("replayed command: roll back side writes")
-
 func (h *Handler) appendWithSide(ctx context.Context, app eventstore.Append, c change) (eventstore.AppendResult, error) {
-	var ar eventstore.AppendResult
-	err := pgx.BeginFunc(ctx, h.pool, func(tx pgx.Tx) error {
-		if c.lockTenant {
-			// An advisory lock assigns no transaction id, so AppendTx is
-			// still the first write after it.
-			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(84, hashtext($1))`, c.tenant.String()); err != nil {
-				return err
-			}
-		}
-		var err error
-		if ar, err = h.store.AppendTx(ctx, tx, app); err != nil {
-			return err
-		}
-		if ar.Replayed {
-			return errRollbackReplay
-		}
-		if c.side != nil {
-			return c.side(ctx, tx)
-		}
-		return nil
-	})
-	if errors.Is(err, errRollbackReplay) {
-		return ar, nil
+	if h.tables == nil {
+		return eventstore.AppendResult{}, fmt.Errorf("append to %s: %w", app.Stream, ErrNoTables)
 	}
-	return ar, err
+	write := c.side
+	if write == nil {
+		write = func(context.Context, TxTables) error { return nil }
+	}
+	return h.tables.AppendWith(ctx, app, c.lockTenant, write)
 }
 
 func (h *Handler) newAppend(a Actor, o Options, c change) (eventstore.Append, error) {
@@ -280,7 +262,7 @@ func (h *Handler) newAppend(a Actor, o Options, c change) (eventstore.Append, er
 // record appends one audit event to a fresh stream (a failed sign-in, a
 // denied request): facts with no aggregate to belong to.
 func (h *Handler) record(ctx context.Context, a Actor, tenant uuid.UUID, e domain.Event) error {
-	st, err := eventstore.NewStreamID(domain.StreamAuth, uuid.Must(uuid.NewV7()))
+	st, err := eventlog.NewStreamID(domain.StreamAuth, uuid.Must(uuid.NewV7()))
 	if err != nil {
 		return err
 	}

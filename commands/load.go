@@ -5,7 +5,7 @@ import (
 	"time"
 
 	"github.com/accountdb/accountdb/domain"
-	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/google/uuid"
 )
@@ -20,20 +20,20 @@ type applier interface {
 // reads every committed event: appends to a stream are serialised (see
 // eventstore.AppendScopeSQL), so a committed version has no missing one
 // below it.
-func (h *Handler) loadInto(ctx context.Context, tenant uuid.UUID, stream eventstore.StreamID, agg applier) (int64, error) {
+func (h *Handler) loadInto(ctx context.Context, tenant uuid.UUID, stream eventlog.StreamID, agg applier) (int64, error) {
 	return h.replayWithSnapshots(ctx, tenantdb.Tenant(tenant), stream, time.Time{}, agg)
 }
 
-func tenantStream(id uuid.UUID) eventstore.StreamID {
-	return eventstore.StreamID{Type: domain.StreamTenant, ID: id}
+func tenantStream(id uuid.UUID) eventlog.StreamID {
+	return eventlog.StreamID{Type: domain.StreamTenant, ID: id}
 }
 
-func userStream(id uuid.UUID) eventstore.StreamID {
-	return eventstore.StreamID{Type: domain.StreamUser, ID: id}
+func userStream(id uuid.UUID) eventlog.StreamID {
+	return eventlog.StreamID{Type: domain.StreamUser, ID: id}
 }
 
-func sessionStream(id uuid.UUID) eventstore.StreamID {
-	return eventstore.StreamID{Type: domain.StreamSession, ID: id}
+func sessionStream(id uuid.UUID) eventlog.StreamID {
+	return eventlog.StreamID{Type: domain.StreamSession, ID: id}
 }
 
 // LoadTenant rebuilds a tenant from its events.
@@ -60,9 +60,21 @@ func (h *Handler) tenantAcceptsCommands(ctx context.Context, tenant uuid.UUID) e
 	if tenant == domain.PlatformTenant {
 		return nil
 	}
-	t, err := h.LoadTenant(ctx, tenant)
+	_, err := h.openTenant(ctx, tenant)
+	return err
+}
+
+// openTenant loads a tenant that accepts commands (the platform tenant
+// always does), for a command that decides more on its state.
+func (h *Handler) openTenant(ctx context.Context, id uuid.UUID) (*domain.Tenant, error) {
+	t, err := h.LoadTenant(ctx, id)
 	if err != nil {
-		return err
+		return nil, err
 	}
-	return t.AcceptsCommands()
+	if id != domain.PlatformTenant {
+		if err := t.AcceptsCommands(); err != nil {
+			return nil, err
+		}
+	}
+	return t, nil
 }

@@ -10,10 +10,8 @@ import (
 
 	"github.com/accountdb/accountdb/auth"
 	"github.com/accountdb/accountdb/domain"
-	"github.com/accountdb/accountdb/eventstore"
-	"github.com/accountdb/accountdb/tenantdb"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 )
 
 // SessionConfig is what sign-in needs.
@@ -43,14 +41,13 @@ type Tokens struct {
 	SessionID    uuid.UUID
 	UserID       uuid.UUID
 	TenantID     uuid.UUID
-}
-
-// credential is a user_credentials row.
-type credential struct {
-	tenant, user uuid.UUID
-	hash         string
-	roles        []string
-	status       string
+	// MFAToken, when set, is all a right password gets a user with
+	// two-factor on: CompleteMFA takes it with a code. No session is
+	// open and the other fields are empty.
+	MFAToken string
+	// EnrolmentOnly: the tenant requires two-factor and the user has none;
+	// the session reaches only enrolment until ConfirmTOTP.
+	EnrolmentOnly bool
 }
 
 // Login checks an email and password and opens a session. Every failure is
@@ -62,34 +59,35 @@ type credential struct {
 // after, whether it was right or wrong. So an outage of the throttle is
 // neither a free guess nor a way to tell a right password from a wrong one,
 // and it locks nobody out once the store is back.
-func (h *Handler) Login(ctx context.Context, meta eventstore.Metadata, email, password string) (Tokens, error) {
-	if h.sessions.AccountThrottle == nil || h.sessions.AddressThrottle == nil {
-		return Tokens{}, fmt.Errorf("%w: no throttle configured", ErrThrottleUnavailable)
+func (h *Handler) Login(ctx context.Context, meta eventlog.Metadata, email, password string) (Tokens, error) {
+	if h.tables == nil {
+		return Tokens{}, ErrNoTables
 	}
 	email = domain.NormalizeEmail(email)
 	a := Actor{CorrelationID: uuid.Must(uuid.NewV7()), Metadata: meta}
 	acctKey, addrKey := "acct:"+email, "ip:"+meta.ClientIP
-	for _, th := range []struct {
-		t   auth.Throttle
-		key string
-	}{{h.sessions.AccountThrottle, acctKey}, {h.sessions.AddressThrottle, addrKey}} {
-		ok, wait, err := th.t.Allow(ctx, th.key)
-		if err != nil {
-			return Tokens{}, fmt.Errorf("%w: %w", ErrThrottleUnavailable, err)
-		}
-		if !ok {
-			_ = h.record(ctx, a, domain.PlatformTenant, &domain.LoginFailed{EmailHash: hashEmail(email), Reason: "throttled"})
-			return Tokens{}, &ThrottledError{RetryAfter: wait}
-		}
-	}
-	cred, found, err := h.lookupCredential(ctx, email)
+	throttled, err := h.allowAttempt(ctx, acctKey, addrKey)
 	if err != nil {
 		return Tokens{}, err
 	}
+	if throttled != nil {
+		_ = h.record(ctx, a, domain.PlatformTenant, &domain.LoginFailed{EmailHash: hashEmail(email), Reason: "throttled"})
+		return Tokens{}, throttled
+	}
+	var cred Credential
+	found := false
+	// An email PostgreSQL could not compare names nobody: it is a failed
+	// attempt like an unknown one, counted without querying.
+	if domain.ValidText(email) {
+		var err error
+		if cred, found, err = h.tables.Credentials().ByEmail(ctx, email); err != nil {
+			return Tokens{}, err
+		}
+	}
 	fail := func(tenant uuid.UUID, reason string) (Tokens, error) {
 		throttleErr := errors.Join(h.sessions.AccountThrottle.Failure(ctx, acctKey), h.sessions.AddressThrottle.Failure(ctx, addrKey))
-		a.UserID = cred.user
-		if err := h.record(ctx, a, tenant, &domain.LoginFailed{UserID: cred.user, EmailHash: hashEmail(email), Reason: reason}); err != nil {
+		a.UserID = cred.User
+		if err := h.record(ctx, a, tenant, &domain.LoginFailed{UserID: cred.User, EmailHash: hashEmail(email), Reason: reason}); err != nil {
 			return Tokens{}, err
 		}
 		if throttleErr != nil {
@@ -101,76 +99,98 @@ func (h *Handler) Login(ctx context.Context, meta eventstore.Metadata, email, pa
 		h.passwords.VerifyDummy(password)
 		return fail(domain.PlatformTenant, "bad_credentials")
 	}
-	ok, err := h.passwords.Verify(password, cred.hash)
+	ok, err := h.passwords.Verify(password, cred.PasswordHash)
 	if err != nil || !ok {
-		return fail(cred.tenant, "bad_credentials")
+		return fail(cred.Tenant, "bad_credentials")
 	}
-	if cred.status != string(domain.UserActive) {
-		return fail(cred.tenant, "user_disabled")
+	if cred.Status != domain.UserActive {
+		return fail(cred.Tenant, "user_disabled")
 	}
-	if err := h.tenantAcceptsCommands(ctx, cred.tenant); err != nil {
-		return fail(cred.tenant, "tenant_suspended")
+	if err := h.tenantAcceptsCommands(ctx, cred.Tenant); err != nil {
+		return fail(cred.Tenant, "tenant_suspended")
+	}
+	// Two-factor: a right password of a user with TOTP on opens nothing
+	// yet (the throttle's count is cleared by the second step); one of a
+	// user who must enrol opens an enrolment-only session.
+	st, hasTOTP, err := h.tables.MFA().TOTP(ctx, cred.Tenant, cred.User)
+	if err != nil {
+		return Tokens{}, err
+	}
+	if hasTOTP && st.Enabled {
+		tok, err := h.mfaToken(cred)
+		return Tokens{MFAToken: tok, UserID: cred.User, TenantID: cred.Tenant}, err
+	}
+	required, err := h.tables.MFA().RequireMFA(ctx, cred.Tenant)
+	if err != nil {
+		return Tokens{}, err
 	}
 	if err := h.sessions.AccountThrottle.Success(ctx, acctKey); err != nil {
 		return Tokens{}, fmt.Errorf("%w: %w", ErrThrottleUnavailable, err)
 	}
-	return h.openSession(ctx, a, cred)
+	return h.openSession(ctx, a, cred, sessionOptions{enrolmentOnly: required})
 }
 
-func (h *Handler) openSession(ctx context.Context, a Actor, cred credential) (Tokens, error) {
+// sessionOptions: enrolmentOnly opens a session that reaches only
+// two-factor enrolment; side, when set, writes in the session's
+// transaction (a TOTP step consumed), and its error is openSession's.
+type sessionOptions struct {
+	enrolmentOnly bool
+	side          func(context.Context, TxTables) error
+	// events are recorded after session_started (oidc_signed_in).
+	events []domain.Event
+}
+
+func (h *Handler) openSession(ctx context.Context, a Actor, cred Credential, so sessionOptions) (Tokens, error) {
 	sid := uuid.Must(uuid.NewV7())
 	refresh, refreshHash := auth.NewRefreshToken(sid)
-	a.UserID, a.TenantID, a.SessionID = cred.user, cred.tenant, sid
+	a.UserID, a.TenantID, a.SessionID = cred.User, cred.Tenant, sid
 	a.Metadata.SessionID = sid.String()
-	_, err := h.commit(ctx, a, Options{}, change{tenant: cred.tenant, stream: sessionStream(sid),
-		events: []domain.Event{&domain.SessionStarted{UserID: cred.user}},
-		side: func(ctx context.Context, tx pgx.Tx) error {
-			if _, err := tx.Exec(ctx, `INSERT INTO sessions (tenant_id, session_id, user_id, expires_at, ip, user_agent)
-				VALUES ($1, $2, $3, $4, $5, $6)`, cred.tenant, sid, cred.user, h.now().Add(h.sessions.SessionTTL),
-				a.Metadata.ClientIP, truncateUA(a.Metadata.UserAgent)); err != nil {
-				return err
+	_, err := h.commit(ctx, a, Options{}, change{tenant: cred.Tenant, stream: sessionStream(sid),
+		events: append([]domain.Event{&domain.SessionStarted{UserID: cred.User}}, so.events...),
+		side: func(ctx context.Context, tx TxTables) error {
+			if so.side != nil {
+				if err := so.side(ctx, tx); err != nil {
+					return err
+				}
 			}
-			_, err := tx.Exec(ctx, `INSERT INTO refresh_tokens (tenant_id, token_hash, session_id) VALUES ($1, $2, $3)`,
-				cred.tenant, refreshHash, sid)
-			return err
+			return tx.Sessions().Open(ctx, NewSession{Tenant: cred.Tenant, ID: sid, User: cred.User,
+				ExpiresAt: h.now().Add(h.sessions.SessionTTL), ClientIP: a.Metadata.ClientIP,
+				UserAgent: truncateUA(a.Metadata.UserAgent), RefreshHash: refreshHash, EnrolmentOnly: so.enrolmentOnly})
 		}})
 	if err != nil {
 		return Tokens{}, fmt.Errorf("open session: %w", err)
 	}
-	return h.issue(cred, sid, refresh)
+	t, err := h.issue(cred, sid, refresh)
+	t.EnrolmentOnly = so.enrolmentOnly
+	return t, err
 }
 
-func (h *Handler) issue(cred credential, sid uuid.UUID, refresh string) (Tokens, error) {
-	access, ttl, err := h.sessions.Issuer.Issue(cred.user, cred.tenant, sid, cred.roles)
+func (h *Handler) issue(cred Credential, sid uuid.UUID, refresh string) (Tokens, error) {
+	access, ttl, err := h.sessions.Issuer.Issue(cred.User, cred.Tenant, sid, cred.Roles)
 	if err != nil {
 		return Tokens{}, err
 	}
-	return Tokens{AccessToken: access, RefreshToken: refresh, ExpiresIn: ttl, SessionID: sid, UserID: cred.user, TenantID: cred.tenant}, nil
+	return Tokens{AccessToken: access, RefreshToken: refresh, ExpiresIn: ttl, SessionID: sid, UserID: cred.User, TenantID: cred.Tenant}, nil
 }
 
 // Refresh rotates a refresh token. A token that was already rotated coming
 // back means it was copied: the whole session is revoked.
-func (h *Handler) Refresh(ctx context.Context, meta eventstore.Metadata, token string) (Tokens, error) {
+func (h *Handler) Refresh(ctx context.Context, meta eventlog.Metadata, token string) (Tokens, error) {
 	sid, hash, err := auth.ParseRefreshToken(token)
 	if err != nil {
 		return Tokens{}, ErrUnauthenticated
 	}
-	var (
-		tenant, user, tokenSession uuid.UUID
-		used, ended                bool
-		expires                    time.Time
-	)
-	err = tenantdb.ReadTx(ctx, h.pool, tenantdb.Scope{CredentialLookup: true}, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT r.tenant_id, r.session_id, r.used_at IS NOT NULL, s.user_id, s.ended_at IS NOT NULL, s.expires_at
-			FROM refresh_tokens r JOIN sessions s ON s.session_id = r.session_id WHERE r.token_hash = $1`, hash).
-			Scan(&tenant, &tokenSession, &used, &user, &ended, &expires)
-	})
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && tokenSession != sid) {
-		return Tokens{}, ErrUnauthenticated
+	if h.tables == nil {
+		return Tokens{}, ErrNoTables
 	}
+	rt, found, err := h.tables.Sessions().RefreshToken(ctx, hash)
 	if err != nil {
 		return Tokens{}, err
 	}
+	if !found || rt.Session != sid {
+		return Tokens{}, ErrUnauthenticated
+	}
+	tenant, user, used, ended, expires := rt.Tenant, rt.User, rt.Used, rt.Ended, rt.ExpiresAt
 	a := Actor{UserID: user, TenantID: tenant, SessionID: sid, CorrelationID: uuid.Must(uuid.NewV7()), Metadata: meta}
 	a.Metadata.SessionID = sid.String()
 	switch {
@@ -187,11 +207,11 @@ func (h *Handler) Refresh(ctx context.Context, meta eventstore.Metadata, token s
 		_ = h.record(ctx, a, tenant, &domain.RefreshFailed{SessionID: sid, Reason: "session_ended"})
 		return Tokens{}, ErrUnauthenticated
 	}
-	cred, found, err := h.credentialOf(ctx, tenant, user)
+	cred, found, err := h.tables.Credentials().Of(ctx, tenant, user)
 	if err != nil {
 		return Tokens{}, err
 	}
-	if !found || cred.status != string(domain.UserActive) || h.tenantAcceptsCommands(ctx, tenant) != nil {
+	if !found || cred.Status != domain.UserActive || h.tenantAcceptsCommands(ctx, tenant) != nil {
 		_ = h.record(ctx, a, tenant, &domain.RefreshFailed{SessionID: sid, Reason: "user_or_tenant_inactive"})
 		return Tokens{}, ErrUnauthenticated
 	}
@@ -200,20 +220,11 @@ func (h *Handler) Refresh(ctx context.Context, meta eventstore.Metadata, token s
 	errReused := errors.New("refresh token used concurrently")
 	_, err = h.commit(ctx, a, Options{}, change{tenant: tenant, stream: sessionStream(sid), anyVersion: true,
 		events: []domain.Event{&domain.SessionRefreshed{UserID: user}},
-		side: func(ctx context.Context, tx pgx.Tx) error {
-			tag, err := tx.Exec(ctx, `UPDATE refresh_tokens SET used_at = now() WHERE token_hash = $1 AND used_at IS NULL`, hash)
-			if err != nil {
-				return err
-			}
-			if tag.RowsAffected() != 1 {
+		side: func(ctx context.Context, tx TxTables) error {
+			rotated, err := tx.Sessions().Rotate(ctx, tenant, sid, hash, nextHash, meta.ClientIP, truncateUA(meta.UserAgent))
+			if err == nil && !rotated {
 				return errReused
 			}
-			if _, err := tx.Exec(ctx, `INSERT INTO refresh_tokens (tenant_id, token_hash, session_id) VALUES ($1, $2, $3)`,
-				tenant, nextHash, sid); err != nil {
-				return err
-			}
-			_, err = tx.Exec(ctx, `UPDATE sessions SET last_seen_at = now(), ip = $2, user_agent = $3 WHERE session_id = $1`,
-				sid, meta.ClientIP, truncateUA(meta.UserAgent))
 			return err
 		}})
 	if errors.Is(err, errReused) {
@@ -237,16 +248,15 @@ func (h *Handler) Logout(ctx context.Context, a Actor) error {
 // RevokeSession ends one of the actor's own sessions; another user's session
 // is ErrNotFound, like one that does not exist.
 func (h *Handler) RevokeSession(ctx context.Context, a Actor, sid uuid.UUID) error {
-	var owner uuid.UUID
-	var ended bool
-	err := h.inTenant(ctx, a.TenantID, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT user_id, ended_at IS NOT NULL FROM sessions WHERE session_id = $1`, sid).Scan(&owner, &ended)
-	})
-	if errors.Is(err, pgx.ErrNoRows) || (err == nil && owner != a.UserID) {
-		return domain.ErrNotFound
+	if h.tables == nil {
+		return ErrNoTables
 	}
+	owner, ended, found, err := h.tables.Sessions().Session(ctx, a.TenantID, sid)
 	if err != nil {
 		return err
+	}
+	if !found || owner != a.UserID {
+		return domain.ErrNotFound
 	}
 	if ended {
 		return nil
@@ -257,9 +267,8 @@ func (h *Handler) RevokeSession(ctx context.Context, a Actor, sid uuid.UUID) err
 func (h *Handler) endSession(ctx context.Context, a Actor, sid, user uuid.UUID, reason string) error {
 	_, err := h.commit(ctx, a, Options{}, change{tenant: a.TenantID, stream: sessionStream(sid), anyVersion: true,
 		events: []domain.Event{&domain.SessionEnded{UserID: user, Reason: reason}},
-		side: func(ctx context.Context, tx pgx.Tx) error {
-			_, err := tx.Exec(ctx, `UPDATE sessions SET ended_at = now(), end_reason = $2 WHERE session_id = $1 AND ended_at IS NULL`, sid, reason)
-			return err
+		side: func(ctx context.Context, tx TxTables) error {
+			return tx.Sessions().End(ctx, sid, reason)
 		}})
 	return err
 }
@@ -269,50 +278,50 @@ func (h *Handler) endSession(ctx context.Context, a Actor, sid, user uuid.UUID, 
 // session cuts its access token off at once, and a role taken away is gone
 // at once too, not when the token carrying it expires.
 func (h *Handler) SessionRoles(ctx context.Context, tenant, user, sid uuid.UUID) ([]string, bool, error) {
-	var roles []string
-	err := h.inTenant(ctx, tenant, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT c.roles FROM sessions s
-			JOIN user_credentials c ON c.tenant_id = s.tenant_id AND c.user_id = s.user_id
-			WHERE s.session_id = $1 AND s.user_id = $2 AND s.ended_at IS NULL AND s.expires_at > now() AND c.status = $3`,
-			sid, user, string(domain.UserActive)).Scan(&roles)
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, false, nil
+	if h.tables == nil {
+		return nil, false, ErrNoTables
 	}
-	return roles, err == nil, err
+	return h.tables.Sessions().OpenSessionRoles(ctx, tenant, user, sid)
+}
+
+// SessionAccess is what a request's session allows now.
+type SessionAccess struct {
+	// Open: the session has neither ended nor expired and its user is
+	// active; Roles are then the user's roles now.
+	Open  bool
+	Roles []string
+	// TenantSuspended: the session is not open and its tenant is suspended
+	// (a suspension ends every session of the tenant), which the API tells
+	// the token's holder apart from a plain 401.
+	TenantSuspended bool
+	// EnrolmentOnly: the session is open for two-factor enrolment only.
+	EnrolmentOnly bool
+}
+
+// Access is SessionRoles, and for a session that is not open whether its
+// tenant is suspended. The tenant is loaded only then: a request with an
+// open session pays for one query, as before.
+func (h *Handler) Access(ctx context.Context, tenant, user, sid uuid.UUID) (SessionAccess, error) {
+	if h.tables == nil {
+		return SessionAccess{}, ErrNoTables
+	}
+	roles, enrolmentOnly, open, err := h.tables.Sessions().SessionState(ctx, tenant, user, sid)
+	if err != nil || open {
+		return SessionAccess{Open: open, Roles: roles, EnrolmentOnly: enrolmentOnly}, err
+	}
+	if tenant == domain.PlatformTenant {
+		return SessionAccess{}, nil
+	}
+	t, err := h.LoadTenant(ctx, tenant)
+	if err != nil {
+		return SessionAccess{}, err
+	}
+	return SessionAccess{TenantSuspended: t.Exists() && t.Status == domain.TenantSuspended}, nil
 }
 
 // RecordDenied records a request refused for lack of permission.
 func (h *Handler) RecordDenied(ctx context.Context, a Actor, method, route, permission string) error {
 	return h.record(ctx, a, a.TenantID, &domain.AccessDenied{Method: method, Route: route, Permission: permission})
-}
-
-func (h *Handler) lookupCredential(ctx context.Context, email string) (credential, bool, error) {
-	var c credential
-	err := tenantdb.ReadTx(ctx, h.pool, tenantdb.Scope{CredentialLookup: true}, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT tenant_id, user_id, password_hash, roles, status FROM user_credentials WHERE email = $1`, email).
-			Scan(&c.tenant, &c.user, &c.hash, &c.roles, &c.status)
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return credential{}, false, nil
-	}
-	return c, err == nil, err
-}
-
-func (h *Handler) credentialOf(ctx context.Context, tenant, user uuid.UUID) (credential, bool, error) {
-	c := credential{tenant: tenant, user: user}
-	err := h.inTenant(ctx, tenant, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT password_hash, roles, status FROM user_credentials WHERE user_id = $1`, user).
-			Scan(&c.hash, &c.roles, &c.status)
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return credential{}, false, nil
-	}
-	return c, err == nil, err
-}
-
-func (h *Handler) inTenant(ctx context.Context, tenant uuid.UUID, fn func(pgx.Tx) error) error {
-	return tenantdb.ReadTx(ctx, h.pool, tenantdb.Tenant(tenant), fn)
 }
 
 func hashEmail(email string) string {

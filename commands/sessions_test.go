@@ -8,8 +8,9 @@ import (
 
 	"github.com/accountdb/accountdb/auth"
 	"github.com/accountdb/accountdb/commands"
+	"github.com/accountdb/accountdb/commands/pgstore"
 	"github.com/accountdb/accountdb/domain"
-	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/eventlog"
 )
 
 // stubThrottle never locks; each operation fails with its error when set.
@@ -26,7 +27,7 @@ func (s stubThrottle) Success(context.Context, string) error { return s.successE
 // wrong: never a 401 that would be an uncounted guess, never a session.
 func TestLoginWhenTheThrottleIsDown(t *testing.T) {
 	ctx := context.Background()
-	f := newFixture(t)
+	f := newPGFixture(t)
 	keys := newKeySet(t)
 	platform := commands.Actor{TenantID: domain.PlatformTenant, Roles: []string{auth.RolePlatformAdmin}}
 	tenant, err := f.h.CreateTenant(ctx, platform, commands.Options{}, "throttle", domain.Quota{MaxVMs: 1, MaxCores: 1, MaxMemoryMB: 512, MaxDiskGB: 10})
@@ -40,10 +41,10 @@ func TestLoginWhenTheThrottleIsDown(t *testing.T) {
 	}
 	down := errors.New("connection refused")
 	handler := func(th auth.Throttle) *commands.Handler {
-		return commands.New(f.store, auth.DefaultPasswordHasher(), commands.SessionConfig{Issuer: &auth.Issuer{Keys: keys},
+		return commands.New(f.store, pgstore.New(f.store), auth.DefaultPasswordHasher(), commands.SessionConfig{Issuer: &auth.Issuer{Keys: keys},
 			AccountThrottle: th, AddressThrottle: stubThrottle{}})
 	}
-	meta := eventstore.Metadata{ClientIP: "192.0.2.7"}
+	meta := eventlog.Metadata{ClientIP: "192.0.2.7"}
 	admin := f.db.AdminConn(t)
 	count := func(query string) int {
 		t.Helper()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/accountdb/accountdb/domain"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/google/uuid"
@@ -51,7 +52,7 @@ type snapshotReplay struct {
 // before until (zero: the whole stream), read under sc, starting from the
 // latest snapshot that may stand in for its beginning, and takes snapshots
 // on the way (not saved: see saveSnapshots).
-func replayFromSnapshot(ctx context.Context, store *eventstore.Store, sc tenantdb.Scope, stream eventstore.StreamID,
+func replayFromSnapshot(ctx context.Context, store EventStore, sc tenantdb.Scope, stream eventlog.StreamID,
 	until time.Time, agg applier) (snapshotReplay, error) {
 	var r snapshotReplay
 	restore := func(s eventstore.Snapshot) error {
@@ -62,7 +63,7 @@ func replayFromSnapshot(ctx context.Context, store *eventstore.Store, sc tenantd
 		return nil
 	}
 	first := true
-	from, restoreErr, err := store.FoldFromSnapshot(ctx, sc, stream, domain.SnapshotVersion, until, restore, func(e eventstore.Event) error {
+	from, restoreErr, err := store.FoldFromSnapshot(ctx, sc, stream, domain.SnapshotVersion, until, restore, func(e eventlog.Event) error {
 		de, err := domain.DecodeEvent(e.Type, e.Data)
 		if err != nil {
 			return fmt.Errorf("replay %s: %w", stream, err)
@@ -114,7 +115,7 @@ func restoreState(agg applier, state json.RawMessage) error {
 }
 
 // saveSnapshots saves what a replay took, if anything.
-func saveSnapshots(ctx context.Context, store *eventstore.Store, stream eventstore.StreamID, r snapshotReplay) error {
+func saveSnapshots(ctx context.Context, store EventStore, stream eventlog.StreamID, r snapshotReplay) error {
 	if len(r.taken) == 0 || r.tenant == uuid.Nil {
 		return nil
 	}
@@ -125,7 +126,7 @@ func saveSnapshots(ctx context.Context, store *eventstore.Store, stream eventsto
 
 // replayWithSnapshots is a replay from the latest usable snapshot whose new
 // snapshots are then saved; a problem with snapshots is only logged.
-func (h *Handler) replayWithSnapshots(ctx context.Context, sc tenantdb.Scope, stream eventstore.StreamID, until time.Time, agg applier) (int64, error) {
+func (h *Handler) replayWithSnapshots(ctx context.Context, sc tenantdb.Scope, stream eventlog.StreamID, until time.Time, agg applier) (int64, error) {
 	r, err := replayFromSnapshot(ctx, h.store, sc, stream, until, agg)
 	if err != nil {
 		return 0, err

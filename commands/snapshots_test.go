@@ -15,32 +15,38 @@ import (
 	"github.com/accountdb/accountdb/auth"
 	"github.com/accountdb/accountdb/commands"
 	"github.com/accountdb/accountdb/domain"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/eventstore/memstore"
 	"github.com/accountdb/accountdb/internal/domaintest"
-	"github.com/accountdb/accountdb/internal/pgtest"
 	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/google/uuid"
 )
 
+// fixture is a command handler on an event store in memory: loads and
+// replays need nothing else (eventstore/storetest holds the store to what
+// PostgreSQL's does).
 type fixture struct {
-	db    *pgtest.DB
-	store *eventstore.Store
+	store *memstore.Store
+	clock *memstore.Clock
 	h     *commands.Handler
 	log   *bytes.Buffer
 }
 
+var _ commands.EventStore = (*memstore.Store)(nil)
+
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	db := pgtest.New(t)
-	store := eventstore.New(db.App, nil)
+	c := &memstore.Clock{}
+	store := memstore.New(memstore.WithClock(c.Now))
 	var log bytes.Buffer
-	h := commands.New(store, auth.DefaultPasswordHasher(), commands.SessionConfig{}).
+	h := commands.New(store, nil, auth.DefaultPasswordHasher(), commands.SessionConfig{}).
 		WithLogger(slog.New(slog.NewTextHandler(&log, nil)))
-	return &fixture{db: db, store: store, h: h, log: &log}
+	return &fixture{store: store, clock: c, h: h, log: &log}
 }
 
-// appendEvents appends events to stream in one transaction.
-func (f *fixture) appendEvents(t *testing.T, tenant uuid.UUID, stream eventstore.StreamID, events []domain.Event) {
+// appendEvents appends events to stream in one append.
+func (f *fixture) appendEvents(t *testing.T, tenant uuid.UUID, stream eventlog.StreamID, events []domain.Event) {
 	t.Helper()
 	a := eventstore.Append{Stream: stream, TenantID: tenant, Expected: eventstore.Any()}
 	for _, e := range events {
@@ -51,39 +57,25 @@ func (f *fixture) appendEvents(t *testing.T, tenant uuid.UUID, stream eventstore
 	}
 }
 
-// appendLate appends late in a transaction that begins before during runs:
-// its events get the versions after during's but are recorded (recorded_at
-// is the transaction's start) before them.
-func (f *fixture) appendLate(t *testing.T, tenant uuid.UUID, stream eventstore.StreamID, late []domain.Event, during func()) {
+// appendLate appends late as a PostgreSQL transaction that begins before
+// during runs and commits after it would: its events get the versions after
+// during's but are recorded (recorded_at is the transaction's start) before
+// them.
+func (f *fixture) appendLate(t *testing.T, tenant uuid.UUID, stream eventlog.StreamID, late []domain.Event, during func()) {
 	t.Helper()
-	ctx := context.Background()
-	tx, err := f.db.App.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer tx.Rollback(ctx)
-	if err := tenantdb.SetScope(ctx, tx, tenantdb.Tenant(tenant)); err != nil {
-		t.Fatal(err)
-	}
+	began := time.Now()
 	time.Sleep(time.Millisecond)
 	during()
-	a := eventstore.Append{Stream: stream, TenantID: tenant, Expected: eventstore.Any()}
-	for _, e := range late {
-		a.Events = append(a.Events, eventstore.NewEvent{Type: e.EventType(), Data: e})
-	}
-	if _, err := f.store.AppendTx(ctx, tx, a); err != nil {
-		t.Fatal(err)
-	}
-	if err := tx.Commit(ctx); err != nil {
-		t.Fatal(err)
-	}
+	f.clock.Pin(began)
+	defer f.clock.Pin(time.Time{})
+	f.appendEvents(t, tenant, stream, late)
 }
 
 // seed appends events in appends of random size, two of them recorded
 // before the append preceding them: versions 501.. before 498..500 (the
 // first snapshot's own events are the late ones), and 1000.. before 990..999
 // (the snapshot's version is recorded before the events under it).
-func (f *fixture) seed(t *testing.T, r *rand.Rand, tenant uuid.UUID, stream eventstore.StreamID, events []domain.Event) []eventstore.Event {
+func (f *fixture) seed(t *testing.T, r *rand.Rand, tenant uuid.UUID, stream eventlog.StreamID, events []domain.Event) []eventlog.Event {
 	t.Helper()
 	v := 0
 	for v < len(events) {
@@ -107,7 +99,7 @@ func (f *fixture) seed(t *testing.T, r *rand.Rand, tenant uuid.UUID, stream even
 			v += k
 		}
 	}
-	var all []eventstore.Event
+	var all []eventlog.Event
 	for {
 		page, err := f.store.ReadStream(context.Background(), tenant, stream, int64(len(all)+1), eventstore.MaxReadLimit)
 		if err != nil {
@@ -126,7 +118,7 @@ func (f *fixture) seed(t *testing.T, r *rand.Rand, tenant uuid.UUID, stream even
 
 // reference replays, without the code under test, the prefix of events
 // recorded at or before until (zero: all) into agg.
-func reference(t *testing.T, events []eventstore.Event, until time.Time, agg domain.Aggregate) {
+func reference(t *testing.T, events []eventlog.Event, until time.Time, agg domain.Aggregate) {
 	t.Helper()
 	for _, e := range events {
 		if !until.IsZero() && e.RecordedAt.After(until) {
@@ -143,7 +135,7 @@ func reference(t *testing.T, events []eventstore.Event, until time.Time, agg dom
 // instants are where as_of answers can differ: before the first event, each
 // instant an event was recorded at and a microsecond either side, each
 // snapshot's covered instant and just before it, the far future.
-func instants(r *rand.Rand, events []eventstore.Event, sample int) []time.Time {
+func instants(r *rand.Rand, events []eventlog.Event, sample int) []time.Time {
 	var out []time.Time
 	for _, e := range events {
 		out = append(out, e.RecordedAt.Add(-time.Microsecond), e.RecordedAt, e.RecordedAt.Add(time.Microsecond))
@@ -203,7 +195,7 @@ var kinds = []kind{
 
 // snapshotVersions lists the versions of stream's usable snapshots, as the
 // stream's tenant sees them.
-func (f *fixture) snapshotVersions(t *testing.T, tenant uuid.UUID, stream eventstore.StreamID) []int64 {
+func (f *fixture) snapshotVersions(t *testing.T, tenant uuid.UUID, stream eventlog.StreamID) []int64 {
 	t.Helper()
 	var vs []int64
 	until := time.Time{}
@@ -224,11 +216,14 @@ func (f *fixture) snapshotVersions(t *testing.T, tenant uuid.UUID, stream events
 	}
 }
 
-func (f *fixture) dropSnapshots(t *testing.T) {
-	t.Helper()
-	if _, err := f.db.AdminConn(t).Exec(context.Background(), `TRUNCATE snapshots`); err != nil {
-		t.Fatal(err)
-	}
+func (f *fixture) dropSnapshots(*testing.T) { f.store.DropSnapshots() }
+
+// refusingSaves is a store whose snapshot saves fail, as when the database
+// refuses them.
+type refusingSaves struct{ *memstore.Store }
+
+func (refusingSaves) SaveSnapshots(context.Context, uuid.UUID, eventlog.StreamID, int, []eventstore.Snapshot) error {
+	return errors.New("permission denied for table snapshots")
 }
 
 // TestReplayFromSnapshotsEqualsFullReplay: for random-ish streams of each
@@ -247,7 +242,7 @@ func TestReplayFromSnapshotsEqualsFullReplay(t *testing.T) {
 			if k.stream == domain.StreamTenant {
 				tenant = id
 			}
-			stream := eventstore.StreamID{Type: k.stream, ID: id}
+			stream := eventlog.StreamID{Type: k.stream, ID: id}
 			events := f.seed(t, r, tenant, stream, k.events(r, 1234))
 			if !events[500].RecordedAt.Before(events[499].RecordedAt) || !events[999].RecordedAt.Before(events[998].RecordedAt) {
 				t.Fatal("the seeded stream has no late events around its snapshots")
@@ -308,7 +303,7 @@ func TestLoadsStartFromTheLatestSnapshot(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	tenant, id := uuid.New(), uuid.New()
-	stream := eventstore.StreamID{Type: domain.StreamVM, ID: id}
+	stream := eventlog.StreamID{Type: domain.StreamVM, ID: id}
 	f.appendEvents(t, tenant, stream, []domain.Event{&domain.VMCreateRequested{Name: "real", Kind: domain.KindQEMU, Template: "debian-12"}})
 	f.appendEvents(t, tenant, stream, []domain.Event{&domain.VMProvisioned{Node: "pve1", VMID: 101}})
 	f.appendEvents(t, tenant, stream, []domain.Event{&domain.VMActionRequested{Action: domain.ActionStop}})
@@ -351,7 +346,7 @@ func TestLoadsStartFromTheLatestSnapshot(t *testing.T) {
 	// The timeline replays every event, whatever snapshots exist.
 	full := &domain.VM{ID: id, TenantID: tenant}
 	var seen int
-	n, err := commands.ReplayUntil(ctx, f.store, tenantdb.Tenant(tenant), stream, time.Time{}, full, func(eventstore.Event, domain.Event) { seen++ })
+	n, err := commands.ReplayUntil(ctx, f.store, tenantdb.Tenant(tenant), stream, time.Time{}, full, func(eventlog.Event, domain.Event) { seen++ })
 	if err != nil || n != 3 || seen != 3 || full.Name != "real" {
 		t.Fatalf("replay with a timeline: version %d, %d events seen, name %q (%v)", n, seen, full.Name, err)
 	}
@@ -367,12 +362,12 @@ func TestLoadsStartFromTheLatestSnapshot(t *testing.T) {
 
 // TestSnapshotProblemsNeverFailALoad: a snapshot that does not decode is
 // skipped (logged) and the stream replayed from its start; a save the
-// database refuses is logged, and the load still answers.
+// store refuses is logged, and the load still answers.
 func TestSnapshotProblemsNeverFailALoad(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	tenant, id := uuid.New(), uuid.New()
-	stream := eventstore.StreamID{Type: domain.StreamVM, ID: id}
+	stream := eventlog.StreamID{Type: domain.StreamVM, ID: id}
 	r := rand.New(rand.NewPCG(3, 3))
 	events := f.seed(t, r, tenant, stream, domaintest.VMEvents(r, 2*commands.SnapshotEvery+7))
 	want := &domain.VM{ID: id, TenantID: tenant}
@@ -382,13 +377,10 @@ func TestSnapshotProblemsNeverFailALoad(t *testing.T) {
 		{StreamVersion: 700, CoveredUntil: events[699].RecordedAt, State: []byte(`{"Version": "seven hundred"}`)}}); err != nil {
 		t.Fatal(err)
 	}
-	admin := f.db.AdminConn(t)
-	if _, err := admin.Exec(ctx, `REVOKE INSERT ON snapshots FROM accountdb_app`); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _, _ = admin.Exec(context.Background(), `GRANT INSERT ON snapshots TO accountdb_app`) })
+	h := commands.New(refusingSaves{f.store}, nil, auth.DefaultPasswordHasher(), commands.SessionConfig{}).
+		WithLogger(slog.New(slog.NewTextHandler(f.log, nil)))
 
-	got, err := f.h.LoadVM(ctx, tenant, id)
+	got, err := h.LoadVM(ctx, tenant, id)
 	if err != nil || !reflect.DeepEqual(got, want) {
 		t.Fatalf("load: %v\n got %#v\nwant %#v", err, got, want)
 	}

@@ -26,9 +26,15 @@ func (h *Handler) UpdateTenant(ctx context.Context, a Actor, o Options, id uuid.
 	return h.onTenant(ctx, a, o, id, func(t *domain.Tenant) ([]domain.Event, error) { return t.Update(name, quota) })
 }
 
-// SuspendTenant stops a tenant's commands and sign-ins.
+// SuspendTenant stops a tenant's commands and sign-ins, and ends its
+// users' sessions in the same transaction: their refresh tokens stop
+// working, their access tokens too (the API then answers 403
+// tenant_suspended, see SessionAccess), and so do their event streams.
+// Sessions stay ended after a resume; its users sign in again.
 func (h *Handler) SuspendTenant(ctx context.Context, a Actor, o Options, id uuid.UUID) (Result, error) {
-	return h.onTenant(ctx, a, o, id, (*domain.Tenant).Suspend)
+	return h.onTenantWith(ctx, a, o, id, (*domain.Tenant).Suspend, func(ctx context.Context, tx TxTables) error {
+		return tx.Sessions().EndAllOfTenant(ctx, id, "tenant_suspended")
+	})
 }
 
 // ResumeTenant lifts a suspension.
@@ -37,6 +43,13 @@ func (h *Handler) ResumeTenant(ctx context.Context, a Actor, o Options, id uuid.
 }
 
 func (h *Handler) onTenant(ctx context.Context, a Actor, o Options, id uuid.UUID, decide func(*domain.Tenant) ([]domain.Event, error)) (Result, error) {
+	return h.onTenantWith(ctx, a, o, id, decide, nil)
+}
+
+// onTenantWith is onTenant with side, when set, writing side tables in the
+// same transaction as the events.
+func (h *Handler) onTenantWith(ctx context.Context, a Actor, o Options, id uuid.UUID, decide func(*domain.Tenant) ([]domain.Event, error),
+	side func(context.Context, TxTables) error) (Result, error) {
 	return h.execute(ctx, a, o, func(ctx context.Context) (change, error) {
 		t, err := h.LoadTenant(ctx, id)
 		if err != nil {
@@ -46,6 +59,6 @@ func (h *Handler) onTenant(ctx context.Context, a Actor, o Options, id uuid.UUID
 			return change{}, domain.ErrNotFound
 		}
 		events, err := decide(t)
-		return change{tenant: id, stream: tenantStream(id), version: t.Version, events: events}, err
+		return change{tenant: id, stream: tenantStream(id), version: t.Version, events: events, side: side}, err
 	})
 }

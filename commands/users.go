@@ -8,8 +8,6 @@ import (
 	"github.com/accountdb/accountdb/auth"
 	"github.com/accountdb/accountdb/domain"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // NewUser is what creating a user takes.
@@ -29,6 +27,9 @@ func (h *Handler) CreateUser(ctx context.Context, a Actor, o Options, nu NewUser
 	id := uuid.Must(uuid.NewV7())
 	if o.IdempotencyKey != "" {
 		id = commandID(a, "user:"+o.IdempotencyKey)
+	}
+	if err := knownRoles(nu.Roles); err != nil {
+		return Result{}, err
 	}
 	if err := auth.RolesGrantable(a.Roles, nu.Roles); err != nil {
 		return Result{}, fmt.Errorf("%w: %v", domain.ErrForbidden, err)
@@ -60,14 +61,9 @@ func (h *Handler) CreateUser(ctx context.Context, a Actor, o Options, nu NewUser
 	created := events[0].(*domain.UserCreated)
 	return h.execute(ctx, a, o, func(ctx context.Context) (change, error) {
 		return change{tenant: nu.TenantID, stream: userStream(id), events: events,
-			side: func(ctx context.Context, tx pgx.Tx) error {
-				_, err := tx.Exec(ctx, `INSERT INTO user_credentials (tenant_id, user_id, email, password_hash, roles, status)
-					VALUES ($1, $2, $3, $4, $5, $6)`, nu.TenantID, id, created.Email, hash, created.Roles, domain.UserActive)
-				var pgErr *pgconn.PgError
-				if errors.As(err, &pgErr) && pgErr.ConstraintName == "user_credentials_email_key" {
-					return fmt.Errorf("%w: email already in use", domain.ErrConflict)
-				}
-				return err
+			side: func(ctx context.Context, tx TxTables) error {
+				return tx.Credentials().Create(ctx, Credential{Tenant: nu.TenantID, User: id, Email: created.Email,
+					PasswordHash: hash, Roles: created.Roles, Status: domain.UserActive})
 			}}, nil
 	})
 }
@@ -75,6 +71,9 @@ func (h *Handler) CreateUser(ctx context.Context, a Actor, o Options, nu NewUser
 // ChangeUserRoles replaces a user's roles. The actor must hold every
 // permission of the roles it grants, and the tenant must keep an admin.
 func (h *Handler) ChangeUserRoles(ctx context.Context, a Actor, o Options, tenant, id uuid.UUID, roles []string) (Result, error) {
+	if err := knownRoles(roles); err != nil {
+		return Result{}, err
+	}
 	if err := auth.RolesGrantable(a.Roles, roles); err != nil {
 		return Result{}, fmt.Errorf("%w: %v", domain.ErrForbidden, err)
 	}
@@ -96,28 +95,37 @@ func (h *Handler) EnableUser(ctx context.Context, a Actor, o Options, tenant, id
 	return h.onUser(ctx, a, o, tenant, id, (*domain.User).Enable)
 }
 
-// ChangePassword sets a new password. A user changing their own must give
-// the current one; an administrator resetting someone else's need not.
+// ChangePassword sets a new password and ends the user's other sessions. A
+// user changing their own must give the current one (a wrong one counts
+// against the sign-in throttle, see checkCurrentPassword), and keeps the
+// session they changed it from; an administrator resetting someone else's
+// need not, and ends every session of theirs.
 func (h *Handler) ChangePassword(ctx context.Context, a Actor, o Options, tenant, id uuid.UUID, current, next string) (Result, error) {
 	if err := auth.ValidatePassword(next); err != nil {
 		return Result{}, &domain.ValidationError{Fields: map[string]string{"password": err.Error()}}
 	}
+	// A repeat of a change that succeeded gets its first answer, before the
+	// current password (no longer current) is checked.
+	if res, found, err := h.replayed(ctx, a, o); err != nil || found {
+		return res, err
+	}
+	kept := uuid.Nil
 	if id == a.UserID {
-		ok, err := h.verifyPassword(ctx, tenant, id, current)
-		if err != nil {
+		kept = a.SessionID
+		if err := h.checkCurrentPassword(ctx, a, tenant, current); err != nil {
 			return Result{}, err
-		}
-		if !ok {
-			return Result{}, &domain.ValidationError{Fields: map[string]string{"current_password": "is not correct"}}
 		}
 	}
 	hash, err := h.passwords.Hash(next)
 	if err != nil {
 		return Result{}, err
 	}
-	return h.onUserWith(ctx, a, o, tenant, id, (*domain.User).ChangePassword, func(ctx context.Context, tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `UPDATE user_credentials SET password_hash = $2, updated_at = now() WHERE user_id = $1`, id, hash)
-		return err
+	decide := func(u *domain.User) ([]domain.Event, error) { return u.ChangePassword(kept) }
+	return h.onUserWith(ctx, a, o, tenant, id, decide, func(ctx context.Context, tx TxTables) error {
+		if err := tx.Credentials().SetPassword(ctx, id, hash); err != nil {
+			return err
+		}
+		return tx.Sessions().EndAllOf(ctx, id, kept, "password_changed")
 	})
 }
 
@@ -128,7 +136,7 @@ func (h *Handler) onUser(ctx context.Context, a Actor, o Options, tenant, id uui
 // onUserWith loads, decides and appends a user change, keeping the inline
 // credentials row in step with the new state in the same transaction.
 func (h *Handler) onUserWith(ctx context.Context, a Actor, o Options, tenant, id uuid.UUID,
-	decide func(*domain.User) ([]domain.Event, error), extra func(context.Context, pgx.Tx) error) (Result, error) {
+	decide func(*domain.User) ([]domain.Event, error), extra func(context.Context, TxTables) error) (Result, error) {
 	if err := h.tenantAcceptsCommands(ctx, tenant); err != nil {
 		return Result{}, err
 	}
@@ -140,6 +148,13 @@ func (h *Handler) onUserWith(ctx context.Context, a Actor, o Options, tenant, id
 		if !u.Exists() {
 			return change{}, domain.ErrNotFound
 		}
+		// Nobody changes the password, roles or status of a user who can
+		// do more than they can: a tenant_admin of the platform tenant
+		// could otherwise reset a platform_admin's password and sign in
+		// as them.
+		if id != a.UserID && !auth.HoldsAllOf(a.Roles, u.Roles) {
+			return change{}, domain.ErrOutranked
+		}
 		events, err := decide(u)
 		if err != nil {
 			return change{}, err
@@ -148,22 +163,21 @@ func (h *Handler) onUserWith(ctx context.Context, a Actor, o Options, tenant, id
 		for _, e := range events {
 			next.Apply(e, h.now())
 		}
-		losesAdmin := u.Status == domain.UserActive && u.HasRole(string(auth.RoleTenantAdmin)) &&
-			(next.Status != domain.UserActive || !next.HasRole(string(auth.RoleTenantAdmin)))
+		admin := adminRole(tenant)
+		losesAdmin := u.Status == domain.UserActive && u.HasRole(admin) &&
+			(next.Status != domain.UserActive || !next.HasRole(admin))
 		return change{tenant: tenant, stream: userStream(id), version: u.Version, events: events, lockTenant: losesAdmin,
-			side: func(ctx context.Context, tx pgx.Tx) error {
+			side: func(ctx context.Context, tx TxTables) error {
 				if losesAdmin {
-					if err := keepsAnAdmin(ctx, tx, tenant, id); err != nil {
+					if err := keepsAnAdmin(ctx, tx, tenant, id, admin); err != nil {
 						return err
 					}
 				}
-				if _, err := tx.Exec(ctx, `UPDATE user_credentials SET roles = $2, status = $3, updated_at = now() WHERE user_id = $1`,
-					id, next.Roles, next.Status); err != nil {
+				if err := tx.Credentials().Update(ctx, id, next.Roles, next.Status); err != nil {
 					return err
 				}
 				if next.Status == domain.UserDisabled && u.Status != domain.UserDisabled {
-					if _, err := tx.Exec(ctx, `UPDATE sessions SET ended_at = now(), end_reason = 'user_disabled'
-						WHERE user_id = $1 AND ended_at IS NULL`, id); err != nil {
+					if err := tx.Sessions().EndAllOf(ctx, id, uuid.Nil, "user_disabled"); err != nil {
 						return err
 					}
 				}
@@ -175,17 +189,20 @@ func (h *Handler) onUserWith(ctx context.Context, a Actor, o Options, tenant, id
 	})
 }
 
-// keepsAnAdmin fails when no other active tenant_admin would remain. The
+// adminRole is the role a tenant must keep one active holder of: the
+// platform tenant's is platform_admin, every other tenant's tenant_admin.
+func adminRole(tenant uuid.UUID) string {
+	if tenant == domain.PlatformTenant {
+		return auth.RolePlatformAdmin
+	}
+	return auth.RoleTenantAdmin
+}
+
+// keepsAnAdmin fails when no other active holder of role would remain. The
 // caller holds the tenant's advisory lock, so two admins cannot demote each
 // other at once.
-func keepsAnAdmin(ctx context.Context, tx pgx.Tx, tenant, losing uuid.UUID) error {
-	if tenant == domain.PlatformTenant {
-		return nil
-	}
-	var others int
-	err := tx.QueryRow(ctx, `SELECT count(*) FROM user_credentials
-		WHERE tenant_id = $1 AND user_id <> $2 AND status = 'active' AND $3 = ANY(roles)`,
-		tenant, losing, string(auth.RoleTenantAdmin)).Scan(&others)
+func keepsAnAdmin(ctx context.Context, tx TxTables, tenant, losing uuid.UUID, role string) error {
+	others, err := tx.Credentials().CountActiveWithRole(ctx, tenant, losing, role)
 	if err != nil {
 		return err
 	}
@@ -195,18 +212,16 @@ func keepsAnAdmin(ctx context.Context, tx pgx.Tx, tenant, losing uuid.UUID) erro
 	return nil
 }
 
-func (h *Handler) verifyPassword(ctx context.Context, tenant, id uuid.UUID, password string) (bool, error) {
-	var hash string
-	err := h.inTenant(ctx, tenant, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT password_hash FROM user_credentials WHERE user_id = $1`, id).Scan(&hash)
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, domain.ErrNotFound
+// knownRoles refuses role names that do not exist as a validation error
+// naming roles: asking for a role nobody has is a malformed request, not a
+// lack of rights, so it is checked before what the actor may grant.
+func knownRoles(roles []string) error {
+	for _, r := range roles {
+		if !auth.ValidRole(r) {
+			return &domain.ValidationError{Fields: map[string]string{"roles": fmt.Sprintf("unknown role %.40q", r)}}
+		}
 	}
-	if err != nil {
-		return false, err
-	}
-	return h.passwords.Verify(password, hash)
+	return nil
 }
 
 func containsRole(roles []string, role string) bool {

@@ -7,9 +7,7 @@ import (
 
 	"github.com/accountdb/accountdb/agent/protocol"
 	"github.com/accountdb/accountdb/domain"
-	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/google/uuid"
-	"github.com/jackc/pgx/v5"
 )
 
 // resultNamespace derives a result's command id from its request's event id,
@@ -29,9 +27,15 @@ func (h *Handler) RecordResult(ctx context.Context, r protocol.Result) (Result, 
 	a.Metadata.UserAgent = "accountdb-agent"
 	o := Options{}
 	res, err := h.execute(ctx, a, o, func(ctx context.Context) (change, error) {
-		c, err := h.vmChange(ctx, r.TenantID, r.VMID, func(v *domain.VM) ([]domain.Event, error) {
+		c, err := h.vmChange(ctx, r.TenantID, r.VMID, nil, func(v *domain.VM) ([]domain.Event, error) {
+			if r.Step != "" {
+				return v.RebuildStep(r.Step, r.Node, r.PVEVMID, r.TaskID), nil
+			}
+			if events, mine := v.BackupOrSnapshotResult(outcomeOf(r)); mine { // vm_backups.go
+				return events, nil
+			}
 			var prov *domain.VMProvisioned
-			if r.Action == domain.ActionCreate && r.Succeeded {
+			if (r.Action == domain.ActionCreate || r.Action == domain.ActionRebuild) && r.Succeeded {
 				prov = &domain.VMProvisioned{ClusterID: r.ClusterID, Node: r.Node, VMID: r.PVEVMID, TaskID: r.TaskID}
 			}
 			var spec *domain.VMSpec
@@ -42,6 +46,9 @@ func (h *Handler) RecordResult(ctx context.Context, r protocol.Result) (Result, 
 		})
 		c.causation = r.RequestEventID
 		c.commandID = uuid.NewSHA1(resultNamespace, r.RequestEventID[:])
+		if r.Step != "" {
+			c.commandID = uuid.NewSHA1(resultNamespace, append(r.RequestEventID[:], r.Step...))
+		}
 		return c, err
 	})
 	if err != nil {
@@ -54,72 +61,76 @@ func (h *Handler) RecordResult(ctx context.Context, r protocol.Result) (Result, 
 // settled (running or stopped), with that status: the ones reconciliation
 // can find drifted.
 func (h *Handler) observedCandidates(ctx context.Context, cluster uuid.UUID) (map[uuid.UUID]candidate, error) {
-	out := map[uuid.UUID]candidate{}
-	err := tenantdb.ReadTx(ctx, h.pool, tenantdb.System(), func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT vm_id, tenant_id, status FROM vms WHERE cluster_id = $1 AND status IN ('running', 'stopped') AND pending = ''`, cluster)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var (
-				vm     uuid.UUID
-				c      candidate
-				status string
-			)
-			if err := rows.Scan(&vm, &c.tenant, &status); err != nil {
-				return err
-			}
-			c.believed = domain.VMStatus(status)
-			out[vm] = c
-		}
-		return rows.Err()
-	})
-	return out, err
+	settled, err := h.tables.VMs().Settled(ctx, cluster)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[uuid.UUID]candidate, len(settled))
+	for _, v := range settled {
+		out[v.ID] = candidate{tenant: v.Tenant, believed: v.Status, pendingChanges: v.PendingChanges}
+	}
+	return out, nil
 }
 
 // candidate is a VM reconciliation looks at: its tenant, and the status the
 // read model shows ("" when the read model does not know it as settled).
 type candidate struct {
-	tenant   uuid.UUID
-	believed domain.VMStatus
+	tenant         uuid.UUID
+	believed       domain.VMStatus
+	pendingChanges bool
+}
+
+// observedGuest is a guest's status as reconciliation saw it and, when
+// running, the latest its boot can have been (by the agent's clock, the
+// uptime rounded up: a boot a second off is judged not after a change).
+type observedGuest struct {
+	status   domain.VMStatus
+	bootedAt time.Time
 }
 
 // RecordObservation turns reconciliation's view of a cluster into drift
-// events: a guest stopped, started or deleted outside AccountDB. The read
+// events: a guest stopped, started or deleted outside AccountDB, or one
+// with pending cloud-init changes rebooted outside AccountDB since they
+// were written (vm_cloud_init_applied). The read
 // model only picks which VMs to look at (those whose status it shows
 // differently, or does not know); each decision is made on the VM's own
 // stream, so a stale read model can never record a wrong event.
 func (h *Handler) RecordObservation(ctx context.Context, obs protocol.Observation) (int, error) {
+	if h.tables == nil {
+		return 0, ErrNoTables
+	}
 	candidates, err := h.observedCandidates(ctx, obs.ClusterID)
 	if err != nil {
 		return 0, err
 	}
-	observed := map[uuid.UUID]domain.VMStatus{}
+	observed := map[uuid.UUID]observedGuest{}
 	for _, g := range obs.Guests {
-		st := domain.VMStopped
+		o := observedGuest{status: domain.VMStopped}
 		if g.Status == "running" || g.Status == "paused" {
-			st = domain.VMRunning
+			o.status = domain.VMRunning
+			if g.UptimeSeconds > 0 {
+				o.bootedAt = obs.ObservedAt.Add(-time.Duration(g.UptimeSeconds+1) * time.Second)
+			}
 		}
-		observed[g.VMID] = st
+		observed[g.VMID] = o
 		if c, known := candidates[g.VMID]; !known {
 			candidates[g.VMID] = candidate{tenant: g.TenantID}
-		} else if c.believed == st {
+		} else if c.believed == o.status && !(c.pendingChanges && !o.bootedAt.IsZero()) {
 			delete(candidates, g.VMID) // Proxmox agrees with the read model
 		}
 	}
 	recorded := 0
 	for vm, c := range candidates {
-		st, seen := observed[vm]
+		o, seen := observed[vm]
 		if !seen {
-			st = domain.VMDeleted
+			o.status = domain.VMDeleted
 		}
 		res, err := h.execute(ctx, agentActor(uuid.Must(uuid.NewV7()), c.tenant), Options{}, func(ctx context.Context) (change, error) {
-			return h.vmChange(ctx, c.tenant, vm, func(v *domain.VM) ([]domain.Event, error) {
+			return h.vmChange(ctx, c.tenant, vm, nil, func(v *domain.VM) ([]domain.Event, error) {
 				if v.ClusterID != obs.ClusterID {
 					return nil, nil
 				}
-				return v.Observe(st), nil
+				return v.Observe(o.status, o.bootedAt), nil
 			})
 		})
 		if err != nil {
@@ -132,40 +143,29 @@ func (h *Handler) RecordObservation(ctx context.Context, obs protocol.Observatio
 	return recorded, nil
 }
 
+// sweepBatch bounds the VMs one sweep fails; the next sweep takes the rest.
+const sweepBatch = 500
+
 // SweepDeadlines fails every VM whose pending action has had no result for
 // longer than deadline: a lost task must not leave a VM in a transient
 // status forever. It returns how many it failed.
 func (h *Handler) SweepDeadlines(ctx context.Context, deadline time.Duration) (int, error) {
-	type stale struct{ vm, tenant uuid.UUID }
-	var list []stale
-	err := tenantdb.ReadTx(ctx, h.pool, tenantdb.System(), func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT vm_id, tenant_id FROM vms WHERE pending <> '' AND updated_at < now() - $1::interval LIMIT 500`,
-			fmt.Sprintf("%d milliseconds", deadline.Milliseconds()))
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			var s stale
-			if err := rows.Scan(&s.vm, &s.tenant); err != nil {
-				return err
-			}
-			list = append(list, s)
-		}
-		return rows.Err()
-	})
+	if h.tables == nil {
+		return 0, ErrNoTables
+	}
+	list, err := h.tables.VMs().Overdue(ctx, deadline, sweepBatch)
 	if err != nil {
 		return 0, err
 	}
 	failed := 0
 	for _, s := range list {
-		res, err := h.execute(ctx, agentActor(uuid.Must(uuid.NewV7()), s.tenant), Options{}, func(ctx context.Context) (change, error) {
-			return h.vmChange(ctx, s.tenant, s.vm, func(v *domain.VM) ([]domain.Event, error) {
+		res, err := h.execute(ctx, agentActor(uuid.Must(uuid.NewV7()), s.Tenant), Options{}, func(ctx context.Context) (change, error) {
+			return h.vmChange(ctx, s.Tenant, s.ID, nil, func(v *domain.VM) ([]domain.Event, error) {
 				// Re-check on the stream: the result may have come meanwhile.
-				if v.Pending == "" || h.now().Sub(v.UpdatedAt) < deadline {
+				if v.Pending == "" || h.now().Sub(v.UpdatedAt) < domain.ActionDeadline(v.Pending, deadline) {
 					return nil, nil
 				}
-				return v.TimeOut(deadline), nil
+				return v.TimeOut(domain.ActionDeadline(v.Pending, deadline)), nil
 			})
 		})
 		if err != nil {
@@ -180,19 +180,8 @@ func (h *Handler) SweepDeadlines(ctx context.Context, deadline time.Duration) (i
 
 // RecordInventory caches the agent's view of a cluster's nodes and templates.
 func (h *Handler) RecordInventory(ctx context.Context, inv protocol.Inventory) error {
-	nodes, templates := inv.Nodes, inv.Templates
-	if nodes == nil {
-		nodes = []protocol.Node{}
+	if h.tables == nil {
+		return ErrNoTables
 	}
-	if templates == nil {
-		templates = []protocol.Template{}
-	}
-	return tenantdb.InTx(ctx, h.pool, tenantdb.Tenant(domain.PlatformTenant), func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `INSERT INTO cluster_inventory (tenant_id, cluster_id, nodes, templates, observed_at)
-			VALUES ($1, $2, $3, $4, $5)
-			ON CONFLICT (tenant_id, cluster_id) DO UPDATE SET nodes = EXCLUDED.nodes, templates = EXCLUDED.templates, observed_at = EXCLUDED.observed_at
-			WHERE cluster_inventory.observed_at <= EXCLUDED.observed_at`,
-			domain.PlatformTenant, inv.ClusterID, nodes, templates, inv.ObservedAt)
-		return err
-	})
+	return h.tables.Inventory().Record(ctx, inv)
 }

@@ -25,6 +25,8 @@ func NewAggregate(streamType string, tenant, id uuid.UUID) (Aggregate, bool) {
 		return &VM{ID: id, TenantID: tenant}, true
 	case StreamCluster:
 		return &Cluster{ID: id}, true
+	case StreamIPPool:
+		return &IPPool{ID: id}, true
 	}
 	return nil, false
 }

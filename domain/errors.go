@@ -2,6 +2,7 @@ package domain
 
 import (
 	"errors"
+	"fmt"
 	"sort"
 	"strings"
 )
@@ -21,8 +22,12 @@ var (
 	ErrConflict = errors.New("conflict")
 	// ErrForbidden: the actor may not do this (grant a permission it lacks). HTTP 403.
 	ErrForbidden = errors.New("forbidden")
-	// ErrLastAdmin: a tenant must keep at least one tenant_admin. HTTP 422.
+	// ErrLastAdmin: a tenant must keep at least one tenant_admin (the
+	// platform tenant, one platform_admin). HTTP 422.
 	ErrLastAdmin = errors.New("a tenant must keep at least one active tenant_admin")
+	// ErrOutranked: the actor tried to change the password, roles or status
+	// of a user who holds a permission the actor does not. HTTP 403.
+	ErrOutranked = fmt.Errorf("%w: the user holds a permission you do not hold", ErrForbidden)
 )
 
 // ValidationError lists what is wrong with a command's fields. HTTP 400.

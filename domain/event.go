@@ -7,6 +7,8 @@ package domain
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 )
 
 // Event is a fact recorded in an aggregate's stream. EventType is the stored
@@ -25,7 +27,7 @@ const (
 
 // eventFactories maps each stored type name to a constructor. Each aggregate's
 // file lists its events; adding one there is all decoding needs.
-var eventFactories = registry(tenantEvents, userEvents, sessionEvents, vmEvents, clusterEvents)
+var eventFactories = registry(tenantEvents, userEvents, sessionEvents, vmEvents, vmAccessEvents, vmSnapshotEvents, vmBackupEvents, backupScheduleEvents, clusterEvents, ipPoolEvents, consoleEvents, apiTokenEvents, mfaEvents, idpEvents, webhookEvents)
 
 func registry(lists ...[]func() Event) map[string]func() Event {
 	m := map[string]func() Event{}
@@ -48,6 +50,11 @@ func DecodeEvent(eventType string, data []byte) (Event, error) {
 		return nil, fmt.Errorf("domain: decode %s: %w", eventType, err)
 	}
 	return e, nil
+}
+
+// EventTypes lists every event type the domain defines, sorted.
+func EventTypes() []string {
+	return slices.Sorted(maps.Keys(eventFactories))
 }
 
 // KnownEventType reports whether the domain defines eventType.

@@ -21,12 +21,35 @@ const (
 // which means "no tenant" everywhere (an unscoped transaction sees nothing).
 var PlatformTenant = uuid.Max
 
-// Quota bounds what a tenant may allocate. Every field must be positive.
+// Quota bounds what a tenant may allocate. Every field must be positive;
+// MaxIPv4 (pool addresses) defaults to MaxVMs when not given.
 type Quota struct {
 	MaxVMs      int `json:"max_vms"`
 	MaxCores    int `json:"max_cores"`
 	MaxMemoryMB int `json:"max_memory_mb"`
 	MaxDiskGB   int `json:"max_disk_gb"`
+	MaxIPv4     int `json:"max_ipv4,omitempty"`
+	// MaxSnapshotsPerVM and MaxBackupsGB: 0 means the default
+	// (SnapshotLimit, BackupsGBLimit in vm_snapshots.go, vm_backups.go).
+	MaxSnapshotsPerVM int `json:"max_snapshots_per_vm,omitempty"`
+	MaxBackupsGB      int `json:"max_backups_gb,omitempty"`
+}
+
+// IPv4Limit is how many pool IPv4 addresses the tenant may hold: MaxIPv4,
+// or MaxVMs for a quota recorded before addresses were counted.
+func (q Quota) IPv4Limit() int {
+	if q.MaxIPv4 > 0 {
+		return q.MaxIPv4
+	}
+	return q.MaxVMs
+}
+
+// withDefaults fills MaxIPv4 when the request left it out.
+func (q Quota) withDefaults() Quota {
+	if q.MaxIPv4 == 0 {
+		q.MaxIPv4 = q.MaxVMs
+	}
+	return q
 }
 
 func (q Quota) validate(f fieldErrors, prefix string) {
@@ -41,6 +64,16 @@ func (q Quota) validate(f fieldErrors, prefix string) {
 	check("max_cores", q.MaxCores)
 	check("max_memory_mb", q.MaxMemoryMB)
 	check("max_disk_gb", q.MaxDiskGB)
+	check("max_ipv4", q.withDefaults().MaxIPv4)
+	optional := func(name string, v int) {
+		if v < 0 {
+			f.add(prefix+name, "must be a positive integer, or 0 for the default")
+		} else if v > 1_000_000_000 {
+			f.add(prefix+name, "is too large")
+		}
+	}
+	optional("max_snapshots_per_vm", q.MaxSnapshotsPerVM)
+	optional("max_backups_gb", q.MaxBackupsGB)
 }
 
 // Tenant events.
@@ -128,7 +161,7 @@ func CreateTenant(name string, quota Quota) ([]Event, error) {
 	if err := f.err(); err != nil {
 		return nil, err
 	}
-	return []Event{&TenantCreated{Name: name, Quota: quota}}, nil
+	return []Event{&TenantCreated{Name: name, Quota: quota.withDefaults()}}, nil
 }
 
 // Update renames the tenant and/or changes its quota; nil means unchanged.
@@ -146,8 +179,8 @@ func (t *Tenant) Update(name *string, quota *Quota) ([]Event, error) {
 	}
 	if quota != nil {
 		quota.validate(f, "quota.")
-		if *quota != t.Quota {
-			events = append(events, &TenantQuotaChanged{Quota: *quota})
+		if q := quota.withDefaults(); q != t.Quota {
+			events = append(events, &TenantQuotaChanged{Quota: q})
 		}
 	}
 	if name == nil && quota == nil {

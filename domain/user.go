@@ -33,6 +33,14 @@ type (
 	UserDisabledEvent   struct{}
 	UserEnabled         struct{}
 	UserPasswordChanged struct{}
+	// UserSessionsEnded records that the user's sessions were ended at once
+	// (their refresh and access tokens stop working): after a password
+	// change, every session but the one that changed it (KeptSessionID,
+	// absent when an administrator reset it).
+	UserSessionsEnded struct {
+		Reason        string     `json:"reason"` // password_changed
+		KeptSessionID *uuid.UUID `json:"kept_session_id,omitempty"`
+	}
 )
 
 func (UserCreated) EventType() string         { return "user_created" }
@@ -40,6 +48,7 @@ func (UserRolesChanged) EventType() string    { return "user_roles_changed" }
 func (UserDisabledEvent) EventType() string   { return "user_disabled" }
 func (UserEnabled) EventType() string         { return "user_enabled" }
 func (UserPasswordChanged) EventType() string { return "user_password_changed" }
+func (UserSessionsEnded) EventType() string   { return "user_sessions_ended" }
 
 var userEvents = []func() Event{
 	func() Event { return &UserCreated{} },
@@ -47,6 +56,9 @@ var userEvents = []func() Event{
 	func() Event { return &UserDisabledEvent{} },
 	func() Event { return &UserEnabled{} },
 	func() Event { return &UserPasswordChanged{} },
+	func() Event { return &UserSessionsEnded{} },
+	func() Event { return &UserSSHKeyAdded{} },
+	func() Event { return &UserSSHKeyRemoved{} },
 }
 
 // User is a person who signs in to one tenant.
@@ -57,6 +69,7 @@ type User struct {
 	DisplayName string
 	Roles       []string
 	Status      UserStatus
+	SSHKeys     []UserSSHKey
 	CreatedAt   time.Time
 	UpdatedAt   time.Time
 	Version     int64
@@ -76,6 +89,8 @@ func (u *User) Apply(e Event, at time.Time) {
 		u.Status = UserDisabled
 	case *UserEnabled:
 		u.Status = UserActive
+	case *UserSSHKeyAdded, *UserSSHKeyRemoved:
+		u.applySSHKey(e)
 	}
 	u.UpdatedAt = at
 	u.Version++
@@ -183,12 +198,19 @@ func (u *User) Enable() ([]Event, error) {
 	return []Event{&UserEnabled{}}, nil
 }
 
-// ChangePassword records that the password changed (never what it is).
-func (u *User) ChangePassword() ([]Event, error) {
+// ChangePassword records that the password changed (never what it is) and
+// that the user's other sessions end: whoever knew the old password, or
+// held a token, is out. kept is the session that changed its own password
+// (uuid.Nil for an administrator's reset: then every session ends).
+func (u *User) ChangePassword(kept uuid.UUID) ([]Event, error) {
 	if !u.Exists() {
 		return nil, ErrNotFound
 	}
-	return []Event{&UserPasswordChanged{}}, nil
+	ended := &UserSessionsEnded{Reason: "password_changed"}
+	if kept != uuid.Nil {
+		ended.KeptSessionID = &kept
+	}
+	return []Event{&UserPasswordChanged{}, ended}, nil
 }
 
 // HasRole reports whether the user holds role.

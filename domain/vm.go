@@ -3,6 +3,7 @@ package domain
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"time"
 
 	"github.com/google/uuid"
@@ -22,15 +23,6 @@ const (
 	VMFailed       VMStatus = "failed"
 )
 
-// Transient reports whether the status waits for the agent's result.
-func (s VMStatus) Transient() bool {
-	switch s {
-	case VMProvisioning, VMStarting, VMStopping, VMDeleting:
-		return true
-	}
-	return false
-}
-
 // VMKind is a QEMU virtual machine or an LXC container.
 type VMKind string
 
@@ -43,18 +35,6 @@ const (
 const (
 	StreamVM      = "vm"
 	StreamCluster = "cluster"
-)
-
-// VM actions: what the agent is asked to do. They name requests and results.
-const (
-	ActionCreate   = "create"
-	ActionStart    = "start"
-	ActionStop     = "stop"
-	ActionShutdown = "shutdown"
-	ActionReboot   = "reboot"
-	ActionResize   = "resize"
-	ActionSnapshot = "snapshot"
-	ActionDelete   = "delete"
 )
 
 // VMSpec is the size of a VM.
@@ -74,6 +54,14 @@ type (
 		Template  string    `json:"template"`
 		ClusterID uuid.UUID `json:"cluster_id"`
 		Node      string    `json:"node,omitempty"` // empty: the agent places it
+		// CloudInit, when set, is applied to the guest before its first start.
+		CloudInit *CloudInit `json:"cloud_init,omitempty"`
+		// Network, when set, is the address allocated from a pool in the
+		// same transaction (vm_network.go).
+		Network *VMNetwork `json:"network,omitempty"`
+		// Restore, when set, makes the guest from a backup, not a template
+		// (vm_restore_new.go).
+		Restore *VMRestoreSource `json:"restore,omitempty"`
 	}
 	VMProvisioned struct {
 		ClusterID uuid.UUID `json:"cluster_id"`
@@ -88,7 +76,12 @@ type (
 		Spec VMSpec `json:"spec"` // the whole new size
 	}
 	VMSnapshotRequested struct {
-		Name string `json:"name"`
+		Name        string `json:"name"`
+		Description string `json:"description,omitempty"`
+		// VMState: the RAM of the running guest is saved too.
+		VMState bool `json:"vmstate,omitempty"`
+		// Parent is the snapshot the guest was at (vm_snapshots.go).
+		Parent string `json:"parent,omitempty"`
 	}
 	// VMActionSucceeded is the result of a start, stop, shutdown, reboot,
 	// resize, snapshot or delete.
@@ -97,6 +90,8 @@ type (
 		TaskID   string  `json:"task_id"`
 		Spec     *VMSpec `json:"spec,omitempty"`     // resize
 		Snapshot string  `json:"snapshot,omitempty"` // snapshot
+		// CloudInit is what Proxmox now holds, after a configure.
+		CloudInit *CloudInit `json:"cloud_init,omitempty"`
 	}
 	// VMActionFailed is a permanent failure of any action, with PVE's message.
 	VMActionFailed struct {
@@ -138,10 +133,8 @@ var vmEvents = []func() Event{
 	func() Event { return &VMActionFailed{} },
 	func() Event { return &VMDriftDetected{} },
 	func() Event { return &VMOperationTimedOut{} },
+	func() Event { return &VMGuestAddressesReported{} },
 }
-
-// RequestEventTypes are the VM events the agent acts on.
-var RequestEventTypes = []string{"vm_create_requested", "vm_action_requested", "vm_resize_requested", "vm_snapshot_requested"}
 
 // VM is a virtual machine or container of a tenant.
 type VM struct {
@@ -163,9 +156,33 @@ type VM struct {
 	Settled   VMStatus
 	LastError string
 	Snapshots []string
-	CreatedAt time.Time
-	UpdatedAt time.Time
-	Version   int64
+	// SnapshotParent is the snapshot the guest was last taken or rolled
+	// back to ("" for none); SnapshotParents each snapshot's parent
+	// (vm_snapshots.go).
+	SnapshotParent  string
+	SnapshotParents map[string]string
+	// Backups are the VM's backups, deleted ones included; Restoring the
+	// backup a pending restore reads (vm_backups.go).
+	Backups   []VMBackup
+	Restoring uuid.UUID
+	// CloudInit is what the guest is given at boot (nil: the template's own).
+	CloudInit *CloudInit
+	// PendingCloudInit is a requested cloud-init change not yet on Proxmox.
+	PendingCloudInit *CloudInit
+	// PendingChanges: Proxmox holds cloud-init settings the guest has not
+	// booted with yet.
+	PendingChanges bool
+	// PendingSince is when the pending changes were written to Proxmox.
+	PendingSince time.Time
+	// RebuildDone are the steps of the pending rebuild already recorded.
+	RebuildDone []string
+	// Network is the pool address allocated at creation (nil: none);
+	// GuestAddresses what the guest last reported (vm_network.go).
+	Network        *VMNetwork
+	GuestAddresses []string
+	CreatedAt      time.Time
+	UpdatedAt      time.Time
+	Version        int64
 }
 
 // Exists reports whether the VM has been requested.
@@ -176,50 +193,57 @@ func (v *VM) Apply(e Event, at time.Time) {
 	switch e := e.(type) {
 	case *VMCreateRequested:
 		v.Name, v.Kind, v.Spec, v.Template, v.ClusterID, v.Node = e.Name, e.Kind, e.Spec, e.Template, e.ClusterID, e.Node
+		v.CloudInit, v.Network = e.CloudInit, e.Network
 		v.Status, v.Pending, v.CreatedAt = VMProvisioning, ActionCreate, at
 	case *VMProvisioned:
 		v.ClusterID, v.Node, v.VMID = e.ClusterID, e.Node, e.VMID
 		v.Status, v.Pending, v.LastError = VMRunning, "", ""
 	case *VMActionRequested:
 		v.Settled, v.Pending = v.Status, e.Action
-		switch e.Action {
-		case ActionStart, ActionReboot:
-			v.Status = VMStarting
-		case ActionStop, ActionShutdown:
-			v.Status = VMStopping
-		case ActionDelete:
-			v.Status = VMDeleting
+		if a, ok := namedAction(e.Action); ok && a.Transient != "" {
+			v.Status = a.Transient
 		}
 	case *VMResizeRequested:
 		s := e.Spec
 		v.Settled, v.Pending, v.PendingSpec = v.Status, ActionResize, &s
-	case *VMSnapshotRequested:
-		v.Settled, v.Pending = v.Status, ActionSnapshot
+	case *VMSnapshotRequested, *VMSnapshotRollbackRequested, *VMSnapshotDeleteRequested, *VMSnapshotRolledBack, *VMSnapshotDeleted:
+		v.applySnapshots(e)
+	case *VMBackupRequested, *VMBackupCreated, *VMBackupDeleteRequested, *VMBackupDeleted, *VMRestoreRequested, *VMRestored:
+		v.applyBackups(e, at)
 	case *VMActionSucceeded:
 		v.LastError = ""
+		if a, ok := namedAction(e.Action); ok && a.Settles != "" {
+			v.Status = a.Settles
+		}
 		switch e.Action {
-		case ActionStart, ActionReboot:
-			v.Status = VMRunning
-		case ActionStop, ActionShutdown:
-			v.Status = VMStopped
-		case ActionDelete:
-			v.Status = VMDeleted
 		case ActionResize:
 			if e.Spec != nil {
 				v.Spec = *e.Spec
 			}
 			v.PendingSpec = nil
 		case ActionSnapshot:
-			v.Snapshots = append(v.Snapshots, e.Snapshot)
+			v.Snapshots = append(slices.Clone(v.Snapshots), e.Snapshot)
+			v.snapshotTaken(e.Snapshot)
 		}
+		v.applyCloudInitUpdate(e, at)
 		v.Pending = ""
 	case *VMActionFailed:
 		v.LastError = e.Error
+		v.failBackup(e.Action)
+		v.applyCloudInitUpdate(e, at)
 		v.failPending(e.Action)
 	case *VMOperationTimedOut:
 		v.LastError = fmt.Sprintf("%s: no result from the agent within %s; the task is presumed lost", e.Action, e.Deadline)
+		v.failBackup(e.Action)
 		v.Status, v.Pending, v.PendingSpec = VMFailed, "", nil
+	case *VMRebuildRequested, *VMRebuildProgressed, *VMRebuilt:
+		v.applyRebuild(e)
+	case *VMCloudInitUpdateRequested, *VMCloudInitApplied:
+		v.applyCloudInitUpdate(e, at)
+	case *VMGuestAddressesReported:
+		v.GuestAddresses = e.Addresses
 	case *VMDriftDetected:
+		v.applyCloudInitUpdate(e, at)
 		v.Status = e.Observed
 		if e.Observed == VMDeleted {
 			v.LastError = "deleted on Proxmox outside AccountDB"
@@ -229,15 +253,16 @@ func (v *VM) Apply(e Event, at time.Time) {
 	v.Version++
 }
 
-// failPending settles a failed action: a failed create leaves the VM
-// failed; any other failure returns it to where it was before the action.
+// failPending settles a failed action: a failed create, rebuild or restore
+// leaves the VM failed (the guest may be gone or half-replaced); any other
+// failure returns it to where it was before the action.
 func (v *VM) failPending(action string) {
-	if action == ActionCreate {
+	if action == ActionCreate || action == ActionRebuild || action == ActionRestore {
 		v.Status = VMFailed
 	} else if v.Settled != "" {
 		v.Status = v.Settled
 	}
-	v.Pending, v.PendingSpec = "", nil
+	v.Pending, v.PendingSpec, v.RebuildDone, v.Restoring = "", nil, nil, uuid.Nil
 }
 
 // Allocated is what the VM counts against its tenant's quota: the larger of
@@ -276,8 +301,9 @@ func (s VMSpec) validate(f fieldErrors) {
 }
 
 // RequestVM decides a new VM. The template must be known on the cluster;
-// the caller resolves it (and the cluster) before calling.
-func RequestVM(name string, kind VMKind, spec VMSpec, template string, cluster uuid.UUID, node string) ([]Event, error) {
+// the caller resolves it (and the cluster) before calling. cloudInit, if
+// not nil, was built by NewCloudInit.
+func RequestVM(name string, kind VMKind, spec VMSpec, template string, cluster uuid.UUID, node string, cloudInit *CloudInit) ([]Event, error) {
 	f := fieldErrors{}
 	if !vmNamePattern.MatchString(name) {
 		f.add("name", "must be a DNS label: lower-case letters, digits and hyphens, at most 63")
@@ -292,18 +318,7 @@ func RequestVM(name string, kind VMKind, spec VMSpec, template string, cluster u
 	if err := f.err(); err != nil {
 		return nil, err
 	}
-	return []Event{&VMCreateRequested{Name: name, Kind: kind, Spec: spec, Template: template, ClusterID: cluster, Node: node}}, nil
-}
-
-// settledFor lists the statuses an action may start from.
-var settledFor = map[string][]VMStatus{
-	ActionStart:    {VMStopped},
-	ActionStop:     {VMRunning},
-	ActionShutdown: {VMRunning},
-	ActionReboot:   {VMRunning},
-	ActionResize:   {VMStopped, VMRunning},
-	ActionSnapshot: {VMStopped, VMRunning},
-	ActionDelete:   {VMStopped, VMRunning, VMFailed},
+	return []Event{&VMCreateRequested{Name: name, Kind: kind, Spec: spec, Template: template, ClusterID: cluster, Node: node, CloudInit: cloudInit}}, nil
 }
 
 func (v *VM) allows(action string) error {
@@ -313,20 +328,17 @@ func (v *VM) allows(action string) error {
 	if v.Pending != "" {
 		return fmt.Errorf("%w: %s is still in progress", ErrInvalidTransition, v.Pending)
 	}
-	for _, s := range settledFor[action] {
-		if v.Status == s {
-			return nil
-		}
+	if a, ok := LookupVMAction(action); ok && slices.Contains(a.AllowedFrom, v.Status) {
+		return nil
 	}
 	return fmt.Errorf("%w: cannot %s a VM that is %s", ErrInvalidTransition, action, v.Status)
 }
 
-// Act requests a power action or deletion.
+// Act requests an action a VMActionRequested names: a power action or the
+// deletion.
 func (v *VM) Act(action string) ([]Event, error) {
-	switch action {
-	case ActionStart, ActionStop, ActionShutdown, ActionReboot, ActionDelete:
-	default:
-		return nil, &ValidationError{Fields: map[string]string{"action": "must be start, stop, shutdown or reboot"}}
+	if _, ok := namedAction(action); !ok {
+		return nil, &ValidationError{Fields: map[string]string{"action": "must be " + powerActionList()}}
 	}
 	if err := v.allows(action); err != nil {
 		return nil, err
@@ -389,6 +401,13 @@ func (v *VM) Snapshot(name string) ([]Event, error) {
 // action that is no longer pending (a duplicate, or one that arrived after a
 // timeout) records nothing.
 func (v *VM) Result(action string, ok bool, taskID, errText string, provisioned *VMProvisioned, spec *VMSpec, snapshot string) []Event {
+	o := ActionOutcome{Action: action, OK: ok, TaskID: taskID, Error: errText, Snapshot: snapshot}
+	if provisioned != nil {
+		o.Node, o.PVEVMID = provisioned.Node, provisioned.VMID
+	}
+	if events, mine := v.BackupOrSnapshotResult(o); mine {
+		return events
+	}
 	if !v.Exists() || v.Pending != action {
 		return nil
 	}
@@ -399,17 +418,28 @@ func (v *VM) Result(action string, ok bool, taskID, errText string, provisioned 
 		return []Event{provisioned}
 	case action == ActionCreate:
 		return []Event{&VMActionFailed{Action: action, TaskID: taskID, Error: "agent reported success without a placement"}}
+	case action == ActionRebuild:
+		return []Event{v.rebuilt(taskID, provisioned)}
 	}
-	return []Event{&VMActionSucceeded{Action: action, TaskID: taskID, Spec: spec, Snapshot: snapshot}}
+	var ci *CloudInit
+	if action == ActionConfigure {
+		ci = v.PendingCloudInit
+	}
+	return []Event{&VMActionSucceeded{Action: action, TaskID: taskID, Spec: spec, Snapshot: snapshot, CloudInit: ci}}
 }
 
 // Observe turns what reconciliation saw on Proxmox into drift, when the VM is
-// settled and the observation disagrees.
-func (v *VM) Observe(observed VMStatus) []Event {
+// settled and the observation disagrees, or into its pending changes read,
+// when its running guest booted after they were written (bootedAt: the
+// latest the guest can have booted, zero when not known).
+func (v *VM) Observe(observed VMStatus, bootedAt time.Time) []Event {
 	if !v.Exists() || v.Pending != "" || v.Status.Transient() || v.Status == VMDeleted || v.Status == VMFailed {
 		return nil
 	}
-	if observed == v.Status || (observed != VMRunning && observed != VMStopped && observed != VMDeleted) {
+	if observed == v.Status {
+		return v.observeBoot(observed, bootedAt)
+	}
+	if observed != VMRunning && observed != VMStopped && observed != VMDeleted {
 		return nil
 	}
 	return []Event{&VMDriftDetected{Expected: v.Status, Observed: observed}}

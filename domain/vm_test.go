@@ -18,7 +18,7 @@ func apply(v *domain.VM, events []domain.Event) {
 func runningVM(t *testing.T) *domain.VM {
 	t.Helper()
 	v := &domain.VM{ID: uuid.New()}
-	evs, err := domain.RequestVM("web-1", domain.KindQEMU, domain.VMSpec{Cores: 2, MemoryMB: 2048, DiskGB: 20}, "debian-12", uuid.New(), "")
+	evs, err := domain.RequestVM("web-1", domain.KindQEMU, domain.VMSpec{Cores: 2, MemoryMB: 2048, DiskGB: 20}, "debian-12", uuid.New(), "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,7 +86,7 @@ func TestVMFailedActionReturnsToSettledStatus(t *testing.T) {
 
 func TestVMImpossibleTransitions(t *testing.T) {
 	v := &domain.VM{ID: uuid.New()}
-	evs, _ := domain.RequestVM("a1", domain.KindLXC, domain.VMSpec{Cores: 1, MemoryMB: 512, DiskGB: 8}, "debian-12-ct", uuid.New(), "")
+	evs, _ := domain.RequestVM("a1", domain.KindLXC, domain.VMSpec{Cores: 1, MemoryMB: 512, DiskGB: 8}, "debian-12-ct", uuid.New(), "", nil)
 	apply(v, evs)
 	three := 3
 	if _, err := v.Resize(&three, nil, nil); !errors.Is(err, domain.ErrInvalidTransition) {
@@ -128,7 +128,7 @@ func TestVMAllocationCountsPendingGrowthAndNothingWhenGone(t *testing.T) {
 		t.Fatalf("failed resize still counted: %+v", a)
 	}
 	failed := &domain.VM{ID: uuid.New()}
-	evs, _ = domain.RequestVM("f1", domain.KindQEMU, domain.VMSpec{Cores: 1, MemoryMB: 512, DiskGB: 8}, "debian-12", uuid.New(), "")
+	evs, _ = domain.RequestVM("f1", domain.KindQEMU, domain.VMSpec{Cores: 1, MemoryMB: 512, DiskGB: 8}, "debian-12", uuid.New(), "", nil)
 	apply(failed, evs)
 	if failed.Allocated().Cores != 1 {
 		t.Fatal("a provisioning VM must count against the quota")
@@ -141,16 +141,16 @@ func TestVMAllocationCountsPendingGrowthAndNothingWhenGone(t *testing.T) {
 
 func TestVMDriftAndTimeout(t *testing.T) {
 	v := runningVM(t)
-	if evs := v.Observe(domain.VMRunning); len(evs) != 0 {
+	if evs := v.Observe(domain.VMRunning, time.Time{}); len(evs) != 0 {
 		t.Fatal("no drift when Proxmox agrees")
 	}
-	apply(v, v.Observe(domain.VMStopped))
+	apply(v, v.Observe(domain.VMStopped, time.Time{}))
 	if v.Status != domain.VMStopped {
 		t.Fatalf("drift not applied: %s", v.Status)
 	}
 	evs, _ := v.Act(domain.ActionStart)
 	apply(v, evs)
-	if evs := v.Observe(domain.VMDeleted); len(evs) != 0 {
+	if evs := v.Observe(domain.VMDeleted, time.Time{}); len(evs) != 0 {
 		t.Fatal("no drift judged while an action is pending")
 	}
 	apply(v, v.TimeOut(time.Minute))
@@ -160,7 +160,7 @@ func TestVMDriftAndTimeout(t *testing.T) {
 }
 
 func TestRequestVMValidation(t *testing.T) {
-	_, err := domain.RequestVM("Bad_Name", "vmware", domain.VMSpec{Cores: 0, MemoryMB: 1, DiskGB: 0}, "", uuid.Nil, "")
+	_, err := domain.RequestVM("Bad_Name", "vmware", domain.VMSpec{Cores: 0, MemoryMB: 1, DiskGB: 0}, "", uuid.Nil, "", nil)
 	var ve *domain.ValidationError
 	if !errors.As(err, &ve) {
 		t.Fatalf("want a validation error, got %v", err)

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/internal/pgtest"
 	"github.com/google/uuid"
@@ -16,7 +17,7 @@ import (
 // every hash from there to the stream's head, as the superuser with the
 // insert-only trigger off: the rewrite an attacker with the owner's rights
 // would make so that the chain is consistent again.
-func rewrite(t *testing.T, db *pgtest.DB, st eventstore.StreamID, from int64, data string) {
+func rewrite(t *testing.T, db *pgtest.DB, st eventlog.StreamID, from int64, data string) {
 	t.Helper()
 	ctx := context.Background()
 	withoutInsertOnly(t, db, func(tx pgx.Tx) error {

@@ -1,13 +1,13 @@
 package eventstore
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -16,7 +16,7 @@ import (
 
 // Append is one command's worth of events for one stream.
 type Append struct {
-	Stream   StreamID
+	Stream   eventlog.StreamID
 	TenantID uuid.UUID
 	Expected ExpectedVersion
 	// CommandID makes the append idempotent: a repeat returns the first result
@@ -29,7 +29,7 @@ type Append struct {
 	ActorID       uuid.UUID
 	CorrelationID uuid.UUID
 	CausationID   uuid.UUID
-	Metadata      Metadata
+	Metadata      eventlog.Metadata
 	Events        []NewEvent
 }
 
@@ -45,11 +45,73 @@ type NewEvent struct {
 // AppendResult says where the events landed. Replayed is true when the command
 // id had been seen: the result is the original one and nothing was written.
 type AppendResult struct {
-	Stream       StreamID
+	Stream       eventlog.StreamID
 	FirstVersion int64
 	LastVersion  int64
 	LastPosition int64
 	Replayed     bool
+}
+
+// Prepared is one event of an append as it will be written: its id,
+// schema version and causation defaulted, its data marshalled and checked.
+type Prepared struct {
+	ID            uuid.UUID
+	Type          string
+	SchemaVersion int
+	Data          json.RawMessage
+	CausationID   uuid.UUID
+}
+
+var eventTypePattern = eventlog.TypePattern
+
+// Prepare checks a (stream, expected version, events, sizes) and returns its
+// events as they will be written; it gives a a fresh correlation id if it has
+// none. Every store implementation validates appends with it, so that they
+// refuse the same input with the same errors.
+func (a *Append) Prepare() ([]Prepared, error) {
+	if err := a.Stream.Validate(); err != nil {
+		return nil, err
+	}
+	if err := a.Expected.validate(); err != nil {
+		return nil, err
+	}
+	if len(a.Events) == 0 {
+		return nil, ErrNoEvents
+	}
+	if len(a.Events) > MaxEventsPerAppend {
+		return nil, fmt.Errorf("%w: %d events in one append, at most %d", ErrInvalidEvent, len(a.Events), MaxEventsPerAppend)
+	}
+	if a.CorrelationID == uuid.Nil {
+		a.CorrelationID = uuid.Must(uuid.NewV7())
+	}
+	out := make([]Prepared, 0, len(a.Events))
+	for i, e := range a.Events {
+		if !eventTypePattern.MatchString(e.Type) {
+			return nil, fmt.Errorf("%w: event %d: type %q must match %s", ErrInvalidEvent, i, eventlog.Excerpt(e.Type), eventTypePattern)
+		}
+		if e.SchemaVersion < 0 {
+			return nil, fmt.Errorf("%w: event %d: negative schema version", ErrInvalidEvent, i)
+		}
+		raw, err := marshalData(e.Data)
+		if err != nil {
+			return nil, fmt.Errorf("%w: event %d: %v", ErrInvalidEvent, i, err)
+		}
+		if len(raw) > MaxEventDataBytes {
+			return nil, fmt.Errorf("%w: event %d is %d bytes, at most %d", ErrEventTooLarge, i, len(raw), MaxEventDataBytes)
+		}
+		p := Prepared{ID: e.ID, Type: e.Type, SchemaVersion: e.SchemaVersion, Data: raw, CausationID: e.CausationID}
+		if p.ID == uuid.Nil {
+			p.ID = uuid.Must(uuid.NewV7())
+		}
+		if p.SchemaVersion == 0 {
+			p.SchemaVersion = 1
+		}
+		if p.CausationID == uuid.Nil {
+			p.CausationID = a.CausationID
+		}
+		out = append(out, p)
+	}
+	return out, nil
 }
 
 // prepared holds an append's columns as the arrays the insert unnests.
@@ -62,56 +124,18 @@ type prepared struct {
 	metadata  []byte
 }
 
-var eventTypePattern = streamTypePattern
-
 func (a *Append) prepare() (prepared, error) {
 	var p prepared
-	if err := a.Stream.Validate(); err != nil {
+	events, err := a.Prepare()
+	if err != nil {
 		return p, err
 	}
-	if err := a.Expected.validate(); err != nil {
-		return p, err
-	}
-	if len(a.Events) == 0 {
-		return p, ErrNoEvents
-	}
-	if len(a.Events) > MaxEventsPerAppend {
-		return p, fmt.Errorf("%w: %d events in one append, at most %d", ErrInvalidEvent, len(a.Events), MaxEventsPerAppend)
-	}
-	if a.CorrelationID == uuid.Nil {
-		a.CorrelationID = uuid.Must(uuid.NewV7())
-	}
-	for i, e := range a.Events {
-		if !eventTypePattern.MatchString(e.Type) {
-			return p, fmt.Errorf("%w: event %d: type %q must match %s", ErrInvalidEvent, i, truncate(e.Type), eventTypePattern)
-		}
-		if e.SchemaVersion < 0 {
-			return p, fmt.Errorf("%w: event %d: negative schema version", ErrInvalidEvent, i)
-		}
-		raw, err := marshalData(e.Data)
-		if err != nil {
-			return p, fmt.Errorf("%w: event %d: %v", ErrInvalidEvent, i, err)
-		}
-		if len(raw) > MaxEventDataBytes {
-			return p, fmt.Errorf("%w: event %d is %d bytes, at most %d", ErrEventTooLarge, i, len(raw), MaxEventDataBytes)
-		}
-		id := e.ID
-		if id == uuid.Nil {
-			id = uuid.Must(uuid.NewV7())
-		}
-		sv := e.SchemaVersion
-		if sv == 0 {
-			sv = 1
-		}
-		cause := e.CausationID
-		if cause == uuid.Nil {
-			cause = a.CausationID
-		}
-		p.ids = append(p.ids, id)
+	for _, e := range events {
+		p.ids = append(p.ids, e.ID)
 		p.types = append(p.types, e.Type)
-		p.schemas = append(p.schemas, int32(sv))
-		p.data = append(p.data, string(raw))
-		p.causation = append(p.causation, nullUUID(cause))
+		p.schemas = append(p.schemas, int32(e.SchemaVersion))
+		p.data = append(p.data, string(e.Data))
+		p.causation = append(p.causation, nullUUID(e.CausationID))
 	}
 	md, err := json.Marshal(a.Metadata)
 	if err != nil {
@@ -223,7 +247,7 @@ func (s *Store) Append(ctx context.Context, a Append) (AppendResult, error) {
 		return AppendResult{}, fmt.Errorf("append to %s: %w", a.Stream, err)
 	}
 	defer conn.Release()
-	return s.append(ctx, conn, a)
+	return s.append(ctx, conn, a, true)
 }
 
 // AppendTx records a's events inside the caller's transaction, so that a
@@ -237,7 +261,7 @@ func (s *Store) Append(ctx context.Context, a Append) (AppendResult, error) {
 // rest of the transaction. On any error, and when the result is Replayed (the
 // command had already been recorded), the caller must roll back.
 func (s *Store) AppendTx(ctx context.Context, tx pgx.Tx, a Append) (AppendResult, error) {
-	return s.append(ctx, tx, a)
+	return s.append(ctx, tx, a, true)
 }
 
 // batchSender is a pooled connection or a transaction.
@@ -245,7 +269,9 @@ type batchSender interface {
 	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 }
 
-func (s *Store) append(ctx context.Context, db batchSender, a Append) (AppendResult, error) {
+// append runs a; firstWrite requires it to be the transaction's first
+// write (every caller but AppendTxLocked, whose locks were taken before).
+func (s *Store) append(ctx context.Context, db batchSender, a Append, mustBeFirst bool) (AppendResult, error) {
 	start := time.Now()
 	p, err := a.prepare()
 	if err != nil {
@@ -271,7 +297,7 @@ func (s *Store) append(ctx context.Context, db batchSender, a Append) (AppendRes
 		if err := br.QueryRow().Scan(&tenantSetting, nil, &firstWrite); err != nil {
 			return err
 		}
-		if !firstWrite {
+		if mustBeFirst && !firstWrite {
 			return ErrAppendNotFirstWrite
 		}
 		return br.QueryRow().Scan(&res.FirstVersion, &res.LastVersion, &res.LastPosition)
@@ -351,28 +377,5 @@ func (s *Store) commandResult(ctx context.Context, a Append) (AppendResult, bool
 	if a.CommandID == uuid.Nil {
 		return AppendResult{}, false, nil
 	}
-	var (
-		res    AppendResult
-		stream string
-		hash   []byte
-	)
-	err := s.inScope(ctx, tenantScope(a.TenantID), func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT stream_id, first_version, last_version, last_position, request_hash
-			FROM commands WHERE command_id = $1`, a.CommandID).
-			Scan(&stream, &res.FirstVersion, &res.LastVersion, &res.LastPosition, &hash)
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return AppendResult{}, false, nil
-	}
-	if err != nil {
-		return AppendResult{}, false, fmt.Errorf("look up command %s: %w", a.CommandID, err)
-	}
-	if hash != nil && a.RequestHash != nil && !bytes.Equal(hash, a.RequestHash) {
-		return AppendResult{}, false, fmt.Errorf("command %s: %w", a.CommandID, ErrIdempotencyMismatch)
-	}
-	if res.Stream, err = ParseStreamID(stream); err != nil {
-		return AppendResult{}, false, err
-	}
-	res.Replayed = true
-	return res, true, nil
+	return s.lookupCommand(ctx, tenantScope(a.TenantID), a.CommandID, a.RequestHash)
 }

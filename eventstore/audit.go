@@ -3,10 +3,12 @@ package eventstore
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -23,7 +25,7 @@ type AuditFilter struct {
 	// see; naming the tenant in SQL as well keeps a platform administrator's
 	// query (whose scope sees every tenant) to the one asked for.
 	TenantID uuid.UUID
-	Stream   *StreamID
+	Stream   *eventlog.StreamID
 	// StreamType keeps one aggregate type (time travel over a tenant's VMs).
 	StreamType string
 	Types      []string
@@ -32,6 +34,32 @@ type AuditFilter struct {
 	Since, Until time.Time
 	// After starts past this global position (a cursor).
 	After int64
+
+	// snapshot, when set, keeps to the events visible in this pg_snapshot
+	// (text form): AuditEach's chunks all read the same set of events.
+	snapshot string
+}
+
+// Matches reports whether e passes f (the tenant and every field set), the
+// rule query writes as SQL; for stores that filter in memory.
+func (f AuditFilter) Matches(e eventlog.Event) bool {
+	switch {
+	case e.TenantID != f.TenantID || e.Position.GlobalPosition <= f.After:
+		return false
+	case f.Stream != nil && e.Stream != *f.Stream:
+		return false
+	case f.StreamType != "" && e.Stream.Type != f.StreamType:
+		return false
+	case len(f.Types) > 0 && !slices.Contains(f.Types, e.Type):
+		return false
+	case f.ActorID != uuid.Nil && e.ActorID != f.ActorID:
+		return false
+	case !f.Since.IsZero() && e.RecordedAt.Before(f.Since):
+		return false
+	case !f.Until.IsZero() && e.RecordedAt.After(f.Until):
+		return false
+	}
+	return true
 }
 
 // query is the SELECT for f, in global position order.
@@ -65,6 +93,9 @@ func (f AuditFilter) query(extra string, limit int) (string, []any) {
 	if !f.Until.IsZero() {
 		b.WriteString(` AND recorded_at <= ` + arg(f.Until))
 	}
+	if f.snapshot != "" {
+		b.WriteString(` AND pg_visible_in_snapshot(transaction_id, ` + arg(f.snapshot) + `::pg_snapshot)`)
+	}
 	b.WriteString(extra)
 	b.WriteString(` ORDER BY global_position`)
 	if limit > 0 {
@@ -80,11 +111,11 @@ func (f AuditFilter) query(extra string, limit int) (string, []any) {
 // committed. Only events of transactions below the snapshot's xmin are listed,
 // so a long-running append cannot commit "behind" a page a client has already
 // moved past. (A narrow window remains when a transaction that took its id
-// later inserts its events earlier; the NDJSON export, one snapshot, has none.)
-func (s *Store) AuditPage(ctx context.Context, sc tenantdb.Scope, f AuditFilter, limit int) ([]Event, error) {
+// later inserts its events earlier; AuditEach, one snapshot, has none.)
+func (s *Store) AuditPage(ctx context.Context, sc tenantdb.Scope, f AuditFilter, limit int) ([]eventlog.Event, error) {
 	limit = clampLimit(limit)
 	q, args := f.query(` AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())`, limit)
-	var out []Event
+	var out []eventlog.Event
 	err := s.inScope(ctx, sc, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, q, args...)
 		if err != nil {
@@ -99,44 +130,7 @@ func (s *Store) AuditPage(ctx context.Context, sc tenantdb.Scope, f AuditFilter,
 	return out, nil
 }
 
-// exportStatementTimeout replaces the pool's statement timeout for an export:
-// a million events take tens of seconds, and the client going away cancels
-// the query anyway.
-const exportStatementTimeout = "30min"
-
-// AuditEach calls fn with every event matching f, in global position order,
-// inside one READ ONLY transaction (one snapshot). Rows are decoded as they
-// arrive from the server and never collected, so memory stays flat whatever
-// the count; fn returning an error stops the query.
-func (s *Store) AuditEach(ctx context.Context, sc tenantdb.Scope, f AuditFilter, fn func(Event) error) error {
-	q, args := f.query("", 0)
-	err := s.inScope(ctx, sc, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `SELECT set_config('statement_timeout', $1, true)`, exportStatementTimeout); err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, q, args...)
-		if err != nil {
-			return err
-		}
-		defer rows.Close()
-		for rows.Next() {
-			e, err := scanEvent(rows)
-			if err != nil {
-				return err
-			}
-			if err := fn(e); err != nil {
-				return err
-			}
-		}
-		return rows.Err()
-	})
-	if err != nil {
-		return fmt.Errorf("audit: %w", err)
-	}
-	return nil
-}
-
 // Upcast brings e to its type's latest version with the store's upcasters
 // (WithUpcasters). AuditEach yields events as recorded; a caller rebuilding
 // state from them upcasts each first, as ReadStream would have.
-func (s *Store) Upcast(e *Event) error { return s.upcasters.Upcast(e) }
+func (s *Store) Upcast(e *eventlog.Event) error { return s.upcasters.Upcast(e) }

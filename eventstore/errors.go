@@ -3,13 +3,14 @@ package eventstore
 import (
 	"errors"
 	"fmt"
+
+	"github.com/accountdb/accountdb/eventlog"
 )
 
 // Errors the store returns; wrapped errors carry detail, test with errors.Is.
 var (
 	ErrVersionConflict        = errors.New("eventstore: stream version conflict")
 	ErrDuplicateEvent         = errors.New("eventstore: duplicate event id")
-	ErrInvalidStreamID        = errors.New("eventstore: invalid stream id")
 	ErrInvalidExpectedVersion = errors.New("eventstore: invalid expected version")
 	ErrNoEvents               = errors.New("eventstore: no events to append")
 	ErrInvalidEvent           = errors.New("eventstore: invalid event")
@@ -30,7 +31,7 @@ const MaxEventsPerAppend = 1000
 // ConflictError is an expected-version mismatch. Actual is 0 when the stream
 // does not exist.
 type ConflictError struct {
-	Stream   StreamID
+	Stream   eventlog.StreamID
 	Expected ExpectedVersion
 	Actual   int64
 }

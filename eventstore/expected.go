@@ -3,6 +3,8 @@ package eventstore
 import (
 	"fmt"
 	"strconv"
+
+	"github.com/accountdb/accountdb/eventlog"
 )
 
 // ExpectedVersion is what an append expects of its stream. The zero value is
@@ -51,7 +53,7 @@ func ParseExpectedVersion(s string) (ExpectedVersion, error) {
 	}
 	v, err := strconv.ParseInt(s, 10, 64)
 	if err != nil || v < 0 {
-		return ExpectedVersion{}, fmt.Errorf("%w: %q", ErrInvalidExpectedVersion, truncate(s))
+		return ExpectedVersion{}, fmt.Errorf("%w: %q", ErrInvalidExpectedVersion, eventlog.Excerpt(s))
 	}
 	return Exactly(v), nil
 }
@@ -83,4 +85,20 @@ func (e ExpectedVersion) String() string {
 		return strconv.FormatInt(e.version, 10)
 	}
 	return "unset"
+}
+
+// Admits reports whether a stream now at version current (0: it does not
+// exist) meets the expectation: the rule every store's stream guard applies.
+func (e ExpectedVersion) Admits(current int64) bool {
+	switch e.kind {
+	case kindAny:
+		return true
+	case kindNoStream:
+		return current == 0
+	case kindExists:
+		return current > 0
+	case kindExact:
+		return current == e.version
+	}
+	return false
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -17,13 +18,13 @@ import (
 // transaction's start, versions and times need not agree: callers that
 // rebuild state must stop at the first gap in versions, so that what they
 // rebuild is a prefix of the stream.
-func (s *Store) ReadStreamUntil(ctx context.Context, sc tenantdb.Scope, stream StreamID, fromVersion int64, until time.Time, limit int) ([]Event, error) {
+func (s *Store) ReadStreamUntil(ctx context.Context, sc tenantdb.Scope, stream eventlog.StreamID, fromVersion int64, until time.Time, limit int) ([]eventlog.Event, error) {
 	if err := stream.Validate(); err != nil {
 		return nil, err
 	}
 	limit = clampLimit(limit)
 	bound := timeBound(until)
-	var out []Event
+	var out []eventlog.Event
 	err := s.inScope(ctx, sc, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT `+eventColumns+` FROM events
 			WHERE stream_id = $1 AND stream_version >= $2 AND ($3::timestamptz IS NULL OR recorded_at <= $3)
@@ -55,7 +56,7 @@ const foldColumns = `stream_version, event_id, event_type, schema_version, tenan
 // Events are upcast like ReadStreamUntil's but carry only Stream,
 // StreamVersion, EventID, Type, SchemaVersion, TenantID, ActorID, Data and
 // RecordedAt; rows are decoded as they arrive, never collected.
-func (s *Store) FoldStream(ctx context.Context, sc tenantdb.Scope, stream StreamID, after int64, until time.Time, fn func(Event) error) error {
+func (s *Store) FoldStream(ctx context.Context, sc tenantdb.Scope, stream eventlog.StreamID, after int64, until time.Time, fn func(eventlog.Event) error) error {
 	if err := stream.Validate(); err != nil {
 		return err
 	}
@@ -69,7 +70,7 @@ func (s *Store) FoldStream(ctx context.Context, sc tenantdb.Scope, stream Stream
 }
 
 // foldStream is FoldStream inside the caller's transaction.
-func (s *Store) foldStream(ctx context.Context, tx pgx.Tx, stream StreamID, after int64, until time.Time, fn func(Event) error) error {
+func (s *Store) foldStream(ctx context.Context, tx pgx.Tx, stream eventlog.StreamID, after int64, until time.Time, fn func(eventlog.Event) error) error {
 	rows, err := tx.Query(ctx, `SELECT `+foldColumns+` FROM events
 		WHERE stream_id = $1 AND stream_version > $2 AND ($3::timestamptz IS NULL OR recorded_at <= $3)
 		ORDER BY stream_version`,
@@ -80,7 +81,7 @@ func (s *Store) foldStream(ctx context.Context, tx pgx.Tx, stream StreamID, afte
 	defer rows.Close()
 	version := after
 	for rows.Next() {
-		e := Event{Stream: stream}
+		e := eventlog.Event{Stream: stream}
 		// pgtype.UUID and []byte scan without the text round trip and
 		// JSON validation of uuid.UUID and json.RawMessage.
 		var id, tenant, actor pgtype.UUID

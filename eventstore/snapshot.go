@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -27,6 +28,12 @@ type Snapshot struct {
 	State        json.RawMessage
 }
 
+// Valid reports whether sn can be saved: it has a version, a covered
+// instant and a state that is JSON.
+func (sn Snapshot) Valid() bool {
+	return sn.StreamVersion >= 1 && !sn.CoveredUntil.IsZero() && json.Valid(sn.State)
+}
+
 // SnapshotStateVersion is what snapshots written and read by this store are
 // tagged with: the version of the code that turns events into state
 // (codeVersion, the domain's) and the fingerprint of the upcasters events are
@@ -34,7 +41,14 @@ type Snapshot struct {
 // built by other code, possibly from differently shaped events, and is never
 // used.
 func (s *Store) SnapshotStateVersion(codeVersion int) string {
-	return fmt.Sprintf("d%d-u%s", codeVersion, s.upcasters.Fingerprint())
+	return SnapshotStateVersion(codeVersion, s.upcasters)
+}
+
+// SnapshotStateVersion is the state version of snapshots built by code of
+// codeVersion from events read through u (nil: none); see
+// Store.SnapshotStateVersion.
+func SnapshotStateVersion(codeVersion int, u *Upcasters) string {
+	return fmt.Sprintf("d%d-u%s", codeVersion, u.Fingerprint())
 }
 
 // SaveSnapshots records snaps of tenant's stream under this store's state
@@ -44,7 +58,7 @@ func (s *Store) SnapshotStateVersion(codeVersion int) string {
 // version) is left as it is: built by the same code from the same events, it
 // is the same. The commit does not wait for the WAL flush (synchronous_commit
 // off): a snapshot lost in a crash costs one replay, not data.
-func (s *Store) SaveSnapshots(ctx context.Context, tenant uuid.UUID, stream StreamID, codeVersion int, snaps []Snapshot) error {
+func (s *Store) SaveSnapshots(ctx context.Context, tenant uuid.UUID, stream eventlog.StreamID, codeVersion int, snaps []Snapshot) error {
 	if err := stream.Validate(); err != nil {
 		return err
 	}
@@ -55,7 +69,7 @@ func (s *Store) SaveSnapshots(ctx context.Context, tenant uuid.UUID, stream Stre
 	covered := make([]time.Time, len(snaps))
 	states := make([]string, len(snaps))
 	for i, sn := range snaps {
-		if sn.StreamVersion < 1 || sn.CoveredUntil.IsZero() || !json.Valid(sn.State) {
+		if !sn.Valid() {
 			return fmt.Errorf("save snapshots of %s: version %d: %w", stream, sn.StreamVersion, ErrInvalidSnapshot)
 		}
 		versions[i], covered[i], states[i] = sn.StreamVersion, sn.CoveredUntil, string(sn.State)
@@ -80,7 +94,7 @@ func (s *Store) SaveSnapshots(ctx context.Context, tenant uuid.UUID, stream Stre
 // tagged with this store's state version for codeVersion, the one of the
 // highest stream version whose CoveredUntil is at or before until (zero: any);
 // false when there is none. Only a tenant's own scope sees its snapshots.
-func (s *Store) LatestSnapshot(ctx context.Context, sc tenantdb.Scope, stream StreamID, codeVersion int, until time.Time) (Snapshot, bool, error) {
+func (s *Store) LatestSnapshot(ctx context.Context, sc tenantdb.Scope, stream eventlog.StreamID, codeVersion int, until time.Time) (Snapshot, bool, error) {
 	if err := stream.Validate(); err != nil {
 		return Snapshot{}, false, err
 	}
@@ -98,7 +112,7 @@ func (s *Store) LatestSnapshot(ctx context.Context, sc tenantdb.Scope, stream St
 	return snap, found, nil
 }
 
-func (s *Store) latestSnapshot(ctx context.Context, tx pgx.Tx, stream StreamID, codeVersion int, until time.Time) (Snapshot, bool, error) {
+func (s *Store) latestSnapshot(ctx context.Context, tx pgx.Tx, stream eventlog.StreamID, codeVersion int, until time.Time) (Snapshot, bool, error) {
 	var (
 		snap  Snapshot
 		state []byte
@@ -125,8 +139,8 @@ func (s *Store) latestSnapshot(ctx context.Context, tx pgx.Tx, stream StreamID, 
 // error is returned as the second result, for the caller to report; restore
 // must then have left the aggregate untouched. It returns the version the
 // fold started after (0: no snapshot used).
-func (s *Store) FoldFromSnapshot(ctx context.Context, sc tenantdb.Scope, stream StreamID, codeVersion int, until time.Time,
-	restore func(Snapshot) error, fn func(Event) error) (after int64, restoreErr, err error) {
+func (s *Store) FoldFromSnapshot(ctx context.Context, sc tenantdb.Scope, stream eventlog.StreamID, codeVersion int, until time.Time,
+	restore func(Snapshot) error, fn func(eventlog.Event) error) (after int64, restoreErr, err error) {
 	if err := stream.Validate(); err != nil {
 		return 0, nil, err
 	}

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"time"
 
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -41,9 +42,9 @@ func (s *Store) inScope(ctx context.Context, sc tenantdb.Scope, fn func(pgx.Tx) 
 const eventColumns = `global_position, transaction_id::text AS txid_text, stream_id, stream_version, event_id,
 	event_type, schema_version, tenant_id, actor_id, correlation_id, causation_id, data, metadata, recorded_at`
 
-func scanEvents(rows pgx.Rows, capacity int) ([]Event, error) {
+func scanEvents(rows pgx.Rows, capacity int) ([]eventlog.Event, error) {
 	defer rows.Close()
-	out := make([]Event, 0, capacity)
+	out := make([]eventlog.Event, 0, capacity)
 	for rows.Next() {
 		e, err := scanEvent(rows)
 		if err != nil {
@@ -55,9 +56,9 @@ func scanEvents(rows pgx.Rows, capacity int) ([]Event, error) {
 }
 
 // scanEvent decodes the current row of a query selecting eventColumns.
-func scanEvent(rows pgx.Rows) (Event, error) {
+func scanEvent(rows pgx.Rows) (eventlog.Event, error) {
 	var (
-		e         Event
+		e         eventlog.Event
 		txid      string
 		stream    string
 		actor     pgtype.UUID
@@ -71,16 +72,16 @@ func scanEvent(rows pgx.Rows) (Event, error) {
 	if err := rows.Scan(&e.Position.GlobalPosition, &txid, &stream, &e.StreamVersion, &id,
 		&e.Type, &e.SchemaVersion, &tenant, &actor, &correlation, &causation,
 		&data, &e.Metadata, &e.RecordedAt); err != nil {
-		return Event{}, fmt.Errorf("scan event: %w", err)
+		return eventlog.Event{}, fmt.Errorf("scan event: %w", err)
 	}
 	e.EventID, e.TenantID, e.CorrelationID, e.Data = id.Bytes, tenant.Bytes, correlation.Bytes, data
 	tx, err := strconv.ParseUint(txid, 10, 64)
 	if err != nil {
-		return Event{}, fmt.Errorf("scan event: transaction id %q: %w", txid, err)
+		return eventlog.Event{}, fmt.Errorf("scan event: transaction id %q: %w", txid, err)
 	}
 	e.Position.TransactionID = tx
-	if e.Stream, err = ParseStreamID(stream); err != nil {
-		return Event{}, err
+	if e.Stream, err = eventlog.ParseStreamID(stream); err != nil {
+		return eventlog.Event{}, err
 	}
 	e.ActorID, e.CausationID = uuid.UUID(actor.Bytes), uuid.UUID(causation.Bytes)
 	e.RecordedAt = e.RecordedAt.UTC()
@@ -89,12 +90,12 @@ func scanEvent(rows pgx.Rows) (Event, error) {
 
 // ReadStream returns up to limit events of one tenant's stream with version >=
 // fromVersion, oldest first. A stream of another tenant reads as empty.
-func (s *Store) ReadStream(ctx context.Context, tenant uuid.UUID, stream StreamID, fromVersion int64, limit int) ([]Event, error) {
+func (s *Store) ReadStream(ctx context.Context, tenant uuid.UUID, stream eventlog.StreamID, fromVersion int64, limit int) ([]eventlog.Event, error) {
 	return s.ReadStreamUntil(ctx, tenantScope(tenant), stream, fromVersion, time.Time{}, limit)
 }
 
 // StreamVersion is a stream's current version for tenant, 0 if it has none.
-func (s *Store) StreamVersion(ctx context.Context, tenant uuid.UUID, stream StreamID) (int64, error) {
+func (s *Store) StreamVersion(ctx context.Context, tenant uuid.UUID, stream eventlog.StreamID) (int64, error) {
 	var v int64
 	err := s.inScope(ctx, tenantScope(tenant), func(tx pgx.Tx) error {
 		err := tx.QueryRow(ctx, `SELECT version FROM streams WHERE stream_id = $1`, stream.String()).Scan(&v)
@@ -115,9 +116,9 @@ func (s *Store) StreamVersion(ctx context.Context, tenant uuid.UUID, stream Stre
 // watermark, so a later call can never find an event that should have come
 // before one already returned. The price is that a long-running writing
 // transaction anywhere in the cluster holds readers back until it ends.
-func (s *Store) ReadAll(ctx context.Context, after Position, limit int) ([]Event, error) {
+func (s *Store) ReadAll(ctx context.Context, after eventlog.Position, limit int) ([]eventlog.Event, error) {
 	limit = clampLimit(limit)
-	var out []Event
+	var out []eventlog.Event
 	err := s.inScope(ctx, crossTenantRead, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, `SELECT `+eventColumns+` FROM events
 			WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
@@ -139,19 +140,19 @@ func (s *Store) ReadAll(ctx context.Context, after Position, limit int) ([]Event
 // PositionOf finds the log position of the event at a global position, so a
 // client's consistency token or Last-Event-ID (a global position) can be
 // compared with checkpoints kept in log order.
-func (s *Store) PositionOf(ctx context.Context, globalPosition int64) (Position, error) {
+func (s *Store) PositionOf(ctx context.Context, globalPosition int64) (eventlog.Position, error) {
 	var txid string
 	err := s.inScope(ctx, crossTenantRead, func(tx pgx.Tx) error {
 		return tx.QueryRow(ctx, `SELECT transaction_id::text AS txid_text FROM events WHERE global_position = $1`, globalPosition).Scan(&txid)
 	})
 	if err != nil {
-		return Position{}, fmt.Errorf("position of %d: %w", globalPosition, err)
+		return eventlog.Position{}, fmt.Errorf("position of %d: %w", globalPosition, err)
 	}
 	t, err := strconv.ParseUint(txid, 10, 64)
 	if err != nil {
-		return Position{}, fmt.Errorf("position of %d: %w", globalPosition, err)
+		return eventlog.Position{}, fmt.Errorf("position of %d: %w", globalPosition, err)
 	}
-	return Position{TransactionID: t, GlobalPosition: globalPosition}, nil
+	return eventlog.Position{TransactionID: t, GlobalPosition: globalPosition}, nil
 }
 
 // DefaultReadLimit and MaxReadLimit bound one read.

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+
+	"github.com/accountdb/accountdb/eventlog"
 )
 
 // Upcaster turns the data of one version of an event type into the next
@@ -45,7 +47,7 @@ func NewUpcasters() *Upcasters {
 func (u *Upcasters) Register(eventType string, from int, fn Upcaster) error {
 	switch {
 	case !eventTypePattern.MatchString(eventType):
-		return fmt.Errorf("register upcaster: event type %q must match %s", truncate(eventType), eventTypePattern)
+		return fmt.Errorf("register upcaster: event type %q must match %s", eventlog.Excerpt(eventType), eventTypePattern)
 	case from < 1:
 		return fmt.Errorf("register upcaster %s: from version %d, versions start at 1", eventType, from)
 	case fn == nil:
@@ -94,7 +96,7 @@ func (u *Upcasters) Fingerprint() string {
 // Upcast brings e to its type's latest version, one registered step at a
 // time, updating Data and SchemaVersion. An event already at (or, written by
 // a newer release, above) the latest version is left alone.
-func (u *Upcasters) Upcast(e *Event) error {
+func (u *Upcasters) Upcast(e *eventlog.Event) error {
 	latest := u.Latest(e.Type)
 	for e.SchemaVersion < latest {
 		fn, ok := u.steps[upcastStep{e.Type, e.SchemaVersion}]
@@ -115,7 +117,7 @@ func (u *Upcasters) Upcast(e *Event) error {
 }
 
 // upcastAll upcasts evs in place.
-func (u *Upcasters) upcastAll(evs []Event) ([]Event, error) {
+func (u *Upcasters) upcastAll(evs []eventlog.Event) ([]eventlog.Event, error) {
 	if u == nil {
 		return evs, nil
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/google/uuid"
@@ -62,7 +63,7 @@ func TestUpcasterRegistry(t *testing.T) {
 		t.Fatalf("latest: %d %d", u.Latest("person_registered"), u.Latest("other"))
 	}
 
-	e := eventstore.Event{Type: "person_registered", SchemaVersion: 1, Data: json.RawMessage(`{"name":"Ada Lovelace"}`)}
+	e := eventlog.Event{Type: "person_registered", SchemaVersion: 1, Data: json.RawMessage(`{"name":"Ada Lovelace"}`)}
 	if err := u.Upcast(&e); err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +71,7 @@ func TestUpcasterRegistry(t *testing.T) {
 		t.Fatalf("v1 → v3: %d %s", e.SchemaVersion, e.Data)
 	}
 	// Already latest, newer than known, or of a type without upcasters: as is.
-	for _, e := range []eventstore.Event{
+	for _, e := range []eventlog.Event{
 		{Type: "person_registered", SchemaVersion: 3, Data: json.RawMessage(`{"x":1}`)},
 		{Type: "person_registered", SchemaVersion: 4, Data: json.RawMessage(`{"x":1}`)},
 		{Type: "vm_started", SchemaVersion: 1, Data: json.RawMessage(`{"x":1}`)},
@@ -87,12 +88,12 @@ func TestUpcasterRegistry(t *testing.T) {
 
 	// A hole in the chain (v2 → v3 missing) is an error, not a silent v2.
 	holey := registry(t, map[int]eventstore.Upcaster{1: splitName, 3: addEmail})
-	e = eventstore.Event{Type: "person_registered", SchemaVersion: 1, Data: json.RawMessage(`{"name":"Ada Lovelace"}`)}
+	e = eventlog.Event{Type: "person_registered", SchemaVersion: 1, Data: json.RawMessage(`{"name":"Ada Lovelace"}`)}
 	if err := holey.Upcast(&e); !errors.Is(err, eventstore.ErrMissingUpcaster) {
 		t.Fatalf("missing step: %v", err)
 	}
 	failing := registry(t, map[int]eventstore.Upcaster{1: func(json.RawMessage) (json.RawMessage, error) { return []byte("{"), nil }})
-	e = eventstore.Event{Type: "person_registered", SchemaVersion: 1, Data: json.RawMessage(`{}`)}
+	e = eventlog.Event{Type: "person_registered", SchemaVersion: 1, Data: json.RawMessage(`{}`)}
 	if err := failing.Upcast(&e); err == nil {
 		t.Fatal("invalid JSON from an upcaster accepted")
 	}
@@ -116,7 +117,7 @@ func TestStoreReadsEventsAtTheLatestVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []string{`{"first":"Ada","last":"Lovelace"}`, `{"first":"Grace","last":"Hopper"}`}
-	check := func(how string, evs []eventstore.Event, err error) {
+	check := func(how string, evs []eventlog.Event, err error) {
 		t.Helper()
 		if err != nil || len(evs) != 2 {
 			t.Fatalf("%s: %d events, %v", how, len(evs), err)
@@ -139,7 +140,7 @@ func TestStoreReadsEventsAtTheLatestVersion(t *testing.T) {
 	evs = nil
 	deadline := time.Now().Add(10 * time.Second)
 	for len(evs) < 2 && time.Now().Before(deadline) {
-		if evs, err = s.ReadAll(ctx, eventstore.Start, 0); err != nil {
+		if evs, err = s.ReadAll(ctx, eventlog.Start, 0); err != nil {
 			t.Fatal(err)
 		}
 		if len(evs) < 2 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -16,7 +17,7 @@ type VerifyFilter struct {
 	// its streams only); uuid.Nil runs it under the cross-tenant system scope.
 	TenantID uuid.UUID
 	// Stream checks one stream; the zero StreamID checks them all.
-	Stream StreamID
+	Stream eventlog.StreamID
 }
 
 // BreakReason says how a chain is broken.
@@ -144,7 +145,7 @@ func (s *Store) VerifyChains(ctx context.Context, f VerifyFilter) (VerifyReport,
 		tenant = &f.TenantID
 	}
 	var stream *string
-	if f.Stream != (StreamID{}) {
+	if f.Stream != (eventlog.StreamID{}) {
 		if err := f.Stream.Validate(); err != nil {
 			return VerifyReport{}, err
 		}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"testing"
 
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/internal/pgtest"
 	"github.com/google/uuid"
@@ -13,7 +14,7 @@ import (
 )
 
 // appendN appends n events to st in appends of perAppend events each.
-func appendN(t *testing.T, s *eventstore.Store, tenant uuid.UUID, st eventstore.StreamID, n, perAppend int) {
+func appendN(t *testing.T, s *eventstore.Store, tenant uuid.UUID, st eventlog.StreamID, n, perAppend int) {
 	t.Helper()
 	for v := 0; v < n; v += perAppend {
 		var evs []eventstore.NewEvent
@@ -22,7 +23,7 @@ func appendN(t *testing.T, s *eventstore.Store, tenant uuid.UUID, st eventstore.
 		}
 		if _, err := s.Append(context.Background(), eventstore.Append{Stream: st, TenantID: tenant,
 			Expected: eventstore.Exactly(int64(v)), ActorID: uuid.New(), Events: evs,
-			Metadata: eventstore.Metadata{RequestID: "r", ClientIP: "192.0.2.1"}}); err != nil {
+			Metadata: eventlog.Metadata{RequestID: "r", ClientIP: "192.0.2.1"}}); err != nil {
 			t.Fatalf("append to %s: %v", st, err)
 		}
 	}
@@ -74,7 +75,7 @@ func verify(t *testing.T, s *eventstore.Store, f eventstore.VerifyFilter) events
 	return rep
 }
 
-func position(t *testing.T, s *eventstore.Store, tenant uuid.UUID, st eventstore.StreamID, version int64) int64 {
+func position(t *testing.T, s *eventstore.Store, tenant uuid.UUID, st eventlog.StreamID, version int64) int64 {
 	t.Helper()
 	evs, err := s.ReadStream(context.Background(), tenant, st, version, 1)
 	if err != nil || len(evs) != 1 {
@@ -144,7 +145,7 @@ func TestHashChainsVerifyAndRevealTampering(t *testing.T) {
 		t.Fatalf("tampered log: %+v", rep)
 	}
 	want := []struct {
-		stream   eventstore.StreamID
+		stream   eventlog.StreamID
 		version  int64
 		position int64
 		reason   eventstore.BreakReason

@@ -83,7 +83,7 @@ func (in *Ingest) consume(ctx context.Context) error {
 	cons, err := stream.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{
 		Durable:       ConsumerName,
 		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       30 * time.Second,
+		AckWait:       ackWait,
 		MaxAckPending: 64,
 		DeliverPolicy: jetstream.DeliverAllPolicy,
 	})
@@ -105,7 +105,29 @@ func (in *Ingest) consume(ctx context.Context) error {
 	return ctx.Err()
 }
 
+// ackWait is how long a message delivered to a consumer that vanished (its
+// NATS node or its process died, a pull response lost in a leader
+// election) waits before redelivery: every result behind it waits as long
+// (issue 19 saw 30 s, the former value). A message being handled is kept
+// alive with InProgress every third of it; handling twice is harmless
+// (every command here is idempotent).
+const ackWait = 5 * time.Second
+
 func (in *Ingest) handle(ctx context.Context, msg jetstream.Msg) {
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		t := time.NewTicker(ackWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	}()
 	var err error
 	switch kind := protocol.MessageKind(msg.Headers()); kind {
 	case protocol.KindResult:
@@ -120,6 +142,11 @@ func (in *Ingest) handle(ctx context.Context, msg jetstream.Msg) {
 			if n, err = in.commands.RecordObservation(ctx, o); n > 0 {
 				in.opts.Logger.Info("drift recorded", "cluster", o.ClusterID, "vms", n)
 			}
+		}
+	case protocol.KindGuestAddresses:
+		var g protocol.GuestAddresses
+		if g, err = protocol.DecodeGuestAddresses(msg.Data()); err == nil {
+			_, err = in.commands.RecordGuestAddresses(ctx, g.TenantID, g.VMID, g.Addresses)
 		}
 	case protocol.KindInventory:
 		var inv protocol.Inventory

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/internal/pgtest"
 	"github.com/accountdb/accountdb/migrations"
@@ -73,12 +74,12 @@ func TestEventHashBackfillsExistingEvents(t *testing.T) {
 		t.Fatal(err)
 	}
 	tenant := uuid.New()
-	long := eventstore.StreamID{Type: "vm", ID: uuid.New()}
-	short := eventstore.StreamID{Type: "user", ID: uuid.New()}
+	long := eventlog.StreamID{Type: "vm", ID: uuid.New()}
+	short := eventlog.StreamID{Type: "user", ID: uuid.New()}
 	// As the superuser, which row-level security does not bind; interleaved
 	// so that stream order differs from position order.
 	for _, e := range []struct {
-		stream eventstore.StreamID
+		stream eventlog.StreamID
 		v      int
 	}{{long, 1}, {short, 1}, {long, 2}, {long, 3}} {
 		if _, err := db.ExecContext(ctx, `INSERT INTO events (stream_id, stream_type, stream_version, event_id,

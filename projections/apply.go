@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -36,6 +36,17 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) error {
 		return err
 	}
 	r.metrics.observeCommit(len(p.apply), last, p.to, time.Now())
+	if target, ok := gapTarget(ds, p); ok && r.opts.Log != nil {
+		// The events between the checkpoint and what was delivered are in
+		// the log: apply them from there at rebuild speed, then this batch
+		// again (what it held back now follows the checkpoint or is done).
+		if err := r.catchUp(ctx, p.to, target); err != nil {
+			r.log.Warn("projector catch-up from the log failed; waiting for redelivery", "err", err)
+		} else if p2, last2, err := r.applyBatch(ctx, ds); err == nil {
+			p = p2
+			r.metrics.observeCommit(len(p.apply), last2, p.to, time.Now())
+		}
+	}
 	r.retryDelay = r.opts.MinRetryDelay
 	r.settle(ds, p, r.opts.GapDelay)
 	r.noteGaps(ds, p)
@@ -45,10 +56,10 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) error {
 // applyBatch locks and reads the checkpoint, applies the events that continue
 // its chain, saves the new checkpoint and commits. It returns the plan it
 // carried out and the last event applied.
-func (r *Runner) applyBatch(ctx context.Context, ds []delivery) (batchPlan, eventstore.Event, error) {
+func (r *Runner) applyBatch(ctx context.Context, ds []delivery) (batchPlan, eventlog.Event, error) {
 	var (
 		p    batchPlan
-		last eventstore.Event
+		last eventlog.Event
 	)
 	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 		cp, err := lockCheckpoint(ctx, tx, r.p.Name())
@@ -63,12 +74,62 @@ func (r *Runner) applyBatch(ctx context.Context, ds []delivery) (batchPlan, even
 			return nil
 		}
 		last = ds[p.apply[len(p.apply)-1]].event
-		return saveCheckpoint(ctx, tx, r.p.Name(), p.to)
+		if err := saveCheckpoint(ctx, tx, r.p.Name(), p.to); err != nil {
+			return err
+		}
+		return notifyCheckpoint(ctx, tx, r.p.Name())
 	})
 	if err != nil {
-		return batchPlan{}, eventstore.Event{}, fmt.Errorf("apply batch: %w", err)
+		return batchPlan{}, eventlog.Event{}, fmt.Errorf("apply batch: %w", err)
 	}
 	return p, last, nil
+}
+
+// gapTarget is the furthest event a plan held back for a gap, if any: the
+// position catch-up must reach.
+func gapTarget(ds []delivery, p batchPlan) (eventlog.Position, bool) {
+	var target eventlog.Position
+	found := false
+	for _, i := range p.later {
+		if d := ds[i]; d.err == nil && p.to.Less(d.event.Position) && target.Less(d.event.Position) {
+			target, found = d.event.Position, true
+		}
+	}
+	return target, found
+}
+
+// catchUp applies the log's events after from, batch by batch, until the
+// checkpoint reaches target (or the log has nothing more visible yet).
+func (r *Runner) catchUp(ctx context.Context, from, target eventlog.Position) error {
+	cp, total := from, 0
+	for cp.Less(target) {
+		events, err := r.opts.Log.ReadAll(ctx, cp, r.opts.BatchSize)
+		if err != nil {
+			return err
+		}
+		if len(events) == 0 {
+			break
+		}
+		ds := make([]delivery, len(events))
+		prev := cp
+		for i, e := range events {
+			ds[i] = delivery{event: e, prev: prev}
+			prev = e.Position
+		}
+		p, last, err := r.applyBatch(ctx, ds)
+		if err != nil {
+			return err
+		}
+		if len(p.apply) == 0 {
+			break // another runner moved the checkpoint elsewhere meanwhile
+		}
+		r.metrics.observeCommit(len(p.apply), last, p.to, time.Now())
+		cp, total = p.to, total+len(p.apply)
+	}
+	if total > 0 {
+		r.log.Info("projector caught up from the log across a gap", "events", total, "checkpoint", cp.GlobalPosition)
+	}
+	return nil
 }
 
 // applyEvents applies ds[idx...] in order, each under its own tenant's scope
@@ -84,7 +145,7 @@ func applyEvents(ctx context.Context, tx pgx.Tx, p Projector, ds []delivery, idx
 	return nil
 }
 
-func applyEvent(ctx context.Context, tx pgx.Tx, p Projector, e eventstore.Event, scoped *uuid.UUID) error {
+func applyEvent(ctx context.Context, tx pgx.Tx, p Projector, e eventlog.Event, scoped *uuid.UUID) error {
 	if e.TenantID != *scoped || e.TenantID == uuid.Nil {
 		if err := tenantdb.SetScope(ctx, tx, tenantdb.Tenant(e.TenantID)); err != nil {
 			return fmt.Errorf("event %d: %w", e.Position.GlobalPosition, err)

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -33,22 +33,22 @@ const saveCheckpointSQL = `UPDATE checkpoints SET transaction_id = $2, global_po
 
 // lockCheckpoint takes the apply lock and the checkpoint row lock of a
 // projector in tx and returns its checkpoint, creating the row if needed.
-func lockCheckpoint(ctx context.Context, tx pgx.Tx, projector string) (eventstore.Position, error) {
+func lockCheckpoint(ctx context.Context, tx pgx.Tx, projector string) (eventlog.Position, error) {
 	name := CheckpointName(projector)
 	if _, err := tx.Exec(ctx, lockForApplySQL, name); err != nil {
-		return eventstore.Position{}, fmt.Errorf("lock checkpoint %s: %w", name, err)
+		return eventlog.Position{}, fmt.Errorf("lock checkpoint %s: %w", name, err)
 	}
 	if _, err := tx.Exec(ctx, ensureCheckpointSQL, name); err != nil {
-		return eventstore.Position{}, fmt.Errorf("create checkpoint %s: %w", name, err)
+		return eventlog.Position{}, fmt.Errorf("create checkpoint %s: %w", name, err)
 	}
 	var txid, gp int64
 	if err := tx.QueryRow(ctx, checkpointForUpdateSQL, name).Scan(&txid, &gp); err != nil {
-		return eventstore.Position{}, fmt.Errorf("read checkpoint %s: %w", name, err)
+		return eventlog.Position{}, fmt.Errorf("read checkpoint %s: %w", name, err)
 	}
-	return eventstore.Position{TransactionID: uint64(txid), GlobalPosition: gp}, nil
+	return eventlog.Position{TransactionID: uint64(txid), GlobalPosition: gp}, nil
 }
 
-func saveCheckpoint(ctx context.Context, tx pgx.Tx, projector string, pos eventstore.Position) error {
+func saveCheckpoint(ctx context.Context, tx pgx.Tx, projector string, pos eventlog.Position) error {
 	if _, err := tx.Exec(ctx, saveCheckpointSQL, CheckpointName(projector), int64(pos.TransactionID), pos.GlobalPosition); err != nil {
 		return fmt.Errorf("save checkpoint %s: %w", CheckpointName(projector), err)
 	}
@@ -57,12 +57,12 @@ func saveCheckpoint(ctx context.Context, tx pgx.Tx, projector string, pos events
 
 // Checkpoint is where a projector has got to, and when it last moved.
 type Checkpoint struct {
-	Position  eventstore.Position
+	Position  eventlog.Position
 	UpdatedAt time.Time
 }
 
 // ReadCheckpoint returns a projector's checkpoint; a projector that has never
-// run is at eventstore.Start. The checkpoints table has no row-level security,
+// run is at eventlog.Start. The checkpoints table has no row-level security,
 // so this needs no tenant scope.
 func ReadCheckpoint(ctx context.Context, pool *pgxpool.Pool, projector string) (Checkpoint, error) {
 	var (
@@ -77,14 +77,14 @@ func ReadCheckpoint(ctx context.Context, pool *pgxpool.Pool, projector string) (
 	if err != nil {
 		return Checkpoint{}, fmt.Errorf("read checkpoint %s: %w", CheckpointName(projector), err)
 	}
-	cp.Position = eventstore.Position{TransactionID: uint64(txid), GlobalPosition: gp}
+	cp.Position = eventlog.Position{TransactionID: uint64(txid), GlobalPosition: gp}
 	return cp, nil
 }
 
 // WaitFor blocks until projector's checkpoint is at or past pos, polling with
 // a growing interval, or until ctx ends. It is how a query honours a client's
 // consistency token (read-your-writes): bound ctx to what the caller will wait.
-func WaitFor(ctx context.Context, pool *pgxpool.Pool, projector string, pos eventstore.Position) error {
+func WaitFor(ctx context.Context, pool *pgxpool.Pool, projector string, pos eventlog.Position) error {
 	const maxInterval = 250 * time.Millisecond
 	interval := 5 * time.Millisecond
 	for {

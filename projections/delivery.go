@@ -3,7 +3,8 @@ package projections
 import (
 	"fmt"
 
-	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/bus"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
@@ -13,19 +14,19 @@ import (
 // projector can tell the next event from a later one delivered early.
 type delivery struct {
 	msg   jetstream.Msg
-	event eventstore.Event
-	prev  eventstore.Position
+	event eventlog.Event
+	prev  eventlog.Position
 	err   error
 }
 
 func decode(msg jetstream.Msg) delivery {
 	d := delivery{msg: msg}
-	pos, prev, err := eventstore.MessagePositions(msg.Headers())
+	pos, prev, err := bus.MessagePositions(msg.Headers())
 	if err != nil {
 		d.err = err
 		return d
 	}
-	e, err := eventstore.DecodeMessage(msg.Data())
+	e, err := bus.DecodeMessage(msg.Data())
 	if err != nil {
 		d.err = err
 		return d
@@ -33,7 +34,7 @@ func decode(msg jetstream.Msg) delivery {
 	// A message whose two descriptions of itself differ is not trusted to be
 	// either event.
 	if e.Position != pos {
-		d.err = fmt.Errorf("%w: headers say position %v, payload %v", eventstore.ErrInvalidMessage, pos, e.Position)
+		d.err = fmt.Errorf("%w: headers say position %v, payload %v", bus.ErrInvalidMessage, pos, e.Position)
 		return d
 	}
 	d.event, d.prev = e, prev
@@ -49,11 +50,11 @@ type batchPlan struct {
 	apply []int
 	done  []int
 	later []int
-	to    eventstore.Position // the checkpoint after apply
+	to    eventlog.Position // the checkpoint after apply
 }
 
-func plan(cp eventstore.Position, ds []delivery) batchPlan {
-	next := make(map[eventstore.Position]int, len(ds))
+func plan(cp eventlog.Position, ds []delivery) batchPlan {
+	next := make(map[eventlog.Position]int, len(ds))
 	for i, d := range ds {
 		if d.err != nil || !cp.Less(d.event.Position) {
 			continue

@@ -12,9 +12,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/accountdb/accountdb/bus"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/internal/natsauth"
 	"github.com/accountdb/accountdb/internal/natstest"
 	"github.com/accountdb/accountdb/internal/pgtest"
+	"github.com/accountdb/accountdb/relay"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go"
@@ -35,16 +39,8 @@ func newEnv(t *testing.T) *env {
 	t.Helper()
 	db := pgtest.New(t)
 	srv := natstest.Start(t)
-	nc, err := nats.Connect(srv.URL())
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := eventstore.EnsureStream(context.Background(), js); err != nil {
+	_, js := srv.JetStream(t, natsauth.Core())
+	if _, err := bus.EnsureStream(context.Background(), js); err != nil {
 		t.Fatal(err)
 	}
 	store := eventstore.New(db.App, nil)
@@ -56,12 +52,12 @@ func newEnv(t *testing.T) *env {
 // messages it did not publish.
 func (e *env) startRelay(t *testing.T) {
 	t.Helper()
-	relay := eventstore.NewRelay(e.store, e.js, eventstore.RelayOptions{Logger: quietLogger()})
+	publisher := relay.New(e.store, e.js, relay.Options{Logger: quietLogger()})
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = relay.Run(ctx)
+		_ = publisher.Run(ctx)
 	}()
 	t.Cleanup(func() {
 		cancel()
@@ -75,22 +71,22 @@ func quietLogger() *slog.Logger {
 
 // relayMessage is the message the relay would publish for e. Tests that need
 // to misorder messages publish by hand, without running the relay.
-func relayMessage(e eventstore.Event, prev eventstore.Position, msgID string) *nats.Msg {
+func relayMessage(e eventlog.Event, prev eventlog.Position, msgID string) *nats.Msg {
 	data, err := json.Marshal(e)
 	if err != nil {
 		panic(err) // an Event always marshals
 	}
-	m := nats.NewMsg(eventstore.Subject(e))
+	m := nats.NewMsg(bus.Subject(e))
 	m.Data = data
 	m.Header.Set(jetstream.MsgIDHeader, msgID)
-	m.Header.Set(eventstore.HeaderPosition, strconv.FormatInt(e.Position.GlobalPosition, 10))
-	m.Header.Set(eventstore.HeaderTransactionID, strconv.FormatUint(e.Position.TransactionID, 10))
-	m.Header.Set(eventstore.HeaderPrevPosition, strconv.FormatInt(prev.GlobalPosition, 10))
-	m.Header.Set(eventstore.HeaderPrevTransactionID, strconv.FormatUint(prev.TransactionID, 10))
+	m.Header.Set(bus.HeaderPosition, strconv.FormatInt(e.Position.GlobalPosition, 10))
+	m.Header.Set(bus.HeaderTransactionID, strconv.FormatUint(e.Position.TransactionID, 10))
+	m.Header.Set(bus.HeaderPrevPosition, strconv.FormatInt(prev.GlobalPosition, 10))
+	m.Header.Set(bus.HeaderPrevTransactionID, strconv.FormatUint(prev.TransactionID, 10))
 	return m
 }
 
-func publish(t *testing.T, js jetstream.JetStream, e eventstore.Event, prev eventstore.Position, msgID string) {
+func publish(t *testing.T, js jetstream.JetStream, e eventlog.Event, prev eventlog.Position, msgID string) {
 	t.Helper()
 	if _, err := js.PublishMsg(context.Background(), relayMessage(e, prev, msgID)); err != nil {
 		t.Fatalf("publish %d: %v", e.Position.GlobalPosition, err)
@@ -110,7 +106,7 @@ func appendEvents(t *testing.T, s *eventstore.Store, tenants []uuid.UUID, n int)
 	ctx := context.Background()
 	for i, a := 0, 0; i < n; a++ {
 		tenant := tenants[a%len(tenants)]
-		st, err := eventstore.NewStreamID(streamTypes[(a/len(tenants))%len(streamTypes)], uuid.New())
+		st, err := eventlog.NewStreamID(streamTypes[(a/len(tenants))%len(streamTypes)], uuid.New())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -144,7 +140,7 @@ type activityRow struct {
 }
 
 // expectedActivity is tenant_activity computed straight from events.
-func expectedActivity(evs []eventstore.Event) []activityRow {
+func expectedActivity(evs []eventlog.Event) []activityRow {
 	idx := map[[3]string]int{}
 	var rows []activityRow
 	for _, e := range evs {
@@ -223,10 +219,10 @@ func diffRows(want, got []activityRow) string {
 
 // readEvents reads the first n events of the log, waiting for them to pass
 // ReadAll's watermark.
-func readEvents(t *testing.T, s *eventstore.Store, n int) []eventstore.Event {
+func readEvents(t *testing.T, s *eventstore.Store, n int) []eventlog.Event {
 	t.Helper()
-	var out []eventstore.Event
-	after := eventstore.Start
+	var out []eventlog.Event
+	after := eventlog.Start
 	deadline := time.Now().Add(patience)
 	for len(out) < n {
 		evs, err := s.ReadAll(context.Background(), after, n-len(out))
@@ -253,7 +249,7 @@ type recorder struct {
 	positions []int64
 }
 
-func (r *recorder) Apply(ctx context.Context, tx pgx.Tx, e eventstore.Event) error {
+func (r *recorder) Apply(ctx context.Context, tx pgx.Tx, e eventlog.Event) error {
 	if err := r.Projector.Apply(ctx, tx, e); err != nil {
 		return err
 	}
@@ -305,7 +301,7 @@ func start(t *testing.T, r *Runner) (stop func()) {
 	return stop
 }
 
-func waitCaughtUp(t *testing.T, e *env, name string, pos eventstore.Position) {
+func waitCaughtUp(t *testing.T, e *env, name string, pos eventlog.Position) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), patience)
 	defer cancel()

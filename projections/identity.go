@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/accountdb/accountdb/domain"
-	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -20,8 +20,14 @@ func (Tenants) Name() string { return "tenants" }
 // Tables implements Projector.
 func (Tenants) Tables() []string { return []string{"tenants"} }
 
+// EventTypes implements Projector.
+func (Tenants) EventTypes() []string {
+	return typesOf(&domain.TenantCreated{}, &domain.TenantRenamed{}, &domain.TenantQuotaChanged{},
+		&domain.TenantSuspendedEvent{}, &domain.TenantResumed{})
+}
+
 // Apply implements Projector.
-func (Tenants) Apply(ctx context.Context, tx pgx.Tx, e eventstore.Event) error {
+func (Tenants) Apply(ctx context.Context, tx pgx.Tx, e eventlog.Event) error {
 	if e.Stream.Type != domain.StreamTenant {
 		return nil
 	}
@@ -32,14 +38,18 @@ func (Tenants) Apply(ctx context.Context, tx pgx.Tx, e eventstore.Event) error {
 	id := e.Stream.ID
 	switch ev := de.(type) {
 	case *domain.TenantCreated:
-		_, err = tx.Exec(ctx, `INSERT INTO tenants (tenant_id, name, status, max_vms, max_cores, max_memory_mb, max_disk_gb, version, created_at, updated_at)
-			VALUES ($1, $2, 'active', $3, $4, $5, $6, $7, $8, $8)`,
-			id, ev.Name, ev.Quota.MaxVMs, ev.Quota.MaxCores, ev.Quota.MaxMemoryMB, ev.Quota.MaxDiskGB, e.StreamVersion, e.RecordedAt)
+		_, err = tx.Exec(ctx, `INSERT INTO tenants (tenant_id, name, status, max_vms, max_cores, max_memory_mb, max_disk_gb,
+				max_snapshots_per_vm, max_backups_gb, version, created_at, updated_at)
+			VALUES ($1, $2, 'active', $3, $4, $5, $6, $7, $8, $9, $10, $10)`,
+			id, ev.Name, ev.Quota.MaxVMs, ev.Quota.MaxCores, ev.Quota.MaxMemoryMB, ev.Quota.MaxDiskGB,
+			ev.Quota.MaxSnapshotsPerVM, ev.Quota.MaxBackupsGB, e.StreamVersion, e.RecordedAt)
 	case *domain.TenantRenamed:
 		_, err = tx.Exec(ctx, `UPDATE tenants SET name = $2, version = $3, updated_at = $4 WHERE tenant_id = $1`, id, ev.Name, e.StreamVersion, e.RecordedAt)
 	case *domain.TenantQuotaChanged:
-		_, err = tx.Exec(ctx, `UPDATE tenants SET max_vms = $2, max_cores = $3, max_memory_mb = $4, max_disk_gb = $5, version = $6, updated_at = $7
-			WHERE tenant_id = $1`, id, ev.Quota.MaxVMs, ev.Quota.MaxCores, ev.Quota.MaxMemoryMB, ev.Quota.MaxDiskGB, e.StreamVersion, e.RecordedAt)
+		_, err = tx.Exec(ctx, `UPDATE tenants SET max_vms = $2, max_cores = $3, max_memory_mb = $4, max_disk_gb = $5,
+				max_snapshots_per_vm = $6, max_backups_gb = $7, version = $8, updated_at = $9
+			WHERE tenant_id = $1`, id, ev.Quota.MaxVMs, ev.Quota.MaxCores, ev.Quota.MaxMemoryMB, ev.Quota.MaxDiskGB,
+			ev.Quota.MaxSnapshotsPerVM, ev.Quota.MaxBackupsGB, e.StreamVersion, e.RecordedAt)
 	case *domain.TenantSuspendedEvent:
 		_, err = tx.Exec(ctx, `UPDATE tenants SET status = 'suspended', version = $2, updated_at = $3 WHERE tenant_id = $1`, id, e.StreamVersion, e.RecordedAt)
 	case *domain.TenantResumed:
@@ -59,8 +69,15 @@ func (Users) Name() string { return "users" }
 // Tables implements Projector.
 func (Users) Tables() []string { return []string{"users", "role_bindings"} }
 
+// EventTypes implements Projector.
+func (Users) EventTypes() []string {
+	return typesOf(&domain.UserCreated{}, &domain.UserRolesChanged{}, &domain.UserDisabledEvent{},
+		&domain.UserEnabled{}, &domain.UserPasswordChanged{}, &domain.UserSessionsEnded{}, &domain.UserSSHKeyAdded{},
+		&domain.UserSSHKeyRemoved{})
+}
+
 // Apply implements Projector.
-func (Users) Apply(ctx context.Context, tx pgx.Tx, e eventstore.Event) error {
+func (Users) Apply(ctx context.Context, tx pgx.Tx, e eventlog.Event) error {
 	if e.Stream.Type != domain.StreamUser {
 		return nil
 	}
@@ -87,14 +104,15 @@ func (Users) Apply(ctx context.Context, tx pgx.Tx, e eventstore.Event) error {
 		return setUserStatus(ctx, tx, e, "disabled")
 	case *domain.UserEnabled:
 		return setUserStatus(ctx, tx, e, "active")
-	case *domain.UserPasswordChanged:
+	case *domain.UserPasswordChanged, *domain.UserSessionsEnded, *domain.UserSSHKeyAdded, *domain.UserSSHKeyRemoved:
+		// The user's version moves; the keys themselves are user_ssh_keys'.
 		_, err = tx.Exec(ctx, `UPDATE users SET version = $3, updated_at = $4 WHERE tenant_id = $1 AND user_id = $2`,
 			e.TenantID, id, e.StreamVersion, e.RecordedAt)
 	}
 	return err
 }
 
-func setUserStatus(ctx context.Context, tx pgx.Tx, e eventstore.Event, status string) error {
+func setUserStatus(ctx context.Context, tx pgx.Tx, e eventlog.Event, status string) error {
 	_, err := tx.Exec(ctx, `UPDATE users SET status = $3, version = $4, updated_at = $5 WHERE tenant_id = $1 AND user_id = $2`,
 		e.TenantID, e.Stream.ID, status, e.StreamVersion, e.RecordedAt)
 	return err
@@ -102,7 +120,7 @@ func setUserStatus(ctx context.Context, tx pgx.Tx, e eventstore.Event, status st
 
 // bindRoles makes role_bindings hold exactly roles for the user, keeping the
 // grant time of roles it already had.
-func bindRoles(ctx context.Context, tx pgx.Tx, e eventstore.Event, roles []string) error {
+func bindRoles(ctx context.Context, tx pgx.Tx, e eventlog.Event, roles []string) error {
 	if _, err := tx.Exec(ctx, `DELETE FROM role_bindings WHERE tenant_id = $1 AND user_id = $2 AND NOT (role = ANY($3))`,
 		e.TenantID, e.Stream.ID, roles); err != nil {
 		return err

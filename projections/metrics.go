@@ -3,7 +3,7 @@ package projections
 import (
 	"time"
 
-	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
@@ -59,7 +59,7 @@ func (m *Metrics) forProjector(name string) projectorMetrics {
 	}
 }
 
-func (m projectorMetrics) observeCommit(applied int, last eventstore.Event, cp eventstore.Position, committed time.Time) {
+func (m projectorMetrics) observeCommit(applied int, last eventlog.Event, cp eventlog.Position, committed time.Time) {
 	m.checkpoint.Set(float64(cp.GlobalPosition))
 	if applied == 0 {
 		return

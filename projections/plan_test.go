@@ -5,15 +5,15 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/eventlog"
 )
 
 func TestPlanFollowsTheChain(t *testing.T) {
-	pos := func(n int64) eventstore.Position {
+	pos := func(n int64) eventlog.Position {
 		if n == 0 {
-			return eventstore.Start
+			return eventlog.Start
 		}
-		return eventstore.Position{TransactionID: uint64(100 + n), GlobalPosition: n}
+		return eventlog.Position{TransactionID: uint64(100 + n), GlobalPosition: n}
 	}
 	d := func(n, prev int64) delivery {
 		dl := delivery{prev: pos(prev)}

@@ -5,7 +5,8 @@ import (
 	"fmt"
 	"regexp"
 
-	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/domain"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -19,10 +20,18 @@ import (
 // projector owns, unqualified: rebuild recreates exactly these, and Apply must
 // refer to them unqualified too, so that rebuild can redirect its writes to the
 // fresh copies with search_path.
+//
+// EventTypes declares the event types Apply reacts to; it must ignore every
+// other event. nil declares every event, known or not (TenantActivity). The
+// runtime still hands Apply every event (the checkpoint chain needs them
+// all); the declaration is what the conformance suite holds the projector
+// and its test corpus to: every declared type must occur in the corpus, and
+// replaying only the declared types must build the same read model.
 type Projector interface {
 	Name() string
 	Tables() []string
-	Apply(ctx context.Context, tx pgx.Tx, e eventstore.Event) error
+	EventTypes() []string
+	Apply(ctx context.Context, tx pgx.Tx, e eventlog.Event) error
 }
 
 // Names are lower-case identifiers: they become a NATS durable name, part of a
@@ -43,6 +52,16 @@ func validate(p Projector) error {
 		}
 	}
 	return nil
+}
+
+// typesOf names the types of evs, for EventTypes declarations that cannot
+// drift from the domain's spelling.
+func typesOf(evs ...domain.Event) []string {
+	out := make([]string, len(evs))
+	for i, e := range evs {
+		out[i] = e.EventType()
+	}
+	return out
 }
 
 // CheckpointName is the checkpoints row a projector keeps its position in.

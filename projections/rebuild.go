@@ -7,6 +7,7 @@ import (
 	"io"
 	"time"
 
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/google/uuid"
@@ -19,8 +20,8 @@ import (
 type RebuildResult struct {
 	Projector  string
 	Tables     []string
-	Events     int64               // events applied to the fresh tables
-	Checkpoint eventstore.Position // the projector's checkpoint after the swap
+	Events     int64             // events applied to the fresh tables
+	Checkpoint eventlog.Position // the projector's checkpoint after the swap
 	Duration   time.Duration
 }
 
@@ -203,7 +204,7 @@ type replayer struct {
 	schema  string
 	bar     *progressbar.ProgressBar
 	total   int64
-	pos     eventstore.Position // the last event applied
+	pos     eventlog.Position // the last event applied
 	applied int64
 }
 
@@ -224,7 +225,7 @@ func (r *replayer) replayBatch(ctx context.Context) (int, error) {
 
 // apply applies evs in tx with the fresh tables first on the search path, so
 // the projector's unqualified table names resolve to them.
-func (r *replayer) apply(ctx context.Context, tx pgx.Tx, evs []eventstore.Event) error {
+func (r *replayer) apply(ctx context.Context, tx pgx.Tx, evs []eventlog.Event) error {
 	if _, err := tx.Exec(ctx, "SELECT set_config('search_path', $1, true)",
 		pgx.Identifier{r.schema}.Sanitize()+", public"); err != nil {
 		return err
@@ -238,7 +239,7 @@ func (r *replayer) apply(ctx context.Context, tx pgx.Tx, evs []eventstore.Event)
 	return nil
 }
 
-func (r *replayer) advance(evs []eventstore.Event) {
+func (r *replayer) advance(evs []eventlog.Event) {
 	r.pos = evs[len(evs)-1].Position
 	r.applied += int64(len(evs))
 	if r.applied > r.total {
@@ -250,7 +251,7 @@ func (r *replayer) advance(evs []eventstore.Event) {
 
 // swap catches up and swaps the fresh tables in, in one transaction.
 func (r *replayer) swap(ctx context.Context) error {
-	var pending [][]eventstore.Event
+	var pending [][]eventlog.Event
 	err := pgx.BeginFunc(ctx, r.pool, func(tx pgx.Tx) error {
 		pending = nil
 		if _, err := tx.Exec(ctx, "SELECT set_config('lock_timeout', $1, true)", swapLockTimeout); err != nil {

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/google/uuid"
@@ -177,7 +178,7 @@ func TestRebuildWhileWriting(t *testing.T) {
 				return
 			default:
 			}
-			st, _ := eventstore.NewStreamID("vm", uuid.New())
+			st, _ := eventlog.NewStreamID("vm", uuid.New())
 			_, err := e.store.Append(ctx, eventstore.Append{Stream: st, TenantID: ts[i%len(ts)], Expected: eventstore.NoStream(),
 				Events: []eventstore.NewEvent{{Type: "created"}, {Type: "started"}}})
 			if err != nil {
@@ -247,7 +248,7 @@ func TestRebuildRefusals(t *testing.T) {
 
 	// An empty log rebuilds to an empty model at Start.
 	res, err := Rebuild(ctx, owner, e.store, TenantActivity{}, nil)
-	if err != nil || res.Events != 0 || res.Checkpoint != eventstore.Start {
+	if err != nil || res.Events != 0 || res.Checkpoint != eventlog.Start {
 		t.Fatalf("empty rebuild: %+v, %v", res, err)
 	}
 }

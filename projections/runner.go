@@ -5,8 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
+	"github.com/accountdb/accountdb/bus"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
@@ -14,8 +16,8 @@ import (
 
 // Defaults of RunnerOptions.
 const (
-	DefaultStream        = eventstore.StreamName
-	DefaultFilterSubject = eventstore.StreamSubjects
+	DefaultStream        = bus.StreamName
+	DefaultFilterSubject = bus.StreamSubjects
 	DefaultBatchSize     = 256
 	DefaultFetchWait     = 5 * time.Second
 	DefaultAckWait       = 30 * time.Second
@@ -53,6 +55,20 @@ type RunnerOptions struct {
 	// Metrics may be shared by runners; nil means unregistered metrics.
 	Metrics *Metrics
 	Logger  *slog.Logger
+	// Leases, when set, lets this runner consume only while it holds its
+	// projector's lease (one runner per projector across replicas); nil
+	// consumes at once (one process, tests).
+	Leases *Leases
+	// LeaseRetryInterval is how often a standby tries to take the lease
+	// (default 500ms): the longest a projector waits after its runner's
+	// process died.
+	LeaseRetryInterval time.Duration
+	// Log, when set, is where a runner that finds a gap (the next event not
+	// delivered yet: redeliveries after a fault, a runner that died holding
+	// messages) reads the missing events, in batches, instead of waiting
+	// for JetStream to redeliver them. It must read through the same
+	// upcasters as Upcasters (app.NewStore does).
+	Log *eventstore.Store
 }
 
 func (o RunnerOptions) withDefaults() RunnerOptions {
@@ -76,6 +92,7 @@ func (o RunnerOptions) withDefaults() RunnerOptions {
 	def(&o.MinRetryDelay, DefaultMinRetryDelay)
 	def(&o.MaxRetryDelay, DefaultMaxRetryDelay)
 	def(&o.ApplyTimeout, DefaultApplyTimeout)
+	def(&o.LeaseRetryInterval, 500*time.Millisecond)
 	if o.Metrics == nil {
 		o.Metrics = NewMetrics(nil)
 	}
@@ -96,6 +113,7 @@ type Runner struct {
 
 	retryDelay time.Duration // current backoff; touched by Run's goroutine only
 	stall      stallLog
+	leading    atomic.Bool // holds the lease (always, without Leases) and consumes
 
 	// withholdAcks makes the runner commit batches but never ack or nak their
 	// messages: a crash between commit and ack, for tests.
@@ -127,10 +145,46 @@ func (r *Runner) Run(ctx context.Context) error {
 		return err
 	}
 	r.retryDelay = r.opts.MinRetryDelay
+	standbyLogged := false
 	for {
-		err := r.consume(ctx)
+		lead, held := ctx, true
+		var release func()
+		if r.opts.Leases != nil {
+			var err error
+			held, err = r.opts.Leases.TryAcquire(ctx, r.p.Name())
+			if err != nil && ctx.Err() == nil {
+				r.log.Warn("projector lease unavailable", "err", err)
+			}
+			if held {
+				standbyLogged = false
+				lead, release = r.holdLease(ctx)
+			} else if !standbyLogged && err == nil {
+				r.log.Info("projector standing by: another replica runs it")
+				standbyLogged = true
+			}
+		}
+		if !held {
+			t := time.NewTimer(r.opts.LeaseRetryInterval)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil
+			case <-t.C:
+			}
+			continue
+		}
+		r.leading.Store(true)
+		err := r.consume(lead)
+		r.leading.Store(false)
+		if release != nil {
+			release()
+		}
 		if ctx.Err() != nil {
 			return nil
+		}
+		if errors.Is(context.Cause(lead), ErrLeaseLost) {
+			r.log.Warn("projector lease lost; standing by", "err", context.Cause(lead))
+			continue
 		}
 		r.log.Error("projector failed, retrying", "err", err, "retry_in", r.retryDelay)
 		t := time.NewTimer(r.retryDelay)
@@ -141,6 +195,40 @@ func (r *Runner) Run(ctx context.Context) error {
 		case <-t.C:
 		}
 		r.retryDelay = min(2*r.retryDelay, r.opts.MaxRetryDelay)
+	}
+}
+
+// Leading says whether this runner applies its projector now (holds its
+// lease); a standby's replica leaves the projector's lag to the leader's
+// /readyz.
+func (r *Runner) Leading() bool { return r.leading.Load() }
+
+// holdLease returns a context that ends, with ErrLeaseLost as its cause,
+// when the lease's session stops answering, and the function that ends the
+// term and releases the lease.
+func (r *Runner) holdLease(ctx context.Context) (context.Context, func()) {
+	lead, cancel := context.WithCancelCause(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-lead.Done():
+				return
+			case <-t.C:
+				if err := r.opts.Leases.Check(lead, r.p.Name()); err != nil && lead.Err() == nil {
+					cancel(err)
+					return
+				}
+			}
+		}
+	}()
+	return lead, func() {
+		cancel(nil)
+		<-done
+		r.opts.Leases.Release(r.p.Name())
 	}
 }
 

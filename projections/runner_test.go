@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
@@ -80,7 +80,7 @@ func TestIncrementalProjection(t *testing.T) {
 
 // assertLogOrder checks that the projector saw exactly the log, in log order,
 // each event once.
-func assertLogOrder(t *testing.T, applied []int64, log []eventstore.Event) {
+func assertLogOrder(t *testing.T, applied []int64, log []eventlog.Event) {
 	t.Helper()
 	want := make([]int64, len(log))
 	for i, e := range log {
@@ -163,7 +163,7 @@ func TestOutOfOrderDeliveryWaitsForPredecessor(t *testing.T) {
 	name := rec.Name()
 	start(t, NewRunner(e.db.App, e.js, rec, testOptions(m)))
 
-	publish(t, e.js, evs[0], eventstore.Start, evs[0].EventID.String())
+	publish(t, e.js, evs[0], eventlog.Start, evs[0].EventID.String())
 	waitCaughtUp(t, e, name, evs[0].Position)
 
 	// evs[2] and evs[3] arrive before evs[1]: the chain says they are not next.
@@ -184,7 +184,7 @@ func TestOutOfOrderDeliveryWaitsForPredecessor(t *testing.T) {
 
 	// A duplicate of an applied event (a relay republishing after JetStream's
 	// dedupe window) is skipped.
-	publish(t, e.js, evs[0], eventstore.Start, "republished-"+evs[0].EventID.String())
+	publish(t, e.js, evs[0], eventlog.Start, "republished-"+evs[0].EventID.String())
 
 	// The predecessor arrives: everything applies, in log order.
 	publish(t, e.js, evs[1], evs[0].Position, evs[1].EventID.String())
@@ -216,7 +216,7 @@ func TestWaitFor(t *testing.T) {
 	last := published[len(published)-1].Position
 	name := TenantActivity{}.Name()
 
-	if err := WaitFor(ctx, e.db.App, name, eventstore.Start); err != nil {
+	if err := WaitFor(ctx, e.db.App, name, eventlog.Start); err != nil {
 		t.Fatalf("start is always reached: %v", err)
 	}
 	short, cancel := context.WithTimeout(ctx, 150*time.Millisecond)
@@ -230,7 +230,7 @@ func TestWaitFor(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if st.Checkpoint != eventstore.Start || st.Head != last || st.Behind != 20 || st.Lag <= 0 || st.CaughtUp() {
+	if st.Checkpoint != eventlog.Start || st.Head != last || st.Behind != 20 || st.Lag <= 0 || st.CaughtUp() {
 		t.Fatalf("status before the runner: %+v", st)
 	}
 

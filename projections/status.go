@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -17,11 +17,11 @@ import (
 // /readyz and `accountdb projections status`.
 type Status struct {
 	Projector  string
-	Checkpoint eventstore.Position
+	Checkpoint eventlog.Position
 	UpdatedAt  time.Time // when the checkpoint last moved; zero if never
 	// Head is the newest committed event in log order (Start for an empty log),
 	// HeadRecordedAt its time.
-	Head           eventstore.Position
+	Head           eventlog.Position
 	HeadRecordedAt time.Time
 	// Behind counts the committed events after the checkpoint, up to
 	// MaxBehindCount; Lag is the age of the oldest of them (0 when caught up):

@@ -3,7 +3,7 @@ package projections
 import (
 	"context"
 
-	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -20,6 +20,9 @@ func (TenantActivity) Name() string { return "tenant_activity" }
 // Tables implements Projector.
 func (TenantActivity) Tables() []string { return []string{"tenant_activity"} }
 
+// EventTypes implements Projector: nil, every event counts.
+func (TenantActivity) EventTypes() []string { return nil }
+
 // Events arrive in log order, so the last one applied is the newest: its
 // position and time simply replace the stored ones.
 const tenantActivityUpsert = `INSERT INTO tenant_activity
@@ -31,7 +34,7 @@ ON CONFLICT (tenant_id, stream_type, event_type) DO UPDATE SET
 	last_recorded_at = EXCLUDED.last_recorded_at`
 
 // Apply implements Projector.
-func (TenantActivity) Apply(ctx context.Context, tx pgx.Tx, e eventstore.Event) error {
+func (TenantActivity) Apply(ctx context.Context, tx pgx.Tx, e eventlog.Event) error {
 	_, err := tx.Exec(ctx, tenantActivityUpsert,
 		e.TenantID, e.Stream.Type, e.Type, e.Position.GlobalPosition, e.RecordedAt)
 	return err

@@ -9,7 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/accountdb/accountdb/bus"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/relay"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats.go/jetstream"
@@ -23,7 +26,7 @@ type versionCapture struct {
 	seen map[int64]string // stream version → "v<schema> <data>"
 }
 
-func (c *versionCapture) Apply(ctx context.Context, tx pgx.Tx, e eventstore.Event) error {
+func (c *versionCapture) Apply(ctx context.Context, tx pgx.Tx, e eventlog.Event) error {
 	c.mu.Lock()
 	if c.seen == nil {
 		c.seen = map[int64]string{}
@@ -64,7 +67,7 @@ func TestProjectorsSeeTheLatestVersion(t *testing.T) {
 		t.Fatal(err)
 	}
 	tenant := uuid.New()
-	st := eventstore.StreamID{Type: "user", ID: uuid.New()}
+	st := eventlog.StreamID{Type: "user", ID: uuid.New()}
 	if _, err := e.store.Append(ctx, eventstore.Append{Stream: st, TenantID: tenant, Expected: eventstore.NoStream(),
 		Events: []eventstore.NewEvent{{Type: "person_registered", Data: map[string]string{"name": "Ada Lovelace"}}}}); err != nil {
 		t.Fatal(err)
@@ -76,10 +79,10 @@ func TestProjectorsSeeTheLatestVersion(t *testing.T) {
 	}
 	upcasting := e.store.WithUpcasters(u)
 	// The relay is handed the upcasting store, and still publishes as stored.
-	relay := eventstore.NewRelay(upcasting, e.js, eventstore.RelayOptions{Logger: quietLogger()})
+	publisher := relay.New(upcasting, e.js, relay.Options{Logger: quietLogger()})
 	rctx, cancel := context.WithCancel(ctx)
 	done := make(chan struct{})
-	go func() { defer close(done); _ = relay.Run(rctx) }()
+	go func() { defer close(done); _ = publisher.Run(rctx) }()
 	t.Cleanup(func() { cancel(); <-done })
 
 	published := readEvents(t, e.store, 2)
@@ -95,7 +98,7 @@ func TestProjectorsSeeTheLatestVersion(t *testing.T) {
 		t.Fatalf("live projector saw %v, want %v", got, want)
 	}
 
-	cons, err := e.js.OrderedConsumer(ctx, eventstore.StreamName, jetstream.OrderedConsumerConfig{})
+	cons, err := e.js.OrderedConsumer(ctx, bus.StreamName, jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,7 +106,7 @@ func TestProjectorsSeeTheLatestVersion(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	onBus, err := eventstore.DecodeMessage(msg.Data())
+	onBus, err := bus.DecodeMessage(msg.Data())
 	if err != nil || onBus.SchemaVersion != 1 || !strings.Contains(string(onBus.Data), "Ada Lovelace") {
 		t.Fatalf("the bus carries %d %s (%v), want v1 as stored", onBus.SchemaVersion, onBus.Data, err)
 	}

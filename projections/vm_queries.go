@@ -34,16 +34,34 @@ type VMView struct {
 	Version   int64
 	CreatedAt time.Time
 	UpdatedAt time.Time
+	// CloudInit is nil for a VM without cloud-init settings.
+	CloudInit      *VMCloudInitView
+	PendingChanges bool
+	// IPAddresses: the pool's and the guest's (domain.VM.IPAddresses).
+	IPAddresses []domain.IPAddress
 }
 
 const vmColumns = `vm_id, tenant_id, name, kind, cores, memory_mb, disk_gb, template, cluster_id, node, vmid, status, pending,
-	last_error, snapshots, version, created_at, updated_at`
+	last_error, snapshots, version, created_at, updated_at, cloud_init, pending_changes, network, guest_addresses`
 
 func scanVM(row pgx.CollectableRow) (VMView, error) {
-	var v VMView
+	var (
+		v   VMView
+		vm  domain.VM
+		net []byte
+	)
 	err := row.Scan(&v.ID, &v.TenantID, &v.Name, &v.Kind, &v.Cores, &v.MemoryMB, &v.DiskGB, &v.Template, &v.ClusterID, &v.Node,
-		&v.VMID, &v.Status, &v.Pending, &v.LastError, &v.Snapshots, &v.Version, &v.CreatedAt, &v.UpdatedAt)
-	return v, err
+		&v.VMID, &v.Status, &v.Pending, &v.LastError, &v.Snapshots, &v.Version, &v.CreatedAt, &v.UpdatedAt, &v.CloudInit, &v.PendingChanges,
+		&net, &vm.GuestAddresses)
+	if err != nil {
+		return v, err
+	}
+	vm.Status = domain.VMStatus(v.Status)
+	if vm.Network, err = decodeNetwork(net); err != nil {
+		return v, err
+	}
+	v.IPAddresses = vm.IPAddresses()
+	return v, nil
 }
 
 // VMFilter narrows ListVMs; empty fields match everything.
@@ -95,6 +113,7 @@ func GetVM(ctx context.Context, pool *pgxpool.Pool, tenant, id uuid.UUID) (VMVie
 type Usage struct {
 	VMs, Cores       int
 	MemoryMB, DiskGB int64
+	IPv4             int
 }
 
 // TenantUsages reads the allocation of each of tenants in one query (zero
@@ -103,7 +122,7 @@ type Usage struct {
 func TenantUsages(ctx context.Context, pool *pgxpool.Pool, scope tenantdb.Scope, tenants ...uuid.UUID) (map[uuid.UUID]Usage, error) {
 	out := make(map[uuid.UUID]Usage, len(tenants))
 	err := tenantdb.ReadTx(ctx, pool, scope, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT tenant_id, vms, cores, memory_mb, disk_gb FROM tenant_usage WHERE tenant_id = ANY($1)`, tenants)
+		rows, err := tx.Query(ctx, `SELECT tenant_id, vms, cores, memory_mb, disk_gb, ipv4 FROM tenant_usage WHERE tenant_id = ANY($1)`, tenants)
 		if err != nil {
 			return err
 		}
@@ -111,7 +130,7 @@ func TenantUsages(ctx context.Context, pool *pgxpool.Pool, scope tenantdb.Scope,
 		for rows.Next() {
 			var id uuid.UUID
 			var u Usage
-			if err := rows.Scan(&id, &u.VMs, &u.Cores, &u.MemoryMB, &u.DiskGB); err != nil {
+			if err := rows.Scan(&id, &u.VMs, &u.Cores, &u.MemoryMB, &u.DiskGB, &u.IPv4); err != nil {
 				return err
 			}
 			out[id] = u
@@ -128,17 +147,21 @@ type ClusterView struct {
 	APIURL      string
 	TokenID     string
 	InsecureTLS bool
-	CreatedAt   time.Time
-	Nodes       []protocol.Node
-	Templates   []protocol.Template
-	ObservedAt  *time.Time
+	// TLSFingerprint is the pinned certificate's SHA-256 ("" for a CA-signed one).
+	TLSFingerprint string
+	// BackupStorage is where its VMs' backups go ("": local).
+	BackupStorage string
+	CreatedAt     time.Time
+	Nodes         []protocol.Node
+	Templates     []protocol.Template
+	ObservedAt    *time.Time
 }
 
 // ListClusters lists registered clusters (platform administrators).
 func ListClusters(ctx context.Context, pool *pgxpool.Pool, scope tenantdb.Scope) ([]ClusterView, error) {
 	var out []ClusterView
 	err := tenantdb.ReadTx(ctx, pool, scope, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT c.cluster_id, c.name, c.api_url, c.token_id, c.insecure_tls, c.created_at,
+		rows, err := tx.Query(ctx, `SELECT c.cluster_id, c.name, c.api_url, c.token_id, c.insecure_tls, c.tls_fingerprint, c.backup_storage, c.created_at,
 				coalesce(i.nodes, '[]'), coalesce(i.templates, '[]'), i.observed_at
 			FROM clusters c LEFT JOIN cluster_inventory i ON i.cluster_id = c.cluster_id
 			ORDER BY c.created_at, c.cluster_id LIMIT 1000`)
@@ -150,7 +173,7 @@ func ListClusters(ctx context.Context, pool *pgxpool.Pool, scope tenantdb.Scope)
 				c          ClusterView
 				nodes, tpl []byte
 			)
-			if err := row.Scan(&c.ID, &c.Name, &c.APIURL, &c.TokenID, &c.InsecureTLS, &c.CreatedAt, &nodes, &tpl, &c.ObservedAt); err != nil {
+			if err := row.Scan(&c.ID, &c.Name, &c.APIURL, &c.TokenID, &c.InsecureTLS, &c.TLSFingerprint, &c.BackupStorage, &c.CreatedAt, &nodes, &tpl, &c.ObservedAt); err != nil {
 				return c, err
 			}
 			if err := json.Unmarshal(nodes, &c.Nodes); err != nil {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 
 	"github.com/accountdb/accountdb/domain"
-	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -22,8 +22,16 @@ func (VMs) Name() string { return "vms" }
 // Tables implements Projector.
 func (VMs) Tables() []string { return []string{"vms"} }
 
+// EventTypes implements Projector: every VM event changes the row (its
+// version at least).
+func (VMs) EventTypes() []string {
+	return append(typesOf(&domain.VMCreateRequested{}, &domain.VMProvisioned{}, &domain.VMActionRequested{},
+		&domain.VMResizeRequested{}, &domain.VMSnapshotRequested{}, &domain.VMActionSucceeded{},
+		&domain.VMActionFailed{}, &domain.VMDriftDetected{}, &domain.VMOperationTimedOut{}, &domain.VMGuestAddressesReported{}), append(typesOf(vmAccessEvents...), typesOf(domain.VMBackupAndSnapshotEvents()...)...)...)
+}
+
 // Apply implements Projector.
-func (VMs) Apply(ctx context.Context, tx pgx.Tx, e eventstore.Event) error {
+func (VMs) Apply(ctx context.Context, tx pgx.Tx, e eventlog.Event) error {
 	if e.Stream.Type != domain.StreamVM {
 		return nil
 	}
@@ -40,7 +48,13 @@ func (VMs) Apply(ctx context.Context, tx pgx.Tx, e eventstore.Event) error {
 	}
 	v.Apply(de, e.RecordedAt)
 	v.Version = e.StreamVersion
-	return saveVMRow(ctx, tx, v)
+	if err := saveVMRow(ctx, tx, v); err != nil {
+		return err
+	}
+	if err := saveVMAccess(ctx, tx, v, de); err != nil {
+		return err
+	}
+	return saveVMNetwork(ctx, tx, v)
 }
 
 func loadVMRow(ctx context.Context, tx pgx.Tx, v *domain.VM) (bool, error) {
@@ -53,7 +67,10 @@ func loadVMRow(ctx context.Context, tx pgx.Tx, v *domain.VM) (bool, error) {
 		return false, nil
 	}
 	v.Spec = domain.VMSpec{Cores: cores, MemoryMB: mem, DiskGB: disk}
-	return err == nil, err
+	if err != nil {
+		return false, err
+	}
+	return true, loadVMNetwork(ctx, tx, v)
 }
 
 func saveVMRow(ctx context.Context, tx pgx.Tx, v *domain.VM) error {
@@ -87,9 +104,26 @@ func (Clusters) Name() string { return "clusters" }
 // Tables implements Projector.
 func (Clusters) Tables() []string { return []string{"clusters"} }
 
+// EventTypes implements Projector.
+func (Clusters) EventTypes() []string {
+	return typesOf(&domain.ClusterRegistered{}, &domain.ClusterBackupStorageSet{})
+}
+
 // Apply implements Projector.
-func (Clusters) Apply(ctx context.Context, tx pgx.Tx, e eventstore.Event) error {
-	if e.Stream.Type != domain.StreamCluster || e.Type != (domain.ClusterRegistered{}).EventType() {
+func (Clusters) Apply(ctx context.Context, tx pgx.Tx, e eventlog.Event) error {
+	if e.Stream.Type != domain.StreamCluster {
+		return nil
+	}
+	if e.Type == (domain.ClusterBackupStorageSet{}).EventType() {
+		de, err := domain.DecodeEvent(e.Type, e.Data)
+		if err != nil {
+			return fmt.Errorf("clusters: %w", err)
+		}
+		_, err = tx.Exec(ctx, `UPDATE clusters SET backup_storage = $3 WHERE tenant_id = $1 AND cluster_id = $2`,
+			e.TenantID, e.Stream.ID, de.(*domain.ClusterBackupStorageSet).Storage)
+		return err
+	}
+	if e.Type != (domain.ClusterRegistered{}).EventType() {
 		return nil
 	}
 	de, err := domain.DecodeEvent(e.Type, e.Data)
@@ -97,8 +131,8 @@ func (Clusters) Apply(ctx context.Context, tx pgx.Tx, e eventstore.Event) error 
 		return fmt.Errorf("clusters: %w", err)
 	}
 	c := de.(*domain.ClusterRegistered)
-	_, err = tx.Exec(ctx, `INSERT INTO clusters (tenant_id, cluster_id, name, api_url, token_id, insecure_tls, created_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT DO NOTHING`,
-		e.TenantID, e.Stream.ID, c.Name, c.APIURL, c.TokenID, c.InsecureTLS, e.RecordedAt)
+	_, err = tx.Exec(ctx, `INSERT INTO clusters (tenant_id, cluster_id, name, api_url, token_id, insecure_tls, tls_fingerprint, created_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8) ON CONFLICT DO NOTHING`,
+		e.TenantID, e.Stream.ID, c.Name, c.APIURL, c.TokenID, c.InsecureTLS, c.TLSFingerprint, e.RecordedAt)
 	return err
 }

@@ -20,16 +20,16 @@ import (
 // and write. The flags each open one explicit, SELECT-only policy:
 // CrossTenant the event store across tenants, for system components (relay,
 // rebuild, audit verification); PlatformAdmin the tenant and user read models,
-// for platform administrators' routes; CredentialLookup the sign-in tables,
-// for login and refresh before a tenant is known.
+// for platform administrators' routes. (Sign-in's look-ups before a tenant
+// is known are SECURITY DEFINER functions, not a setting: see
+// migrations/00012_credential_functions.sql.)
 type Scope struct {
-	TenantID         uuid.UUID
-	ActorID          uuid.UUID
-	Role             string
-	Permissions      []string
-	CrossTenant      bool
-	PlatformAdmin    bool
-	CredentialLookup bool
+	TenantID      uuid.UUID
+	ActorID       uuid.UUID
+	Role          string
+	Permissions   []string
+	CrossTenant   bool
+	PlatformAdmin bool
 }
 
 // ErrNoScope is returned when a scope names neither a tenant nor any
@@ -47,13 +47,12 @@ const setScopeSQL = `SELECT set_config('app.tenant_id', $1, true),
        set_config('app.role', $3, true),
        set_config('app.permissions', $4, true),
        set_config('app.cross_tenant', $5, true),
-       set_config('app.platform_admin', $6, true),
-       set_config('app.credential_lookup', $7, true)`
+       set_config('app.platform_admin', $6, true)`
 
 // SetScope sets s on tx. Projectors call it between events of different tenants
 // inside one transaction; everything else goes through InTx.
 func SetScope(ctx context.Context, tx pgx.Tx, s Scope) error {
-	if s.TenantID == uuid.Nil && !s.CrossTenant && !s.PlatformAdmin && !s.CredentialLookup {
+	if s.TenantID == uuid.Nil && !s.CrossTenant && !s.PlatformAdmin {
 		return ErrNoScope
 	}
 	if _, err := tx.Exec(ctx, setScopeSQL, s.args()...); err != nil {
@@ -78,7 +77,7 @@ func (s Scope) args() []any {
 		actor = s.ActorID.String()
 	}
 	return []any{tenant, actor, s.Role, strings.Join(s.Permissions, ","),
-		on(s.CrossTenant), on(s.PlatformAdmin), on(s.CredentialLookup)}
+		on(s.CrossTenant), on(s.PlatformAdmin)}
 }
 
 // InTx runs fn in one transaction scoped to s, committing if fn returns nil.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/internal/pgtest"
 	"github.com/accountdb/accountdb/migrations"
@@ -94,7 +95,7 @@ func TestTenantSeesOnlyItsOwnRows(t *testing.T) {
 	store := eventstore.New(db.App, nil)
 	a, b := uuid.New(), uuid.New()
 	for _, tenant := range []uuid.UUID{a, a, b} {
-		st, _ := eventstore.NewStreamID("vm", uuid.New())
+		st, _ := eventlog.NewStreamID("vm", uuid.New())
 		if _, err := store.Append(ctx, eventstore.Append{Stream: st, TenantID: tenant, Expected: eventstore.NoStream(),
 			Events: []eventstore.NewEvent{{Type: "vm_created"}}}); err != nil {
 			t.Fatal(err)
@@ -151,7 +152,7 @@ func TestScopeDoesNotLeakAcrossPooledConnections(t *testing.T) {
 	defer pool.Close()
 	store := eventstore.New(pool, nil)
 	tenant := uuid.New()
-	st, _ := eventstore.NewStreamID("vm", uuid.New())
+	st, _ := eventlog.NewStreamID("vm", uuid.New())
 	if _, err := store.Append(ctx, eventstore.Append{Stream: st, TenantID: tenant, Expected: eventstore.NoStream(),
 		Events: []eventstore.NewEvent{{Type: "vm_created"}}}); err != nil {
 		t.Fatal(err)

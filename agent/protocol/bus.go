@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 
+	"github.com/accountdb/accountdb/domain"
 	"github.com/accountdb/accountdb/internal/jetstreams"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
@@ -30,9 +32,17 @@ var ErrInvalidMessage = errors.New("protocol: invalid agent message")
 // EnsureStream creates the ACCOUNTDB_AGENT stream, or updates its
 // configuration to the one the protocol relies on: subjects
 // accountdb.agent.>, file storage, duplicates remembered for
-// DuplicateWindow. Both the core and the agent call it at start.
+// DuplicateWindow. Both the core and the agent call it at start. An
+// existing stream keeps its replica count.
 func EnsureStream(ctx context.Context, js jetstream.JetStream) (jetstream.Stream, error) {
+	return EnsureStreamReplicas(ctx, js, 0)
+}
+
+// EnsureStreamReplicas is EnsureStream that also moves the stream to
+// replicas copies (ACCOUNTDB_NATS_REPLICAS; zero keeps what it has).
+func EnsureStreamReplicas(ctx context.Context, js jetstream.JetStream, replicas int) (jetstream.Stream, error) {
 	return jetstreams.Ensure(ctx, js, jetstream.StreamConfig{
+		Replicas:    replicas,
 		Name:        StreamName,
 		Description: "AccountDB Proxmox agent: results, observations and inventory",
 		Subjects:    []string{StreamSubjects},
@@ -67,7 +77,11 @@ func NewResultMsg(r Result) (*nats.Msg, error) {
 	if err != nil {
 		return nil, err
 	}
-	m.Header.Set(jetstream.MsgIDHeader, ResultMsgID(r.RequestEventID))
+	id := ResultMsgID(r.RequestEventID)
+	if r.Step != "" {
+		id += "-" + r.Step // each step once, and the outcome apart from them
+	}
+	m.Header.Set(jetstream.MsgIDHeader, id)
 	return m, nil
 }
 
@@ -109,11 +123,48 @@ func newMsg(subject, kind string, v any) (*nats.Msg, error) {
 // MessageKind is the kind of an agent message, from its HeaderKind header.
 func MessageKind(h nats.Header) string { return h.Get(HeaderKind) }
 
+// checkText refuses a payload with a string (key or value) that is not
+// valid UTF-8 or holds NUL: PostgreSQL would refuse to record it, so the
+// message could never succeed and would be redelivered for ever.
+func checkText(data []byte) error {
+	var v any
+	if !utf8.Valid(data) || json.Unmarshal(data, &v) != nil {
+		return fmt.Errorf("%w: not UTF-8 JSON", ErrInvalidMessage)
+	}
+	if !validText(v) {
+		return fmt.Errorf("%w: a string is not valid text (UTF-8 without NUL)", ErrInvalidMessage)
+	}
+	return nil
+}
+
+func validText(v any) bool {
+	switch v := v.(type) {
+	case string:
+		return domain.ValidText(v)
+	case []any:
+		for _, e := range v {
+			if !validText(e) {
+				return false
+			}
+		}
+	case map[string]any:
+		for k, e := range v {
+			if !domain.ValidText(k) || !validText(e) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 // DecodeResult reads a result message's payload.
 func DecodeResult(data []byte) (Result, error) {
 	var r Result
 	if err := json.Unmarshal(data, &r); err != nil {
 		return Result{}, fmt.Errorf("%w: %v", ErrInvalidMessage, err)
+	}
+	if err := checkText(data); err != nil {
+		return Result{}, err
 	}
 	if r.RequestEventID == uuid.Nil || r.VMID == uuid.Nil || r.TenantID == uuid.Nil || r.Action == "" {
 		return Result{}, fmt.Errorf("%w: result without request event, VM, tenant or action", ErrInvalidMessage)
@@ -127,6 +178,9 @@ func DecodeObservation(data []byte) (Observation, error) {
 	if err := json.Unmarshal(data, &o); err != nil {
 		return Observation{}, fmt.Errorf("%w: %v", ErrInvalidMessage, err)
 	}
+	if err := checkText(data); err != nil {
+		return Observation{}, err
+	}
 	if o.ClusterID == uuid.Nil {
 		return Observation{}, fmt.Errorf("%w: observation without cluster", ErrInvalidMessage)
 	}
@@ -138,6 +192,9 @@ func DecodeInventory(data []byte) (Inventory, error) {
 	var inv Inventory
 	if err := json.Unmarshal(data, &inv); err != nil {
 		return Inventory{}, fmt.Errorf("%w: %v", ErrInvalidMessage, err)
+	}
+	if err := checkText(data); err != nil {
+		return Inventory{}, err
 	}
 	if inv.ClusterID == uuid.Nil {
 		return Inventory{}, fmt.Errorf("%w: inventory without cluster", ErrInvalidMessage)

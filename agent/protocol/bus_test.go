@@ -9,12 +9,13 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/accountdb/accountdb/internal/natsauth"
 	"github.com/accountdb/accountdb/internal/natstest"
 )
 
 func TestEnsureStreamAndResultDedupe(t *testing.T) {
 	ns := natstest.Start(t)
-	nc, err := nats.Connect(ns.URL())
+	nc, err := nats.Connect(ns.URL(), ns.CoreOptions(t)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -37,6 +38,8 @@ func TestEnsureStreamAndResultDedupe(t *testing.T) {
 		t.Fatalf("stream config %+v", cfg)
 	}
 
+	// Results are the agent's to publish: its credentials allow it.
+	_, agentJS := ns.JetStream(t, natsauth.Agent())
 	r := Result{RequestEventID: uuid.New(), CorrelationID: uuid.New(), TenantID: uuid.New(), VMID: uuid.New(), Action: "start", Succeeded: true, FinishedAt: time.Now().UTC()}
 	for range 2 {
 		m, err := NewResultMsg(r)
@@ -46,7 +49,7 @@ func TestEnsureStreamAndResultDedupe(t *testing.T) {
 		if m.Subject != "accountdb.agent.results."+r.TenantID.String() || m.Header.Get(jetstream.MsgIDHeader) != "result-"+r.RequestEventID.String() || MessageKind(m.Header) != KindResult {
 			t.Fatalf("message %s %v", m.Subject, m.Header)
 		}
-		if _, err := js.PublishMsg(ctx, m); err != nil {
+		if _, err := agentJS.PublishMsg(ctx, m); err != nil {
 			t.Fatal(err)
 		}
 	}

@@ -68,6 +68,16 @@ type Result struct {
 	MemoryMB int    `json:"memory_mb,omitempty"`
 	DiskGB   int    `json:"disk_gb,omitempty"`
 	Snapshot string `json:"snapshot,omitempty"`
+	// Backup: the archive made. Rollback: the guest's power state after.
+	VolumeID    string `json:"volume_id,omitempty"`
+	SizeBytes   int64  `json:"size_bytes,omitempty"`
+	GuestStatus string `json:"guest_status,omitempty"`
+	// Verified: the archive was read back (vzdump's extractconfig) and
+	// holds this VM's guest.
+	Verified bool `json:"verified,omitempty"`
+	// Step names a finished step of a longer action (a rebuild's
+	// domain.RebuildSteps); the action's own outcome has none.
+	Step string `json:"step,omitempty"`
 	// FinishedAt is when the agent saw the task end.
 	FinishedAt time.Time `json:"finished_at"`
 }
@@ -87,6 +97,9 @@ type ObservedGuest struct {
 	Node     string    `json:"node"`
 	PVEVMID  int       `json:"pve_vmid"`
 	Status   string    `json:"status"` // PVE's: running, stopped, paused
+	// UptimeSeconds is PVE's uptime of a running guest (0: stopped, or
+	// not known): the core tells a reboot by hand from it.
+	UptimeSeconds int64 `json:"uptime_s,omitempty"`
 }
 
 // Inventory is a cluster's nodes with free capacity and its templates.
@@ -115,4 +128,8 @@ type Template struct {
 	OS      string `json:"os"`
 	Node    string `json:"node"`
 	PVEVMID int    `json:"pve_vmid"`
+	// OSTemplate is the volume of a container OS template (vztmpl): such a
+	// container is created from it, not cloned, and can be given root's
+	// SSH keys and password at creation. "" for a template guest.
+	OSTemplate string `json:"ostemplate,omitempty"`
 }

@@ -8,6 +8,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
@@ -45,7 +46,7 @@ func (r loadResult) Rate() float64 { return float64(r.Appends) / r.Elapsed.Secon
 
 // appendCommand is one single-event command, as a command handler issues it:
 // its own command id (idempotency row), actor and a fresh event id.
-func (b *bench) appendCommand(stream eventstore.StreamID, eventID uuid.UUID) eventstore.Append {
+func (b *bench) appendCommand(stream eventlog.StreamID, eventID uuid.UUID) eventstore.Append {
 	return eventstore.Append{
 		Stream:    stream,
 		TenantID:  b.tenant,
@@ -75,7 +76,7 @@ func (b *bench) appendLoad(ctx context.Context, label string, writers int, d tim
 	g, gctx := errgroup.WithContext(ctx)
 	for w := range writers {
 		g.Go(func() error {
-			stream, err := eventstore.NewStreamID(benchStreamType, uuid.New())
+			stream, err := eventlog.NewStreamID(benchStreamType, uuid.New())
 			if err != nil {
 				return err
 			}

@@ -25,6 +25,7 @@ import (
 	"github.com/accountdb/accountdb/auth"
 	"github.com/accountdb/accountdb/commands"
 	"github.com/accountdb/accountdb/domain"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/internal/app"
 	"github.com/google/uuid"
@@ -120,13 +121,13 @@ func (b *bench) startAuditServer(ctx context.Context) (*auditServer, error) {
 		DisplayName: "Bench auditor", Password: password, Roles: []string{auth.RoleTenantAdmin}}); err != nil {
 		return nil, fmt.Errorf("audit bench user: %w", err)
 	}
-	tok, err := h.Login(ctx, eventstore.Metadata{ClientIP: "127.0.0.1"}, email, password)
+	tok, err := h.Login(ctx, eventlog.Metadata{ClientIP: "127.0.0.1"}, email, password)
 	if err != nil {
 		return nil, fmt.Errorf("audit bench login: %w", err)
 	}
 	unlimited := api.RateLimit{N: 1 << 30, Window: time.Minute}
-	handler := api.NewRouter(api.Deps{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
-		Identity: &api.Identity{Commands: h, Pool: b.db.store.Pool(), Store: b.db.store, Verifier: &auth.Verifier{Keys: keys},
+	handler := api.NewHandler(api.Deps{Logger: slog.New(slog.NewJSONHandler(io.Discard, nil)),
+		V1: &api.V1{Commands: h, Pool: b.db.store.Pool(), Store: b.db.store, Verifier: &auth.Verifier{Keys: keys},
 			PublicRate: unlimited, UserRate: unlimited, TenantRate: unlimited}})
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -147,7 +148,7 @@ func (b *bench) seedTenant(ctx context.Context, tenant uuid.UUID, n int) (time.D
 	return b.seedEvents(ctx, fmt.Sprintf("seeding %d events for the audit export", n), tenant, n, auditSeedWriters,
 		func(a *eventstore.Append) {
 			a.CorrelationID = uuid.New()
-			a.Metadata = eventstore.Metadata{RequestID: "bench-" + randomHex(6), ClientIP: "192.0.2.10", UserAgent: "accountdb-bench"}
+			a.Metadata = eventlog.Metadata{RequestID: "bench-" + randomHex(6), ClientIP: "192.0.2.10", UserAgent: "accountdb-bench"}
 		})
 }
 
@@ -255,7 +256,7 @@ func procKB(name string) uint64 {
 // as_of replays. The present falls on one (10,000), the least.
 func (b *bench) seedLongVM(ctx context.Context, tenant uuid.UUID, n int) (uuid.UUID, time.Time, error) {
 	id := uuid.New()
-	stream := eventstore.StreamID{Type: domain.StreamVM, ID: id}
+	stream := eventlog.StreamID{Type: domain.StreamVM, ID: id}
 	cluster := uuid.New()
 	events := []domain.Event{
 		&domain.VMCreateRequested{Name: "long-lived", Kind: domain.KindQEMU, Spec: domain.VMSpec{Cores: 2, MemoryMB: 2048, DiskGB: 20},

@@ -11,6 +11,12 @@
 //  5. The whole system over HTTP (core, agent, pvesim): create-to-running
 //     latency, and projection lag under paced VM commands (vms.go).
 //  6. Live subscribers: delivery lag to many SSE subscribers (sse.go).
+//  9. Replicas: read-your-writes with one and two core instances, a
+//     projector's catch-up after its replica fails against a rebuild, and
+//     the shared limits' cost per counted request (replicas.go).
+//  10. Consoles: keystroke round trip through many open consoles (console.go).
+//  11. Webhooks: delivery lag to healthy endpoints while others time out
+//     (webhooks.go).
 //
 // These are measurements, not tests: nothing here decides whether the build
 // passes, and the bars are reported, not enforced.
@@ -51,6 +57,8 @@ type config struct {
 	SkipRelay     bool
 	// Figure 7 (audit.go).
 	Audit auditConfig
+	// Figure 11 (webhooks.go).
+	Webhooks webhookConfig
 
 	// Figure 5 (vms.go).
 	SkipVMs            bool
@@ -61,6 +69,11 @@ type config struct {
 	VMCommandRate      float64
 	VMCommandDuration  time.Duration
 	VMAgentConcurrency int
+	IPAM               ipamConfig
+	// Figure 9 (replicas.go).
+	Replicas replicasConfig
+	// Figure 10 (console.go).
+	Console consoleConfig
 }
 
 // defaultAdminURL matches the Makefile and internal/pgtest.
@@ -88,6 +101,10 @@ func parseFlags(args []string) (config, error) {
 	fs.BoolVar(&c.SkipPgbench, "skip-pgbench", false, "skip the pgbench comparison")
 	fs.BoolVar(&c.SkipRelay, "skip-relay", false, "skip the relay benchmark")
 	auditFlags(fs, &c.Audit)
+	webhookFlags(fs, &c.Webhooks)
+	ipamFlags(fs, &c.IPAM)
+	replicasFlags(fs, &c.Replicas)
+	consoleFlags(fs, &c.Console)
 	fs.BoolVar(&c.SkipVMs, "skip-vms", false, "skip the whole-system VM benchmark (figure 5)")
 	fs.IntVar(&c.VMSequential, "vm-sequential", 50, "VMs created one at a time, each awaited until running")
 	fs.IntVar(&c.VMConcurrent, "vm-concurrent", 200, "VMs created with -vm-in-flight creates outstanding")
@@ -103,6 +120,18 @@ func parseFlags(args []string) (config, error) {
 		return c, err
 	}
 	if err := c.SSE.validate(); err != nil {
+		return c, err
+	}
+	if err := c.Webhooks.validate(); err != nil {
+		return c, err
+	}
+	if err := c.IPAM.validate(); err != nil {
+		return c, err
+	}
+	if err := c.Replicas.validate(); err != nil {
+		return c, err
+	}
+	if err := c.Console.validate(); err != nil {
 		return c, err
 	}
 	for _, w := range strings.Split(*writers, ",") {
@@ -191,8 +220,28 @@ func run(ctx context.Context, cfg config) (err error) {
 			return err
 		}
 	}
+	if !cfg.IPAM.Skip {
+		if err := b.ipamPhase(ctx); err != nil {
+			return err
+		}
+	}
+	if !cfg.Console.Skip {
+		if err := b.consolePhase(ctx); err != nil {
+			return err
+		}
+	}
 	if !cfg.SSE.Skip {
 		if err := b.ssePhase(ctx); err != nil {
+			return err
+		}
+	}
+	if !cfg.Replicas.Skip {
+		if err := b.replicasPhase(ctx); err != nil {
+			return err
+		}
+	}
+	if !cfg.Webhooks.Skip {
+		if err := b.webhookPhase(ctx); err != nil {
 			return err
 		}
 	}

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/google/uuid"
 	"golang.org/x/sync/errgroup"
@@ -55,7 +56,7 @@ func (b *bench) seedEvents(ctx context.Context, label string, tenant uuid.UUID, 
 	for w := range writers {
 		left := max(0, min(per, n-w*per))
 		g.Go(func() error {
-			stream := eventstore.StreamID{Type: benchStreamType, ID: uuid.New()}
+			stream := eventlog.StreamID{Type: benchStreamType, ID: uuid.New()}
 			evs := make([]eventstore.NewEvent, eventstore.MaxEventsPerAppend)
 			for i := range evs {
 				evs[i] = eventstore.NewEvent{Type: benchEventType, Data: json.RawMessage(benchEventData)}
@@ -100,7 +101,7 @@ func (b *bench) readAllPhase(ctx context.Context) error {
 	defer stop()
 
 	var lat []time.Duration
-	pos := eventstore.Start
+	pos := eventlog.Start
 	start := time.Now()
 	// Reading stops once the whole log has been seen. A transaction elsewhere
 	// in the cluster can hold the xmin watermark back for a moment; such empty

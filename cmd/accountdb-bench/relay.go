@@ -10,7 +10,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/bus"
+	"github.com/accountdb/accountdb/relay"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/nats-io/nats-server/v2/server"
@@ -130,7 +131,7 @@ func (b *bench) relayPhase(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	stream, err := eventstore.EnsureStream(ctx, js)
+	stream, err := bus.EnsureStream(ctx, js)
 	if err != nil {
 		return err
 	}
@@ -141,12 +142,12 @@ func (b *bench) relayPhase(ctx context.Context) (err error) {
 	}
 	relayCtx, stopRelay := context.WithCancel(ctx)
 	relayDone := make(chan struct{})
-	relay := eventstore.NewRelay(db.store, js, eventstore.RelayOptions{
+	publisher := relay.New(db.store, js, relay.Options{
 		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	})
 	go func() {
 		defer close(relayDone)
-		_ = relay.Run(relayCtx)
+		_ = publisher.Run(relayCtx)
 	}()
 	defer func() {
 		stopRelay()
@@ -165,7 +166,7 @@ func (b *bench) relayPhase(ctx context.Context) (err error) {
 		received  = make(map[string]time.Time, 64<<10)
 		lastRecv  time.Time
 	)
-	cons, err := js.OrderedConsumer(ctx, eventstore.StreamName, jetstream.OrderedConsumerConfig{
+	cons, err := js.OrderedConsumer(ctx, bus.StreamName, jetstream.OrderedConsumerConfig{
 		DeliverPolicy: jetstream.DeliverNewPolicy,
 	})
 	if err != nil {

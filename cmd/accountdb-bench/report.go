@@ -52,6 +52,9 @@ type report struct {
 	Read     *readResult
 	Relay    *relayResult
 	VMs      *vmResult
+	IPAM     *ipamResult
+	Replicas *replicasResult
+	Console  *consoleResult
 	Elapsed  time.Duration
 	LoadEnd  string
 }
@@ -165,6 +168,15 @@ func (r *report) printSummary() {
 	if r.VMs != nil {
 		r.VMs.print(out)
 	}
+	if r.IPAM != nil {
+		r.IPAM.print(out)
+	}
+	if r.Replicas != nil {
+		r.Replicas.print(out)
+	}
+	if r.Console != nil {
+		r.Console.print(out)
+	}
 	fmt.Fprintln(out, "Bars")
 	if n := len(r.Appends); n > 0 && r.Appends[n-1].Pgbench != nil {
 		l := r.Appends[n-1]
@@ -179,6 +191,12 @@ func (r *report) printSummary() {
 	}
 	if r.VMs != nil {
 		r.VMs.printBars(out)
+	}
+	if r.IPAM != nil {
+		r.IPAM.printBars(out)
+	}
+	if r.Console != nil {
+		r.Console.printBars(out)
 	}
 	fmt.Fprintf(out, "\ntotal time %s; load average at the end %s\n", r.Elapsed.Round(time.Second), r.LoadEnd)
 }

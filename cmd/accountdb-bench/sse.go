@@ -24,9 +24,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/accountdb/accountdb/api"
+
 	"github.com/accountdb/accountdb/auth"
+	"github.com/accountdb/accountdb/bus"
 	"github.com/accountdb/accountdb/commands"
 	"github.com/accountdb/accountdb/domain"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/internal/app"
 	"github.com/google/uuid"
@@ -63,7 +67,22 @@ func (c sseConfig) validate() error {
 	if c.Subscribers < 1 || c.Tenants < 1 || c.Tenants > c.Subscribers || c.Rate <= 0 || c.Duration <= 0 {
 		return errors.New("-sse-subscribers, -sse-tenants (at most the subscribers), -sse-rate and -sse-duration must be positive")
 	}
+	if per := c.perTenant(); per > api.DefaultLimits.StreamsPerTenant {
+		return fmt.Errorf("%d subscribers per tenant exceed the server's default cap of %d streams per tenant: raise -sse-tenants",
+			per, api.DefaultLimits.StreamsPerTenant)
+	}
 	return nil
+}
+
+// perTenant is the most subscribers one tenant holds.
+func (c sseConfig) perTenant() int { return (c.Subscribers + c.Tenants - 1) / c.Tenants }
+
+// usersPerTenant is how many users share a tenant's subscribers so that
+// none holds more streams than the server's default cap per user: the
+// bench runs with the caps a deployment has, as many dashboards of one
+// tenant would.
+func (c sseConfig) usersPerTenant() int {
+	return (c.perTenant() + api.DefaultLimits.StreamsPerUser - 1) / api.DefaultLimits.StreamsPerUser
 }
 
 type sseResult struct {
@@ -83,7 +102,7 @@ type sseResult struct {
 // sseTenant is one tenant's appended events.
 type sseTenant struct {
 	id        uuid.UUID
-	token     string
+	tokens    []string // one per user of the tenant
 	mu        sync.Mutex
 	committed map[int64]time.Time // position -> when its append returned
 	positions []int64             // in log order, read back after the run
@@ -92,6 +111,7 @@ type sseTenant struct {
 // sseSub is one subscriber's deliveries.
 type sseSub struct {
 	tenant    *sseTenant
+	token     string // of one of the tenant's users
 	positions []int64
 	received  []time.Time
 	count     atomic.Int64
@@ -119,7 +139,7 @@ func (b *bench) ssePhase(ctx context.Context) (err error) {
 	defer client.CloseIdleConnections()
 	tenants := make([]*sseTenant, c.Tenants)
 	for i := range tenants {
-		if tenants[i], err = sseNewTenant(ctx, sys, client, i); err != nil {
+		if tenants[i], err = sseNewTenant(ctx, sys, client, i, c.usersPerTenant()); err != nil {
 			return err
 		}
 	}
@@ -133,7 +153,8 @@ func (b *bench) ssePhase(ctx context.Context) (err error) {
 	var wg sync.WaitGroup
 	start := time.Now()
 	for i := range subs {
-		s := &sseSub{tenant: tenants[i%len(tenants)]}
+		t := tenants[i%len(tenants)]
+		s := &sseSub{tenant: t, token: t.tokens[(i/len(tenants))%len(t.tokens)]}
 		subs[i] = s
 		wg.Add(1)
 		go func() {
@@ -264,8 +285,9 @@ func (b *bench) ssePhase(ctx context.Context) (err error) {
 	return nil
 }
 
-// sseNewTenant creates a tenant and a tenant administrator and logs in.
-func sseNewTenant(ctx context.Context, sys *app.System, client *http.Client, i int) (*sseTenant, error) {
+// sseNewTenant creates a tenant with users tenant administrators and logs
+// each in.
+func sseNewTenant(ctx context.Context, sys *app.System, client *http.Client, i, users int) (*sseTenant, error) {
 	actor := platformActor()
 	big := 1_000_000
 	t, err := sys.Commands.CreateTenant(ctx, actor, commands.Options{}, fmt.Sprintf("sse-%d", i),
@@ -273,30 +295,42 @@ func sseNewTenant(ctx context.Context, sys *app.System, client *http.Client, i i
 	if err != nil {
 		return nil, fmt.Errorf("tenant: %w", err)
 	}
-	email, password := fmt.Sprintf("sse-%d@example.com", i), "bench-"+uuid.NewString()
-	if _, err := sys.Commands.CreateUser(ctx, actor, commands.Options{}, commands.NewUser{TenantID: t.ID, Email: email,
-		DisplayName: "SSE bench", Password: password, Roles: []string{auth.RoleTenantAdmin}}); err != nil {
-		return nil, fmt.Errorf("user: %w", err)
+	st := &sseTenant{id: t.ID, committed: map[int64]time.Time{}}
+	for u := range users {
+		email, password := fmt.Sprintf("sse-%d-%d@example.com", i, u), "bench-"+uuid.NewString()
+		if _, err := sys.Commands.CreateUser(ctx, actor, commands.Options{}, commands.NewUser{TenantID: t.ID, Email: email,
+			DisplayName: "SSE bench", Password: password, Roles: []string{auth.RoleTenantAdmin}}); err != nil {
+			return nil, fmt.Errorf("user: %w", err)
+		}
+		token, err := sseLogin(client, sys.URL(), email, password)
+		if err != nil {
+			return nil, err
+		}
+		st.tokens = append(st.tokens, token)
 	}
+	return st, nil
+}
+
+func sseLogin(client *http.Client, base, email, password string) (string, error) {
 	body, _ := json.Marshal(map[string]string{"email": email, "password": password})
-	resp, err := client.Post(sys.URL()+"/v1/auth/login", "application/json", bytes.NewReader(body))
+	resp, err := client.Post(base+"/v1/auth/login", "application/json", bytes.NewReader(body))
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	defer resp.Body.Close()
 	var tok struct {
 		AccessToken string `json:"access_token"`
 	}
 	if err := json.NewDecoder(resp.Body).Decode(&tok); err != nil || resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("login: %d %v", resp.StatusCode, err)
+		return "", fmt.Errorf("login: %d %v", resp.StatusCode, err)
 	}
-	return &sseTenant{id: t.ID, token: tok.AccessToken, committed: map[int64]time.Time{}}, nil
+	return tok.AccessToken, nil
 }
 
 // write appends single-event commands, paced by lim, until ctx ends or an
 // append fails.
 func (t *sseTenant) write(ctx context.Context, store *eventstore.Store, lim *rate.Limiter) error {
-	stream := eventstore.StreamID{Type: "bench", ID: uuid.New()}
+	stream := eventlog.StreamID{Type: "bench", ID: uuid.New()}
 	for i := 0; ; i++ {
 		if lim.Wait(ctx) != nil { // ctx ended, or would before the next turn
 			<-ctx.Done()
@@ -322,7 +356,7 @@ func (s *sseSub) run(ctx context.Context, client *http.Client, base string, read
 		ready <- err
 		return err
 	}
-	req.Header.Set("Authorization", "Bearer "+s.tenant.token)
+	req.Header.Set("Authorization", "Bearer "+s.token)
 	resp, err := client.Do(req)
 	if err != nil {
 		ready <- err
@@ -399,7 +433,7 @@ func sseDirect(ctx context.Context, natsURL string) (*sseDirectConsumer, error) 
 	if err != nil {
 		return nil, err
 	}
-	cons, err := js.OrderedConsumer(ctx, eventstore.StreamName, jetstream.OrderedConsumerConfig{
+	cons, err := js.OrderedConsumer(ctx, bus.StreamName, jetstream.OrderedConsumerConfig{
 		FilterSubjects: []string{"accountdb.events.*.bench.bench_tick"}, DeliverPolicy: jetstream.DeliverNewPolicy})
 	if err != nil {
 		return nil, err
@@ -407,7 +441,7 @@ func sseDirect(ctx context.Context, natsURL string) (*sseDirectConsumer, error) 
 	d := &sseDirectConsumer{received: map[int64]time.Time{}}
 	if _, err := cons.Consume(func(m jetstream.Msg) {
 		now := time.Now()
-		if pos, _, err := eventstore.MessagePositions(m.Headers()); err == nil {
+		if pos, _, err := bus.MessagePositions(m.Headers()); err == nil {
 			d.mu.Lock()
 			d.received[pos.GlobalPosition] = now
 			d.mu.Unlock()

@@ -17,13 +17,13 @@ import (
 	"time"
 
 	"github.com/accountdb/accountdb/agent"
-	"github.com/accountdb/accountdb/agent/pvesim"
 	"github.com/accountdb/accountdb/auth"
 	"github.com/accountdb/accountdb/commands"
 	"github.com/accountdb/accountdb/domain"
-	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/internal/app"
 	"github.com/accountdb/accountdb/projections"
+	"github.com/accountdb/accountdb/pvesim"
 	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -126,7 +126,7 @@ func (b *bench) bootVMStack(ctx context.Context) (_ *vmStack, err error) {
 	}
 	cleanups = append(cleanups, sim.Close)
 	res, err := st.sys.Commands.RegisterCluster(ctx, platformActor(), commands.Options{}, commands.NewCluster{Name: "pvesim",
-		APIURL: sim.URL(), TokenID: pvesim.DefaultTokenID, TokenSecret: pvesim.DefaultTokenSecret, InsecureTLS: true})
+		APIURL: sim.URL(), TokenID: pvesim.DefaultTokenID, TokenSecret: pvesim.DefaultTokenSecret, TLSFingerprint: domain.CertificateFingerprint(sim.Certificate())})
 	if err != nil {
 		return nil, fmt.Errorf("register the pvesim cluster: %w", err)
 	}
@@ -525,12 +525,12 @@ func (c *vmClient) createConcurrent(ctx context.Context, n, inFlight int, interv
 // moment the watcher read it.
 type checkpointSeen struct {
 	at  time.Time
-	pos eventstore.Position
+	pos eventlog.Position
 }
 
 // watchCheckpoint reads the vms projector's checkpoint every interval and
 // records each change until finish is called (again, it returns the same).
-func (st *vmStack) watchCheckpoint(ctx context.Context, interval time.Duration) (latest func() eventstore.Position,
+func (st *vmStack) watchCheckpoint(ctx context.Context, interval time.Duration) (latest func() eventlog.Position,
 	finish func() ([]checkpointSeen, int, error)) {
 	var (
 		mu    sync.Mutex
@@ -565,11 +565,11 @@ func (st *vmStack) watchCheckpoint(ctx context.Context, interval time.Duration) 
 			}
 		}
 	}()
-	latest = func() eventstore.Position {
+	latest = func() eventlog.Position {
 		mu.Lock()
 		defer mu.Unlock()
 		if len(seen) == 0 {
-			return eventstore.Start
+			return eventlog.Start
 		}
 		return seen[len(seen)-1].pos
 	}
@@ -656,7 +656,7 @@ type vmWait struct {
 // how long after the request was sent.
 type issued struct {
 	global   int64
-	pos      eventstore.Position
+	pos      eventlog.Position
 	accepted time.Time
 	post     time.Duration
 }
@@ -754,7 +754,7 @@ func (st *vmStack) pacedLag(ctx context.Context, res lagResult, label string, in
 // checkpoint watcher's readings, how long after its 202 the vms read model
 // had applied it.
 func (st *vmStack) measureLag(ctx context.Context, res lagResult, cmds []issued,
-	latest func() eventstore.Position, finish func() ([]checkpointSeen, int, error), interval time.Duration) (lagResult, error) {
+	latest func() eventlog.Position, finish func() ([]checkpointSeen, int, error), interval time.Duration) (lagResult, error) {
 	res.Commands = len(cmds)
 	if len(cmds) == 0 {
 		return res, errors.New("projection lag: no command accepted")
@@ -786,13 +786,13 @@ func (st *vmStack) measureLag(ctx context.Context, res lagResult, cmds []issued,
 	if err := rows.Err(); err != nil {
 		return res, err
 	}
-	last := eventstore.Start
+	last := eventlog.Start
 	for i := range cmds {
 		txid, ok := txids[cmds[i].global]
 		if !ok {
 			return res, fmt.Errorf("position %d of an accepted command is not in the log", cmds[i].global)
 		}
-		cmds[i].pos = eventstore.Position{TransactionID: txid, GlobalPosition: cmds[i].global}
+		cmds[i].pos = eventlog.Position{TransactionID: txid, GlobalPosition: cmds[i].global}
 		if last.Less(cmds[i].pos) {
 			last = cmds[i].pos
 		}
@@ -816,7 +816,7 @@ func (st *vmStack) measureLag(ctx context.Context, res lagResult, cmds []issued,
 		post[i] = cmd.post
 		// The first reading at or past the command's position; readings
 		// only move forward.
-		k, _ := slices.BinarySearchFunc(seen, cmd.pos, func(s checkpointSeen, p eventstore.Position) int {
+		k, _ := slices.BinarySearchFunc(seen, cmd.pos, func(s checkpointSeen, p eventlog.Position) int {
 			if s.pos.Less(p) {
 				return -1
 			}

@@ -15,6 +15,7 @@ import (
 	"github.com/accountdb/accountdb/auth"
 	"github.com/accountdb/accountdb/commands"
 	"github.com/accountdb/accountdb/domain"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/internal/app"
 )
@@ -64,7 +65,7 @@ func runAdmin(ctx context.Context, args []string, stdout, _ io.Writer) error {
 // host: it may grant any role, and its events have no user as actor.
 func systemActor() commands.Actor {
 	return commands.Actor{TenantID: domain.PlatformTenant, Roles: []string{auth.RolePlatformAdmin},
-		Metadata: eventstore.Metadata{UserAgent: "accountdb-cli"}}
+		Metadata: eventlog.Metadata{UserAgent: "accountdb-cli"}}
 }
 
 // openCommands connects a command handler for one-shot CLI work.

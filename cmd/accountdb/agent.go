@@ -20,6 +20,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/accountdb/accountdb/agent"
+	"github.com/accountdb/accountdb/internal/jetstreams"
+	"github.com/accountdb/accountdb/internal/natsauth"
 	"github.com/accountdb/accountdb/vault"
 )
 
@@ -34,7 +36,9 @@ type agentConfig struct {
 	VMIDMin, VMIDMax  int
 	ReconcileInterval time.Duration
 	LeaseTTL          time.Duration
+	AckWait           time.Duration
 	SecretsKey        string // environment only, never a flag
+	NATS              *natsClientConfig
 }
 
 func bindAgentConfig(fs *flag.FlagSet) (*agentConfig, error) {
@@ -55,6 +59,8 @@ func bindAgentConfig(fs *flag.FlagSet) (*agentConfig, error) {
 	fs.IntVar(&c.VMIDMax, "vmid-max", envInt("ACCOUNTDB_AGENT_VMID_MAX", agent.DefaultVMIDMax), "highest PVE vmid given to a created guest (env ACCOUNTDB_AGENT_VMID_MAX)")
 	fs.DurationVar(&c.ReconcileInterval, "reconcile-interval", envDuration("ACCOUNTDB_AGENT_RECONCILE_INTERVAL", agent.DefaultReconcileInterval), "how often each cluster's guests and inventory are published (env ACCOUNTDB_AGENT_RECONCILE_INTERVAL)")
 	fs.DurationVar(&c.LeaseTTL, "lease-ttl", envDuration("ACCOUNTDB_AGENT_LEASE_TTL", agent.DefaultLeaseTTL), "leader lease TTL when this agent creates the lease bucket; a standby takes over about this long after a leader dies (env ACCOUNTDB_AGENT_LEASE_TTL)")
+	fs.DurationVar(&c.AckWait, "ack-wait", envDuration("ACCOUNTDB_AGENT_ACK_WAIT", agent.DefaultAckWait), "how long a VM request held by an agent that died waits before JetStream hands it to the next leader (env ACCOUNTDB_AGENT_ACK_WAIT)")
+	c.NATS = bindNATSClient(fs)
 	return c, errors.Join(errs...)
 }
 
@@ -92,10 +98,16 @@ func (c *agentConfig) validate() error {
 	if c.LeaseTTL < time.Second {
 		errs = append(errs, errors.New("ACCOUNTDB_AGENT_LEASE_TTL must be at least 1s"))
 	}
+	if c.AckWait < time.Second {
+		errs = append(errs, errors.New("ACCOUNTDB_AGENT_ACK_WAIT must be at least 1s"))
+	}
 	if c.SecretsKey == "" && c.DataDir == "" {
 		errs = append(errs, errors.New("ACCOUNTDB_SECRETS_KEY or ACCOUNTDB_DATA_DIR is required"))
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.NATS.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
@@ -126,7 +138,7 @@ func runAgent(ctx context.Context, args []string, _, stderr io.Writer) error {
 	if err := parseFlags(fs, args); err != nil {
 		return err
 	}
-	if err := errors.Join(envErr, cfg.validate()); err != nil {
+	if err := errors.Join(envErr, cfg.validate(), checkSecretsKey(cfg.SecretsKey)); err != nil {
 		return err
 	}
 	level, _ := parseLevel(cfg.LogLevel)
@@ -136,18 +148,29 @@ func runAgent(ctx context.Context, args []string, _, stderr io.Writer) error {
 		return err
 	}
 
-	nc, err := nats.Connect(cfg.NATSURL,
+	natsOpts, err := cfg.NATS.options(natsauth.Agent())
+	if err != nil {
+		return err
+	}
+	nc, err := nats.Connect(cfg.NATSURL, append([]nats.Option{
 		nats.Name("accountdb-agent"),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
+		nats.ReconnectWait(250 * time.Millisecond),
 		nats.RetryOnFailedConnect(true),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
 		nats.ReconnectHandler(func(*nats.Conn) { log.Info("nats reconnected") }),
-	)
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { log.Error("nats", "err", err) }),
+	}, natsOpts...)...)
 	if err != nil {
 		return fmt.Errorf("nats: %w", err)
 	}
 	defer nc.Close()
+	vctx, vcancel := context.WithTimeout(ctx, 30*time.Second)
+	err = jetstreams.RequireServerVersion(vctx, nc)
+	vcancel()
+	if err != nil {
+		return err
+	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return fmt.Errorf("jetstream: %w", err)
@@ -158,7 +181,7 @@ func runAgent(ctx context.Context, args []string, _, stderr io.Writer) error {
 	a, err := agent.New(agent.Config{
 		JS: js, Vault: v, Logger: log, Registerer: reg,
 		Concurrency: cfg.Concurrency, VMIDMin: cfg.VMIDMin, VMIDMax: cfg.VMIDMax,
-		ReconcileInterval: cfg.ReconcileInterval, LeaseTTL: cfg.LeaseTTL,
+		ReconcileInterval: cfg.ReconcileInterval, LeaseTTL: cfg.LeaseTTL, AckWait: cfg.AckWait, NATSReplicas: cfg.NATS.Replicas,
 	})
 	if err != nil {
 		return err

@@ -8,6 +8,8 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -17,10 +19,12 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/accountdb/accountdb/agent/protocol"
-	"github.com/accountdb/accountdb/agent/pvesim"
+	"github.com/accountdb/accountdb/bus"
 	"github.com/accountdb/accountdb/domain"
-	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/eventlog"
+	"github.com/accountdb/accountdb/internal/natsauth"
 	"github.com/accountdb/accountdb/internal/natstest"
+	"github.com/accountdb/accountdb/pvesim"
 	"github.com/accountdb/accountdb/vault"
 )
 
@@ -51,6 +55,15 @@ func TestAgentSubcommand(t *testing.T) {
 	}
 	t.Setenv("ACCOUNTDB_SECRETS_KEY", base64.StdEncoding.EncodeToString(key))
 	t.Setenv("NATS_URL", ns.URL())
+	creds, err := ns.Keys.Creds(natsauth.Agent())
+	if err != nil {
+		t.Fatal(err)
+	}
+	credsFile := filepath.Join(t.TempDir(), "agent.creds")
+	if err := os.WriteFile(credsFile, creds, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("ACCOUNTDB_NATS_CREDS", credsFile)
 	addr := agentTestAddr(t)
 
 	ctx, cancel := context.WithCancel(context.Background())
@@ -65,7 +78,7 @@ func TestAgentSubcommand(t *testing.T) {
 		}
 	}()
 
-	nc, err := nats.Connect(ns.URL())
+	nc, err := nats.Connect(ns.URL(), ns.CoreOptions(t)...)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -74,7 +87,7 @@ func TestAgentSubcommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := eventstore.EnsureStream(ctx, js); err != nil {
+	if _, err := bus.EnsureStream(ctx, js); err != nil {
 		t.Fatal(err)
 	}
 	results, err := protocol.EnsureStream(ctx, js)
@@ -82,13 +95,13 @@ func TestAgentSubcommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	cluster, tenant, vm := uuid.New(), uuid.New(), uuid.New()
-	sealed, err := v.Seal(pvesim.DefaultTokenSecret, cluster.String())
+	sealed, err := v.Seal(pvesim.DefaultTokenSecret, domain.ClusterSecretBinding(cluster, sim.URL()))
 	if err != nil {
 		t.Fatal(err)
 	}
-	agentTestPublish(t, js, 1, domain.PlatformTenant, eventstore.StreamID{Type: domain.StreamCluster, ID: cluster},
-		&domain.ClusterRegistered{Name: "sim", APIURL: sim.URL(), TokenID: pvesim.DefaultTokenID, SealedSecret: sealed, InsecureTLS: true})
-	req := agentTestPublish(t, js, 2, tenant, eventstore.StreamID{Type: domain.StreamVM, ID: vm},
+	agentTestPublish(t, js, 1, domain.PlatformTenant, eventlog.StreamID{Type: domain.StreamCluster, ID: cluster},
+		&domain.ClusterRegistered{Name: "sim", APIURL: sim.URL(), TokenID: pvesim.DefaultTokenID, SealedSecret: sealed, TLSFingerprint: domain.CertificateFingerprint(sim.Certificate())})
+	req := agentTestPublish(t, js, 2, tenant, eventlog.StreamID{Type: domain.StreamVM, ID: vm},
 		&domain.VMCreateRequested{Name: "cli", Kind: domain.KindQEMU, Spec: domain.VMSpec{Cores: 1, MemoryMB: 1024, DiskGB: 10}, Template: "debian-12", ClusterID: cluster})
 
 	waitCtx, waitCancel := context.WithTimeout(ctx, 30*time.Second)
@@ -114,14 +127,14 @@ func TestAgentSubcommand(t *testing.T) {
 	}
 }
 
-func agentTestPublish(t *testing.T, js jetstream.JetStream, pos int64, tenant uuid.UUID, stream eventstore.StreamID, de domain.Event) eventstore.Event {
+func agentTestPublish(t *testing.T, js jetstream.JetStream, pos int64, tenant uuid.UUID, stream eventlog.StreamID, de domain.Event) eventlog.Event {
 	t.Helper()
 	data, err := json.Marshal(de)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev := eventstore.Event{
-		Position: eventstore.Position{TransactionID: uint64(pos), GlobalPosition: pos},
+	ev := eventlog.Event{
+		Position: eventlog.Position{TransactionID: uint64(pos), GlobalPosition: pos},
 		EventID:  uuid.Must(uuid.NewV7()), Stream: stream, StreamVersion: 1, Type: de.EventType(), SchemaVersion: 1,
 		TenantID: tenant, CorrelationID: uuid.New(), Data: data, RecordedAt: time.Now().UTC(),
 	}
@@ -129,7 +142,7 @@ func agentTestPublish(t *testing.T, js jetstream.JetStream, pos int64, tenant uu
 	if err != nil {
 		t.Fatal(err)
 	}
-	m := &nats.Msg{Subject: eventstore.Subject(ev), Header: nats.Header{}, Data: body}
+	m := &nats.Msg{Subject: bus.Subject(ev), Header: nats.Header{}, Data: body}
 	m.Header.Set(jetstream.MsgIDHeader, ev.EventID.String())
 	if _, err := js.PublishMsg(context.Background(), m); err != nil {
 		t.Fatal(err)

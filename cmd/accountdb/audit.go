@@ -13,6 +13,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/google/uuid"
 )
@@ -59,7 +60,7 @@ func runAudit(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	var f eventstore.VerifyFilter
 	if streamFlag != nil && *streamFlag != "" {
-		st, err := eventstore.ParseStreamID(*streamFlag)
+		st, err := eventlog.ParseStreamID(*streamFlag)
 		if err != nil {
 			return fmt.Errorf("--stream: %w", err)
 		}

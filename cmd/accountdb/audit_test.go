@@ -12,6 +12,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/internal/pgtest"
 	"github.com/google/uuid"
@@ -22,7 +23,7 @@ func TestAuditVerifyExitsNonZeroOnTampering(t *testing.T) {
 	db := pgtest.New(t)
 	store := eventstore.New(db.App, nil)
 	tenant := uuid.New()
-	st := eventstore.StreamID{Type: "vm", ID: uuid.New()}
+	st := eventlog.StreamID{Type: "vm", ID: uuid.New()}
 	if _, err := store.Append(ctx, eventstore.Append{Stream: st, TenantID: tenant, Expected: eventstore.NoStream(),
 		Events: []eventstore.NewEvent{{Type: "vm_renamed", Data: map[string]string{"name": "a"}},
 			{Type: "vm_renamed", Data: map[string]string{"name": "b"}}}}); err != nil {
@@ -71,7 +72,7 @@ func TestAuditAnchor(t *testing.T) {
 	ctx := context.Background()
 	db := pgtest.New(t)
 	store := eventstore.New(db.App, nil)
-	st := eventstore.StreamID{Type: "vm", ID: uuid.New()}
+	st := eventlog.StreamID{Type: "vm", ID: uuid.New()}
 	tenant := uuid.New()
 	for i := range 3 {
 		if _, err := store.Append(ctx, eventstore.Append{Stream: st, TenantID: tenant, Expected: eventstore.Exactly(int64(i)),

@@ -10,7 +10,9 @@ import (
 	"net"
 	"os"
 	"strings"
+	"time"
 
+	"github.com/accountdb/accountdb/api"
 	"github.com/accountdb/accountdb/migrations"
 	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -26,6 +28,16 @@ type config struct {
 	HTTPAddr       string
 	DataDir        string
 	LogLevel       string
+	OpsAddr        string     // serve and dev only (bindServer)
+	Limits         api.Limits // serve and dev only (bindServer)
+	// MaxProjectorLag: /readyz of the replica running a projector fails
+	// past it (serve and dev only).
+	MaxProjectorLag time.Duration
+	// BackupJitter and BackupTick: the backup scheduler's window over which
+	// a run's backups start, and how often it looks (serve and dev only).
+	BackupJitter, BackupTick time.Duration
+	envErrs                  []error // malformed environment values, reported by validate
+	NATS                     *natsClientConfig
 }
 
 const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres"
@@ -47,6 +59,7 @@ func bindConfig(fs *flag.FlagSet) *config {
 	fs.StringVar(&c.HTTPAddr, "http-addr", env("ACCOUNTDB_HTTP_ADDR", "127.0.0.1:8080"), "HTTP listen address (env ACCOUNTDB_HTTP_ADDR)")
 	fs.StringVar(&c.DataDir, "data-dir", env("ACCOUNTDB_DATA_DIR", "./.data"), "directory for local state: embedded NATS store, dev keys (env ACCOUNTDB_DATA_DIR)")
 	fs.StringVar(&c.LogLevel, "log-level", env("ACCOUNTDB_LOG_LEVEL", "info"), "debug, info, warn or error (env ACCOUNTDB_LOG_LEVEL)")
+	c.NATS = bindNATSClient(fs)
 	return c
 }
 
@@ -62,6 +75,12 @@ func (c *config) validate() error {
 		errs = append(errs, errors.New("ACCOUNTDB_DATA_DIR must not be empty"))
 	}
 	if _, err := parseLevel(c.LogLevel); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.validateLimits(); err != nil {
+		errs = append(errs, err)
+	}
+	if err := c.NATS.validate(); err != nil {
 		errs = append(errs, err)
 	}
 	return errors.Join(errs...)

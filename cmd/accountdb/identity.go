@@ -11,6 +11,7 @@ import (
 	"github.com/accountdb/accountdb/auth"
 	"github.com/accountdb/accountdb/internal/app"
 	"github.com/accountdb/accountdb/vault"
+	"github.com/nats-io/nats.go"
 )
 
 // loadIdentity reads the JWT signing key from ACCOUNTDB_JWT_PRIVATE_KEY (PEM)
@@ -79,7 +80,7 @@ func splitPEM(s string) []string {
 }
 
 // appConfig turns the process configuration into the core service's.
-func appConfig(cfg *config, natsURL string) (app.Config, error) {
+func appConfig(cfg *config, natsURL string, natsOpts []nats.Option) (app.Config, error) {
 	appURL, err := cfg.appURL()
 	if err != nil {
 		return app.Config{}, err
@@ -92,7 +93,8 @@ func appConfig(cfg *config, natsURL string) (app.Config, error) {
 	if err != nil {
 		return app.Config{}, err
 	}
-	return app.Config{AppDatabaseURL: appURL, NATSURL: natsURL, HTTPAddr: cfg.HTTPAddr, Identity: ident, Vault: v}, nil
+	return app.Config{AppDatabaseURL: appURL, NATSURL: natsURL, NATSOptions: natsOpts, HTTPAddr: cfg.HTTPAddr, Identity: ident, Vault: v,
+		OpsAddr: cfg.OpsAddr, Limits: cfg.Limits}, nil
 }
 
 // loadVault reads the secrets key shared with the agent from

@@ -27,8 +27,9 @@ func subcommands() []command {
 		{"replay", "print a stream's timeline and resulting state: `--stream <type>-<uuid> [--until <RFC 3339>] [--tenant <uuid>]`", runReplay},
 		{"projections", "projector tools: `status`, `rebuild <name>`", runProjections},
 		{"audit", "`verify [--stream <id>] [--tenant <uuid>] [--anchor <file>]`: check the event log's hash chains (and anchors); `anchor [--out <file>]`: record the chains' heads", runAudit},
+		{"nats", "the bus's security: `init --dir <dir>` (keys, server configuration, component credentials), `server-config`, `creds --tenant <uuid> --consumer <label>` (a subscriber's read-only credentials)", runNATS},
 		{"agent", "run the Proxmox agent against NATS_URL (no database; see agent/README.md)", runAgent},
-		{"pvesim", "run the Proxmox VE API simulator (see agent/pvesim/README.md)", runPVESim},
+		{"pvesim", "run the Proxmox VE API simulator (see pvesim/README.md)", runPVESim},
 		{"healthcheck", "probe a running server's /healthz (for container healthchecks)", runHealthcheck},
 	}
 }

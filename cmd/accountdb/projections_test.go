@@ -6,8 +6,10 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/accountdb/accountdb/domain"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/internal/pgtest"
 	"github.com/google/uuid"
@@ -25,7 +27,7 @@ func TestProjectionsStatusAndRebuild(t *testing.T) {
 	vm := uuid.New()
 	e := &domain.VMCreateRequested{Name: "web-1", Kind: domain.KindQEMU, Spec: domain.VMSpec{Cores: 2, MemoryMB: 2048, DiskGB: 20},
 		Template: "debian-12", ClusterID: cluster}
-	res, err := store.Append(ctx, eventstore.Append{Stream: eventstore.StreamID{Type: domain.StreamVM, ID: vm}, TenantID: tenant,
+	res, err := store.Append(ctx, eventstore.Append{Stream: eventlog.StreamID{Type: domain.StreamVM, ID: vm}, TenantID: tenant,
 		Expected: eventstore.NoStream(), Events: []eventstore.NewEvent{{Type: e.EventType(), Data: e}}})
 	if err != nil {
 		t.Fatal(err)
@@ -47,6 +49,22 @@ func TestProjectionsStatusAndRebuild(t *testing.T) {
 		return nil
 	}
 	head := strconv.FormatInt(res.LastPosition, 10)
+	// A rebuild reads the log below the cluster-wide transaction watermark:
+	// wait until the event is readable, or another database's transaction
+	// (another test package) could leave the rebuild nothing to read.
+	for deadline := time.Now().Add(30 * time.Second); ; {
+		evs, err := store.ReadAll(ctx, eventlog.Start, 1)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the appended event never became readable below the watermark")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 
 	out, _, err := projections("status")
 	if err != nil {

@@ -14,6 +14,7 @@ import (
 
 	"github.com/accountdb/accountdb/commands"
 	"github.com/accountdb/accountdb/domain"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/internal/app"
 	"github.com/accountdb/accountdb/tenantdb"
@@ -48,7 +49,7 @@ func runReplay(ctx context.Context, args []string, stdout, _ io.Writer) error {
 
 // replayArgs is a parsed replay command line.
 type replayArgs struct {
-	stream eventstore.StreamID
+	stream eventlog.StreamID
 	until  time.Time
 	scope  tenantdb.Scope
 }
@@ -58,7 +59,7 @@ func replayOptions(stream, until, tenant string) (replayArgs, error) {
 	if stream == "" {
 		return o, errors.New("usage: accountdb replay --stream <type>-<uuid> [--until <RFC 3339>] [--tenant <uuid>]")
 	}
-	s, err := eventstore.ParseStreamID(stream)
+	s, err := eventlog.ParseStreamID(stream)
 	if err != nil {
 		return o, fmt.Errorf("--stream: %w", err)
 	}
@@ -102,7 +103,7 @@ func replay(ctx context.Context, store *eventstore.Store, o replayArgs, w io.Wri
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "VERSION\tRECORDED AT\tACTOR\tEVENT\tDATA")
-	n, err := commands.ReplayUntil(ctx, store, o.scope, o.stream, o.until, agg, func(e eventstore.Event, _ domain.Event) {
+	n, err := commands.ReplayUntil(ctx, store, o.scope, o.stream, o.until, agg, func(e eventlog.Event, _ domain.Event) {
 		actor := "system"
 		if e.ActorID != uuid.Nil {
 			actor = e.ActorID.String()

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/accountdb/accountdb/domain"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/internal/pgtest"
 	"github.com/google/uuid"
@@ -20,7 +21,7 @@ func TestReplayPrintsTimelineAndState(t *testing.T) {
 	db := pgtest.New(t)
 	store := eventstore.New(db.App, nil)
 	tenant, actor, cluster := uuid.New(), uuid.New(), uuid.New()
-	st := eventstore.StreamID{Type: domain.StreamVM, ID: uuid.New()}
+	st := eventlog.StreamID{Type: domain.StreamVM, ID: uuid.New()}
 	appendVM := func(events ...domain.Event) {
 		t.Helper()
 		a := eventstore.Append{Stream: st, TenantID: tenant, Expected: eventstore.Any(), ActorID: actor}
@@ -72,7 +73,7 @@ func TestReplayPrintsTimelineAndState(t *testing.T) {
 	}
 
 	// A stream type without an aggregate: the timeline and a count.
-	other := eventstore.StreamID{Type: "bench", ID: uuid.New()}
+	other := eventlog.StreamID{Type: "bench", ID: uuid.New()}
 	if _, err := store.Append(ctx, eventstore.Append{Stream: other, TenantID: tenant, Expected: eventstore.NoStream(),
 		Events: []eventstore.NewEvent{{Type: "bench_appended", Data: map[string]any{"n": 1, "token_secret": "s3cret"}}}}); err != nil {
 		t.Fatal(err)

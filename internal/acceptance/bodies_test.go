@@ -91,8 +91,14 @@ func TestRequestBodies(t *testing.T) {
 			}
 		})
 	}
-	if after := d.events(t); after != before {
-		t.Fatalf("%d events written by refused requests", after-before)
+	// A login whose email is not valid text is refused like any other body,
+	// but it is still a failed sign-in and recorded (issue 21): exactly the
+	// one above with invalid UTF-8.
+	if n := d.count(t, `SELECT count(*) FROM events WHERE event_type = 'login_failed'`); n != 1 {
+		t.Fatalf("%d login_failed events, want 1 (the login with invalid UTF-8 in its email)", n)
+	}
+	if after := d.events(t); after != before+1 {
+		t.Fatalf("%d events written by refused requests, want only that login_failed", after-before)
 	}
 }
 

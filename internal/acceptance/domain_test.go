@@ -274,7 +274,12 @@ func TestIdentityDomainRulesOverHTTP(t *testing.T) {
 			{http.MethodPost, u + "/enable", nil},
 			{http.MethodPut, u + "/password", map[string]any{"password": strongPassword + " new"}},
 		} {
-			wantProblem(t, s.Do(t, fTok.AccessToken, c.method, c.path, c.body, nil), http.StatusUnprocessableEntity, "invalid_state")
+			// Its users' sessions ended with the suspension: they are told
+			// so. A platform administrator acting on the tenant meets the
+			// suspended tenant's rule.
+			wantProblem(t, s.Do(t, fTok.AccessToken, c.method, c.path, c.body, nil), http.StatusForbidden, "tenant_suspended")
+			pathAs := c.path + "?tenant_id=" + frozen.String()
+			wantProblem(t, s.Do(t, paTok, c.method, pathAs, c.body, nil), http.StatusUnprocessableEntity, "invalid_state")
 		}
 		if n := d.tenantEvents(t, frozen) - before; n != 0 {
 			t.Fatalf("a suspended tenant's commands wrote %d events", n)
@@ -292,7 +297,9 @@ func TestIdentityDomainRulesOverHTTP(t *testing.T) {
 
 		wantStatus(t, s.Do(t, paTok, http.MethodPost, fid+"/resume", nil, nil), http.StatusAccepted)
 		wantStatus(t, login(t, s, fUser.Email, fUser.Password), http.StatusOK)
-		wantStatus(t, create(t, fTok.AccessToken, newUserBody(newEmail(), auth.RoleViewer)), http.StatusAccepted)
+		// The sessions the suspension ended stay ended; a new one works.
+		wantProblem(t, create(t, fTok.AccessToken, newUserBody(newEmail(), auth.RoleViewer)), http.StatusUnauthorized, "unauthenticated")
+		wantStatus(t, create(t, s.Login(t, fAdmin).AccessToken, newUserBody(newEmail(), auth.RoleViewer)), http.StatusAccepted)
 	})
 
 }

@@ -31,6 +31,18 @@ var identityRoutes = []identityRoute{
 	{http.MethodGet, "/v1/users/me", "", http.StatusOK},
 	{http.MethodGet, "/v1/sessions", "", http.StatusOK},
 	{http.MethodDelete, "/v1/sessions/{id}", "", http.StatusNotFound}, // an id that names nothing
+	{http.MethodPost, "/v1/users/me/ssh-keys", "", http.StatusAccepted},
+	{http.MethodGet, "/v1/users/me/ssh-keys", "", http.StatusOK},
+	{http.MethodDelete, "/v1/users/me/ssh-keys/{id}", "", http.StatusNotFound}, // an id that names nothing
+	{http.MethodPost, "/v1/users/me/tokens", "", http.StatusCreated},
+	{http.MethodGet, "/v1/users/me/tokens", "", http.StatusOK},
+	{http.MethodDelete, "/v1/users/me/tokens/{id}", "", http.StatusNotFound}, // an id that names nothing
+	{http.MethodGet, "/v1/users/{id}/tokens", auth.PermUserManage, http.StatusOK},
+	{http.MethodDelete, "/v1/users/{id}/tokens/{token_id}", auth.PermUserManage, http.StatusNotFound}, // a token that is not the user's
+	{http.MethodGet, "/v1/users/me/totp", "", http.StatusOK},
+	{http.MethodPost, "/v1/users/me/totp", "", http.StatusOK},
+	{http.MethodPost, "/v1/users/me/totp/confirm", "", http.StatusBadRequest},    // a wrong code
+	{http.MethodDelete, "/v1/users/me/totp", "", http.StatusUnprocessableEntity}, // not enabled
 	{http.MethodPost, "/v1/tenants", auth.PermTenantManage, http.StatusAccepted},
 	{http.MethodGet, "/v1/tenants", auth.PermTenantManage, http.StatusOK},
 	{http.MethodGet, "/v1/tenants/{id}", auth.PermTenantManage, http.StatusOK},
@@ -52,7 +64,8 @@ var identityRoutes = []identityRoute{
 // /v1 routes (VMs, clusters…) and the public ones.
 func isIdentityRoute(pattern string) bool {
 	switch pattern {
-	case "/v1/auth/login", "/v1/auth/refresh":
+	case "/v1/auth/login", "/v1/auth/refresh", "/v1/auth/mfa", "/v1/auth/providers",
+		"/v1/auth/oidc/{provider}/start", "/v1/auth/oidc/{provider}/callback":
 		return false
 	}
 	for _, p := range []string{"/v1/auth/", "/v1/users", "/v1/sessions", "/v1/tenants"} {
@@ -66,7 +79,7 @@ func isIdentityRoute(pattern string) bool {
 // TestIdentityRoutesAreAllInTheMatrix keeps the matrix honest: every identity
 // route the router mounts is in identityRoutes and vice versa.
 func TestIdentityRoutesAreAllInTheMatrix(t *testing.T) {
-	h := api.NewRouter(api.Deps{Identity: &api.Identity{}})
+	h := api.NewHandler(api.Deps{V1: &api.V1{}})
 	routes, ok := h.(chi.Routes)
 	if !ok {
 		t.Fatalf("router is %T, not chi.Routes", h)
@@ -180,9 +193,11 @@ func requestFor(rt identityRoute, victim, tenant uuid.UUID) (string, any) {
 		path = strings.Replace(path, "{id}", victim.String(), 1)
 	case strings.HasPrefix(path, "/v1/tenants/{id}"):
 		path = strings.Replace(path, "{id}", tenant.String(), 1)
-	case strings.HasPrefix(path, "/v1/sessions/{id}"):
+	case strings.HasPrefix(path, "/v1/sessions/{id}"), strings.HasPrefix(path, "/v1/users/me/ssh-keys/{id}"),
+		strings.HasPrefix(path, "/v1/users/me/tokens/{id}"):
 		path = strings.Replace(path, "{id}", uuid.NewString(), 1)
 	}
+	path = strings.Replace(path, "{token_id}", uuid.NewString(), 1)
 	var body any
 	switch rt.method + " " + rt.pattern {
 	case "POST /v1/users":
@@ -195,6 +210,12 @@ func requestFor(rt identityRoute, victim, tenant uuid.UUID) (string, any) {
 		body = map[string]any{"name": "t-" + uuid.NewString()[:8], "quota": map[string]int{"max_vms": 1, "max_cores": 2, "max_memory_mb": 1024, "max_disk_gb": 10}}
 	case "PATCH /v1/tenants/{id}":
 		body = map[string]any{"name": "renamed-" + uuid.NewString()[:8]}
+	case "POST /v1/users/me/tokens":
+		body = map[string]any{"name": "matrix", "permissions": []string{"vm:read"}}
+	case "POST /v1/users/me/totp/confirm", "DELETE /v1/users/me/totp":
+		body = map[string]any{"code": "000000"}
+	case "POST /v1/users/me/ssh-keys":
+		body = map[string]any{"name": "matrix", "public_key": newSSHKeyLine()}
 	}
 	return path, body
 }

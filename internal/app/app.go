@@ -4,6 +4,7 @@
 package app
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -14,15 +15,21 @@ import (
 	"time"
 
 	"github.com/accountdb/accountdb/api"
+	"github.com/accountdb/accountdb/api/pglimits"
 	"github.com/accountdb/accountdb/auth"
 	"github.com/accountdb/accountdb/auth/pgthrottle"
+	"github.com/accountdb/accountdb/backupsched"
 	"github.com/accountdb/accountdb/commands"
+	"github.com/accountdb/accountdb/commands/pgstore"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/ingest"
+	"github.com/accountdb/accountdb/internal/jetstreams"
 	"github.com/accountdb/accountdb/projections"
+	"github.com/accountdb/accountdb/relay"
 	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/accountdb/accountdb/vault"
 	"github.com/accountdb/accountdb/web"
+	"github.com/accountdb/accountdb/webhooks"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -35,13 +42,16 @@ import (
 // stable identifiers: renaming one re-consumes the whole log.
 func Projectors() []projections.Projector {
 	return []projections.Projector{projections.TenantActivity{}, projections.Tenants{}, projections.Users{},
-		projections.VMs{}, projections.Clusters{}}
+		projections.VMs{}, projections.Clusters{}, projections.UserSSHKeys{}, projections.IPPools{},
+		projections.Webhooks{}, projections.UsageMeter{},
+		projections.VMSnapshots{}, projections.Backups{}, projections.BackupSchedules{}}
 }
 
-// Readiness thresholds: beyond these, /readyz reports the follower as failing.
+// Readiness thresholds: beyond these, /readyz reports the follower as
+// failing. DefaultMaxProjectorLag is Config.MaxProjectorLag's default.
 const (
-	maxRelayLag     = 30 * time.Second
-	maxProjectorLag = 60 * time.Second
+	maxRelayLag            = 30 * time.Second
+	DefaultMaxProjectorLag = 60 * time.Second
 )
 
 // PoolSize bounds the service's PostgreSQL connections. A command holds one
@@ -54,15 +64,47 @@ type Config struct {
 	// AppDatabaseURL connects as the service role (accountdb_app).
 	AppDatabaseURL string
 	NATSURL        string
-	HTTPAddr       string
-	Identity       Identity
+	// NATSOptions authenticate the core (natsauth.RoleCore credentials and
+	// inbox prefix) and configure TLS.
+	NATSOptions []nats.Option
+	// NATSReplicas is how many copies the streams the core owns keep
+	// (ACCOUNTDB_NATS_REPLICAS); they are moved to it at start. Zero keeps
+	// what they have.
+	NATSReplicas int
+	HTTPAddr     string
+	// OpsAddr, when set, serves /healthz, /readyz (with each check's
+	// detail) and /metrics on their own listener; the public one then has
+	// no /metrics and a /readyz without detail. Empty: all on HTTPAddr.
+	OpsAddr  string
+	Identity Identity
 	// Vault seals secrets the core stores (cluster token secrets); shared
 	// with the agent.
 	Vault *vault.Vault
+	// DevLoopbackHTTP accepts clusters at http:// loopback URLs (`accountdb
+	// dev`, whose simulator is in-process); never in production.
+	DevLoopbackHTTP bool
 	// VMDeadline fails a VM action whose result never came (default 10 min).
 	VMDeadline time.Duration
 	// RateLimits; zero values take the API's defaults.
 	PublicRate, UserRate, TenantRate api.RateLimit
+	// PoolSize bounds the service's PostgreSQL connections (default
+	// PoolSize).
+	PoolSize int32
+	// Limits caps concurrent exports and streams and sets the HTTP
+	// server's timeouts; zero fields take api.DefaultLimits.
+	Limits api.Limits
+	// MaxProjectorLag is how stale a read model may be before /readyz of
+	// the replica running its projector fails (ACCOUNTDB_READY_MAX_PROJECTOR_LAG;
+	// zero: DefaultMaxProjectorLag).
+	MaxProjectorLag time.Duration
+	// Webhooks tunes webhook delivery (its Guard's allowed CIDRs:
+	// ACCOUNTDB_WEBHOOK_ALLOW_CIDRS); with DevLoopbackHTTP loopback
+	// addresses are allowed too. Without a Vault no webhook is delivered.
+	Webhooks webhooks.Options
+	// BackupSchedules configures the backup scheduler (interval, jitter
+	// window; zero: backupsched's defaults). Its Pool, Commands, Leases and
+	// Log are filled by Start.
+	BackupSchedules backupsched.Config
 }
 
 // Identity is the signing keys and HTTP trust settings.
@@ -82,24 +124,34 @@ type System struct {
 	log      *slog.Logger
 	reg      *prometheus.Registry
 	nc       *nats.Conn
-	relay    *eventstore.Relay
+	relay    *relay.Relay
 	ingest   *ingest.Ingest
 	runners  []*projections.Runner
+	leases   *projections.Leases
+	notifier *projections.Notifier
+	consoles *api.ConsoleDrain
+	limits   *pglimits.Store
+	webhooks *webhooks.Dispatcher // nil without a vault
+	sched    *backupsched.Scheduler
+	maxLag   time.Duration
 	http     *http.Server
 	listener net.Listener
+	ops      *http.Server // nil: the operations endpoints are on http
+	opsLn    net.Listener
 }
 
 // NewCommandHandler is the command handler every entry point uses. Its login
 // throttles live in PostgreSQL, so every replica shares them.
 func NewCommandHandler(store *eventstore.Store, keys *auth.KeySet) *commands.Handler {
-	return commands.New(store, auth.DefaultPasswordHasher(), commands.SessionConfig{Issuer: &auth.Issuer{Keys: keys},
+	return commands.New(store, pgstore.New(store), auth.DefaultPasswordHasher(), commands.SessionConfig{Issuer: &auth.Issuer{Keys: keys},
 		AccountThrottle: pgthrottle.New(store.Pool(), auth.ThrottleConfig{}),
 		AddressThrottle: pgthrottle.New(store.Pool(), auth.ThrottleConfig{MaxFailures: 50})})
 }
 
 // Start connects everything; Run then serves until ctx ends.
 func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *System, err error) {
-	s := &System{log: log, reg: prometheus.NewRegistry()}
+	s := &System{log: log, reg: prometheus.NewRegistry(), maxLag: cmp.Or(cfg.MaxProjectorLag, DefaultMaxProjectorLag),
+		consoles: api.NewConsoleDrain()}
 	defer func() {
 		if err != nil {
 			s.close()
@@ -107,20 +159,29 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *System, err er
 	}()
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	if s.Pool, err = tenantdb.Open(ctx, cfg.AppDatabaseURL, tenantdb.PoolOptions{MaxConns: PoolSize, ApplicationName: "accountdb"}); err != nil {
+	if s.Pool, err = tenantdb.Open(ctx, cfg.AppDatabaseURL, tenantdb.PoolOptions{MaxConns: cmp.Or(cfg.PoolSize, PoolSize), ApplicationName: "accountdb"}); err != nil {
+		return nil, err
+	}
+	vctx, vcancel := context.WithTimeout(ctx, 30*time.Second)
+	defer vcancel()
+	if err := tenantdb.RequireServerVersion(vctx, s.Pool); err != nil {
 		return nil, err
 	}
 	s.Store = NewStore(eventstore.New(s.Pool, s.reg))
 	s.Commands = NewCommandHandler(s.Store, cfg.Identity.Keys).WithVault(cfg.Vault).WithLogger(log)
+	if cfg.DevLoopbackHTTP {
+		s.Commands.AllowLoopbackHTTPClusters()
+	}
 
-	s.nc, err = nats.Connect(cfg.NATSURL,
+	s.nc, err = nats.Connect(cfg.NATSURL, append([]nats.Option{
 		nats.Name("accountdb"),
 		nats.MaxReconnects(-1),
-		nats.ReconnectWait(250*time.Millisecond),
+		nats.ReconnectWait(250 * time.Millisecond),
 		nats.RetryOnFailedConnect(true),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) { log.Warn("nats disconnected", "err", err) }),
 		nats.ReconnectHandler(func(*nats.Conn) { log.Info("nats reconnected") }),
-	)
+		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { log.Error("nats", "err", err) }),
+	}, cfg.NATSOptions...)...)
 	if err != nil {
 		return nil, fmt.Errorf("nats: %w", err)
 	}
@@ -130,35 +191,91 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *System, err er
 	}
 	ensureCtx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
-	if _, err := eventstore.EnsureStream(ensureCtx, js); err != nil {
-		return nil, fmt.Errorf("jetstream stream: %w", err)
+	if err := jetstreams.RequireServerVersion(ensureCtx, s.nc); err != nil {
+		return nil, err
+	}
+	if err := ensureStreams(ensureCtx, js, cfg.NATSReplicas, log); err != nil {
+		return nil, err
 	}
 
-	s.relay = eventstore.NewRelay(s.Store, js, eventstore.RelayOptions{Logger: log, Registerer: s.reg})
+	s.relay = relay.New(s.Store, js, relay.Options{Logger: log, Registerer: s.reg})
 	s.ingest = ingest.New(js, s.Commands, ingest.Options{Deadline: cfg.VMDeadline, Logger: log})
 	metrics := projections.NewMetrics(s.reg)
+	// Every replica starts every runner; the leases let one run each
+	// projector at a time, and the others stand by.
+	s.leases = projections.NewLeases(s.Pool)
+	s.notifier = projections.NewNotifier(s.Pool, log)
+	s.limits = pglimits.New(s.Pool, log)
 	for _, p := range Projectors() {
-		s.runners = append(s.runners, projections.NewRunner(s.Pool, js, p, projections.RunnerOptions{Metrics: metrics, Logger: log, Upcasters: Upcasters()}))
+		s.runners = append(s.runners, projections.NewRunner(s.Pool, js, p, projections.RunnerOptions{Metrics: metrics, Logger: log,
+			Upcasters: Upcasters(), Leases: s.leases, Log: s.Store}))
+	}
+	// One scheduler runs backup schedules, elected on the same leases.
+	sc := cfg.BackupSchedules
+	sc.Pool, sc.Commands, sc.Leases, sc.Log = s.Pool, s.Commands, s.leases, log
+	s.sched = backupsched.New(sc)
+
+	if cfg.Vault != nil {
+		wo := cfg.Webhooks
+		if wo.Logger == nil {
+			wo.Logger = log
+		}
+		if cfg.DevLoopbackHTTP {
+			wo.Guard.Allow = append(wo.Guard.Allow, netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"))
+		}
+		s.webhooks = webhooks.New(js, webhooks.NewStore(s.Pool), s.Commands, cfg.Vault, webhooks.StoreEvents{Store: s.Store}, wo)
 	}
 
+	lim := cfg.Limits.WithDefaults()
+	errorLog := slog.NewLogLogger(log.Handler(), slog.LevelWarn)
+	if cfg.OpsAddr != "" {
+		if s.opsLn, err = net.Listen("tcp", cfg.OpsAddr); err != nil {
+			return nil, fmt.Errorf("ops listen: %w", err)
+		}
+		s.ops = &http.Server{Handler: api.NewOpsHandler(log, s.reg, s.readiness()), ErrorLog: errorLog,
+			ReadHeaderTimeout: lim.ReadHeaderTimeout, ReadTimeout: lim.ReadTimeout,
+			WriteTimeout: lim.WriteTimeout, IdleTimeout: lim.IdleTimeout}
+	}
 	s.listener, err = net.Listen("tcp", cfg.HTTPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("http listen: %w", err)
 	}
 	s.http = &http.Server{
-		Handler: api.NewRouter(api.Deps{Logger: log, Gatherer: s.reg, Readiness: s.readiness(),
+		Handler: api.NewHandler(api.Deps{Logger: log, Gatherer: s.reg, Readiness: s.readiness(), SeparateOps: s.ops != nil,
 			CORSOrigins: cfg.Identity.CORSOrigins, TrustedProxies: cfg.Identity.TrustedProxies, CursorKey: cfg.Identity.CursorKey,
-			Identity: &api.Identity{Commands: s.Commands, Pool: s.Pool, Store: s.Store, JS: js, Verifier: &auth.Verifier{Keys: cfg.Identity.Keys},
-				PublicRate: cfg.PublicRate, UserRate: cfg.UserRate, TenantRate: cfg.TenantRate, Metrics: s.reg},
+			V1: &api.V1{Commands: s.Commands, Pool: s.Pool, Store: s.Store, JS: js, Verifier: &auth.Verifier{Keys: cfg.Identity.Keys},
+				PublicRate: cfg.PublicRate, UserRate: cfg.UserRate, TenantRate: cfg.TenantRate, Metrics: s.reg, Limits: lim, Vault: cfg.Vault,
+				Checkpoints: s.notifier, RateCounter: s.limits, Slots: s.limits, ConsoleDrain: s.consoles},
 			Console: web.Handler()}),
-		ReadHeaderTimeout: 10 * time.Second,
-		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+		// A client gets this long to send its request and to take the
+		// answer; an idle keep-alive connection is closed after
+		// IdleTimeout. Event streams and exports move their own deadlines.
+		ReadHeaderTimeout: lim.ReadHeaderTimeout,
+		ReadTimeout:       lim.ReadTimeout,
+		WriteTimeout:      lim.WriteTimeout,
+		IdleTimeout:       lim.IdleTimeout,
+		ErrorLog:          errorLog,
 	}
 	return s, nil
 }
 
+// OtherCoreRunning says whether another core process (its relay) runs
+// against the same database: a replica of this one.
+func (s *System) OtherCoreRunning(ctx context.Context) (bool, error) {
+	return relay.PublisherActive(ctx, s.Pool)
+}
+
 // URL is where the HTTP API listens.
 func (s *System) URL() string { return "http://" + s.listener.Addr().String() }
+
+// OpsURL is where the operations endpoints listen: their own listener
+// (Config.OpsAddr), else the API's.
+func (s *System) OpsURL() string {
+	if s.opsLn == nil {
+		return s.URL()
+	}
+	return "http://" + s.opsLn.Addr().String()
+}
 
 // Run serves until ctx is cancelled, then shuts down gracefully: HTTP stops
 // taking requests and drains, the relay and projectors finish the batch in hand.
@@ -167,8 +284,16 @@ func (s *System) Run(ctx context.Context) error {
 	g, gctx := errgroup.WithContext(ctx)
 	g.Go(func() error { return ignoreCancel(s.relay.Run(gctx)) })
 	g.Go(func() error { return ignoreCancel(s.ingest.Run(gctx)) })
+	// API tokens' last-used times, written in batches (commands/apitoken_usage.go).
+	g.Go(func() error { return s.Commands.RunAPITokenUsage(gctx, 0) })
+	g.Go(func() error { return ignoreCancel(s.notifier.Run(gctx)) })
+	g.Go(func() error { return ignoreCancel(s.limits.Run(gctx)) })
+	g.Go(func() error { return ignoreCancel(s.sched.Run(gctx)) })
 	for _, r := range s.runners {
 		g.Go(func() error { return ignoreCancel(r.Run(gctx)) })
+	}
+	if s.webhooks != nil {
+		g.Go(func() error { return s.webhooks.Run(gctx) })
 	}
 	g.Go(func() error {
 		if err := s.http.Serve(s.listener); !errors.Is(err, http.ErrServerClosed) {
@@ -176,16 +301,44 @@ func (s *System) Run(ctx context.Context) error {
 		}
 		return nil
 	})
+	if s.ops != nil {
+		g.Go(func() error {
+			if err := s.ops.Serve(s.opsLn); !errors.Is(err, http.ErrServerClosed) {
+				return fmt.Errorf("ops http: %w", err)
+			}
+			return nil
+		})
+	}
 	g.Go(func() error {
 		<-gctx.Done()
 		shutdownCtx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		defer cancel()
-		return s.http.Shutdown(shutdownCtx)
+		if s.ops != nil {
+			_ = s.ops.Shutdown(shutdownCtx)
+		}
+		err := s.http.Shutdown(shutdownCtx)
+		// Open consoles are hijacked connections Shutdown leaves alone:
+		// end them while the database is there for their console_closed.
+		if derr := s.consoles.Drain(shutdownCtx); derr != nil {
+			s.log.Warn("consoles still open at shutdown; their console_closed may be missing", "err", derr)
+		}
+		return err
 	})
 	return g.Wait()
 }
 
+// Close releases what Start opened, for a caller that does not Run.
+func (s *System) Close() { s.close() }
+
 func (s *System) close() {
+	for _, ln := range []net.Listener{s.listener, s.opsLn} {
+		if ln != nil {
+			_ = ln.Close() // Serve never ran when Start failed; else closed already
+		}
+	}
+	if s.leases != nil {
+		s.leases.Close()
+	}
 	if s.nc != nil {
 		s.nc.Close()
 	}
@@ -226,14 +379,22 @@ func (s *System) readiness() []api.Check {
 			return nil
 		}},
 	}
+	// A read model lives in the shared database, so its lag is the same
+	// seen from every replica: only the replica running the projector
+	// reports it, so that a lagging projector never makes every replica
+	// unready at once (a load balancer would have no backend left, and
+	// taking them all out cures nothing). docs/SCALING.md.
 	for _, r := range s.runners {
 		name := r.Projector().Name()
 		checks = append(checks, api.Check{Name: "projector_" + name, Check: func(ctx context.Context) error {
+			if !r.Leading() {
+				return nil
+			}
 			st, err := r.Status(ctx)
 			if err != nil {
 				return errors.New("status unavailable")
 			}
-			if st.Lag > maxProjectorLag {
+			if st.Lag > s.maxLag {
 				return fmt.Errorf("%d events, %s behind", st.Behind, st.Lag.Round(time.Second))
 			}
 			return nil

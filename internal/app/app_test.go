@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/accountdb/accountdb/auth"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/internal/app"
 	"github.com/accountdb/accountdb/internal/natstest"
@@ -43,11 +44,16 @@ func getReady(t *testing.T, url string) (int, readyBody) {
 	return resp.StatusCode, b
 }
 
-func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool) {
+// eventually polls cond until it holds or timeout passes; a last value,
+// when given, is shown on failure (what the condition saw last).
+func eventually(t *testing.T, timeout time.Duration, what string, cond func() bool, last ...*string) {
 	t.Helper()
 	deadline := time.Now().Add(timeout)
 	for !cond() {
 		if time.Now().After(deadline) {
+			if len(last) > 0 {
+				t.Fatalf("timed out after %s waiting for %s; last seen: %q", timeout, what, *last[0])
+			}
 			t.Fatalf("timed out after %s waiting for %s", timeout, what)
 		}
 		time.Sleep(50 * time.Millisecond)
@@ -70,7 +76,7 @@ func TestSystemEndToEndAndReadiness(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	sys, err := app.Start(ctx, app.Config{AppDatabaseURL: db.AppURL, NATSURL: ns.URL(), HTTPAddr: "127.0.0.1:0",
+	sys, err := app.Start(ctx, app.Config{AppDatabaseURL: db.AppURL, NATSURL: ns.URL(), NATSOptions: ns.CoreOptions(t), HTTPAddr: "127.0.0.1:0",
 		Identity: app.Identity{Keys: keys}}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
@@ -83,7 +89,7 @@ func TestSystemEndToEndAndReadiness(t *testing.T) {
 
 	tenant := uuid.New()
 	for range 5 {
-		st, _ := eventstore.NewStreamID("vm", uuid.New())
+		st, _ := eventlog.NewStreamID("vm", uuid.New())
 		if _, err := sys.Store.Append(ctx, eventstore.Append{Stream: st, TenantID: tenant, Expected: eventstore.NoStream(),
 			Events: []eventstore.NewEvent{{Type: "vm_create_requested"}, {Type: "vm_created"}}}); err != nil {
 			t.Fatal(err)
@@ -110,7 +116,7 @@ func TestSystemEndToEndAndReadiness(t *testing.T) {
 		code, b := getReady(t, url)
 		return code == http.StatusServiceUnavailable && b.Checks["nats"].Status == "failing"
 	})
-	st, _ := eventstore.NewStreamID("vm", uuid.New())
+	st, _ := eventlog.NewStreamID("vm", uuid.New())
 	if _, err := sys.Store.Append(ctx, eventstore.Append{Stream: st, TenantID: tenant, Expected: eventstore.NoStream(),
 		Events: []eventstore.NewEvent{{Type: "vm_created"}}}); err != nil {
 		t.Fatalf("append while NATS is down: %v", err)
@@ -138,7 +144,7 @@ func TestSystemEndToEndAndReadiness(t *testing.T) {
 	if _, err := maint.Exec(ctx, `ALTER DATABASE `+db.Name+` ALLOW_CONNECTIONS true`); err != nil {
 		t.Fatal(err)
 	}
-	st2, _ := eventstore.NewStreamID("vm", uuid.New())
+	st2, _ := eventlog.NewStreamID("vm", uuid.New())
 	eventually(t, 10*time.Second, "appends to work after connections were killed", func() bool {
 		_, err := sys.Store.Append(ctx, eventstore.Append{Stream: st2, TenantID: tenant, Expected: eventstore.Any(), CommandID: uuid.NewSHA1(uuid.Nil, []byte(st2.String())),
 			Events: []eventstore.NewEvent{{Type: "vm_created"}}})

@@ -1,5 +1,7 @@
 // Package natstest runs a real, embedded NATS server with JetStream for tests,
-// on a free loopback port with its store in a temporary directory.
+// on a free loopback port with its store in a temporary directory. Like
+// every AccountDB server it runs in operator mode (internal/natsauth): a test
+// connects as the core, the agent or a subscriber, never anonymously.
 package natstest
 
 import (
@@ -7,12 +9,18 @@ import (
 	"testing"
 	"time"
 
+	"github.com/accountdb/accountdb/internal/natsauth"
 	"github.com/nats-io/nats-server/v2/server"
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Server is an embedded NATS server that a test can stop and start again on
 // the same port and store, to simulate an outage.
 type Server struct {
+	// Keys are the server's trust root; they issue the tests' credentials.
+	Keys *natsauth.Keys
+
 	tb   testing.TB
 	opts server.Options
 	srv  *server.Server
@@ -21,7 +29,11 @@ type Server struct {
 // Start runs a JetStream-enabled server and stops it at cleanup.
 func Start(tb testing.TB) *Server {
 	tb.Helper()
-	s := &Server{tb: tb, opts: server.Options{
+	keys, err := natsauth.Generate()
+	if err != nil {
+		tb.Fatalf("natstest: %v", err)
+	}
+	s := &Server{Keys: keys, tb: tb, opts: server.Options{
 		Host:      "127.0.0.1",
 		Port:      server.RANDOM_PORT,
 		JetStream: true,
@@ -29,6 +41,9 @@ func Start(tb testing.TB) *Server {
 		NoLog:     true,
 		NoSigs:    true,
 	}}
+	if err := keys.ConfigureServer(&s.opts); err != nil {
+		tb.Fatalf("natstest: %v", err)
+	}
 	s.start()
 	// Later restarts keep the port the first start was given.
 	s.opts.Port = s.srv.Addr().(*net.TCPAddr).Port
@@ -38,7 +53,8 @@ func Start(tb testing.TB) *Server {
 
 func (s *Server) start() {
 	s.tb.Helper()
-	srv, err := server.NewServer(&s.opts)
+	opts := s.opts // NewServer fills in derived options; a restart starts from the originals
+	srv, err := server.NewServer(&opts)
 	if err != nil {
 		s.tb.Fatalf("natstest: %v", err)
 	}
@@ -51,6 +67,41 @@ func (s *Server) start() {
 
 // URL is the client URL of the server.
 func (s *Server) URL() string { return s.srv.ClientURL() }
+
+// Options are the connect options of a client authenticated as u.
+func (s *Server) Options(tb testing.TB, u natsauth.User) []nats.Option {
+	tb.Helper()
+	opts, err := s.Keys.ConnectOptions(u)
+	if err != nil {
+		tb.Fatalf("natstest: credentials: %v", err)
+	}
+	return opts
+}
+
+// CoreOptions are the core's connect options.
+func (s *Server) CoreOptions(tb testing.TB) []nats.Option { return s.Options(tb, natsauth.Core()) }
+
+// Connect opens a connection as u, closed at cleanup.
+func (s *Server) Connect(tb testing.TB, u natsauth.User, extra ...nats.Option) *nats.Conn {
+	tb.Helper()
+	nc, err := nats.Connect(s.URL(), append(s.Options(tb, u), extra...)...)
+	if err != nil {
+		tb.Fatalf("natstest: connect as %s: %v", u.Name(), err)
+	}
+	tb.Cleanup(nc.Close)
+	return nc
+}
+
+// JetStream opens a connection as u and returns its JetStream context.
+func (s *Server) JetStream(tb testing.TB, u natsauth.User, extra ...nats.Option) (*nats.Conn, jetstream.JetStream) {
+	tb.Helper()
+	nc := s.Connect(tb, u, extra...)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		tb.Fatalf("natstest: %v", err)
+	}
+	return nc, js
+}
 
 // Stop shuts the server down (idempotent).
 func (s *Server) Stop() {

@@ -30,16 +30,22 @@ type DB struct {
 	App      *pgxpool.Pool
 }
 
-// New creates, migrates and registers cleanup for a fresh database.
+// New creates, migrates and registers cleanup for a fresh database on the
+// server at DATABASE_URL.
 func New(tb testing.TB) *DB {
 	tb.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
-	defer cancel()
-
 	base := os.Getenv("DATABASE_URL")
 	if base == "" {
 		base = DefaultAdminURL
 	}
+	return NewOn(tb, base)
+}
+
+// NewOn is New on the server whose superuser URL is base (a Server's URL).
+func NewOn(tb testing.TB, base string) *DB {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
 	admin, err := pgx.Connect(ctx, base)
 	if err != nil {
 		tb.Fatalf("pgtest: PostgreSQL is required at %s (set DATABASE_URL; `.ci/run` starts it): %v",

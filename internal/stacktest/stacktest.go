@@ -1,7 +1,8 @@
 // Package stacktest boots the real AccountDB core for acceptance tests: a
 // fresh PostgreSQL database, an embedded NATS server with JetStream, and
 // app.System (relay, projectors, HTTP API) on a loopback port. Tests talk to
-// it over HTTP like any client.
+// it over HTTP like any client. Stack.StartProxmox adds pvesim and a real
+// agent, for tests whose VMs must really be provisioned.
 package stacktest
 
 import (
@@ -13,18 +14,22 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/accountdb/accountdb/api"
 	"github.com/accountdb/accountdb/auth"
+	"github.com/accountdb/accountdb/backupsched"
 	"github.com/accountdb/accountdb/commands"
 	"github.com/accountdb/accountdb/domain"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/internal/app"
+	"github.com/accountdb/accountdb/internal/natsauth"
 	"github.com/accountdb/accountdb/internal/natstest"
 	"github.com/accountdb/accountdb/internal/pgtest"
 	"github.com/accountdb/accountdb/vault"
+	"github.com/accountdb/accountdb/webhooks"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
@@ -37,13 +42,44 @@ type Options struct {
 	CORSOrigins                      []string
 	// VMDeadline fails VM actions without a result after this long.
 	VMDeadline time.Duration
+	// Limits: zero caps mean generous ones that tests never hit (as for
+	// the rates); zero timeouts take the defaults.
+	Limits api.Limits
+	// OpsAddr puts the operations endpoints on a listener of their own
+	// (app.Config.OpsAddr; "127.0.0.1:0" for a free port).
+	OpsAddr string
+	// PoolSize: the service's PostgreSQL connections (0: app.PoolSize).
+	PoolSize int32
+	// LogTo, when set, receives the core's JSON logs (tests that prove
+	// something never reaches a log).
+	LogTo io.Writer
+	// DevLoopbackHTTP accepts http:// loopback URLs for clusters and
+	// identity providers, as `accountdb dev` does (in-process test servers).
+	DevLoopbackHTTP bool
+	// Cluster, when set, is the NATS cluster the stack uses (every node's
+	// URL, 3 replicas per stream) instead of a server of its own.
+	Cluster *natstest.Cluster
+	// Postgres, when set, is the server the stack's database is created on
+	// (a throwaway cluster the test may restart) instead of DATABASE_URL's.
+	Postgres *pgtest.Server
+	// Webhooks tunes webhook delivery (retry schedule, time-outs, allowed
+	// addresses); zero values take the defaults.
+	Webhooks webhooks.Options
+	// BackupSchedules configures the core's backup scheduler (a long
+	// Interval keeps it out of a test that drives its own).
+	BackupSchedules backupsched.Config
 }
 
 // Stack is a running core service.
 type Stack struct {
 	URL  string
 	DB   *pgtest.DB
-	NATS *natstest.Server
+	NATS *natstest.Server // nil with Options.Cluster
+	// Cluster is Options.Cluster.
+	Cluster *natstest.Cluster
+	// Stop stops this core instance (as its process ending would); it is
+	// called at cleanup too.
+	Stop func()
 	Sys  *app.System
 	Keys *auth.KeySet
 	// SigningKey is the private key behind Keys, for tests that forge
@@ -62,8 +98,21 @@ var generous = api.RateLimit{N: 1_000_000, Window: time.Minute}
 // Start boots a stack and stops it at cleanup.
 func Start(tb testing.TB, o Options) *Stack {
 	tb.Helper()
-	db := pgtest.New(tb)
-	ns := natstest.Start(tb)
+	var db *pgtest.DB
+	if o.Postgres != nil {
+		db = pgtest.NewOn(tb, o.Postgres.URL())
+	} else {
+		db = pgtest.New(tb)
+	}
+	var ns *natstest.Server
+	natsURL, replicas := "", 0
+	var natsOpts []nats.Option
+	if o.Cluster != nil {
+		natsURL, natsOpts, replicas = o.Cluster.URLs(), o.Cluster.Options(tb, natsauth.Core()), 3
+	} else {
+		ns = natstest.Start(tb)
+		natsURL, natsOpts = ns.URL(), ns.CoreOptions(tb)
+	}
 	key, err := auth.GenerateKey()
 	if err != nil {
 		tb.Fatal(err)
@@ -82,16 +131,31 @@ func Start(tb testing.TB, o Options) *Stack {
 		}
 		return l
 	}
-	cfg := app.Config{AppDatabaseURL: db.AppURL, NATSURL: ns.URL(), HTTPAddr: "127.0.0.1:0",
+	cfg := app.Config{AppDatabaseURL: db.AppURL, NATSURL: natsURL, NATSOptions: natsOpts, NATSReplicas: replicas, HTTPAddr: "127.0.0.1:0",
+		OpsAddr: o.OpsAddr, PoolSize: o.PoolSize, Limits: generousCaps(o.Limits),
 		Identity:   app.Identity{Keys: keys, CursorKey: bytes.Repeat([]byte{7}, 32), CORSOrigins: o.CORSOrigins},
 		PublicRate: or(o.PublicRate), UserRate: or(o.UserRate), TenantRate: or(o.TenantRate),
-		Vault: v, VMDeadline: o.VMDeadline}
+		Vault: v, VMDeadline: o.VMDeadline, DevLoopbackHTTP: o.DevLoopbackHTTP, Webhooks: o.Webhooks, BackupSchedules: o.BackupSchedules}
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	if os.Getenv("STACKTEST_LOG") != "" {
 		logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))
 	}
-	sys := startSystem(tb, cfg, logger)
-	return &Stack{URL: sys.URL(), DB: db, NATS: ns, Sys: sys, Keys: keys, SigningKey: key, Store: sys.Store, Vault: v, cfg: cfg, log: logger}
+	if o.LogTo != nil {
+		logger = slog.New(slog.NewJSONHandler(o.LogTo, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	sys, stop := startSystem(tb, cfg, logger)
+	return &Stack{URL: sys.URL(), DB: db, NATS: ns, Cluster: o.Cluster, Stop: stop, Sys: sys, Keys: keys, SigningKey: key, Store: sys.Store,
+		Vault: v, cfg: cfg, log: logger}
+}
+
+// generousCaps is l with its zero caps raised beyond what tests reach.
+func generousCaps(l api.Limits) api.Limits {
+	for _, c := range []*int{&l.ExportsPerUser, &l.ExportsPerTenant, &l.StreamsPerUser, &l.StreamsPerTenant} {
+		if *c == 0 {
+			*c = 10_000
+		}
+	}
+	return l
 }
 
 // Replica starts another core service over the same database and NATS
@@ -100,13 +164,14 @@ func Start(tb testing.TB, o Options) *Stack {
 func (s *Stack) Replica(tb testing.TB) *Stack {
 	tb.Helper()
 	r := *s
-	r.Sys = startSystem(tb, s.cfg, s.log)
+	r.Sys, r.Stop = startSystem(tb, s.cfg, s.log)
 	r.URL, r.Store = r.Sys.URL(), r.Sys.Store
 	return &r
 }
 
-// startSystem starts app.System with cfg and stops it at cleanup.
-func startSystem(tb testing.TB, cfg app.Config, logger *slog.Logger) *app.System {
+// startSystem starts app.System with cfg; stop (also run at cleanup) ends
+// it gracefully.
+func startSystem(tb testing.TB, cfg app.Config, logger *slog.Logger) (*app.System, func()) {
 	tb.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	sys, err := app.Start(ctx, cfg, logger)
@@ -116,18 +181,22 @@ func startSystem(tb testing.TB, cfg app.Config, logger *slog.Logger) *app.System
 	}
 	done := make(chan error, 1)
 	go func() { done <- sys.Run(ctx) }()
-	tb.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				tb.Errorf("stacktest: shutdown: %v", err)
+	var once sync.Once
+	stop := func() {
+		once.Do(func() {
+			cancel()
+			select {
+			case err := <-done:
+				if err != nil {
+					tb.Errorf("stacktest: shutdown: %v", err)
+				}
+			case <-time.After(20 * time.Second):
+				tb.Errorf("stacktest: shutdown did not finish")
 			}
-		case <-time.After(20 * time.Second):
-			tb.Errorf("stacktest: shutdown did not finish")
-		}
-	})
-	return sys
+		})
+	}
+	tb.Cleanup(stop)
+	return sys, stop
 }
 
 // Account is a user created for a test, with its password.
@@ -226,14 +295,15 @@ func (s *Stack) Do(tb testing.TB, token, method, path string, body, out any, hea
 	for i := 0; i+1 < len(headers); i += 2 {
 		req.Header.Set(headers[i], headers[i+1])
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		tb.Fatalf("stacktest: %s %s: %v", method, path, err)
-	}
-	defer resp.Body.Close()
-	data, err := io.ReadAll(resp.Body)
-	if err != nil {
-		tb.Fatal(err)
+	resp, data := s.send(tb, req)
+	// A read with X-Consistency-Token that the read model did not reach
+	// within the server's wait is answered stale; a client that needs its
+	// own write asks again, as these tests do (on a loaded machine one wait
+	// is not always enough). Reads only: they carry no body to resend.
+	for try := 0; try < staleRetries && method == http.MethodGet && req.Header.Get("X-Consistency-Token") != "" &&
+		resp.Header.Get("X-Consistency") == "stale"; try++ {
+		tb.Logf("stacktest: %s %s answered stale; asking again", method, path)
+		resp, data = s.send(tb, req)
 	}
 	if out != nil && resp.StatusCode/100 == 2 && len(data) > 0 {
 		if err := json.Unmarshal(data, out); err != nil {
@@ -241,6 +311,24 @@ func (s *Stack) Do(tb testing.TB, token, method, path string, body, out any, hea
 		}
 	}
 	return Response{Response: resp, Body: data}
+}
+
+// staleRetries is how many more times a stale consistent read is asked
+// (each waits up to the server's ConsistencyWait).
+const staleRetries = 5
+
+func (s *Stack) send(tb testing.TB, req *http.Request) (*http.Response, []byte) {
+	tb.Helper()
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		tb.Fatalf("stacktest: %s %s: %v", req.Method, req.URL.Path, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return resp, data
 }
 
 // Problem decodes a problem answer.
@@ -265,18 +353,38 @@ func Eventually(tb testing.TB, timeout time.Duration, what string, cond func() b
 	}
 }
 
-// JetStream connects a client to the stack's NATS server, closed at cleanup.
+// JetStream connects a client to the stack's NATS server as the core,
+// closed at cleanup.
 func (s *Stack) JetStream(tb testing.TB) jetstream.JetStream {
 	tb.Helper()
-	nc, err := nats.Connect(s.NATS.URL(), nats.MaxReconnects(-1))
+	_, js := s.Connect(tb, natsauth.Core())
+	return js
+}
+
+// Connect opens a connection as u to the stack's NATS server or cluster
+// (every node), reconnecting for ever, closed at cleanup.
+func (s *Stack) Connect(tb testing.TB, u natsauth.User) (*nats.Conn, jetstream.JetStream) {
+	tb.Helper()
+	if s.Cluster == nil {
+		return s.NATS.JetStream(tb, u, nats.MaxReconnects(-1))
+	}
+	nc, err := nats.Connect(s.Cluster.URLs(), append(s.Cluster.Options(tb, u), nats.MaxReconnects(-1), nats.ReconnectWait(100*time.Millisecond))...)
 	if err != nil {
-		tb.Fatal(err)
+		tb.Fatalf("stacktest: connect to the cluster as %s: %v", u.Name(), err)
 	}
 	tb.Cleanup(nc.Close)
 	js, err := jetstream.New(nc)
 	if err != nil {
 		tb.Fatal(err)
 	}
+	return nc, js
+}
+
+// AgentJetStream connects a client as the Proxmox agent, with the agent's
+// permissions (results on ACCOUNTDB_AGENT, no events), closed at cleanup.
+func (s *Stack) AgentJetStream(tb testing.TB) jetstream.JetStream {
+	tb.Helper()
+	_, js := s.Connect(tb, natsauth.Agent())
 	return js
 }
 

@@ -2,7 +2,7 @@
 // (platform admins), the audit log (auditors) and the caller's sessions.
 
 import { api, ApiError, forget, listAll, newKey } from "./api.js";
-import { act, actorLabel, ago, badge, busy, createSubmitter, field, formatTime, h, mount, problemBox, shortId, showFormProblem, table, toast, toggle } from "./dom.js";
+import { act, actorLabel, ago, badge, busy, createSubmitter, field, formatTime, h, listLoader, mount, problemBox, shortId, showFormProblem, table, toast, toggle, viewHead } from "./dom.js";
 
 const ROLES = [
   ["viewer", "read VMs"],
@@ -31,10 +31,6 @@ function roleChecks(ctx, selected) {
 
 function checkedRoles(form) {
   return [...form.querySelectorAll('input[name="roles"]:checked')].map((el) => el.value);
-}
-
-function viewHead(title, ...extra) {
-  return h("div", { class: "view-head" }, h("h2", {}, title), h("div", { class: "grow" }), extra);
 }
 
 // ---- users ----
@@ -193,7 +189,7 @@ export function tenantsView(view, ctx) {
     const suspended = t.status === "suspended";
     const b = h("button", { type: "button", class: suspended ? "small" : "small danger" }, suspended ? "Resume" : "Suspend");
     b.addEventListener("click", async () => {
-      if (!suspended && !window.confirm(`Suspend ${t.name}? Its users' commands will be refused.`)) {
+      if (!suspended && !window.confirm(`Suspend ${t.name}? Its users will be signed out and cannot sign in until it is resumed.`)) {
         return;
       }
       await act(
@@ -250,6 +246,9 @@ export function tenantsView(view, ctx) {
               max_cores: Number(f.max_cores.value),
               max_memory_mb: Number(f.max_memory_mb.value),
               max_disk_gb: Number(f.max_disk_gb.value),
+              // Empty: the defaults (10 snapshots per VM, four times the disk quota of backups).
+              ...(f.max_snapshots_per_vm.value ? { max_snapshots_per_vm: Number(f.max_snapshots_per_vm.value) } : {}),
+              ...(f.max_backups_gb.value ? { max_backups_gb: Number(f.max_backups_gb.value) } : {}),
             },
           };
         },
@@ -267,6 +266,8 @@ export function tenantsView(view, ctx) {
     field("Max cores", num("max_cores", 32)),
     field("Max memory (MiB)", num("max_memory_mb", 65536)),
     field("Max disk (GB)", num("max_disk_gb", 1000)),
+    field("Max snapshots per VM", h("input", { name: "max_snapshots_per_vm", type: "number", min: 1, placeholder: "10" })),
+    field("Max backups (GB)", h("input", { name: "max_backups_gb", type: "number", min: 1, placeholder: "4 × max disk" })),
     h("div", { class: "span buttons" }, submit),
   );
 
@@ -276,6 +277,30 @@ export function tenantsView(view, ctx) {
 }
 
 // ---- clusters ----
+
+// backupStorageForm chooses the Proxmox storage a cluster's VM backups go
+// to (a storage with content "backup", such as an NFS share every node
+// mounts).
+function backupStorageForm(c, onDone) {
+  const slot = h("div", { class: "slot" });
+  const storage = h("input", { name: "backup_storage", value: c.backup_storage || "local", required: true, autocomplete: "off", spellcheck: "false" });
+  const save = h("button", { type: "submit", class: "small" }, "Save");
+  return h(
+    "form",
+    {
+      class: "inline backup-storage",
+      onsubmit: (ev) => {
+        ev.preventDefault();
+        act(save, slot, `Backups of ${c.name} go to ${storage.value.trim()}`,
+          () => api("PUT", `/v1/clusters/${encodeURIComponent(c.id)}/backup-storage`, { storage: storage.value.trim() }, { idempotencyKey: newKey() }),
+          onDone);
+      },
+    },
+    field("Backup storage", storage),
+    save,
+    slot,
+  );
+}
 
 export function clustersView(view) {
   const loadSlot = h("div", { class: "slot" });
@@ -294,6 +319,7 @@ export function clustersView(view) {
                 { class: "card" },
                 h("div", { class: "view-head" }, h("h3", {}, c.name), c.insecure_tls ? badge("insecure TLS", "failed") : null),
                 h("p", { class: "muted small" }, h("code", {}, c.api_url), ` · token ${c.token_id} · registered ${formatTime(c.created_at)}`),
+                backupStorageForm(c, load),
                 table(
                   ["Node", "Online", "Cores", "Memory used", "Disk used"],
                   (c.nodes || []).map((n) =>
@@ -332,7 +358,7 @@ export function clustersView(view) {
           api_url: f.api_url.value.trim(),
           token_id: f.token_id.value.trim(),
           token_secret: f.token_secret.value,
-          insecure_tls: f.insecure_tls.checked,
+          tls_fingerprint: f.tls_fingerprint.value.trim(),
         };
         await busy(submit, async () => {
           try {
@@ -354,7 +380,11 @@ export function clustersView(view) {
     field("API URL", h("input", { name: "api_url", type: "url", required: true, placeholder: "https://pve.example:8006/api2/json" })),
     field("Token id", h("input", { name: "token_id", required: true, placeholder: "accountdb@pve!console", autocomplete: "off" })),
     field("Token secret", h("input", { name: "token_secret", type: "password", required: true, minlength: 8, autocomplete: "off" }), "sealed before it is stored; never shown again"),
-    h("label", { class: "check span" }, h("input", { name: "insecure_tls", type: "checkbox" }), "Skip TLS verification (self-signed certificate)"),
+    field(
+      "TLS fingerprint",
+      h("input", { name: "tls_fingerprint", autocomplete: "off", spellcheck: "false", placeholder: "AB:CD:… (SHA-256)" }),
+      "for a self-signed certificate: its SHA-256, as `pvenode cert info` prints it; empty to verify against trusted CAs",
+    ),
     h("div", { class: "span buttons" }, submit),
   );
 
@@ -462,15 +492,7 @@ export function sessionsView(view) {
     );
   };
 
-  const load = async () => {
-    try {
-      const sessions = await listAll("/v1/sessions");
-      mount(list, table(["Signed in", "Last seen", "IP", "Browser", ""], sessions.map(row), "No sessions."));
-      mount(loadSlot);
-    } catch (err) {
-      mount(loadSlot, problemBox(err));
-    }
-  };
+  const load = listLoader({ list, slot: loadSlot, path: "/v1/sessions", headers: ["Signed in", "Last seen", "IP", "Browser", ""], row, empty: "No sessions." });
 
   mount(view, viewHead("Sessions"), h("p", { class: "muted" }, "Where you are signed in. Revoking a session makes its refresh token stop working."), loadSlot, actionSlot, list);
   load();

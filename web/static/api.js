@@ -45,9 +45,47 @@ function clearTokens() {
   consistency.clear();
 }
 
+/**
+ * Signs in with a password. With two-factor on, answers {mfaToken} for
+ * completeMFA; otherwise the session is open, and {enrolment: true} says it
+ * reaches only two-factor enrolment (the tenant requires it).
+ */
 export async function login(email, password) {
-  const pair = await send("POST", "/v1/auth/login", { email, password }, {});
-  setTokens(pair);
+  const answer = await send("POST", "/v1/auth/login", { email, password }, {});
+  if (answer.mfa_required) {
+    return { mfaToken: answer.mfa_token };
+  }
+  setTokens(answer);
+  return { enrolment: Boolean(answer.mfa_enrollment_required) };
+}
+
+/** The second step of a sign-in: a current code or a recovery code. */
+export async function completeMFA(mfaToken, code, recoveryCode) {
+  const body = recoveryCode ? { mfa_token: mfaToken, recovery_code: recoveryCode } : { mfa_token: mfaToken, code };
+  setTokens(await send("POST", "/v1/auth/mfa", body, {}));
+}
+
+/**
+ * Takes the tokens a single sign-on put in the URL's fragment
+ * (/#access_token=…) and removes them from the address bar and history at
+ * once. Answers whether there were any.
+ */
+export function adoptSignOnFragment() {
+  if (!location.hash.startsWith("#access_token=")) {
+    return false;
+  }
+  const f = new URLSearchParams(location.hash.slice(1));
+  history.replaceState(null, "", location.pathname + location.search);
+  if (!f.get("access_token") || !f.get("refresh_token")) {
+    return false;
+  }
+  setTokens({ access_token: f.get("access_token"), refresh_token: f.get("refresh_token") });
+  return true;
+}
+
+/** A GET of a public route (no token): the sign-in page's providers. */
+export function publicGet(path) {
+  return send("GET", path, undefined, {});
 }
 
 /** Rotates the refresh token; concurrent callers share one request. */
@@ -111,6 +149,16 @@ export async function api(method, path, body, opts = {}) {
     }
     return send(method, path, body, { ...opts, auth: true, retried: true });
   }
+}
+
+/**
+ * Makes the next GET of path's collection wait until its read model has
+ * applied the event at position (an event id of GET /v1/events). The live
+ * feed can deliver an event before the projector has committed it; without
+ * this a reload prompted by the event could show the state before it.
+ */
+export function expectPosition(path, position) {
+  consistency.set(collectionOf(path), position);
 }
 
 function collectionOf(path) {

@@ -1,7 +1,7 @@
 // DOM helpers. Text always goes in as text nodes or attribute values, never
 // as HTML, so data from the API cannot inject markup.
 
-import { api, ApiError, newKey } from "./api.js";
+import { api, ApiError, listAll, newKey } from "./api.js";
 
 /** h("tag", {attr: value, onclick: fn}, ...children) builds an element. */
 export function h(tag, attrs, ...children) {
@@ -107,7 +107,9 @@ export function showFormProblem(form, slot, err) {
   }
   if (err instanceof ApiError) {
     for (const field of Object.keys(err.fieldErrors)) {
-      const el = form.elements.namedItem(field.split(".")[0]);
+      // "cloud_init.ssh_keys[1]" marks the field named so, else its object.
+      const path = field.replace(/\[\d+\]$/, "");
+      const el = form.elements.namedItem(path) || form.elements.namedItem(field.split(".")[0]);
       if (el && el.setAttribute) {
         el.setAttribute("aria-invalid", "true");
       }
@@ -176,6 +178,27 @@ export function toggle(label, form) {
     },
     label,
   );
+}
+
+/** A view's heading row: the title, then extra controls on the right. */
+export function viewHead(title, ...extra) {
+  return h("div", { class: "view-head" }, h("h2", {}, title), h("div", { class: "grow" }), extra);
+}
+
+/**
+ * listLoader returns load(): it fetches every page of path and shows them
+ * in list as a table (one row(item) each), or the problem in slot.
+ */
+export function listLoader({ list, slot, path, headers, row, empty }) {
+  return async () => {
+    try {
+      const items = await listAll(path);
+      mount(list, table(headers, items.map(row), empty));
+      mount(slot);
+    } catch (err) {
+      mount(slot, problemBox(err));
+    }
+  };
 }
 
 /** A table with a header row; rows are <tr> elements. */

@@ -1,28 +1,19 @@
 // Virtual machines and containers: the list (refreshed every 2 s), the
 // create form, power actions, resize, snapshots, delete and a VM's history.
 
-import { api, ApiError, follow, listAll, newKey } from "./api.js";
-import { act, actorLabel, ago, badge, busy, createSubmitter, field, formatTime, h, mount, problemBox, showFormProblem, table, toast, toggle } from "./dom.js";
+import { api, ApiError, expectPosition, follow, listAll, newKey } from "./api.js";
+import { actorLabel, ago, badge, busy, createSubmitter, field, formatTime, h, mount, problemBox, showFormProblem, table, toast, toggle } from "./dom.js";
+import { actionButtons, allows, kindLabel, loadVMActions } from "./vmactions.js";
+import { accessFacts, accessFields, changeAccessForm, mayAsk, poolField, rebuildForm } from "./vm_access.js";
+import { backupsCard, snapshotsCard } from "./vm_backups.js";
 
 const POLL_MS = 2000; // while the live feed is down
 const LIVE_POLL_MS = 30000; // while it is up: a safety net only
 const LIVE_DEBOUNCE_MS = 150;
 const STATUSES = ["provisioning", "stopped", "starting", "running", "stopping", "deleting", "deleted", "failed"];
 
-// Power actions: the permission-free part of "may this button be pressed now".
-const ACTIONS = [
-  { action: "start", label: "Start", when: ["stopped", "failed"] },
-  { action: "shutdown", label: "Shut down", when: ["running"], confirm: "Shut down {name} (ACPI, graceful)?" },
-  { action: "reboot", label: "Reboot", when: ["running"], confirm: "Reboot {name}?" },
-  { action: "stop", label: "Stop", when: ["running", "starting", "stopping"], confirm: "Stop {name} immediately? Unsaved guest data may be lost." },
-];
-
 function memory(mb) {
   return mb >= 1024 && mb % 1024 === 0 ? `${mb / 1024} GiB` : `${mb} MiB`;
-}
-
-function kindLabel(kind) {
-  return kind === "lxc" ? "container" : "VM";
 }
 
 function statusBadge(vm) {
@@ -97,6 +88,9 @@ function poller(fn, relevant = () => true, onLive = () => {}) {
     "/v1/events",
     (ev) => {
       if (relevant(ev)) {
+        if (ev.id) {
+          expectPosition("/v1/vms", ev.id); // reload once the read model has it
+        }
         soon();
       }
     },
@@ -122,37 +116,6 @@ function poller(fn, relevant = () => true, onLive = () => {}) {
   };
 }
 
-/** The buttons a user may press on vm, given their permissions. */
-function actionButtons(vm, ctx, onDone, slot) {
-  const gone = vm.status === "deleted" || vm.status === "deleting";
-  const buttons = [];
-  const run = async (button, action, confirmText, fn) => {
-    if (confirmText && !window.confirm(confirmText.replace("{name}", vm.name))) {
-      return;
-    }
-    await act(button, slot, `${action} requested for ${vm.name}`, fn, onDone);
-  };
-  if (ctx.can("vm:power")) {
-    for (const a of ACTIONS) {
-      const b = h("button", { type: "button", class: "small", disabled: gone || Boolean(vm.pending_action) || !a.when.includes(vm.status) }, a.label);
-      b.addEventListener("click", () =>
-        run(b, a.label, a.confirm, () => api("POST", `/v1/vms/${encodeURIComponent(vm.id)}/actions/${a.action}`, undefined, { idempotencyKey: newKey() })),
-      );
-      buttons.push(b);
-    }
-  }
-  if (ctx.can("vm:delete")) {
-    const b = h("button", { type: "button", class: "small danger", disabled: gone || Boolean(vm.pending_action) }, "Delete");
-    b.addEventListener("click", () =>
-      run(b, "Delete", `Delete ${kindLabel(vm.kind)} {name}? Its disk and snapshots are destroyed.`, () =>
-        api("DELETE", `/v1/vms/${encodeURIComponent(vm.id)}`, undefined, { idempotencyKey: newKey() }),
-      ),
-    );
-    buttons.push(b);
-  }
-  return h("div", { class: "actions" }, buttons);
-}
-
 function createForm(ctx, onCreated, onCancel) {
   const slot = h("div", { class: "slot span" });
   const name = h("input", { name: "name", required: true, maxlength: 63, pattern: "[a-z0-9]([a-z0-9\\-]{0,61}[a-z0-9])?", placeholder: "web-1", autocomplete: "off" });
@@ -162,6 +125,8 @@ function createForm(ctx, onCreated, onCancel) {
   const mem = h("input", { name: "memory_mb", type: "number", min: 64, step: 64, value: 1024, required: true });
   const disk = h("input", { name: "disk_gb", type: "number", min: 1, value: 10, required: true });
   const submit = h("button", { type: "submit", class: "primary" }, "Create");
+  const access = accessFields(kind);
+  const pool = poolField(template);
   let templates = [];
 
   const fillTemplates = () => {
@@ -171,6 +136,7 @@ function createForm(ctx, onCreated, onCancel) {
       offered.length ? null : h("option", { value: "" }, "no templates of this kind"),
       offered.map((t, i) => h("option", { value: String(i), "data-name": t.name, "data-cluster": t.cluster_id }, t.os ? `${t.name} (${t.os})` : t.name)),
     );
+    pool.refresh();
   };
   kind.addEventListener("change", fillTemplates);
   api("GET", "/v1/templates")
@@ -201,9 +167,18 @@ function createForm(ctx, onCreated, onCancel) {
           if (opt && opt.dataset.cluster) {
             body.cluster_id = opt.dataset.cluster;
           }
+          const network = pool.network();
+          if (network) {
+            body.network = network;
+          }
+          const cloudInit = access.body(kind.value);
+          if (cloudInit) {
+            body.cloud_init = cloudInit;
+          }
           return body;
         },
         done: (body) => {
+          access.clearSecret();
           toast(`${body.name} is being created`);
           fillTemplates();
           onCreated();
@@ -218,6 +193,8 @@ function createForm(ctx, onCreated, onCancel) {
     field("Cores", cores),
     field("Memory (MiB)", mem),
     field("Disk (GB)", disk),
+    pool.field,
+    access.section,
     h("div", { class: "span buttons" }, submit, h("button", { type: "button", class: "ghost", onclick: onCancel }, "Cancel")),
   );
   return form;
@@ -321,6 +298,7 @@ export function vmsView(view, ctx) {
   let last = [];
   const load = async () => {
     try {
+      await loadVMActions();
       last = await listAll(status.value ? `/v1/vms?status=${encodeURIComponent(status.value)}` : "/v1/vms");
       render(last);
       mount(loadSlot);
@@ -411,47 +389,7 @@ function resizeForm(ctx, getVM, onDone) {
         disk.value = vm.disk_gb;
         disk.min = vm.disk_gb;
       }
-      submit.disabled = vm.status === "deleted" || vm.status === "deleting" || Boolean(vm.pending_action);
-    },
-  };
-}
-
-function snapshotForm(getVM, onDone) {
-  const slot = h("div", { class: "slot span" });
-  const name = h("input", { name: "name", required: true, minlength: 2, maxlength: 40, pattern: "[A-Za-z][A-Za-z0-9_\\-]{1,39}", placeholder: "before-upgrade", autocomplete: "off" });
-  const submit = h("button", { type: "submit", class: "primary" }, "Take snapshot");
-  const list = h("div", { class: "chips" });
-  const form = h(
-    "form",
-    {
-      class: "card",
-      onsubmit: async (ev) => {
-        ev.preventDefault();
-        const vm = getVM();
-        await busy(submit, async () => {
-          try {
-            await api("POST", `/v1/vms/${encodeURIComponent(vm.id)}/snapshots`, { name: name.value.trim() }, { idempotencyKey: newKey() });
-            toast(`Snapshot ${name.value.trim()} requested`);
-            form.reset();
-            showFormProblem(form, slot, null);
-            onDone();
-          } catch (err) {
-            showFormProblem(form, slot, err);
-          }
-        });
-      },
-    },
-    h("h3", {}, "Snapshots"),
-    list,
-    slot,
-    h("div", { class: "inline" }, field("Name", name), submit),
-  );
-  return {
-    form,
-    update(vm) {
-      const snaps = vm.snapshots || [];
-      mount(list, snaps.length ? snaps.map((s) => badge(s, "snap")) : h("span", { class: "muted small" }, "No snapshots."));
-      submit.disabled = vm.status === "deleted" || vm.status === "deleting" || Boolean(vm.pending_action);
+      submit.disabled = !allows(vm, "resize");
     },
   };
 }
@@ -485,11 +423,18 @@ export function vmView(view, ctx, id) {
   let poll = null;
   const refresh = () => poll.now();
   const resize = ctx.can("vm:config") ? resizeForm(ctx, () => vm, refresh) : null;
-  const snaps = ctx.can("vm:snapshot") ? snapshotForm(() => vm, refresh) : null;
+  // vm_backups.js: snapshots and backups, each read from its own list.
+  const snaps = ctx.can("vm:snapshot") ? snapshotsCard(ctx, () => vm, refresh) : null;
+  const backups = ctx.can("vm:snapshot") ? backupsCard(ctx, () => vm, refresh) : null;
+  // Shown once the action table says the user may ask for them.
+  const access = changeAccessForm(ctx, () => vm, refresh);
+  const rebuild = rebuildForm(ctx, () => vm, refresh);
+  access.form.hidden = rebuild.form.hidden = true;
 
   const fact = (k, v) => [h("dt", {}, k), h("dd", {}, v === "" || v === null || v === undefined ? h("span", { class: "muted" }, "—") : v)];
   const load = async () => {
     try {
+      await loadVMActions();
       vm = await api("GET", path);
     } catch (err) {
       mount(loadSlot, err instanceof ApiError && err.status === 404 ? h("div", { class: "problem" }, "This VM does not exist.") : problemBox(err));
@@ -514,15 +459,26 @@ export function vmView(view, ctx, id) {
       fact("Created", formatTime(vm.created_at)),
       fact("Updated", `${formatTime(vm.updated_at)} (${ago(vm.updated_at)})`),
       fact("Version", vm.version),
+      ...accessFacts(vm, fact),
       vm.last_error ? fact("Last error", h("span", { class: "error" }, vm.last_error)) : null,
     );
-    mount(actions, actionButtons(vm, ctx, refresh, actionSlot));
+    mount(
+      actions,
+      actionButtons(vm, ctx, refresh, actionSlot),
+      ctx.can("vm:console") && vm.status === "running"
+        ? h("a", { class: "button console-link", href: `#/vms/${encodeURIComponent(vm.id)}/console` }, "Console")
+        : null,
+    );
     if (resize) {
       resize.update(vm);
     }
     if (snaps) {
-      snaps.update(vm);
+      await Promise.all([snaps.update(vm), backups.update(vm)]);
     }
+    access.form.hidden = !mayAsk(ctx, "configure");
+    rebuild.form.hidden = !mayAsk(ctx, "rebuild");
+    access.update(vm);
+    rebuild.update(vm);
     if (vm.version !== historyVersion) {
       try {
         const events = await listAll(`${path}/history`);
@@ -541,7 +497,10 @@ export function vmView(view, ctx, id) {
     loadSlot,
     actionSlot,
     h("div", { class: "card" }, facts, actions),
-    resize || snaps ? h("div", { class: "columns" }, resize ? resize.form : null, snaps ? snaps.form : null) : null,
+    resize ? h("div", { class: "columns" }, resize.form) : null,
+    snaps ? snaps.form : null,
+    backups ? backups.form : null,
+    h("div", { class: "columns" }, access.form, rebuild.form),
     h("h3", {}, "History"),
     h("p", { class: "muted small" }, "Every change to this VM is an event, oldest first."),
     history,

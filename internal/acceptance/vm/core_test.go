@@ -234,6 +234,11 @@ func TestVMsAreTenantScoped(t *testing.T) {
 		{http.MethodPatch, "/v1/vms/" + a.ID, map[string]int{"cores": 3}},
 		{http.MethodPost, "/v1/vms/" + a.ID + "/actions/start", nil},
 		{http.MethodPost, "/v1/vms/" + a.ID + "/snapshots", map[string]string{"name": "x1"}},
+		{http.MethodGet, "/v1/vms/" + a.ID + "/snapshots", nil},
+		{http.MethodPost, "/v1/vms/" + a.ID + "/snapshots/x1/rollback", nil},
+		{http.MethodDelete, "/v1/vms/" + a.ID + "/snapshots/x1", nil},
+		{http.MethodPost, "/v1/vms/" + a.ID + "/backups", map[string]string{"mode": "snapshot"}},
+		{http.MethodGet, "/v1/vms/" + a.ID + "/backups", nil},
 		{http.MethodDelete, "/v1/vms/" + a.ID, nil},
 	} {
 		r := e.s.Do(t, stranger, c.method, c.path, c.body, nil)

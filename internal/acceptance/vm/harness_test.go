@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"testing"
 	"time"
 
@@ -26,7 +27,7 @@ type fakeAgent struct {
 }
 
 func newFakeAgent(t *testing.T, s *stacktest.Stack) *fakeAgent {
-	js := s.JetStream(t)
+	js := s.AgentJetStream(t) // it publishes what the agent publishes, with the agent's credentials
 	if _, err := protocol.EnsureStream(context.Background(), js); err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +74,7 @@ type vm struct {
 	MemoryMB  int      `json:"memory_mb"`
 	DiskGB    int      `json:"disk_gb"`
 	Status    string   `json:"status"`
+	Pending   string   `json:"pending_action"`
 	Node      string   `json:"node"`
 	VMID      int      `json:"vmid"`
 	LastError string   `json:"last_error"`
@@ -170,8 +172,7 @@ func (e *env) lastRequest(t *testing.T, id string) historyEvent {
 	t.Helper()
 	h := e.history(t, id)
 	for i := len(h) - 1; i >= 0; i-- {
-		switch h[i].Type {
-		case "vm_create_requested", "vm_action_requested", "vm_resize_requested", "vm_snapshot_requested":
+		if slices.Contains(domain.RequestEventTypes, h[i].Type) {
 			return h[i]
 		}
 	}

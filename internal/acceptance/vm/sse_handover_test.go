@@ -7,10 +7,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/accountdb/accountdb/auth"
+	"github.com/accountdb/accountdb/bus"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/internal/stacktest"
 	"github.com/google/uuid"
@@ -80,6 +83,7 @@ func TestEventsHandOverWhileAppending(t *testing.T) {
 
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
+	var rounds atomic.Int64 // appends per tenant, both writers together
 	for range 2 {
 		wg.Add(1)
 		go func() {
@@ -92,12 +96,13 @@ func TestEventsHandOverWhileAppending(t *testing.T) {
 				}
 				for _, ten := range []uuid.UUID{tenA, tenB} {
 					if _, err := s.Store.Append(context.Background(), eventstore.Append{
-						Stream: eventstore.StreamID{Type: "probe", ID: uuid.New()}, TenantID: ten, Expected: eventstore.NoStream(),
+						Stream: eventlog.StreamID{Type: "probe", ID: uuid.New()}, TenantID: ten, Expected: eventstore.NoStream(),
 						Events: []eventstore.NewEvent{{Type: "probe_w", Data: map[string]int{"i": i}}}}); err != nil {
 						t.Error(err)
 						return
 					}
 				}
+				rounds.Add(1)
 				time.Sleep(2 * time.Millisecond)
 			}
 		}()
@@ -121,6 +126,15 @@ func TestEventsHandOverWhileAppending(t *testing.T) {
 	subs = append(subs, sub{"B live", tenB, -1, subscribe(t, s.URL, tokB, q, "")})
 	subs = append(subs, sub{"A from the last", tenA, history[39], subscribe(t, s.URL, tokA, q, strconv.FormatInt(history[39], 10))})
 	time.Sleep(150 * time.Millisecond)
+	// The writers go on until the subscriptions above have seen enough
+	// appends, counted rather than timed: a loaded machine appends fewer
+	// events in the same wall time (the test once ended with too few).
+	for deadline := time.Now().Add(time.Minute); rounds.Load() < 80; {
+		if time.Now().After(deadline) {
+			t.Fatalf("the writers appended only %d events per tenant in a minute", rounds.Load())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 	close(stop)
 	wg.Wait()
 	end := map[uuid.UUID]int64{tenA: probe(t, s, tenA, "probe_end", nil), tenB: probe(t, s, tenB, "probe_end", nil)}
@@ -177,7 +191,7 @@ func TestEventsOneConsumerPerTenant(t *testing.T) {
 	tok := s.Login(t, s.User(t, ten, auth.RoleTenantAdmin)).AccessToken
 	viewer := s.Login(t, s.User(t, ten, auth.RoleViewer)).AccessToken
 	ctx := context.Background()
-	stream, err := s.JetStream(t).Stream(ctx, eventstore.StreamName)
+	stream, err := s.JetStream(t).Stream(ctx, bus.StreamName)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -192,7 +206,7 @@ func TestEventsOneConsumerPerTenant(t *testing.T) {
 		deadline := time.Now().Add(sseWait)
 		for consumers() != want {
 			if time.Now().After(deadline) {
-				t.Fatalf("%s: %d consumers on %s, want %d", what, consumers(), eventstore.StreamName, want)
+				t.Fatalf("%s: %d consumers on %s, want %d", what, consumers(), bus.StreamName, want)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}

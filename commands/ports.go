@@ -1,0 +1,79 @@
+package commands
+
+import (
+	"context"
+	"time"
+
+	"github.com/accountdb/accountdb/eventlog"
+	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/tenantdb"
+	"github.com/google/uuid"
+)
+
+// EventStore is the event log as commands uses it: append, find the first
+// result of a repeated command, replay a stream (from its latest snapshot)
+// and save the snapshots a replay took, and walk a tenant's events for
+// usage as of an instant. *eventstore.Store is the PostgreSQL log;
+// eventstore/memstore keeps one in memory for tests that need no SQL. Both
+// pass the conformance suite in eventstore/storetest.
+//
+// There is no "append inside this transaction" here. A transaction handle
+// is PostgreSQL's, and the only reason commands needs one is to commit rows
+// outside the log with the events; that belongs with those rows, in Tables,
+// whose PostgreSQL implementation (commands/pgstore) is the one caller of
+// eventstore.Store.AppendTx. So every command that writes only events runs
+// on either store, and the ones that also write side tables say so by
+// needing Tables.
+type EventStore interface {
+	Append(ctx context.Context, a eventstore.Append) (eventstore.AppendResult, error)
+	RecordedCommand(ctx context.Context, id uuid.UUID, requestHash []byte) (eventstore.AppendResult, bool, error)
+	FoldStream(ctx context.Context, sc tenantdb.Scope, stream eventlog.StreamID, after int64, until time.Time,
+		fn func(eventlog.Event) error) error
+	FoldFromSnapshot(ctx context.Context, sc tenantdb.Scope, stream eventlog.StreamID, codeVersion int, until time.Time,
+		restore func(eventstore.Snapshot) error, fn func(eventlog.Event) error) (after int64, restoreErr, err error)
+	SaveSnapshots(ctx context.Context, tenant uuid.UUID, stream eventlog.StreamID, codeVersion int, snaps []eventstore.Snapshot) error
+	AuditEach(ctx context.Context, sc tenantdb.Scope, f eventstore.AuditFilter, fn func(eventlog.Event) error) error
+	Upcast(e *eventlog.Event) error
+}
+
+var _ EventStore = (*eventstore.Store)(nil)
+
+// Tables are the rows commands keeps beside the log (sessions, refresh
+// tokens, credentials, usage, cluster inventory) and the read model it
+// consults, with the one transaction that commits side rows together with
+// events. Its implementation must append to the same log as the handler's
+// EventStore.
+type Tables interface {
+	// AppendWith appends a and then, unless the append was a replay (it
+	// wrote nothing, and neither may write), calls write with the side
+	// tables of the same transaction: events and rows commit together, or
+	// neither does, and write's error is AppendWith's. With lockTenant the
+	// transaction first waits for every other lockTenant transaction of
+	// a.TenantID, for the rules that read across a tenant's streams (the
+	// last admin, the quota).
+	AppendWith(ctx context.Context, a eventstore.Append, lockTenant bool,
+		write func(context.Context, TxTables) error) (eventstore.AppendResult, error)
+	// AppendLinked is AppendWith that also appends linked, each to its own
+	// stream and tenant, after write, in the same transaction: all commit
+	// or none does (an allocation with the request that takes it). A
+	// version conflict on any of them is an *eventstore.ConflictError.
+	AppendLinked(ctx context.Context, a eventstore.Append, linked []eventstore.Append, lockTenant bool,
+		write func(context.Context, TxTables) error) (eventstore.AppendResult, error)
+	Sessions() SessionStore
+	Credentials() CredentialStore
+	Inventory() InventoryStore
+	VMs() VMIndex
+	APITokens() APITokenStore
+	MFA() MFAStore
+	Identities() IdentityStore
+}
+
+// TxTables are the side tables inside AppendWith's transaction.
+type TxTables interface {
+	Sessions() SessionWriter
+	Credentials() CredentialWriter
+	Usage() UsageWriter
+	APITokens() APITokenWriter
+	MFA() MFAWriter
+	Identities() IdentityWriter
+}

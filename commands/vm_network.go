@@ -1,0 +1,166 @@
+package commands
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/accountdb/accountdb/domain"
+	"github.com/accountdb/accountdb/eventstore"
+	"github.com/google/uuid"
+)
+
+// A VM's address from a pool: allocated in the transaction that records its
+// create request, released in the one that records Proxmox's confirmation
+// of its deletion. The pool's stream decides: its allocation is appended at
+// the version the pool was loaded at, so of two commands that picked the
+// same address one conflicts, reloads and picks the next.
+
+// poolCluster is the cluster of the VM: cluster when given, else the
+// named pool's (so its template is looked up where its address is).
+func (h *Handler) poolCluster(ctx context.Context, pool, cluster uuid.UUID) (uuid.UUID, error) {
+	if pool == uuid.Nil || cluster != uuid.Nil {
+		return cluster, nil
+	}
+	p, err := h.LoadIPPool(ctx, pool)
+	if err != nil {
+		return uuid.Nil, err
+	}
+	if !p.Exists() {
+		return uuid.Nil, noSuchPool()
+	}
+	return p.Config.ClusterID, nil
+}
+
+func noSuchPool() error {
+	return &domain.ValidationError{Fields: map[string]string{"network.ip_pool_id": "no such address pool"}}
+}
+
+// vmPool is the pool a VM on cluster takes its address from: the one named
+// (which must serve that cluster), else the cluster's default; uuid.Nil
+// for none.
+func (h *Handler) vmPool(ctx context.Context, pool, cluster uuid.UUID) (uuid.UUID, error) {
+	if pool == uuid.Nil {
+		c, err := h.LoadCluster(ctx, cluster)
+		if err != nil {
+			return uuid.Nil, err
+		}
+		return c.DefaultPool, nil
+	}
+	p, err := h.LoadIPPool(ctx, pool)
+	if err != nil {
+		return uuid.Nil, err
+	}
+	if !p.Exists() {
+		return uuid.Nil, noSuchPool()
+	}
+	if p.Config.ClusterID != cluster {
+		return uuid.Nil, &domain.ValidationError{Fields: map[string]string{"network.ip_pool_id": fmt.Sprintf(
+			"the pool serves cluster %s, not the VM's cluster %s", p.Config.ClusterID, cluster)}}
+	}
+	return pool, nil
+}
+
+// createVM records the create request events decided, with an address
+// when the VM gets one. Allocations of one pool queue on its lock in this
+// process, which covers only picking the address and committing: the VM,
+// the tenant and the quota bookkeeping are decided before. The pool's
+// aggregate is cached (linked.go) and advanced by each allocation this
+// process commits; the pool stream's version catches anything else (a
+// release, another process), and the create then reloads and retries.
+func (h *Handler) createVM(ctx context.Context, a Actor, o Options, t *domain.Tenant, id, pool uuid.UUID, events []domain.Event) (Result, error) {
+	req := events[0].(*domain.VMCreateRequested)
+	pool, err := h.vmPool(ctx, pool, req.ClusterID)
+	if err != nil {
+		return Result{}, err
+	}
+	if pool == uuid.Nil {
+		return h.onVM(ctx, a, o, t, id, true, func(*domain.VM) ([]domain.Event, error) { return events, nil })
+	}
+	if res, found, err := h.replayed(ctx, a, o); err != nil || found {
+		return res, err
+	}
+	for attempt := 0; ; attempt++ {
+		// The address is not known yet; the quota counts one either way.
+		withNet := *req
+		withNet.Network = &domain.VMNetwork{IPv4: "pending"}
+		c, err := h.vmChange(ctx, t.ID, id, t, func(*domain.VM) ([]domain.Event, error) {
+			return append([]domain.Event{&withNet}, events[1:]...), nil
+		})
+		if err != nil {
+			return Result{}, err
+		}
+		if c.version != 0 {
+			return Result{}, fmt.Errorf("%w: the VM exists", domain.ErrConflict)
+		}
+		if o.IfMatch != 0 {
+			return Result{}, ErrPreconditionFailed
+		}
+		res, err := h.allocateAndCommit(ctx, a, o, c, &withNet, pool)
+		var conflict *eventstore.ConflictError
+		if errors.As(err, &conflict) && attempt < poolConflictRetries {
+			continue
+		}
+		return res, err
+	}
+}
+
+// allocateAndCommit picks the VM's address under the pool's lock and
+// commits c with it.
+func (h *Handler) allocateAndCommit(ctx context.Context, a Actor, o Options, c change, req *domain.VMCreateRequested, pool uuid.UUID) (Result, error) {
+	unlock := h.pools.lock(pool)
+	defer unlock()
+	p, err := h.loadIPPoolLocked(ctx, pool)
+	if err != nil {
+		return Result{}, err
+	}
+	vm := c.stream.ID
+	allocated, alloc, err := p.Allocate(vm, c.tenant)
+	if err != nil {
+		return Result{}, err
+	}
+	n := p.Network(alloc)
+	req.Network = &n
+	if len(allocated) > 0 {
+		c.linked = append(c.linked, change{tenant: domain.PlatformTenant, stream: ipPoolStream(pool), version: p.Version, events: allocated})
+	}
+	res, err := h.commit(ctx, a, o, c)
+	if err != nil || res.Replayed {
+		h.staleCachedPool(pool)
+		return res, err
+	}
+	for _, e := range allocated {
+		p.Apply(e, h.now())
+	}
+	return res, nil
+}
+
+// releaseAddress links to c the release of v's pool address when the
+// change takes the VM to where it holds none (Proxmox confirmed it gone).
+func (h *Handler) releaseAddress(ctx context.Context, v, after *domain.VM, c *change) error {
+	if v.Network == nil || v.HeldIPv4() == 0 || after.HeldIPv4() != 0 {
+		return nil
+	}
+	p, err := h.LoadIPPool(ctx, v.Network.PoolID)
+	if err != nil {
+		return err
+	}
+	if released := p.Release(v.ID); len(released) > 0 {
+		c.linked = append(c.linked, change{tenant: domain.PlatformTenant, stream: ipPoolStream(p.ID), version: p.Version, events: released})
+		c.retries = poolConflictRetries
+	}
+	return nil
+}
+
+// RecordGuestAddresses records the addresses the agent read from a VM's
+// guest, when they differ from what the VM shows. It never changes the
+// VM's status: the VM was running before its guest could say anything.
+func (h *Handler) RecordGuestAddresses(ctx context.Context, tenant, vm uuid.UUID, addresses []string) (Result, error) {
+	a := agentActor(uuid.Must(uuid.NewV7()), tenant)
+	a.Metadata.UserAgent = "accountdb-agent"
+	return h.execute(ctx, a, Options{}, func(ctx context.Context) (change, error) {
+		return h.vmChange(ctx, tenant, vm, nil, func(v *domain.VM) ([]domain.Event, error) {
+			return v.ReportGuestAddresses(addresses), nil
+		})
+	})
+}

@@ -1,0 +1,274 @@
+package pvesim
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+)
+
+// hostOverhead is what PVE itself uses on every node, so an idle node
+// never reports zero memory.
+const hostOverhead = 2 << 30
+
+func (s *Simulator) findNode(name string) *node {
+	for _, n := range s.nodes {
+		if n.name == name {
+			return n
+		}
+	}
+	return nil
+}
+
+func (s *Simulator) nodeMemUsed(n *node) uint64 {
+	used := uint64(hostOverhead)
+	for _, g := range s.guests {
+		if g.node == n.name && g.state != StatusStopped {
+			used += g.memoryMB() << 20
+		}
+	}
+	return used
+}
+
+func (s *Simulator) nodeDiskUsed(n *node) uint64 {
+	var used uint64
+	for _, g := range s.guests {
+		if g.node == n.name {
+			used += g.diskBytes()
+		}
+	}
+	return used
+}
+
+func (s *Simulator) nodeCPU(n *node) float64 {
+	running := 0
+	for _, g := range s.guests {
+		if g.node == n.name && g.state == StatusRunning {
+			running += g.cores()
+		}
+	}
+	return 0.01 + 0.02*float64(running)/float64(max(n.cores, 1))
+}
+
+func (s *Simulator) getVersion(c *call) (any, error) {
+	return map[string]any{
+		"version": s.opts.Version,
+		"release": releaseOf(s.opts.Version),
+		"repoid":  "b46aac3b42da5d15",
+	}, nil
+}
+
+func releaseOf(v string) string {
+	var major, minor int
+	if _, err := fmt.Sscanf(v, "%d.%d", &major, &minor); err != nil {
+		return v
+	}
+	return fmt.Sprintf("%d.%d", major, minor)
+}
+
+func (s *Simulator) getNodes(c *call) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := make([]map[string]any, 0, len(s.nodes))
+	for _, n := range s.nodes {
+		out = append(out, s.nodeResource(n))
+	}
+	return out, nil
+}
+
+func (s *Simulator) nodeResource(n *node) map[string]any {
+	return map[string]any{
+		"id":              "node/" + n.name,
+		"type":            "node",
+		"node":            n.name,
+		"status":          "online",
+		"level":           "",
+		"cpu":             s.nodeCPU(n),
+		"maxcpu":          n.cores,
+		"mem":             s.nodeMemUsed(n),
+		"maxmem":          n.memory,
+		"disk":            s.nodeDiskUsed(n),
+		"maxdisk":         n.storage,
+		"uptime":          uint64(s.now().Sub(n.boot).Seconds()),
+		"ssl_fingerprint": "5E:1F:3C:2A:AC:C0:4D:B0:9E:57:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:" + fmt.Sprintf("%02X", n.id),
+		"cgroup-mode":     2,
+	}
+}
+
+func (s *Simulator) getNodeStatus(c *call) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.findNode(c.node)
+	if n == nil {
+		return nil, errNoNode(c.node)
+	}
+	mem := s.nodeMemUsed(n)
+	disk := s.nodeDiskUsed(n)
+	return map[string]any{
+		"uptime":     uint64(s.now().Sub(n.boot).Seconds()),
+		"cpu":        s.nodeCPU(n),
+		"wait":       0.0,
+		"idle":       0,
+		"loadavg":    []string{"0.12", "0.10", "0.08"},
+		"kversion":   "Linux 6.8.12-1-pve #1 SMP PREEMPT_DYNAMIC PMX 6.8.12-1",
+		"pveversion": "pve-manager/" + s.opts.Version + "/b46aac3b42da5d15",
+		"cpuinfo": map[string]any{
+			"model": "pvesim virtual CPU", "cores": n.cores, "sockets": 1, "cpus": n.cores,
+			"mhz": "2999.998", "user_hz": 100, "hvm": "1", "flags": "fpu vme de pse tsc msr pae",
+		},
+		"memory": map[string]any{"total": n.memory, "used": mem, "free": n.memory - min(mem, n.memory)},
+		"swap":   map[string]any{"total": 8 << 30, "used": 0, "free": 8 << 30},
+		"rootfs": map[string]any{"total": n.storage, "used": disk, "free": n.storage - min(disk, n.storage), "avail": n.storage - min(disk, n.storage)},
+		"ksm":    map[string]any{"shared": 0},
+	}, nil
+}
+
+func (s *Simulator) getClusterStatus(c *call) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	out := []map[string]any{{
+		"type": "cluster", "id": "cluster", "name": s.opts.ClusterName,
+		"version": len(s.nodes) + 1, "quorate": 1, "nodes": len(s.nodes),
+	}}
+	for _, n := range s.nodes {
+		local := 0
+		if n.id == 1 {
+			local = 1
+		}
+		out = append(out, map[string]any{
+			"type": "node", "id": "node/" + n.name, "name": n.name, "nodeid": n.id,
+			"ip": n.ip, "online": 1, "local": local, "level": "",
+		})
+	}
+	return out, nil
+}
+
+func (s *Simulator) getClusterResources(c *call) (any, error) {
+	typ := c.p["type"]
+	switch typ {
+	case "", "vm", "node", "storage", "sdn":
+	default:
+		return nil, paramErr1("type", fmt.Sprintf("value '%s' does not have a value in the enumeration 'vm, storage, node, sdn'", typ))
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []map[string]any
+	if typ == "" || typ == "vm" {
+		for _, vmid := range s.sortedVMIDs() {
+			out = append(out, s.guestResource(s.guests[vmid]))
+		}
+	}
+	if typ == "" || typ == "node" {
+		for _, n := range s.nodes {
+			out = append(out, s.nodeResource(n))
+		}
+	}
+	if typ == "" || typ == "storage" {
+		for _, n := range s.nodes {
+			out = append(out, map[string]any{
+				"id": "storage/" + n.name + "/local-lvm", "type": "storage", "storage": "local-lvm",
+				"node": n.name, "status": "available", "plugintype": "lvmthin", "content": "rootdir,images",
+				"shared": 0, "disk": s.nodeDiskUsed(n), "maxdisk": n.storage,
+			})
+		}
+	}
+	if typ == "" { // PVE lists pools only unfiltered: "pool" is not a type filter
+		for _, id := range s.sortedPoolIDs() {
+			out = append(out, map[string]any{"id": "/pool/" + id, "type": "pool", "pool": id})
+		}
+	}
+	if out == nil {
+		out = []map[string]any{}
+	}
+	return out, nil
+}
+
+func (s *Simulator) sortedVMIDs() []int {
+	ids := make([]int, 0, len(s.guests))
+	for id := range s.guests {
+		ids = append(ids, id)
+	}
+	sort.Ints(ids)
+	return ids
+}
+
+// guestResource is the /cluster/resources row; it reads live state so
+// every change is visible at once.
+func (s *Simulator) guestResource(g *guest) map[string]any {
+	now := s.now()
+	m := map[string]any{
+		"id":        fmt.Sprintf("%s/%d", g.kind, g.vmid),
+		"type":      string(g.kind),
+		"vmid":      g.vmid,
+		"node":      g.node,
+		"name":      g.name(),
+		"status":    apiStatus(g.state),
+		"template":  0,
+		"maxcpu":    g.cores(),
+		"maxmem":    g.memoryMB() << 20,
+		"maxdisk":   g.diskBytes(),
+		"mem":       runningMem(g),
+		"cpu":       runningCPU(g),
+		"disk":      0,
+		"uptime":    g.uptime(now),
+		"netin":     0,
+		"netout":    0,
+		"diskread":  0,
+		"diskwrite": 0,
+	}
+	if g.isTemplate() {
+		m["template"] = 1
+	}
+	if t := g.conf["tags"]; t != "" {
+		m["tags"] = t
+	}
+	if l := g.lock(); l != "" {
+		m["lock"] = l
+	}
+	if g.pool != "" {
+		m["pool"] = g.pool
+	}
+	return m
+}
+
+func apiStatus(state string) string {
+	if state == StatusPaused {
+		return StatusRunning
+	}
+	return state
+}
+
+func runningMem(g *guest) uint64 {
+	if g.state == StatusStopped {
+		return 0
+	}
+	return (g.memoryMB() << 20) / 2
+}
+
+func runningCPU(g *guest) float64 {
+	if g.state != StatusRunning {
+		return 0
+	}
+	return 0.015
+}
+
+// getNextID does not reserve the id, exactly like PVE: concurrent callers
+// can get the same answer and must retry on "already exists".
+func (s *Simulator) getNextID(c *call) (any, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if v, ok := c.p["vmid"]; ok {
+		id, err := strconv.Atoi(v)
+		if err != nil || id < 100 {
+			return nil, paramErr1("vmid", fmt.Sprintf("type check ('integer') failed - got '%s'", v))
+		}
+		if _, used := s.guests[id]; used {
+			return nil, paramErr1("vmid", fmt.Sprintf("VM %d already exists", id))
+		}
+		return strconv.Itoa(id), nil
+	}
+	for id := 100; ; id++ {
+		if _, used := s.guests[id]; !used {
+			return strconv.Itoa(id), nil
+		}
+	}
+}

@@ -1,0 +1,3 @@
+package pveschema
+
+//go:generate go run ../pveschemagen -out schema.json

@@ -39,17 +39,17 @@ func (Tenants) Apply(ctx context.Context, tx pgx.Tx, e eventlog.Event) error {
 	switch ev := de.(type) {
 	case *domain.TenantCreated:
 		_, err = tx.Exec(ctx, `INSERT INTO tenants (tenant_id, name, status, max_vms, max_cores, max_memory_mb, max_disk_gb,
-				max_snapshots_per_vm, max_backups_gb, version, created_at, updated_at)
-			VALUES ($1, $2, 'active', $3, $4, $5, $6, $7, $8, $9, $10, $10)`,
+				max_snapshots_per_vm, max_backups_gb, max_ipv4, version, created_at, updated_at)
+			VALUES ($1, $2, 'active', $3, $4, $5, $6, $7, $8, $9, $10, $11, $11)`,
 			id, ev.Name, ev.Quota.MaxVMs, ev.Quota.MaxCores, ev.Quota.MaxMemoryMB, ev.Quota.MaxDiskGB,
-			ev.Quota.MaxSnapshotsPerVM, ev.Quota.MaxBackupsGB, e.StreamVersion, e.RecordedAt)
+			ev.Quota.MaxSnapshotsPerVM, ev.Quota.MaxBackupsGB, ev.Quota.MaxIPv4, e.StreamVersion, e.RecordedAt)
 	case *domain.TenantRenamed:
 		_, err = tx.Exec(ctx, `UPDATE tenants SET name = $2, version = $3, updated_at = $4 WHERE tenant_id = $1`, id, ev.Name, e.StreamVersion, e.RecordedAt)
 	case *domain.TenantQuotaChanged:
 		_, err = tx.Exec(ctx, `UPDATE tenants SET max_vms = $2, max_cores = $3, max_memory_mb = $4, max_disk_gb = $5,
-				max_snapshots_per_vm = $6, max_backups_gb = $7, version = $8, updated_at = $9
+				max_snapshots_per_vm = $6, max_backups_gb = $7, max_ipv4 = $8, version = $9, updated_at = $10
 			WHERE tenant_id = $1`, id, ev.Quota.MaxVMs, ev.Quota.MaxCores, ev.Quota.MaxMemoryMB, ev.Quota.MaxDiskGB,
-			ev.Quota.MaxSnapshotsPerVM, ev.Quota.MaxBackupsGB, e.StreamVersion, e.RecordedAt)
+			ev.Quota.MaxSnapshotsPerVM, ev.Quota.MaxBackupsGB, ev.Quota.MaxIPv4, e.StreamVersion, e.RecordedAt)
 	case *domain.TenantSuspendedEvent:
 		_, err = tx.Exec(ctx, `UPDATE tenants SET status = 'suspended', version = $2, updated_at = $3 WHERE tenant_id = $1`, id, e.StreamVersion, e.RecordedAt)
 	case *domain.TenantResumed:

@@ -54,12 +54,12 @@ type TenantView struct {
 }
 
 const tenantColumns = `tenant_id, name, status, max_vms, max_cores, max_memory_mb, max_disk_gb, max_snapshots_per_vm, max_backups_gb,
-	version, created_at, updated_at`
+	max_ipv4, version, created_at, updated_at`
 
 func scanTenant(row pgx.CollectableRow) (TenantView, error) {
 	var t TenantView
 	err := row.Scan(&t.ID, &t.Name, &t.Status, &t.Quota.MaxVMs, &t.Quota.MaxCores, &t.Quota.MaxMemoryMB, &t.Quota.MaxDiskGB,
-		&t.Quota.MaxSnapshotsPerVM, &t.Quota.MaxBackupsGB, &t.Version, &t.CreatedAt, &t.UpdatedAt)
+		&t.Quota.MaxSnapshotsPerVM, &t.Quota.MaxBackupsGB, &t.Quota.MaxIPv4, &t.Version, &t.CreatedAt, &t.UpdatedAt)
 	return t, err
 }
 

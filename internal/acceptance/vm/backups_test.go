@@ -348,8 +348,8 @@ func TestBackupRoutesNeedTheirPermissions(t *testing.T) {
 }
 
 // TestTenantQuotaHasSnapshotAndBackupLimits: the tenant quota shows
-// max_snapshots_per_vm and max_backups_gb (their defaults when not set)
-// and a platform admin changes them.
+// max_snapshots_per_vm, max_backups_gb and max_ipv4 (their defaults when not
+// set) and a platform admin changes them.
 func TestTenantQuotaHasSnapshotAndBackupLimits(t *testing.T) {
 	e := newEnv(t, stacktest.Options{}, roomyQuota)
 	admin := e.s.Login(t, e.s.User(t, domain.PlatformTenant, auth.RolePlatformAdmin)).AccessToken
@@ -357,6 +357,8 @@ func TestTenantQuotaHasSnapshotAndBackupLimits(t *testing.T) {
 		MaxDiskGB         int `json:"max_disk_gb"`
 		MaxSnapshotsPerVM int `json:"max_snapshots_per_vm"`
 		MaxBackupsGB      int `json:"max_backups_gb"`
+		MaxVMs            int `json:"max_vms"`
+		MaxIPv4           int `json:"max_ipv4"`
 	}
 	get := func(token int64) quota {
 		var tn struct{ Quota quota }
@@ -365,16 +367,16 @@ func TestTenantQuotaHasSnapshotAndBackupLimits(t *testing.T) {
 		}
 		return tn.Quota
 	}
-	if q := get(0); q.MaxSnapshotsPerVM != domain.DefaultMaxSnapshotsPerVM || q.MaxBackupsGB != 4*q.MaxDiskGB {
+	if q := get(0); q.MaxSnapshotsPerVM != domain.DefaultMaxSnapshotsPerVM || q.MaxBackupsGB != 4*q.MaxDiskGB || q.MaxIPv4 != q.MaxVMs {
 		t.Fatalf("defaults %+v", q)
 	}
 	var a accepted
 	body := map[string]any{"quota": map[string]int{"max_vms": 50, "max_cores": 200, "max_memory_mb": 1 << 20, "max_disk_gb": 100000,
-		"max_snapshots_per_vm": 3, "max_backups_gb": 500}}
+		"max_snapshots_per_vm": 3, "max_backups_gb": 500, "max_ipv4": 7}}
 	if r := e.s.Do(t, admin, http.MethodPatch, "/v1/tenants/"+e.tenID.String(), body, &a); r.StatusCode != http.StatusAccepted {
 		t.Fatalf("patch: %d %s", r.StatusCode, r.Body)
 	}
-	if q := get(a.Position); q.MaxSnapshotsPerVM != 3 || q.MaxBackupsGB != 500 {
+	if q := get(a.Position); q.MaxSnapshotsPerVM != 3 || q.MaxBackupsGB != 500 || q.MaxIPv4 != 7 {
 		t.Fatalf("after patch %+v", q)
 	}
 	body["quota"].(map[string]int)["max_backups_gb"] = -1

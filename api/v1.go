@@ -26,7 +26,7 @@ type V1 struct {
 	Pool     *pgxpool.Pool
 	Store    *eventstore.Store
 	Verifier *auth.Verifier
-	// Rate limits; zero values take the defaults below.
+	// Rate limits; zero values take DefaultPublicRate and the like.
 	PublicRate RateLimit // per client IP on unauthenticated routes
 	UserRate   RateLimit // per user on authenticated routes
 	TenantRate RateLimit // per tenant on authenticated routes
@@ -52,19 +52,6 @@ type V1 struct {
 	// Checkpoints wakes read-your-writes waits when a projector moves,
 	// whichever replica runs it (nil: they poll).
 	Checkpoints *projections.Notifier
-}
-
-// RateLimit is N requests per Window.
-type RateLimit struct {
-	N      int
-	Window time.Duration
-}
-
-func (l RateLimit) or(def RateLimit) RateLimit {
-	if l.N <= 0 || l.Window <= 0 {
-		return def
-	}
-	return l
 }
 
 // server is the /v1 API: what its handlers share. Every /v1 route is one
@@ -105,9 +92,9 @@ func mountV1(r chi.Router, d *V1) {
 		streams:            newSlots("streams", "event streams", lim.StreamsPerUser, lim.StreamsPerTenant, d.Slots),
 		exportWriteTimeout: lim.ExportWriteTimeout,
 		consoles:           newConsoles(d, lim)}
-	public := d.PublicRate.or(RateLimit{N: 30, Window: time.Minute})
-	perUser := d.UserRate.or(RateLimit{N: 600, Window: time.Minute})
-	perTenant := d.TenantRate.or(RateLimit{N: 3000, Window: time.Minute})
+	public := d.PublicRate.or(DefaultPublicRate)
+	perUser := d.UserRate.or(DefaultUserRate)
+	perTenant := d.TenantRate.or(DefaultTenantRate)
 
 	r.Group(func(r chi.Router) {
 		r.Use(SharedRateLimitByIP(d.RateCounter, public.N, public.Window), requireText)

@@ -17,6 +17,8 @@
 //  10. Consoles: keystroke round trip through many open consoles (console.go).
 //  11. Webhooks: delivery lag to healthy endpoints while others time out
 //     (webhooks.go).
+//  12. Reads: GET /v1/vms and GET /v1/vms/{id} at 100,000 VMs over 1,000
+//     tenants, and row-level security's cost (reads.go).
 //
 // These are measurements, not tests: nothing here decides whether the build
 // passes, and the bars are reported, not enforced.
@@ -74,6 +76,8 @@ type config struct {
 	Replicas replicasConfig
 	// Figure 10 (console.go).
 	Console consoleConfig
+	// Figure 12 (reads.go).
+	Reads readsConfig
 }
 
 // defaultAdminURL matches the Makefile and internal/pgtest.
@@ -105,6 +109,7 @@ func parseFlags(args []string) (config, error) {
 	ipamFlags(fs, &c.IPAM)
 	replicasFlags(fs, &c.Replicas)
 	consoleFlags(fs, &c.Console)
+	readsFlags(fs, &c.Reads)
 	fs.BoolVar(&c.SkipVMs, "skip-vms", false, "skip the whole-system VM benchmark (figure 5)")
 	fs.IntVar(&c.VMSequential, "vm-sequential", 50, "VMs created one at a time, each awaited until running")
 	fs.IntVar(&c.VMConcurrent, "vm-concurrent", 200, "VMs created with -vm-in-flight creates outstanding")
@@ -134,6 +139,9 @@ func parseFlags(args []string) (config, error) {
 	if err := c.Console.validate(); err != nil {
 		return c, err
 	}
+	if err := c.Reads.validate(); err != nil {
+		return c, err
+	}
 	for _, w := range strings.Split(*writers, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(w))
 		if err != nil || n < 1 || n > 256 {
@@ -159,6 +167,9 @@ func parseFlags(args []string) (config, error) {
 }
 
 func main() {
+	if os.Getenv(readsServerEnv) != "" {
+		os.Exit(readsServerMain()) // figure 12's server (reads_server.go)
+	}
 	cfg, err := parseFlags(os.Args[1:])
 	if errors.Is(err, flag.ErrHelp) {
 		return
@@ -242,6 +253,11 @@ func run(ctx context.Context, cfg config) (err error) {
 	}
 	if !cfg.Webhooks.Skip {
 		if err := b.webhookPhase(ctx); err != nil {
+			return err
+		}
+	}
+	if !cfg.Reads.Skip {
+		if err := b.readsPhase(ctx); err != nil {
 			return err
 		}
 	}

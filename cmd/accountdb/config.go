@@ -30,6 +30,9 @@ type config struct {
 	LogLevel       string
 	OpsAddr        string     // serve and dev only (bindServer)
 	Limits         api.Limits // serve and dev only (bindServer)
+	// PublicRate, UserRate and TenantRate are the API's request rates
+	// (serve and dev only; zero: the API's defaults).
+	PublicRate, UserRate, TenantRate api.RateLimit
 	// MaxProjectorLag: /readyz of the replica running a projector fails
 	// past it (serve and dev only).
 	MaxProjectorLag time.Duration

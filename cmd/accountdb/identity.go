@@ -94,7 +94,7 @@ func appConfig(cfg *config, natsURL string, natsOpts []nats.Option) (app.Config,
 		return app.Config{}, err
 	}
 	return app.Config{AppDatabaseURL: appURL, NATSURL: natsURL, NATSOptions: natsOpts, HTTPAddr: cfg.HTTPAddr, Identity: ident, Vault: v,
-		OpsAddr: cfg.OpsAddr, Limits: cfg.Limits}, nil
+		OpsAddr: cfg.OpsAddr, Limits: cfg.Limits, PublicRate: cfg.PublicRate, UserRate: cfg.UserRate, TenantRate: cfg.TenantRate}, nil
 }
 
 // loadVault reads the secrets key shared with the agent from

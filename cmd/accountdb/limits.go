@@ -68,12 +68,54 @@ func bindLimits(fs *flag.FlagSet, c *config) {
 	durVar(&l.ReadTimeout, "http-read-timeout", "ACCOUNTDB_HTTP_READ_TIMEOUT", d.ReadTimeout, "time to send a whole request")
 	durVar(&l.WriteTimeout, "http-write-timeout", "ACCOUNTDB_HTTP_WRITE_TIMEOUT", d.WriteTimeout, "time to take an answer (streams and exports set their own)")
 	durVar(&l.IdleTimeout, "http-idle-timeout", "ACCOUNTDB_HTTP_IDLE_TIMEOUT", d.IdleTimeout, "an idle keep-alive connection is closed after this long")
+	bindRates(fs, c)
 	durVar(&c.MaxProjectorLag, "ready-max-projector-lag", "ACCOUNTDB_READY_MAX_PROJECTOR_LAG", app.DefaultMaxProjectorLag,
 		"/readyz of the replica running a projector fails when its read model is this far behind")
 	durVar(&c.BackupJitter, "backup-jitter", "ACCOUNTDB_BACKUP_JITTER", backupsched.DefaultJitter,
 		"a backup schedule's run starts its VMs' backups spread over this window (0: all at the slot)")
 	durVar(&c.BackupTick, "backup-scheduler-interval", "ACCOUNTDB_BACKUP_SCHEDULER_INTERVAL", backupsched.DefaultInterval,
 		"how often the backup scheduler looks for due runs")
+}
+
+// rateFlag is a request rate flag: requests/window, as api.ParseRateLimit
+// reads it.
+type rateFlag struct{ l *api.RateLimit }
+
+func (f rateFlag) String() string {
+	if f.l == nil {
+		return ""
+	}
+	return f.l.String()
+}
+
+func (f rateFlag) Set(s string) error {
+	l, err := api.ParseRateLimit(s)
+	if err != nil {
+		return err
+	}
+	*f.l = l
+	return nil
+}
+
+// bindRates registers the request rates of the API (api.DefaultUserRate
+// and the like), each a flag with an environment variable: a deployment
+// whose users are automation, or a benchmark, raises them.
+func bindRates(fs *flag.FlagSet, c *config) {
+	rateVar := func(p *api.RateLimit, name, envName string, def api.RateLimit, usage string) {
+		*p = def
+		if v := os.Getenv(envName); v != "" {
+			l, err := api.ParseRateLimit(v)
+			if err != nil {
+				c.envErrs = append(c.envErrs, fmt.Errorf("%s: %w", envName, err))
+			}
+			*p = l
+		}
+		fs.Var(rateFlag{p}, name, usage+", as requests/window (env "+envName+")")
+	}
+	rateVar(&c.PublicRate, "rate-public", "ACCOUNTDB_RATE_PUBLIC", api.DefaultPublicRate,
+		"requests per client address on sign-in, refresh and console sockets")
+	rateVar(&c.UserRate, "rate-user", "ACCOUNTDB_RATE_USER", api.DefaultUserRate, "requests per user on the authenticated API")
+	rateVar(&c.TenantRate, "rate-tenant", "ACCOUNTDB_RATE_TENANT", api.DefaultTenantRate, "requests per tenant on the authenticated API")
 }
 
 // backupSchedules is the scheduler's configuration from c.

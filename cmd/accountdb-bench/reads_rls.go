@@ -1,0 +1,172 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/accountdb/accountdb/migrations"
+	"github.com/accountdb/accountdb/projections"
+	"github.com/accountdb/accountdb/tenantdb"
+	"github.com/google/uuid"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// rlsCase is one query's cost with row-level security and without.
+type rlsCase struct {
+	Query               string
+	Iterations          int
+	RLSMean, BypassMean time.Duration // the query's round trip, client side
+	RLSP50, BypassP50   time.Duration
+	RLSPlan, BypassPlan string // EXPLAIN (ANALYZE, BUFFERS) of one run
+}
+
+// Overhead is RLS's mean cost over the bypass's, as a fraction.
+func (c rlsCase) Overhead() float64 {
+	return float64(c.RLSMean)/float64(c.BypassMean) - 1
+}
+
+// measureRLS runs the API's two read queries (projections.ListVMsSQL and
+// GetVMSQL, the text the server runs) on one connection of one pool,
+// connected as the administrator: once as the service role (SET LOCAL
+// ROLE accountdb_app: row-level security on, the tenant set as the API
+// sets it) and once as the administrator, who bypasses RLS, with the same
+// explicit tenant predicate, the same scope statement and the same
+// transaction around it. The two alternate in random order on random
+// tenants; only the query's round trip is timed. Each variant has its own
+// statement text (a comment), so each keeps its own prepared plan.
+func measureRLS(ctx context.Context, adminURL string, tenants []readsTenant, iterations int) ([]rlsCase, error) {
+	cfg, err := pgxpool.ParseConfig(adminURL)
+	if err != nil {
+		return nil, err
+	}
+	cfg.MaxConns = 1
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, err
+	}
+	defer pool.Close()
+	rng := rand.New(rand.NewPCG(1, 2))
+	type query struct {
+		name, sql string
+		args      func(t readsTenant) []any
+	}
+	queries := []query{
+		{"list (first page, limit 50)", projections.ListVMsSQL, func(t readsTenant) []any {
+			return []any{t.id, time.Time{}, uuid.Nil, 51, "", ""}
+		}},
+		{"get (one VM by id)", projections.GetVMSQL, func(t readsTenant) []any {
+			return []any{t.id, t.vms[rng.IntN(len(t.vms))]}
+		}},
+	}
+	var out []rlsCase
+	for _, q := range queries {
+		c := rlsCase{Query: q.name, Iterations: iterations}
+		var withRLS, bypass []time.Duration
+		for i := range 2 * iterations {
+			t := tenants[rng.IntN(len(tenants))]
+			rls := (i%2 == 0) != (rng.IntN(2) == 0)
+			if len(withRLS) == iterations {
+				rls = false
+			} else if len(bypass) == iterations {
+				rls = true
+			}
+			d, err := timeScopedQuery(ctx, pool, rls, q.sql, t.id, q.args(t))
+			if err != nil {
+				return nil, fmt.Errorf("%s (rls %v): %w", q.name, rls, err)
+			}
+			if rls {
+				withRLS = append(withRLS, d)
+			} else {
+				bypass = append(bypass, d)
+			}
+		}
+		c.RLSMean, c.RLSP50 = meanP50(withRLS)
+		c.BypassMean, c.BypassP50 = meanP50(bypass)
+		t := tenants[0]
+		if c.RLSPlan, err = explainScoped(ctx, pool, true, q.sql, t.id, q.args(t)); err != nil {
+			return nil, err
+		}
+		if c.BypassPlan, err = explainScoped(ctx, pool, false, q.sql, t.id, q.args(t)); err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// scopedTx opens the transaction the API's reads run in: the tenant scope
+// set as tenantdb sets it, as the service role when rls, else as the
+// administrator.
+func scopedTx(ctx context.Context, pool *pgxpool.Pool, rls bool, tenant uuid.UUID, fn func(pgx.Tx) error) error {
+	return pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		if rls {
+			if _, err := tx.Exec(ctx, `SET LOCAL ROLE `+migrations.AppRole); err != nil {
+				return err
+			}
+		}
+		if err := tenantdb.SetScope(ctx, tx, tenantdb.Tenant(tenant)); err != nil {
+			return err
+		}
+		return fn(tx)
+	})
+}
+
+func variant(sql string, rls bool) string {
+	if rls {
+		return "/* rls */ " + sql
+	}
+	return "/* bypass */ " + sql
+}
+
+func timeScopedQuery(ctx context.Context, pool *pgxpool.Pool, rls bool, sql string, tenant uuid.UUID, args []any) (time.Duration, error) {
+	var d time.Duration
+	err := scopedTx(ctx, pool, rls, tenant, func(tx pgx.Tx) error {
+		start := time.Now()
+		rows, err := tx.Query(ctx, variant(sql, rls), args...)
+		if err != nil {
+			return err
+		}
+		n := 0
+		for rows.Next() {
+			n++
+		}
+		rows.Close()
+		d = time.Since(start)
+		if n == 0 {
+			return fmt.Errorf("no rows for tenant %s", tenant)
+		}
+		return rows.Err()
+	})
+	return d, err
+}
+
+func explainScoped(ctx context.Context, pool *pgxpool.Pool, rls bool, sql string, tenant uuid.UUID, args []any) (string, error) {
+	var lines []string
+	err := scopedTx(ctx, pool, rls, tenant, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+variant(sql, rls), args...)
+		if err != nil {
+			return err
+		}
+		lines, err = pgx.CollectRows(rows, pgx.RowTo[string])
+		return err
+	})
+	return strings.Join(lines, "\n"), err
+}
+
+func meanP50(ds []time.Duration) (mean, p50 time.Duration) {
+	if len(ds) == 0 {
+		return 0, 0
+	}
+	var sum time.Duration
+	for _, d := range ds {
+		sum += d
+	}
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return sum / time.Duration(len(ds)), s[len(s)/2]
+}

@@ -87,14 +87,13 @@ type VMFilter struct {
 // ListVMs lists a tenant's VMs, oldest first.
 func ListVMs(ctx context.Context, pool *pgxpool.Pool, tenant uuid.UUID, f VMFilter, page Page) ([]VMView, *PageKey, error) {
 	var out []VMView
-	err := tenantdb.ReadTx(ctx, pool, tenantdb.Tenant(tenant), func(tx pgx.Tx) error {
-		after, id, limit := page.args()
-		rows, err := tx.Query(ctx, ListVMsSQL, tenant, after, id, limit, f.Status, f.Name)
-		if err != nil {
+	after, id, limit := page.args()
+	// One round trip: the scope and the query in one pipeline.
+	err := tenantdb.Read(ctx, pool, tenantdb.Tenant(tenant), func(b *pgx.Batch) {
+		b.Queue(ListVMsSQL, tenant, after, id, limit, f.Status, f.Name).Query(func(rows pgx.Rows) (err error) {
+			out, err = pgx.CollectRows(rows, scanVM)
 			return err
-		}
-		out, err = pgx.CollectRows(rows, scanVM)
-		return err
+		})
 	})
 	if err != nil {
 		return nil, nil, err
@@ -106,13 +105,11 @@ func ListVMs(ctx context.Context, pool *pgxpool.Pool, tenant uuid.UUID, f VMFilt
 // GetVM reads one VM of a tenant; domain.ErrNotFound otherwise.
 func GetVM(ctx context.Context, pool *pgxpool.Pool, tenant, id uuid.UUID) (VMView, error) {
 	var v VMView
-	err := tenantdb.ReadTx(ctx, pool, tenantdb.Tenant(tenant), func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, GetVMSQL, tenant, id)
-		if err != nil {
+	err := tenantdb.Read(ctx, pool, tenantdb.Tenant(tenant), func(b *pgx.Batch) {
+		b.Queue(GetVMSQL, tenant, id).Query(func(rows pgx.Rows) (err error) {
+			v, err = pgx.CollectExactlyOneRow(rows, scanVM)
 			return err
-		}
-		v, err = pgx.CollectExactlyOneRow(rows, scanVM)
-		return err
+		})
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return VMView{}, domain.ErrNotFound

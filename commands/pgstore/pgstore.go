@@ -155,13 +155,9 @@ func (t *Tables) VMs() commands.VMIndex { return vmIndex{t.pool} }
 
 // queryRow scans one row read under sc; false when there is none.
 func queryRow(ctx context.Context, pool *pgxpool.Pool, sc tenantdb.Scope, sql string, args []any, dest ...any) (bool, error) {
-	err := tenantdb.ReadTx(ctx, pool, sc, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, sql, args...).Scan(dest...)
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return false, nil
-	}
-	return err == nil, err
+	// One round trip (the scope and the query in one pipeline): every
+	// authenticated request reads its session through here.
+	return tenantdb.ReadRow(ctx, pool, sc, sql, args, dest...)
 }
 
 // lookup scans the one row of a sign-in look-up function, called outside

@@ -59,7 +59,7 @@ func (srv *server) authenticate(next http.Handler) http.Handler {
 			srv.authenticateToken(w, r, next, bearer, unauth)
 			return
 		}
-		claims, err := srv.verifier.Verify(bearer)
+		claims, err := srv.tokens.Verify(bearer)
 		if err != nil {
 			unauth()
 			return

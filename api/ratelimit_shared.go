@@ -54,3 +54,82 @@ func sharedRateLimit(c RateCounter, n int, window time.Duration, key func(r *htt
 		})
 	}
 }
+
+// KeyedRate is one limit of a chain: Limit.N requests per Limit.Window
+// for each key Key returns ("" when the limit does not apply).
+type KeyedRate struct {
+	Limit RateLimit
+	Key   func(r *http.Request) (string, error)
+}
+
+// RateHit is one key's count asked of a ChainRateCounter.
+type RateHit struct {
+	Key    string
+	Window time.Duration
+	N      int
+}
+
+// ChainRateCounter is a RateCounter that also counts a chain of limits in
+// one call (api/pglimits: one statement, one round trip), as nested
+// limits would count them: each hit is counted only if every one before
+// it was within its N, so a request one limit refuses does not use up
+// the next (a user over their rate does not spend their tenant's). It
+// returns the rates of the hits it counted, in order.
+type ChainRateCounter interface {
+	RateCounter
+	HitChain(ctx context.Context, hits []RateHit) ([]float64, error)
+}
+
+// SharedRateLimitChain applies limits in order, as nested
+// SharedRateLimitByKey middlewares would, with c counting all of them in
+// one call when it is a ChainRateCounter (an authenticated request passes
+// the per-user and the per-tenant limit: one database round trip instead
+// of two). The headers are the last counted limit's, or the refusing one's.
+func SharedRateLimitChain(c RateCounter, limits ...KeyedRate) func(http.Handler) http.Handler {
+	cc, ok := c.(ChainRateCounter)
+	if !ok {
+		return func(next http.Handler) http.Handler {
+			for i := len(limits) - 1; i >= 0; i-- {
+				next = SharedRateLimitByKey(c, limits[i].Limit.N, limits[i].Limit.Window, limits[i].Key)(next)
+			}
+			return next
+		}
+	}
+	return func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			hits := make([]RateHit, 0, len(limits))
+			for _, l := range limits {
+				k, err := l.Key(r)
+				if err != nil {
+					WriteError(w, r, err)
+					return
+				}
+				if k != "" {
+					hits = append(hits, RateHit{Key: k, Window: l.Limit.Window, N: l.Limit.N})
+				}
+			}
+			if len(hits) == 0 {
+				next.ServeHTTP(w, r)
+				return
+			}
+			rates, err := cc.HitChain(r.Context(), hits)
+			if err != nil {
+				slog.Default().WarnContext(r.Context(), "rate limit counter unavailable", "err", err)
+				WriteProblem(w, r, Unavailable())
+				return
+			}
+			for i, rate := range rates {
+				n := hits[i].N
+				w.Header().Set("X-RateLimit-Limit", strconv.Itoa(n))
+				if math.Round(rate) > float64(n) {
+					w.Header().Set("X-RateLimit-Remaining", "0")
+					w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(hits[i].Window.Seconds())))))
+					WriteProblem(w, r, RateLimited())
+					return
+				}
+				w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(n-int(math.Round(rate))))
+			}
+			next.ServeHTTP(w, r)
+		})
+	}
+}

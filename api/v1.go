@@ -60,7 +60,7 @@ type server struct {
 	commands *commands.Handler
 	pool     *pgxpool.Pool
 	store    *eventstore.Store
-	verifier *auth.Verifier
+	tokens   *verifiedTokens // the token verifier's answers, remembered (token_cache.go)
 	events   *feed.Feed
 
 	exports, streams   *slots
@@ -84,7 +84,7 @@ func revokingTypes() []string {
 // in the route table itself, so the check runs before any handler work.
 func mountV1(r chi.Router, d *V1) {
 	lim := d.Limits.WithDefaults()
-	srv := &server{commands: d.Commands, pool: d.Pool, store: d.Store, verifier: d.Verifier, checkpoints: d.Checkpoints,
+	srv := &server{commands: d.Commands, pool: d.Pool, store: d.Store, tokens: newVerifiedTokens(d.Verifier), checkpoints: d.Checkpoints,
 		events: feed.New(feed.Config{Bus: d.JS, Positions: eventPositions{d.Pool}, Sessions: streamAccess{d.Commands},
 			Body: func(e eventlog.Event) any { return toEventResponse(e) }, RevokingTypes: revokingTypes(),
 			Options: d.Events, Metrics: d.Metrics}),
@@ -118,12 +118,13 @@ func mountV1(r chi.Router, d *V1) {
 	})
 	r.Group(func(r chi.Router) {
 		r.Use(srv.authenticate,
-			SharedRateLimitByKey(d.RateCounter, perUser.N, perUser.Window, func(r *http.Request) (string, error) {
-				return "user:" + PrincipalFrom(r.Context()).UserID.String(), nil
-			}),
-			SharedRateLimitByKey(d.RateCounter, perTenant.N, perTenant.Window, func(r *http.Request) (string, error) {
-				return "tenant:" + PrincipalFrom(r.Context()).TenantID.String(), nil
-			}),
+			SharedRateLimitChain(d.RateCounter,
+				KeyedRate{Limit: perUser, Key: func(r *http.Request) (string, error) {
+					return "user:" + PrincipalFrom(r.Context()).UserID.String(), nil
+				}},
+				KeyedRate{Limit: perTenant, Key: func(r *http.Request) (string, error) {
+					return "tenant:" + PrincipalFrom(r.Context()).TenantID.String(), nil
+				}}),
 			requireText)
 		r.With(srv.sessionOnly).Post("/v1/auth/logout", srv.logout)
 		r.Get("/v1/users/me", srv.me)

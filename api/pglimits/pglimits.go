@@ -14,7 +14,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math"
 	"sync/atomic"
 	"time"
 
@@ -75,10 +74,8 @@ RETURNING count, prev_count, extract(epoch FROM clock_timestamp() - window_start
 // Hit counts one request of key for a limit over window and returns the
 // sliding-window rate including it.
 func (s *Store) Hit(ctx context.Context, key string, window time.Duration) (float64, error) {
-	secs := max(1, int64(math.Ceil(window.Seconds())))
-	if secs > s.maxWindow.Load() {
-		s.maxWindow.Store(secs)
-	}
+	secs := windowSecs(window)
+	s.noteWindow(secs)
 	h := sha256.Sum256([]byte(key))
 	var (
 		count, prev int64
@@ -93,11 +90,23 @@ func (s *Store) Hit(ctx context.Context, key string, window time.Duration) (floa
 	if err := s.pool.SendBatch(ctx, b).Close(); err != nil {
 		return 0, fmt.Errorf("rate counter: %w", err)
 	}
+	s.counted()
+	return slidingRate(count, prev, elapsed, secs), nil
+}
+
+// noteWindow remembers the longest window counted: rows older than two
+// of it are dead.
+func (s *Store) noteWindow(secs int64) {
+	if secs > s.maxWindow.Load() {
+		s.maxWindow.Store(secs)
+	}
+}
+
+// counted notes one more counting round trip, cleaning up now and then.
+func (s *Store) counted() {
 	if s.hits.Add(1)%1024 == 0 {
 		s.forgetDeadCounters()
 	}
-	weight := max(0, float64(secs)-elapsed) / float64(secs)
-	return float64(prev)*weight + float64(count), nil
 }
 
 // forgetDeadCounters deletes a few rows whose windows ended long ago, so

@@ -22,12 +22,19 @@ type rlsCase struct {
 	Iterations          int
 	RLSMean, BypassMean time.Duration // the query's round trip, client side
 	RLSP50, BypassP50   time.Duration
+	// The server's execution time (EXPLAIN (ANALYZE, TIMING OFF) of the
+	// same query, run right after it): what PostgreSQL spends, without
+	// the round trip and the scheduling of a busy machine.
+	RLSExecP50, BypassExecP50   time.Duration
+	RLSExecMean, BypassExecMean time.Duration
 	RLSPlan, BypassPlan string // EXPLAIN (ANALYZE, BUFFERS) of one run
 }
 
-// Overhead is RLS's mean cost over the bypass's, as a fraction.
-func (c rlsCase) Overhead() float64 {
-	return float64(c.RLSMean)/float64(c.BypassMean) - 1
+// Overhead is RLS's cost over the bypass's, as a fraction: the medians
+// of the round trip (the means carry the machine's scheduling outliers)
+// and of the server's execution time.
+func (c rlsCase) Overhead() (roundTrip, exec float64) {
+	return float64(c.RLSP50)/float64(c.BypassP50) - 1, float64(c.RLSExecP50)/float64(c.BypassExecP50) - 1
 }
 
 // measureRLS runs the API's two read queries (projections.ListVMsSQL and
@@ -66,7 +73,7 @@ func measureRLS(ctx context.Context, adminURL string, tenants []readsTenant, ite
 	var out []rlsCase
 	for _, q := range queries {
 		c := rlsCase{Query: q.name, Iterations: iterations}
-		var withRLS, bypass []time.Duration
+		var withRLS, bypass, execRLS, execBypass []time.Duration
 		for i := range 2 * iterations {
 			t := tenants[rng.IntN(len(tenants))]
 			rls := (i%2 == 0) != (rng.IntN(2) == 0)
@@ -75,18 +82,20 @@ func measureRLS(ctx context.Context, adminURL string, tenants []readsTenant, ite
 			} else if len(bypass) == iterations {
 				rls = true
 			}
-			d, err := timeScopedQuery(ctx, pool, rls, q.sql, t.id, q.args(t))
+			d, exec, err := timeScopedQuery(ctx, pool, rls, q.sql, t.id, q.args(t))
 			if err != nil {
 				return nil, fmt.Errorf("%s (rls %v): %w", q.name, rls, err)
 			}
 			if rls {
-				withRLS = append(withRLS, d)
+				withRLS, execRLS = append(withRLS, d), append(execRLS, exec)
 			} else {
-				bypass = append(bypass, d)
+				bypass, execBypass = append(bypass, d), append(execBypass, exec)
 			}
 		}
 		c.RLSMean, c.RLSP50 = meanP50(withRLS)
 		c.BypassMean, c.BypassP50 = meanP50(bypass)
+		c.RLSExecMean, c.RLSExecP50 = meanP50(execRLS)
+		c.BypassExecMean, c.BypassExecP50 = meanP50(execBypass)
 		t := tenants[0]
 		if c.RLSPlan, err = explainScoped(ctx, pool, true, q.sql, t.id, q.args(t)); err != nil {
 			return nil, err
@@ -123,9 +132,10 @@ func variant(sql string, rls bool) string {
 	return "/* bypass */ " + sql
 }
 
-func timeScopedQuery(ctx context.Context, pool *pgxpool.Pool, rls bool, sql string, tenant uuid.UUID, args []any) (time.Duration, error) {
-	var d time.Duration
-	err := scopedTx(ctx, pool, rls, tenant, func(tx pgx.Tx) error {
+// timeScopedQuery times the query's round trip, then has the server run
+// it again under EXPLAIN (ANALYZE, TIMING OFF) for its execution time.
+func timeScopedQuery(ctx context.Context, pool *pgxpool.Pool, rls bool, sql string, tenant uuid.UUID, args []any) (d, exec time.Duration, err error) {
+	err = scopedTx(ctx, pool, rls, tenant, func(tx pgx.Tx) error {
 		start := time.Now()
 		rows, err := tx.Query(ctx, variant(sql, rls), args...)
 		if err != nil {
@@ -140,9 +150,21 @@ func timeScopedQuery(ctx context.Context, pool *pgxpool.Pool, rls bool, sql stri
 		if n == 0 {
 			return fmt.Errorf("no rows for tenant %s", tenant)
 		}
-		return rows.Err()
+		if err := rows.Err(); err != nil {
+			return err
+		}
+		var plan []map[string]any
+		if err := tx.QueryRow(ctx, "EXPLAIN (ANALYZE, TIMING OFF, FORMAT JSON) "+variant(sql, rls), args...).Scan(&plan); err != nil {
+			return err
+		}
+		ms, ok := plan[0]["Execution Time"].(float64)
+		if !ok {
+			return fmt.Errorf("no execution time in %v", plan)
+		}
+		exec = time.Duration(ms * float64(time.Millisecond))
+		return nil
 	})
-	return d, err
+	return d, exec, err
 }
 
 func explainScoped(ctx context.Context, pool *pgxpool.Pool, rls bool, sql string, tenant uuid.UUID, args []any) (string, error) {

@@ -49,3 +49,50 @@ func TestServerLimitsConfig(t *testing.T) {
 		}
 	}
 }
+
+// The API's request rates: the defaults, then the environment, then the
+// flags, as requests/window; a malformed value is an error naming its
+// variable.
+func TestServerRatesConfig(t *testing.T) {
+	parse := func(t *testing.T, args ...string) (*config, error) {
+		t.Helper()
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		c := bindConfig(fs)
+		bindServer(fs, c, defaultServeOpsAddr)
+		return c, fs.Parse(args)
+	}
+	c, err := parse(t)
+	if err != nil || c.PublicRate != api.DefaultPublicRate || c.UserRate != api.DefaultUserRate || c.TenantRate != api.DefaultTenantRate {
+		t.Fatalf("defaults: %v %v %v (%v)", c.PublicRate, c.UserRate, c.TenantRate, err)
+	}
+	if api.DefaultUserRate != (api.RateLimit{N: 600, Window: time.Minute}) {
+		t.Fatalf("the documented default per-user rate is 600/1m, not %v", api.DefaultUserRate)
+	}
+
+	t.Setenv("ACCOUNTDB_RATE_USER", "100000/1m")
+	t.Setenv("ACCOUNTDB_RATE_TENANT", "50/1s")
+	c, err = parse(t, "-rate-tenant", "2000000/1h", "-rate-public", "10/1m")
+	if err != nil || c.validate() != nil {
+		t.Fatalf("%v %v", err, c.validate())
+	}
+	if c.UserRate != (api.RateLimit{N: 100000, Window: time.Minute}) || c.TenantRate != (api.RateLimit{N: 2000000, Window: time.Hour}) ||
+		c.PublicRate != (api.RateLimit{N: 10, Window: time.Minute}) {
+		t.Fatalf("from the environment and flags: %v %v %v", c.PublicRate, c.UserRate, c.TenantRate)
+	}
+
+	t.Setenv("ACCOUNTDB_RATE_USER", "lots")
+	c, err = parse(t)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.validate(); err == nil || !strings.Contains(err.Error(), "ACCOUNTDB_RATE_USER") {
+		t.Fatalf("malformed ACCOUNTDB_RATE_USER: %v", err)
+	}
+	t.Setenv("ACCOUNTDB_RATE_USER", "")
+	for _, bad := range []string{"0/1m", "10", "10/0s", "10/500ms", "10/48h", "-1/1m", "x/1m"} {
+		if _, err := parse(t, "-rate-user", bad); err == nil {
+			t.Errorf("-rate-user %s accepted", bad)
+		}
+	}
+}

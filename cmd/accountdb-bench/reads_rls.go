@@ -27,7 +27,7 @@ type rlsCase struct {
 	// the round trip and the scheduling of a busy machine.
 	RLSExecP50, BypassExecP50   time.Duration
 	RLSExecMean, BypassExecMean time.Duration
-	RLSPlan, BypassPlan string // EXPLAIN (ANALYZE, BUFFERS) of one run
+	RLSPlan, BypassPlan         string // EXPLAIN (ANALYZE, BUFFERS) of one run
 }
 
 // Overhead is RLS's cost over the bypass's, as a fraction: the medians

@@ -94,8 +94,8 @@ func (r readsRoute) best() (readsStep, bool) {
 
 type readsResult struct {
 	Tenants, VMs       int
-	SeedTenants        time.Duration
-	SeedVMs            time.Duration
+	SeedTenantTime        time.Duration
+	SeedVMTime            time.Duration
 	IdleRSSKB, PeakKB  uint64
 	Routes             []readsRoute
 	RLS                []rlsCase
@@ -130,12 +130,12 @@ func (b *bench) readsPhase(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	res.SeedTenants = time.Since(start)
+	res.SeedTenantTime = time.Since(start)
 	start = time.Now()
 	if err := sub.seedReadVMs(ctx, tenants, cfg.PerTenant); err != nil {
 		return err
 	}
-	res.SeedVMs = time.Since(start)
+	res.SeedVMTime = time.Since(start)
 
 	srv, err := startReadsServer(ctx, db.appURL, keyPEM, randomBytes(32))
 	if err != nil {
@@ -301,7 +301,7 @@ func serverBackends(ctx context.Context, db *benchDB) []int {
 
 func (r readsResult) print(out io.Writer) {
 	fmt.Fprintf(out, "12. Reads: %d VMs over %d tenants (seeded in %s + %s), server in its own process, load average %s → %s\n",
-		r.VMs, r.Tenants, r.SeedTenants.Round(time.Millisecond), r.SeedVMs.Round(time.Millisecond), r.LoadStart, r.LoadEnd)
+		r.VMs, r.Tenants, r.SeedTenantTime.Round(time.Millisecond), r.SeedVMTime.Round(time.Millisecond), r.LoadStart, r.LoadEnd)
 	fmt.Fprintf(out, "   server RSS: %.1f MiB idle, %.1f MiB peak\n", float64(r.IdleRSSKB)/1024, float64(r.PeakKB)/1024)
 	for _, route := range r.Routes {
 		fmt.Fprintf(out, "   %s\n", route.Name)

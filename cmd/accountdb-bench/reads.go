@@ -94,8 +94,8 @@ func (r readsRoute) best() (readsStep, bool) {
 
 type readsResult struct {
 	Tenants, VMs       int
-	SeedTenantTime        time.Duration
-	SeedVMTime            time.Duration
+	SeedTenantTime     time.Duration
+	SeedVMTime         time.Duration
 	IdleRSSKB, PeakKB  uint64
 	Routes             []readsRoute
 	RLS                []rlsCase

@@ -324,7 +324,7 @@ func (r readsResult) print(out io.Writer) {
 			fmt.Fprintf(out, "   MISSED: no rate with p99 ≤ %s\n", ms(barReadP99))
 		}
 	}
-	fmt.Fprintln(out, "   row-level security: the same query as accountdb_app (RLS, tenant set) and as the administrator (no RLS, same tenant predicate)")
+	fmt.Fprintln(out, "   row-level security: the same query as accountdb_app (RLS, tenant set) and as a BYPASSRLS non-superuser role (no policies, same tenant predicate)")
 	for _, c := range r.RLS {
 		rt, exec := c.Overhead()
 		verdict := "MET"

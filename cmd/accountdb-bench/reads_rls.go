@@ -41,9 +41,10 @@ func (c rlsCase) Overhead() (roundTrip, exec float64) {
 // GetVMSQL, the text the server runs) on one connection of one pool,
 // connected as the administrator: once as the service role (SET LOCAL
 // ROLE accountdb_app: row-level security on, the tenant set as the API
-// sets it) and once as the administrator, who bypasses RLS, with the same
-// explicit tenant predicate, the same scope statement and the same
-// transaction around it. The two alternate in random order on random
+// sets it) and once as a role made for the run that bypasses RLS and is
+// not a superuser (SET LOCAL ROLE to it: the same privilege checks as the
+// service role, no policies), with the same explicit tenant predicate,
+// the same scope statement and the same transaction around it. The two alternate in random order on random
 // tenants; only the query's round trip is timed. Each variant has its own
 // statement text (a comment), so each keeps its own prepared plan.
 func measureRLS(ctx context.Context, adminURL string, tenants []readsTenant, iterations int) ([]rlsCase, error) {
@@ -57,6 +58,19 @@ func measureRLS(ctx context.Context, adminURL string, tenants []readsTenant, ite
 		return nil, err
 	}
 	defer pool.Close()
+	bypassRole := "accountdb_bench_bypass_" + randomHex(4)
+	if _, err := pool.Exec(ctx, `CREATE ROLE `+bypassRole+` NOLOGIN NOSUPERUSER BYPASSRLS`); err != nil {
+		return nil, err
+	}
+	defer func() {
+		dctx := context.WithoutCancel(ctx)
+		_, _ = pool.Exec(dctx, `REVOKE SELECT ON vms FROM `+bypassRole)
+		_, _ = pool.Exec(dctx, `DROP ROLE `+bypassRole)
+	}()
+	if _, err := pool.Exec(ctx, `GRANT SELECT ON vms TO `+bypassRole); err != nil {
+		return nil, err
+	}
+	rs := roles{rls: migrations.AppRole, bypass: bypassRole}
 	rng := rand.New(rand.NewPCG(1, 2))
 	type query struct {
 		name, sql string
@@ -82,7 +96,7 @@ func measureRLS(ctx context.Context, adminURL string, tenants []readsTenant, ite
 			} else if len(bypass) == iterations {
 				rls = true
 			}
-			d, exec, err := timeScopedQuery(ctx, pool, rls, q.sql, t.id, q.args(t))
+			d, exec, err := timeScopedQuery(ctx, pool, rs, rls, q.sql, t.id, q.args(t))
 			if err != nil {
 				return nil, fmt.Errorf("%s (rls %v): %w", q.name, rls, err)
 			}
@@ -97,10 +111,10 @@ func measureRLS(ctx context.Context, adminURL string, tenants []readsTenant, ite
 		c.RLSExecMean, c.RLSExecP50 = meanP50(execRLS)
 		c.BypassExecMean, c.BypassExecP50 = meanP50(execBypass)
 		t := tenants[0]
-		if c.RLSPlan, err = explainScoped(ctx, pool, true, q.sql, t.id, q.args(t)); err != nil {
+		if c.RLSPlan, err = explainScoped(ctx, pool, rs, true, q.sql, t.id, q.args(t)); err != nil {
 			return nil, err
 		}
-		if c.BypassPlan, err = explainScoped(ctx, pool, false, q.sql, t.id, q.args(t)); err != nil {
+		if c.BypassPlan, err = explainScoped(ctx, pool, rs, false, q.sql, t.id, q.args(t)); err != nil {
 			return nil, err
 		}
 		out = append(out, c)
@@ -108,15 +122,24 @@ func measureRLS(ctx context.Context, adminURL string, tenants []readsTenant, ite
 	return out, nil
 }
 
+// roles are the two sides of the comparison: the service role (RLS) and
+// one that bypasses it.
+type roles struct{ rls, bypass string }
+
+func (r roles) of(rls bool) string {
+	if rls {
+		return r.rls
+	}
+	return r.bypass
+}
+
 // scopedTx opens the transaction the API's reads run in: the tenant scope
 // set as tenantdb sets it, as the service role when rls, else as the
-// administrator.
-func scopedTx(ctx context.Context, pool *pgxpool.Pool, rls bool, tenant uuid.UUID, fn func(pgx.Tx) error) error {
+// bypassing role.
+func scopedTx(ctx context.Context, pool *pgxpool.Pool, role string, tenant uuid.UUID, fn func(pgx.Tx) error) error {
 	return pgx.BeginTxFunc(ctx, pool, pgx.TxOptions{AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		if rls {
-			if _, err := tx.Exec(ctx, `SET LOCAL ROLE `+migrations.AppRole); err != nil {
-				return err
-			}
+		if _, err := tx.Exec(ctx, `SET LOCAL ROLE `+role); err != nil {
+			return err
 		}
 		if err := tenantdb.SetScope(ctx, tx, tenantdb.Tenant(tenant)); err != nil {
 			return err
@@ -134,8 +157,8 @@ func variant(sql string, rls bool) string {
 
 // timeScopedQuery times the query's round trip, then has the server run
 // it again under EXPLAIN (ANALYZE, TIMING OFF) for its execution time.
-func timeScopedQuery(ctx context.Context, pool *pgxpool.Pool, rls bool, sql string, tenant uuid.UUID, args []any) (d, exec time.Duration, err error) {
-	err = scopedTx(ctx, pool, rls, tenant, func(tx pgx.Tx) error {
+func timeScopedQuery(ctx context.Context, pool *pgxpool.Pool, r roles, rls bool, sql string, tenant uuid.UUID, args []any) (d, exec time.Duration, err error) {
+	err = scopedTx(ctx, pool, r.of(rls), tenant, func(tx pgx.Tx) error {
 		start := time.Now()
 		rows, err := tx.Query(ctx, variant(sql, rls), args...)
 		if err != nil {
@@ -167,9 +190,9 @@ func timeScopedQuery(ctx context.Context, pool *pgxpool.Pool, rls bool, sql stri
 	return d, exec, err
 }
 
-func explainScoped(ctx context.Context, pool *pgxpool.Pool, rls bool, sql string, tenant uuid.UUID, args []any) (string, error) {
+func explainScoped(ctx context.Context, pool *pgxpool.Pool, r roles, rls bool, sql string, tenant uuid.UUID, args []any) (string, error) {
 	var lines []string
-	err := scopedTx(ctx, pool, rls, tenant, func(tx pgx.Tx) error {
+	err := scopedTx(ctx, pool, r.of(rls), tenant, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, "EXPLAIN (ANALYZE, BUFFERS) "+variant(sql, rls), args...)
 		if err != nil {
 			return err

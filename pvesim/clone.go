@@ -72,7 +72,7 @@ func (s *Simulator) cloneGuest(c *call) (any, error) {
 	}
 	s.regenerateMACs(dst)
 	dst.conf["lock"] = "clone"
-	s.guests[newid] = dst
+	s.setGuest(dst)
 	tn := s.findNode(target)
 	t := s.startTask(taskSpec{
 		node: src.node, typ: c.kind.taskPrefix() + "clone", id: strconv.Itoa(src.vmid), user: c.user,

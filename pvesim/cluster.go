@@ -19,35 +19,9 @@ func (s *Simulator) findNode(name string) *node {
 	return nil
 }
 
-func (s *Simulator) nodeMemUsed(n *node) uint64 {
-	used := uint64(hostOverhead)
-	for _, g := range s.guests {
-		if g.node == n.name && g.state != StatusStopped {
-			used += g.memoryMB() << 20
-		}
-	}
-	return used
-}
+func (s *Simulator) nodeMemUsed(n *node) uint64 { return s.usage(n).mem }
 
-func (s *Simulator) nodeDiskUsed(n *node) uint64 {
-	var used uint64
-	for _, g := range s.guests {
-		if g.node == n.name {
-			used += g.diskBytes()
-		}
-	}
-	return used
-}
-
-func (s *Simulator) nodeCPU(n *node) float64 {
-	running := 0
-	for _, g := range s.guests {
-		if g.node == n.name && g.state == StatusRunning {
-			running += g.cores()
-		}
-	}
-	return 0.01 + 0.02*float64(running)/float64(max(n.cores, 1))
-}
+func (s *Simulator) nodeDiskUsed(n *node) uint64 { return s.usage(n).disk }
 
 func (s *Simulator) getVersion(c *call) (any, error) {
 	return map[string]any{
@@ -76,17 +50,18 @@ func (s *Simulator) getNodes(c *call) (any, error) {
 }
 
 func (s *Simulator) nodeResource(n *node) map[string]any {
+	u := s.usage(n)
 	return map[string]any{
 		"id":              "node/" + n.name,
 		"type":            "node",
 		"node":            n.name,
 		"status":          "online",
 		"level":           "",
-		"cpu":             s.nodeCPU(n),
+		"cpu":             u.cpu,
 		"maxcpu":          n.cores,
-		"mem":             s.nodeMemUsed(n),
+		"mem":             u.mem,
 		"maxmem":          n.memory,
-		"disk":            s.nodeDiskUsed(n),
+		"disk":            u.disk,
 		"maxdisk":         n.storage,
 		"uptime":          uint64(s.now().Sub(n.boot).Seconds()),
 		"ssl_fingerprint": "5E:1F:3C:2A:AC:C0:4D:B0:9E:57:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:00:" + fmt.Sprintf("%02X", n.id),
@@ -101,11 +76,11 @@ func (s *Simulator) getNodeStatus(c *call) (any, error) {
 	if n == nil {
 		return nil, errNoNode(c.node)
 	}
-	mem := s.nodeMemUsed(n)
-	disk := s.nodeDiskUsed(n)
+	u := s.usage(n)
+	mem, disk := u.mem, u.disk
 	return map[string]any{
 		"uptime":     uint64(s.now().Sub(n.boot).Seconds()),
-		"cpu":        s.nodeCPU(n),
+		"cpu":        u.cpu,
 		"wait":       0.0,
 		"idle":       0,
 		"loadavg":    []string{"0.12", "0.10", "0.08"},

@@ -28,6 +28,7 @@ func RunCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	cores := fs.Int("node-cores", DefaultNodeCores, "CPU cores per node")
 	memGiB := fs.Uint64("node-memory-gib", DefaultNodeMemory>>30, "RAM per node in GiB")
 	diskGiB := fs.Uint64("node-storage-gib", DefaultNodeStorage>>30, "guest storage per node in GiB")
+	guests := fs.Int("guests", 0, "guests the cluster already runs at start (untagged, spread over the nodes)")
 	noTemplates := fs.Bool("no-templates", false, "do not seed the default templates")
 	seed := fs.Int64("seed", 1, "seed for MAC addresses and the error-rate fault")
 	verbose := fs.Bool("v", false, "log requests that fail")
@@ -58,7 +59,7 @@ func RunCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	}
 	opts := Options{
 		Nodes: *nodes, NodeCores: *cores, NodeMemory: *memGiB << 30, NodeStorage: *diskGiB << 30,
-		Token: *token, User: *user, Password: *password, TimeScale: *timeScale, GuestBoot: *guestBoot, Seed: *seed,
+		Token: *token, User: *user, Password: *password, TimeScale: *timeScale, GuestBoot: *guestBoot, Seed: *seed, Guests: *guests,
 		Logger: slog.New(slog.NewTextHandler(stdout, &slog.HandlerOptions{Level: level})),
 	}
 	if *noTemplates {

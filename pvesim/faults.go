@@ -189,7 +189,7 @@ func (s *Simulator) DropGuest(vmid int) error {
 	if _, ok := s.guests[vmid]; !ok {
 		return fmt.Errorf("pvesim: no guest %d", vmid)
 	}
-	delete(s.guests, vmid)
+	s.unsetGuest(vmid)
 	return nil
 }
 

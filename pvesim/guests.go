@@ -39,9 +39,8 @@ func (s *Simulator) listGuests(kind guestKind) handlerFunc {
 			return nil, errNoNode(c.node)
 		}
 		out := []map[string]any{}
-		for _, id := range s.sortedVMIDs() {
-			g := s.guests[id]
-			if g.node == c.node && g.kind == kind {
+		for _, g := range s.guestsOn(c.node) {
+			if g.kind == kind {
 				out = append(out, s.guestListEntry(g))
 			}
 		}

@@ -80,7 +80,11 @@ type Options struct {
 	ConsoleWait time.Duration
 	// Templates seeded at start; nil means DefaultTemplates, an empty
 	// non-nil slice seeds none.
-	Templates   []Template
+	Templates []Template
+	// Guests is how many guests the cluster already runs at start (not
+	// AccountDB's: untagged), spread round-robin over the nodes under the
+	// lowest free vmids from 100 (seed.go).
+	Guests      int
 	OSTemplates []string
 	ClusterName string
 	Version     string

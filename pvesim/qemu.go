@@ -58,7 +58,7 @@ func (s *Simulator) createGuest(c *call, n *node, kind guestKind, vmid int, conf
 	}
 	conf["lock"] = "create"
 	g := &guest{kind: kind, vmid: vmid, node: n.name, conf: conf, state: StatusStopped, pool: c.p["pool"]}
-	s.guests[vmid] = g
+	s.setGuest(g)
 	t := s.startTask(taskSpec{
 		node: n.name, typ: kind.taskPrefix() + "create", id: strconv.Itoa(vmid), user: c.user, weight: weightOf("create"), guest: g,
 		commit: func(t *task) error {
@@ -210,7 +210,7 @@ func (s *Simulator) powerOn(g *guest, t *task) error {
 
 func (s *Simulator) removeGuest(g *guest) {
 	if s.guests[g.vmid] == g {
-		delete(s.guests, g.vmid)
+		s.unsetGuest(g.vmid)
 	}
 }
 
@@ -248,7 +248,7 @@ func (s *Simulator) seedTemplate(t Template) {
 		conf["net0"] = "name=eth0,bridge=vmbr0,hwaddr=" + s.mac() + ",ip=dhcp,type=veth"
 		conf["unprivileged"] = "1"
 	}
-	s.guests[t.VMID] = &guest{kind: kind, vmid: t.VMID, node: nodeName, conf: conf, state: StatusStopped}
+	s.setGuest(&guest{kind: kind, vmid: t.VMID, node: nodeName, conf: conf, state: StatusStopped})
 }
 
 func orDefault(v, d string) string {

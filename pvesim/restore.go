@@ -79,7 +79,7 @@ func (s *Simulator) restoreGuest(c *call, kind guestKind, vmid int, archive stri
 					return fmt.Errorf("%s %s", emsg, err.Error())
 				}
 			}
-			s.guests[vmid] = g
+			s.setGuest(g)
 			return nil
 		},
 		commit: func(t *task) error {
@@ -102,9 +102,9 @@ func (s *Simulator) restoreGuest(c *call, kind guestKind, vmid int, archive stri
 		rollback: func() {
 			if s.guests[vmid] == g {
 				if old != nil {
-					s.guests[vmid] = old
+					s.setGuest(old)
 				} else {
-					delete(s.guests, vmid)
+					s.unsetGuest(vmid)
 				}
 			}
 		},

@@ -31,6 +31,7 @@ type Simulator struct {
 	mu      sync.Mutex
 	nodes   []*node
 	guests  map[int]*guest
+	onNode  map[string]map[int]*guest // the same guests by node (nodeguests.go)
 	tasks   map[string]*task
 	taskSeq uint32
 	pools   map[string]*pool
@@ -58,6 +59,7 @@ func New(opts Options) *Simulator {
 		opts:     opts,
 		log:      opts.Logger,
 		guests:   map[int]*guest{},
+		onNode:   map[string]map[int]*guest{},
 		tasks:    map[string]*task{},
 		pools:    map[string]*pool{},
 		backups:  map[string]*backup{},
@@ -83,6 +85,7 @@ func New(opts Options) *Simulator {
 	for _, t := range opts.Templates {
 		s.seedTemplate(t)
 	}
+	s.seedGuests(opts.Guests)
 	s.mux = http.NewServeMux()
 	s.routes()
 	return s

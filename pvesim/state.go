@@ -140,11 +140,33 @@ var (
 	sizeOptRe     = regexp.MustCompile(`(?:^|,)size=(\d+(?:\.\d+)?)([KMGT]?)`)
 )
 
+// isDiskKey is qemuDiskKeyRe or lxcDiskKeyRe (and not a CD-ROM) without
+// a regexp: node usage asks it of every key of every guest on the node.
 func (g *guest) isDiskKey(k string) bool {
 	if g.kind == kindLXC {
-		return lxcDiskKeyRe.MatchString(k)
+		return k == "rootfs" || indexedKey(k, "mp")
 	}
-	return qemuDiskKeyRe.MatchString(k) && !strings.Contains(g.conf[k], "media=cdrom")
+	for _, p := range qemuDiskPrefixes {
+		if indexedKey(k, p) {
+			return !strings.Contains(g.conf[k], "media=cdrom")
+		}
+	}
+	return false
+}
+
+var qemuDiskPrefixes = []string{"scsi", "sata", "virtio", "ide", "efidisk", "tpmstate"}
+
+// indexedKey reports whether k is prefix followed by one or more digits.
+func indexedKey(k, prefix string) bool {
+	if len(k) <= len(prefix) || !strings.HasPrefix(k, prefix) {
+		return false
+	}
+	for _, c := range k[len(prefix):] {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
 }
 
 // diskKeys lists disk-bearing config keys in a stable order.
@@ -161,20 +183,38 @@ func (g *guest) diskKeys() []string {
 
 func (g *guest) diskBytes() uint64 {
 	var total uint64
-	for _, k := range g.diskKeys() {
-		total += diskSize(g.conf[k])
+	for k, v := range g.conf {
+		if g.isDiskKey(k) {
+			total += diskSize(v)
+		}
 	}
 	return total
 }
 
 // diskSize parses the size= option of a drive string.
+// It reads what sizeOptRe matches without the regexp, which node usage
+// would run for every disk of every guest on the node.
 func diskSize(spec string) uint64 {
-	m := sizeOptRe.FindStringSubmatch(spec)
-	if m == nil {
-		return 0
+	for opt := range strings.SplitSeq(spec, ",") {
+		v, ok := strings.CutPrefix(opt, "size=")
+		if !ok {
+			continue
+		}
+		end := 0
+		for end < len(v) && (v[end] >= '0' && v[end] <= '9' || v[end] == '.') {
+			end++
+		}
+		f, err := strconv.ParseFloat(v[:end], 64)
+		if err != nil {
+			return 0
+		}
+		unit := ""
+		if end < len(v) && strings.ContainsRune("KMGT", rune(v[end])) {
+			unit = v[end : end+1]
+		}
+		return uint64(f * float64(unitMultiplier(unit)))
 	}
-	f, _ := strconv.ParseFloat(m[1], 64)
-	return uint64(f * float64(unitMultiplier(m[2])))
+	return 0
 }
 
 func unitMultiplier(u string) uint64 {

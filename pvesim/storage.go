@@ -111,9 +111,8 @@ func (s *Simulator) getStorageContent(c *call) (any, error) {
 	vmid := c.p["vmid"]
 	out := []map[string]any{}
 	if ct := c.p["content"]; ct == "" || ct == "images" || ct == "rootdir" {
-		for _, id := range s.sortedVMIDs() {
-			g := s.guests[id]
-			if g.node != n.name || (vmid != "" && vmid != fmt.Sprint(g.vmid)) {
+		for _, g := range s.guestsOn(n.name) {
+			if vmid != "" && vmid != fmt.Sprint(g.vmid) {
 				continue
 			}
 			out = append(out, s.guestVolumes(g, d.id, ct)...)

@@ -72,6 +72,7 @@ type config struct {
 	VMCommandDuration  time.Duration
 	VMAgentConcurrency int
 	IPAM               ipamConfig
+	AgentScale         agentScaleConfig // figure 5b (agentscale.go)
 	// Figure 9 (replicas.go).
 	Replicas replicasConfig
 	// Figure 10 (console.go).
@@ -107,6 +108,7 @@ func parseFlags(args []string) (config, error) {
 	auditFlags(fs, &c.Audit)
 	webhookFlags(fs, &c.Webhooks)
 	ipamFlags(fs, &c.IPAM)
+	agentScaleFlags(fs, &c.AgentScale)
 	replicasFlags(fs, &c.Replicas)
 	consoleFlags(fs, &c.Console)
 	readsFlags(fs, &c.Reads)
@@ -131,6 +133,9 @@ func parseFlags(args []string) (config, error) {
 		return c, err
 	}
 	if err := c.IPAM.validate(); err != nil {
+		return c, err
+	}
+	if err := c.AgentScale.validate(); err != nil {
 		return c, err
 	}
 	if err := c.Replicas.validate(); err != nil {
@@ -228,6 +233,11 @@ func run(ctx context.Context, cfg config) (err error) {
 	}
 	if !cfg.SkipVMs {
 		if err := b.vmPhase(ctx); err != nil {
+			return err
+		}
+	}
+	if !cfg.AgentScale.Skip {
+		if err := b.agentScalePhase(ctx); err != nil {
 			return err
 		}
 	}

@@ -52,11 +52,13 @@ type report struct {
 	Read     *readResult
 	Relay    *relayResult
 	VMs      *vmResult
-	IPAM     *ipamResult
-	Replicas *replicasResult
-	Console  *consoleResult
-	Elapsed  time.Duration
-	LoadEnd  string
+	// AgentScale is figure 5b (agentscale.go).
+	AgentScale *agentScaleResult
+	IPAM       *ipamResult
+	Replicas   *replicasResult
+	Console    *consoleResult
+	Elapsed    time.Duration
+	LoadEnd    string
 }
 
 func describeMachine(ctx context.Context, db *benchDB) machine {
@@ -168,6 +170,9 @@ func (r *report) printSummary() {
 	if r.VMs != nil {
 		r.VMs.print(out)
 	}
+	if r.AgentScale != nil {
+		r.AgentScale.print(out)
+	}
 	if r.IPAM != nil {
 		r.IPAM.print(out)
 	}
@@ -191,6 +196,9 @@ func (r *report) printSummary() {
 	}
 	if r.VMs != nil {
 		r.VMs.printBars(out)
+	}
+	if r.AgentScale != nil {
+		r.AgentScale.printBars(out)
 	}
 	if r.IPAM != nil {
 		r.IPAM.printBars(out)

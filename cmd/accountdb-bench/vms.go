@@ -30,6 +30,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 	"golang.org/x/time/rate"
 )
@@ -61,6 +62,9 @@ type createLevel struct {
 	P50, P99 time.Duration
 	Max      time.Duration
 	PostP99  time.Duration // POST → 202
+	// lat and post are the samples behind the percentiles (figure 5b
+	// pools runs).
+	lat, post []time.Duration
 }
 
 func (l createLevel) Rate() float64 { return float64(l.VMs) / l.Elapsed.Seconds() }
@@ -102,7 +106,19 @@ type vmStack struct {
 // bootVMStack starts the system the way cmd/accountdb dev does, tuned for
 // measurement: pvesim finishes every task at once and has room for
 // thousands of guests, the agent polls tasks every few milliseconds.
-func (b *bench) bootVMStack(ctx context.Context) (_ *vmStack, err error) {
+func (b *bench) bootVMStack(ctx context.Context) (*vmStack, error) {
+	return b.bootVMStackWith(ctx, vmStackConfig{})
+}
+
+// vmStackConfig varies the stack of bootVMStack: the simulated cluster's
+// nodes and the guests it already runs, and the registry the agent's
+// metrics go to (nil: none kept).
+type vmStackConfig struct {
+	Nodes, Guests int
+	Metrics       *prometheus.Registry
+}
+
+func (b *bench) bootVMStackWith(ctx context.Context, sc vmStackConfig) (_ *vmStack, err error) {
 	st := &vmStack{}
 	var cleanups cleanupStack
 	st.stop = cleanups.run
@@ -119,8 +135,8 @@ func (b *bench) bootVMStack(ctx context.Context) (_ *vmStack, err error) {
 	st.db, st.sys, st.url = core.db, core.sys, core.sys.URL()
 	st.db.store.Pool().Reset() // the core has a pool of its own
 
-	sim, err := pvesim.StartServer(pvesim.Options{TimeScale: 0, NodeCores: 4096, NodeMemory: 1 << 44, NodeStorage: 1 << 50},
-		"127.0.0.1:0", true)
+	sim, err := pvesim.StartServer(pvesim.Options{TimeScale: 0, NodeCores: 4096, NodeMemory: 1 << 44, NodeStorage: 1 << 50,
+		Nodes: sc.Nodes, Guests: sc.Guests}, "127.0.0.1:0", true)
 	if err != nil {
 		return nil, fmt.Errorf("pvesim: %w", err)
 	}
@@ -143,7 +159,8 @@ func (b *bench) bootVMStack(ctx context.Context) (_ *vmStack, err error) {
 	}
 	ag, err := agent.New(agent.Config{JS: js, Vault: core.vault, Logger: core.log.With("component", "agent"),
 		Concurrency: b.cfg.VMAgentConcurrency, ReconcileInterval: 10 * time.Second, TaskPollInterval: 5 * time.Millisecond,
-		RetryBaseDelay: 20 * time.Millisecond, RetryMaxDelay: 500 * time.Millisecond, ShutdownTimeout: 5 * time.Second})
+		RetryBaseDelay: 20 * time.Millisecond, RetryMaxDelay: 500 * time.Millisecond, ShutdownTimeout: 5 * time.Second,
+		Registerer: registererOf(sc.Metrics)})
 	if err != nil {
 		return nil, err
 	}
@@ -518,6 +535,7 @@ func (c *vmClient) createConcurrent(ctx context.Context, n, inFlight int, interv
 	lv.Elapsed = time.Since(start)
 	lv.P50, lv.P99, lv.Max = percentiles(lat)
 	_, lv.PostP99, _ = percentiles(post)
+	lv.lat, lv.post = lat, post
 	return lv, ids, nil
 }
 

@@ -19,6 +19,10 @@ type request struct {
 	VMID          uuid.UUID // the AccountDB VM (its stream id)
 	Action        string
 	Body          domain.Event
+	// Delivery is JetStream's delivery count of the request: 1 the first
+	// time (0: not known). Only a first delivery's first attempt knows that
+	// no earlier attempt left anything on Proxmox.
+	Delivery uint64
 }
 
 // operation carries out one action on Proxmox, telling r what it did.

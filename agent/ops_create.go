@@ -21,6 +21,13 @@ import (
 // an agent that crashed) started: it first looks for a guest carrying the
 // VM's tag, or (a clone not yet tagged) its name and a description naming
 // the VM.
+//
+// That search lists the cluster, except on the first attempt at a first
+// delivery when the cluster's guest index is warm and has no guest of the
+// VM: then no earlier attempt can have left one (a guest is only ever made
+// by a create, rebuild or restore of its VM, and this is the VM's first),
+// and the miss is the answer without a listing whose cost grows with the
+// cluster.
 func (a *Agent) create(ctx context.Context, req request, e *domain.VMCreateRequested, r *protocol.Result) error {
 	p, err := a.registry.get(ctx, e.ClusterID, a.cfg.ClusterWait)
 	if err != nil {
@@ -28,21 +35,25 @@ func (a *Agent) create(ctx context.Context, req request, e *domain.VMCreateReque
 	}
 	r.ClusterID = e.ClusterID
 	tags := []string{protocol.VMTag(req.VMID), protocol.TenantTag(req.TenantID)}
+	attempt := 0
 	return a.retry(ctx, domain.ActionCreate, req.VMID, func(ctx context.Context) error {
-		all, err := p.guests(ctx)
-		if err != nil {
-			return err
-		}
-		g, err := a.findCreated(ctx, p, all, req.VMID, e.Name)
-		if err != nil {
-			return err
+		attempt++
+		var g *guest
+		if _, hit := p.index.lookup(req.VMID); hit || attempt > 1 || req.Delivery != 1 || !p.index.isWarm() {
+			all, err := p.guests(ctx)
+			if err != nil {
+				return err
+			}
+			if g, err = a.findCreated(ctx, p, all, req.VMID, e.Name); err != nil {
+				return err
+			}
 		}
 		if g == nil {
 			var upid string
 			if e.Restore != nil {
-				g, upid, err = a.restoreNew(ctx, p, all, req, e) // ops_restore.go
+				g, upid, err = a.restoreNew(ctx, p, req, e) // ops_restore.go
 			} else {
-				g, upid, err = a.place(ctx, p, all, req, e, 0)
+				g, upid, err = a.place(ctx, p, req, e, 0)
 			}
 			if err != nil {
 				return err
@@ -54,6 +65,7 @@ func (a *Agent) create(ctx context.Context, req request, e *domain.VMCreateReque
 		if err != nil {
 			return err
 		}
+		p.index.put(built(*g, tags))
 		if r.TaskID == "" {
 			r.TaskID = upid
 		}
@@ -99,19 +111,29 @@ func (a *Agent) findCreated(ctx context.Context, p *pve, all []guest, vm uuid.UU
 	return nil, nil
 }
 
+// built is g as build left it: tagged, running.
+func built(g guest, tags []string) guest {
+	g.Tags, g.Status, g.Live = slices.Clone(tags), "running", ""
+	return g
+}
+
 // place clones the template onto the best node that takes it: the
 // requested node, or the online nodes by decreasing free memory, moving on
-// to the next when a node turns out to lack capacity. all is p's guests;
-// prefer, if not 0, is the vmid to try first.
-func (a *Agent) place(ctx context.Context, p *pve, all []guest, req request, e *domain.VMCreateRequested, prefer int) (*guest, string, error) {
-	var templates []guest
-	used := map[int]bool{}
-	for _, g := range all {
-		used[g.VMID] = true
-		if g.Template && g.Name == e.Template && g.Kind == string(e.Kind) {
-			templates = append(templates, g)
+// to the next when a node turns out to lack capacity. prefer, if not 0, is
+// the vmid to try first. Templates and the vmids in use come from p's
+// guest index; a template it does not know is looked for in a listing.
+func (a *Agent) place(ctx context.Context, p *pve, req request, e *domain.VMCreateRequested, prefer int) (*guest, string, error) {
+	templates := p.index.templates(e.Template, string(e.Kind))
+	// A container may come from an OS template instead: a warm index
+	// without a CT template of that name is answer enough, since the core
+	// only offers templates an inventory (a listing) showed.
+	if len(templates) == 0 && !(e.Kind == domain.KindLXC && p.index.isWarm()) {
+		if _, err := p.guests(ctx); err != nil {
+			return nil, "", err
 		}
+		templates = p.index.templates(e.Template, string(e.Kind))
 	}
+	used := p.vmidsInUse()
 	nodes := []string{e.Node}
 	if e.Node == "" {
 		var err error
@@ -150,17 +172,17 @@ func (a *Agent) place(ctx context.Context, p *pve, all []guest, req request, e *
 // clone makes a full clone of src on node under prefer (if not 0 and
 // free) or a random free vmid, picking another when PVE says the vmid
 // already exists.
-func (a *Agent) clone(ctx context.Context, p *pve, src guest, node string, req request, name string, used map[int]bool, prefer int) (*guest, string, error) {
+func (a *Agent) clone(ctx context.Context, p *pve, src guest, node string, req request, name string, used vmidSet, prefer int) (*guest, string, error) {
 	target := ""
 	if node != src.Node {
 		target = node
 	}
 	for range 20 {
 		vmid := a.randomVMID(used)
-		if prefer != 0 && !used[prefer] {
+		if prefer != 0 && !used.has(prefer) {
 			vmid = prefer
 		}
-		used[vmid] = true
+		used.add(vmid)
 		var (
 			t   *proxmox.Task
 			err error
@@ -183,18 +205,32 @@ func (a *Agent) clone(ctx context.Context, p *pve, src guest, node string, req r
 		if t == nil {
 			return nil, "", errors.New("clone: Proxmox returned no task")
 		}
+		g := &guest{Kind: src.Kind, VMID: vmid, Node: node, Name: name, Status: "stopped"}
+		p.index.put(*g) // its vmid is taken, whatever the task's outcome
 		if err := p.wait(ctx, t); err != nil {
 			return nil, string(t.UPID), err
 		}
-		return &guest{Kind: src.Kind, VMID: vmid, Node: node, Name: name, Status: "stopped"}, string(t.UPID), nil
+		return g, string(t.UPID), nil
 	}
 	return nil, "", fmt.Errorf("no free vmid found in %d-%d", a.cfg.VMIDMin, a.cfg.VMIDMax)
 }
 
-func (a *Agent) randomVMID(used map[int]bool) int {
+// vmidSet is the vmids a create must not pick: those p's guest index knows
+// and those tried already.
+type vmidSet struct {
+	index *guestIndex
+	tried map[int]bool
+}
+
+func (p *pve) vmidsInUse() vmidSet { return vmidSet{index: p.index, tried: map[int]bool{}} }
+
+func (s vmidSet) has(vmid int) bool { return s.tried[vmid] || s.index.used(vmid) }
+func (s vmidSet) add(vmid int)      { s.tried[vmid] = true }
+
+func (a *Agent) randomVMID(used vmidSet) int {
 	span := a.cfg.VMIDMax - a.cfg.VMIDMin + 1
 	id := a.cfg.VMIDMin + rand.IntN(span)
-	for i := 0; i < 16 && used[id]; i++ {
+	for i := 0; i < 16 && used.has(id); i++ {
 		id = a.cfg.VMIDMin + rand.IntN(span)
 	}
 	return id

@@ -16,8 +16,26 @@ import (
 // locate finds the guest of an AccountDB VM by its tag on every registered
 // cluster. No guest and no error means it is on none of them; a cluster
 // that cannot be asked makes that conclusion impossible, so it is an error.
+//
+// It asks the clusters' guest indexes first (guestindex.go); a guest found
+// there is confirmed on Proxmox by one GET of its status, which also
+// carries its tags (the guest's Live status is then set). A miss, or a hit
+// Proxmox denies (the guest was deleted, moved or re-tagged by hand), falls
+// back to listing every cluster, which also refreshes the indexes.
 func (a *Agent) locate(ctx context.Context, vm uuid.UUID) (*pve, *guest, error) {
 	tag := protocol.VMTag(vm)
+	for _, c := range a.registry.all() {
+		if c.err != nil {
+			continue
+		}
+		if g, ok := c.pve.index.lookup(vm); ok {
+			if st, err := c.pve.confirm(ctx, g, tag); err == nil && st != "" {
+				g.Live = st
+				return c.pve, &g, nil
+			}
+			break
+		}
+	}
 	var errs []error
 	for _, c := range a.registry.all() {
 		if c.err != nil {
@@ -83,7 +101,10 @@ func (a *Agent) act(ctx context.Context, req request, action string, op guestOp,
 			}
 			return err
 		}
-		st, err := p.status(ctx, *g)
+		st, err := g.Live, error(nil)
+		if st == "" {
+			st, err = p.status(ctx, *g)
+		}
 		if err != nil {
 			if goneIsDone && notFound(err) {
 				return nil
@@ -112,7 +133,8 @@ func (a *Agent) destroy(ctx context.Context, p *pve, g guest, st string) (string
 		func(vm *proxmox.VirtualMachine) (*proxmox.Task, error) {
 			return vm.Delete(ctx, &proxmox.VirtualMachineDeleteOptions{Purge: true, DestroyUnreferencedDisks: true})
 		})
-	if notFound(err) {
+	if err == nil || notFound(err) {
+		p.index.remove(g.VMID)
 		return upid, nil
 	}
 	return upid, err

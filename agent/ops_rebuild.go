@@ -51,12 +51,9 @@ func (a *Agent) rebuild(ctx context.Context, req request, e *domain.VMRebuildReq
 			return err
 		}
 		if fresh == nil {
-			all, err := p.guests(ctx)
-			if err != nil {
-				return err
-			}
+			// guestsOf listed the cluster: p's index is fresh.
 			ce := &domain.VMCreateRequested{Name: e.Name, Kind: e.Kind, Spec: e.Spec, Template: e.Template, ClusterID: e.ClusterID, Node: e.Node}
-			if fresh, upid, err = a.place(ctx, p, all, req, ce, e.VMID); err != nil {
+			if fresh, upid, err = a.place(ctx, p, req, ce, e.VMID); err != nil {
 				return err
 			}
 		}
@@ -69,6 +66,9 @@ func (a *Agent) rebuild(ctx context.Context, req request, e *domain.VMRebuildReq
 		})
 		if upid != "" {
 			r.TaskID = upid
+		}
+		if err == nil {
+			p.index.put(built(*fresh, tags))
 		}
 		return err
 	})

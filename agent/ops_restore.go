@@ -80,11 +80,8 @@ func sharedVolume(volid string) bool {
 // the VM's tags in the restore task itself, so an attempt resumed after a
 // crash finds it (create's findCreated) instead of restoring a second one.
 // It returns the guest and the restore's UPID.
-func (a *Agent) restoreNew(ctx context.Context, p *pve, all []guest, req request, e *domain.VMCreateRequested) (*guest, string, error) {
-	used := map[int]bool{}
-	for _, g := range all {
-		used[g.VMID] = true
-	}
+func (a *Agent) restoreNew(ctx context.Context, p *pve, req request, e *domain.VMCreateRequested) (*guest, string, error) {
+	used := p.vmidsInUse()
 	node := e.Node
 	if node == "" {
 		nodes, err := a.candidates(ctx, p, e.Spec.MemoryMB)
@@ -106,7 +103,7 @@ func (a *Agent) restoreNew(ctx context.Context, p *pve, all []guest, req request
 	}
 	for range 20 {
 		vmid := a.randomVMID(used)
-		used[vmid] = true
+		used.add(vmid)
 		body := restoreBody(string(e.Kind), vmid, e.Restore.VolumeID, false, overrides)
 		upid, err := p.upidCall(ctx, "POST", "/nodes/"+url.PathEscape(node)+"/"+string(e.Kind), body)
 		if err != nil && upid == "" && strings.Contains(err.Error(), "already exists") {
@@ -115,7 +112,9 @@ func (a *Agent) restoreNew(ctx context.Context, p *pve, all []guest, req request
 		if err != nil {
 			return nil, upid, err
 		}
-		return &guest{Kind: string(e.Kind), VMID: vmid, Node: node, Name: e.Name, Status: "stopped"}, upid, nil
+		g := &guest{Kind: string(e.Kind), VMID: vmid, Node: node, Name: e.Name, Status: "stopped"}
+		p.index.put(*g)
+		return g, upid, nil
 	}
 	return nil, "", fmt.Errorf("no free vmid found in %d-%d", a.cfg.VMIDMin, a.cfg.VMIDMax)
 }

@@ -71,7 +71,7 @@ func (p *pve) osTemplates(ctx context.Context, nodes []string) ([]protocol.Templ
 // not 0 and free) or a random free vmid. The rest (size, network,
 // hostname, DNS) is build's, as for a clone.
 func (a *Agent) createFromOSTemplate(ctx context.Context, p *pve, volid, node string, req request, e *domain.VMCreateRequested,
-	used map[int]bool, prefer int) (*guest, string, error) {
+	used vmidSet, prefer int) (*guest, string, error) {
 	params := map[string]any{
 		"ostemplate":   volid,
 		"hostname":     e.Name,
@@ -92,10 +92,10 @@ func (a *Agent) createFromOSTemplate(ctx context.Context, p *pve, volid, node st
 	}
 	for range 20 {
 		vmid := a.randomVMID(used)
-		if prefer != 0 && !used[prefer] {
+		if prefer != 0 && !used.has(prefer) {
 			vmid = prefer
 		}
-		used[vmid] = true
+		used.add(vmid)
 		params["vmid"] = vmid
 		var upid proxmox.UPID
 		if err := p.c.Post(ctx, "/nodes/"+url.PathEscape(node)+"/lxc", params, &upid); err != nil {
@@ -104,11 +104,12 @@ func (a *Agent) createFromOSTemplate(ctx context.Context, p *pve, volid, node st
 			}
 			return nil, "", fmt.Errorf("create from %s: %w", volid, err)
 		}
-		t := proxmox.NewTask(upid, p.c)
-		if err := p.wait(ctx, t); err != nil {
+		g := &guest{Kind: kindLXC, VMID: vmid, Node: node, Name: e.Name, Status: "stopped"}
+		p.index.put(*g)
+		if err := p.wait(ctx, proxmox.NewTask(upid, p.c)); err != nil {
 			return nil, string(upid), err
 		}
-		return &guest{Kind: kindLXC, VMID: vmid, Node: node, Name: e.Name, Status: "stopped"}, string(upid), nil
+		return g, string(upid), nil
 	}
 	return nil, "", fmt.Errorf("no free vmid found in %d-%d", a.cfg.VMIDMin, a.cfg.VMIDMax)
 }
@@ -116,7 +117,7 @@ func (a *Agent) createFromOSTemplate(ctx context.Context, p *pve, volid, node st
 // placeFromOSTemplate creates the container from the OS template named
 // e.Template on the first of nodes that has it and room for it.
 func (a *Agent) placeFromOSTemplate(ctx context.Context, p *pve, nodes []string, req request, e *domain.VMCreateRequested,
-	used map[int]bool, prefer int) (*guest, string, error) {
+	used vmidSet, prefer int) (*guest, string, error) {
 	var last error
 	for _, node := range nodes {
 		tpls, err := p.osTemplates(ctx, []string{node})

@@ -35,6 +35,7 @@ type pve struct {
 	name    string
 	c       *proxmox.Client
 	pollMax time.Duration
+	index   *guestIndex // its guests as last known (guestindex.go)
 }
 
 // guest is one row of /cluster/resources?type=vm.
@@ -49,6 +50,9 @@ type guest struct {
 	// Uptime is how long the guest has been running, as Proxmox lists it
 	// (0 when stopped).
 	Uptime time.Duration
+	// Live is its power state as status() reads it, when locate just read
+	// it to confirm an index hit ("" otherwise).
+	Live string
 }
 
 func (g guest) hasTag(tag string) bool {
@@ -81,8 +85,21 @@ func (g guest) tenant() uuid.UUID {
 
 func (g guest) path() string { return fmt.Sprintf("/nodes/%s/%s/%d", g.Node, g.Kind, g.VMID) }
 
-// guests lists every guest of the cluster, templates included.
+// guests lists every guest of the cluster, templates included, and
+// refreshes p.index with the listing.
 func (p *pve) guests(ctx context.Context) ([]guest, error) {
+	since := p.index.beginListing()
+	all, err := p.listResources(ctx)
+	if err != nil {
+		p.index.abortListing(since)
+		return nil, err
+	}
+	p.index.applyListing(since, all)
+	return all, nil
+}
+
+// listResources is GET /cluster/resources?type=vm: every guest.
+func (p *pve) listResources(ctx context.Context) ([]guest, error) {
 	rs, err := (&proxmox.Cluster{}).New(p.c).Resources(ctx, "vm")
 	if err != nil {
 		return nil, fmt.Errorf("list guests: %w", err)
@@ -118,6 +135,30 @@ func (p *pve) status(ctx context.Context, g guest) (string, error) {
 	}
 	if err := p.c.Get(ctx, g.path()+"/status/current", &st); err != nil {
 		return "", err
+	}
+	if st.QMPStatus == "paused" {
+		return "paused", nil
+	}
+	return st.Status, nil
+}
+
+// confirm reads g's status and reports it ("running", "stopped",
+// "paused") if g still carries tag, "" if it does not or is gone.
+func (p *pve) confirm(ctx context.Context, g guest, tag string) (string, error) {
+	var st struct {
+		Status    string `json:"status"`
+		QMPStatus string `json:"qmpstatus"`
+		Tags      string `json:"tags"`
+	}
+	if err := p.c.Get(ctx, g.path()+"/status/current", &st); err != nil {
+		if notFound(err) {
+			return "", nil
+		}
+		return "", err
+	}
+	g.Tags = protocol.SplitTags(st.Tags)
+	if !g.hasTag(tag) {
+		return "", nil
 	}
 	if st.QMPStatus == "paused" {
 		return "paused", nil

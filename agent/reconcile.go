@@ -12,12 +12,20 @@ import (
 // reconcileLoop publishes the cluster's inventory as soon as it is learned,
 // then its observation and inventory every ReconcileInterval until ctx ends;
 // from every listing it watches the guests that booted (guestwatch.go).
+//
+// Its listings feed the cluster's guest index (guestindex.go), which it
+// first cools: this agent is starting to lead, and another one may have
+// changed the cluster since this one last listed it.
 func (a *Agent) reconcileLoop(ctx context.Context, p *pve) {
+	p.index.cool()
 	boots := newBootWatch(a.cfg.Concurrency)
 	defer boots.wg.Wait() // the watchers follow ctx
+	start := time.Now()
 	if all, ok := a.listGuests(ctx, p, "reconcile: inventory"); ok {
+		listed := time.Since(start)
 		a.watchBooted(ctx, boots, all)
-		a.publishInventory(ctx, p, all)
+		ok = a.publishInventory(ctx, p, all)
+		a.reportReconcile(p, "inventory", all, listed, time.Since(start), ok)
 	}
 	t := time.NewTicker(a.cfg.ReconcileInterval)
 	defer t.Stop()
@@ -38,11 +46,33 @@ func (a *Agent) reconcileLoop(ctx context.Context, p *pve) {
 // reconcile publishes the cluster's observation, then its inventory, both
 // from one listing of its guests.
 func (a *Agent) reconcile(ctx context.Context, p *pve, boots *bootWatch) bool {
+	start := time.Now()
 	all, ok := a.listGuests(ctx, p, "reconcile: observe guests")
-	if ok {
-		a.watchBooted(ctx, boots, all)
+	if !ok {
+		return false
 	}
-	return ok && a.publishObservation(ctx, p, all) && a.publishInventory(ctx, p, all)
+	listed := time.Since(start)
+	a.watchBooted(ctx, boots, all)
+	ok = a.publishObservation(ctx, p, all) && a.publishInventory(ctx, p, all)
+	a.reportReconcile(p, "tick", all, listed, time.Since(start), ok)
+	return ok
+}
+
+// reportReconcile tells what one pass over a cluster cost: how long it
+// took (listing the guests, then in all), and how many guests it saw, of
+// which how many AccountDB's. It is the figure to watch as a cluster grows:
+// a pass lists every guest, the operations in between list none.
+func (a *Agent) reportReconcile(p *pve, pass string, all []guest, listed, took time.Duration, ok bool) {
+	tagged := 0
+	for _, g := range all {
+		if _, ok := g.accountDBVM(); ok && !g.Template {
+			tagged++
+		}
+	}
+	a.metrics.reconcileSeconds.WithLabelValues(p.name).Observe(took.Seconds())
+	a.metrics.reconcileGuests.WithLabelValues(p.name).Set(float64(len(all)))
+	a.log.Info("reconciled", "cluster_id", p.id, "cluster", p.name, "pass", pass, "ok", ok, "guests", len(all),
+		"accountdb_guests", tagged, "list_ms", listed.Milliseconds(), "took_ms", took.Milliseconds())
 }
 
 // listGuests lists the cluster's guests; a failure is logged as what.

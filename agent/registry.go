@@ -124,7 +124,7 @@ func (r *registry) apply(data []byte) {
 	} else {
 		hc := wrapHTTPClient(r.a.cfg.HTTPClient(reg.TLSFingerprint))
 		client := proxmox.NewClient(reg.APIURL, proxmox.WithAPIToken(reg.TokenID, secret), proxmox.WithHTTPClient(hc))
-		c.pve = &pve{id: c.ID, name: c.Name, c: client, pollMax: r.a.cfg.TaskPollInterval}
+		c.pve = &pve{id: c.ID, name: c.Name, c: client, pollMax: r.a.cfg.TaskPollInterval, index: newGuestIndex()}
 	}
 	r.put(c)
 	r.a.log.Info("cluster learned", "cluster_id", c.ID, "cluster", c.Name, "api_url", c.APIURL, "token_id", reg.TokenID, "tls_fingerprint", reg.TLSFingerprint, "usable", c.err == nil)

@@ -147,6 +147,7 @@ func (d *dispatcher) dispatch(msg jetstream.Msg) {
 		_ = msg.Nak() // fetched as the agent stopped (leading): not started
 		return
 	}
+	req.Delivery = md.NumDelivered
 	j := &job{msg: msg, seq: md.Sequence.Stream, req: req, done: make(chan struct{})}
 	d.mu.Lock()
 	defer d.mu.Unlock()

@@ -272,7 +272,15 @@ type statusError struct {
 
 func (e *statusError) Error() string { return e.Status }
 
-// statusTransport surfaces gateway and throttling statuses as statusError.
+// pveproxy's own statuses for a node it cannot reach (down, partitioned):
+// 595 "No route to host" / "Connection refused", 596 "Connection timed out".
+const (
+	statusNodeUnreachable = 595
+	statusNodeTimeout     = 596
+)
+
+// statusTransport surfaces gateway and throttling statuses, and pveproxy's
+// for an unreachable node, as statusError.
 type statusTransport struct{ base http.RoundTripper }
 
 func (t statusTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -281,7 +289,8 @@ func (t statusTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, err
 	}
 	switch res.StatusCode {
-	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout, http.StatusTooManyRequests:
+	case http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout, http.StatusTooManyRequests,
+		statusNodeUnreachable, statusNodeTimeout:
 		_, _ = io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
 		_ = res.Body.Close()
 		return nil, &statusError{Code: res.StatusCode, Status: res.Status}

@@ -50,7 +50,11 @@ func (s *Simulator) getNodes(c *call) (any, error) {
 }
 
 func (s *Simulator) nodeResource(n *node) map[string]any {
-	u := s.usage(n)
+	if n.offline {
+		// What PVE lists of a node it cannot reach: no figures.
+		return map[string]any{"id": "node/" + n.name, "type": "node", "node": n.name, "status": "offline", "level": ""}
+	}
+	u := s.reportedUsage(n)
 	return map[string]any{
 		"id":              "node/" + n.name,
 		"type":            "node",
@@ -76,7 +80,7 @@ func (s *Simulator) getNodeStatus(c *call) (any, error) {
 	if n == nil {
 		return nil, errNoNode(c.node)
 	}
-	u := s.usage(n)
+	u := s.reportedUsage(n)
 	mem, disk := u.mem, u.disk
 	return map[string]any{
 		"uptime":     uint64(s.now().Sub(n.boot).Seconds()),
@@ -105,13 +109,16 @@ func (s *Simulator) getClusterStatus(c *call) (any, error) {
 		"version": len(s.nodes) + 1, "quorate": 1, "nodes": len(s.nodes),
 	}}
 	for _, n := range s.nodes {
-		local := 0
+		local, online := 0, 1
 		if n.id == 1 {
 			local = 1
 		}
+		if n.offline {
+			online = 0
+		}
 		out = append(out, map[string]any{
 			"type": "node", "id": "node/" + n.name, "name": n.name, "nodeid": n.id,
-			"ip": n.ip, "online": 1, "local": local, "level": "",
+			"ip": n.ip, "online": online, "local": local, "level": "",
 		})
 	}
 	return out, nil
@@ -126,7 +133,7 @@ func (s *Simulator) getClusterResources(c *call) (any, error) {
 	}
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	var out []map[string]any
+	var out []any
 	if typ == "" || typ == "vm" {
 		for _, vmid := range s.sortedVMIDs() {
 			out = append(out, s.guestResource(s.guests[vmid]))
@@ -142,7 +149,7 @@ func (s *Simulator) getClusterResources(c *call) (any, error) {
 			out = append(out, map[string]any{
 				"id": "storage/" + n.name + "/local-lvm", "type": "storage", "storage": "local-lvm",
 				"node": n.name, "status": "available", "plugintype": "lvmthin", "content": "rootdir,images",
-				"shared": 0, "disk": s.nodeDiskUsed(n), "maxdisk": n.storage,
+				"shared": 0, "disk": s.reportedUsage(n).disk, "maxdisk": n.storage,
 			})
 		}
 	}
@@ -152,7 +159,7 @@ func (s *Simulator) getClusterResources(c *call) (any, error) {
 		}
 	}
 	if out == nil {
-		out = []map[string]any{}
+		out = []any{}
 	}
 	return out, nil
 }
@@ -166,43 +173,51 @@ func (s *Simulator) sortedVMIDs() []int {
 	return ids
 }
 
+// resourceRow is a guest's /cluster/resources row. A struct, not a map:
+// the listing of 10,000 guests is built under s.mu and encoded after, and
+// maps cost several times more of both.
+type resourceRow struct {
+	ID        string  `json:"id"`
+	Type      string  `json:"type"`
+	VMID      int     `json:"vmid"`
+	Node      string  `json:"node"`
+	Name      string  `json:"name"`
+	Status    string  `json:"status"`
+	Template  int     `json:"template"`
+	MaxCPU    int     `json:"maxcpu"`
+	MaxMem    uint64  `json:"maxmem"`
+	MaxDisk   uint64  `json:"maxdisk"`
+	Mem       uint64  `json:"mem"`
+	CPU       float64 `json:"cpu"`
+	Disk      int     `json:"disk"`
+	Uptime    uint64  `json:"uptime"`
+	NetIn     int     `json:"netin"`
+	NetOut    int     `json:"netout"`
+	DiskRead  int     `json:"diskread"`
+	DiskWrite int     `json:"diskwrite"`
+	Tags      string  `json:"tags,omitempty"`
+	Lock      string  `json:"lock,omitempty"`
+	Pool      string  `json:"pool,omitempty"`
+}
+
 // guestResource is the /cluster/resources row; it reads live state so
-// every change is visible at once.
-func (s *Simulator) guestResource(g *guest) map[string]any {
-	now := s.now()
-	m := map[string]any{
-		"id":        fmt.Sprintf("%s/%d", g.kind, g.vmid),
-		"type":      string(g.kind),
-		"vmid":      g.vmid,
-		"node":      g.node,
-		"name":      g.name(),
-		"status":    apiStatus(g.state),
-		"template":  0,
-		"maxcpu":    g.cores(),
-		"maxmem":    g.memoryMB() << 20,
-		"maxdisk":   g.diskBytes(),
-		"mem":       runningMem(g),
-		"cpu":       runningCPU(g),
-		"disk":      0,
-		"uptime":    g.uptime(now),
-		"netin":     0,
-		"netout":    0,
-		"diskread":  0,
-		"diskwrite": 0,
+// every change is visible at once. A guest on an offline node is listed
+// from its configuration with status "unknown", as PVE lists it: nobody
+// can say whether it runs.
+func (s *Simulator) guestResource(g *guest) resourceRow {
+	row := resourceRow{
+		ID: string(g.kind) + "/" + strconv.Itoa(g.vmid), Type: string(g.kind), VMID: g.vmid, Node: g.node, Name: g.name(),
+		Status: apiStatus(g.state), MaxCPU: g.cores(), MaxMem: g.memoryMB() << 20, MaxDisk: g.diskBytes(),
+		Mem: runningMem(g), CPU: runningCPU(g), Uptime: g.uptime(s.now()),
+		Tags: g.conf["tags"], Lock: g.lock(), Pool: g.pool,
 	}
 	if g.isTemplate() {
-		m["template"] = 1
+		row.Template = 1
 	}
-	if t := g.conf["tags"]; t != "" {
-		m["tags"] = t
+	if n := s.findNode(g.node); n != nil && n.offline {
+		row.Status, row.Mem, row.CPU, row.Uptime = StatusUnknown, 0, 0, 0
 	}
-	if l := g.lock(); l != "" {
-		m["lock"] = l
-	}
-	if g.pool != "" {
-		m["pool"] = g.pool
-	}
-	return m
+	return row
 }
 
 func apiStatus(state string) string {

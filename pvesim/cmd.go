@@ -40,6 +40,7 @@ func RunCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	errorStatus := fs.Int("error-status", 500, "HTTP status (5xx) for injected request failures")
 	locks := fs.String("lock", "", "hold config locks, e.g. 9000=backup,9001")
 	exhaust := fs.String("exhaust", "", "comma-separated nodes that are out of memory and storage")
+	offline := fs.String("offline", "", "comma-separated nodes that are down (their guests list as unknown)")
 
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -68,6 +69,11 @@ func RunCommand(ctx context.Context, args []string, stdout io.Writer) error {
 	sim := New(opts)
 	if err := applyFaultFlags(sim, *failTasks, *locks, *exhaust); err != nil {
 		return err
+	}
+	for _, n := range splitList(*offline) {
+		if err := sim.SetNodeOnline(n, false); err != nil {
+			return err
+		}
 	}
 	sim.SetLatency(*latency)
 	if *failRequests > 0 {

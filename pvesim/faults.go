@@ -153,11 +153,44 @@ func (s *Simulator) SetNodeCapacity(nodeName string, memory, storage uint64) err
 	if n == nil {
 		return fmt.Errorf("pvesim: no node %q", nodeName)
 	}
+	s.touch()
 	if memory > 0 {
 		n.memory = memory
 	}
 	if storage > 0 {
 		n.storage = storage
+	}
+	return nil
+}
+
+// SetNodeOnline takes a node down (online false) or brings it back, as a
+// power loss or a network partition would: /nodes lists it "offline" with
+// no figures, /cluster/status with online 0, /cluster/resources its guests
+// with status "unknown", and every request for a path under /nodes/{node}
+// fails with pveproxy's 595 "No route to host". Its guests keep their
+// state, which shows again when it is back.
+func (s *Simulator) SetNodeOnline(nodeName string, online bool) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	n := s.findNode(nodeName)
+	if n == nil {
+		return fmt.Errorf("pvesim: no node %q", nodeName)
+	}
+	n.offline = !online
+	s.touch()
+	return nil
+}
+
+// nodeUnreachable is the answer for a request to an offline node; s.mu is
+// not held.
+func (s *Simulator) nodeUnreachable(name string) *apiError {
+	if name == "" {
+		return nil
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if n := s.findNode(name); n != nil && n.offline {
+		return &apiError{status: 595, message: "No route to host"}
 	}
 	return nil
 }
@@ -178,6 +211,7 @@ func (s *Simulator) setReserved(nodeName string, v bool) error {
 		return fmt.Errorf("pvesim: no node %q", nodeName)
 	}
 	n.reserved = v
+	s.touch()
 	return nil
 }
 
@@ -214,6 +248,7 @@ func (s *Simulator) SetGuestStatus(vmid int, status string) error {
 		s.bootGuest(g)
 	}
 	g.state = status
+	s.touch()
 	return nil
 }
 

@@ -11,6 +11,7 @@ import "sort"
 // setGuest registers g under its vmid, replacing any guest of that vmid.
 func (s *Simulator) setGuest(g *guest) {
 	s.unsetGuest(g.vmid)
+	s.touch()
 	s.guests[g.vmid] = g
 	on := s.onNode[g.node]
 	if on == nil {
@@ -23,6 +24,7 @@ func (s *Simulator) setGuest(g *guest) {
 // unsetGuest removes the guest of vmid, if any.
 func (s *Simulator) unsetGuest(vmid int) {
 	if old, ok := s.guests[vmid]; ok {
+		s.touch()
 		delete(s.onNode[old.node], vmid)
 		delete(s.guests, vmid)
 	}
@@ -44,6 +46,30 @@ func (s *Simulator) guestsOn(node string) []*guest {
 type nodeUsage struct {
 	mem, disk uint64
 	cpu       float64
+}
+
+// touch marks every node's reported usage stale: something that may change
+// it happened (a request other than a GET, a task's end, a guest added or
+// removed, a fault). s.mu is held.
+func (s *Simulator) touch() { s.gen++ }
+
+// reportedUsage is usage(n) as GET /nodes, /nodes/{node}/status and
+// /cluster/resources report it: computed once per state change rather
+// than per request, since a create's placement asks every node's status
+// (and PVE reads them from /proc, at no cost per guest). Capacity checks
+// use usage, which is always exact. s.mu is held.
+func (s *Simulator) reportedUsage(n *node) nodeUsage {
+	if c, ok := s.usageCache[n.name]; ok && c.gen == s.gen {
+		return c.u
+	}
+	u := s.usage(n)
+	s.usageCache[n.name] = cachedUsage{gen: s.gen, u: u}
+	return u
+}
+
+type cachedUsage struct {
+	gen uint64
+	u   nodeUsage
 }
 
 func (s *Simulator) usage(n *node) nodeUsage {

@@ -27,8 +27,8 @@ func (s *Simulator) sortedPoolIDs() []string {
 	return ids
 }
 
-func (s *Simulator) poolMembers(id, typ string) []map[string]any {
-	out := []map[string]any{}
+func (s *Simulator) poolMembers(id, typ string) []resourceRow {
+	out := []resourceRow{}
 	for _, vmid := range s.sortedVMIDs() {
 		g := s.guests[vmid]
 		if g.pool == id && (typ == "" || typ == string(g.kind)) {

@@ -28,14 +28,18 @@ type Simulator struct {
 	tokenSecret string
 	ticketKey   []byte
 
-	mu      sync.Mutex
-	nodes   []*node
-	guests  map[int]*guest
-	onNode  map[string]map[int]*guest // the same guests by node (nodeguests.go)
-	tasks   map[string]*task
-	taskSeq uint32
-	pools   map[string]*pool
-	backups map[string]*backup // by node ("" when shared) + "/" + volume id
+	mu     sync.Mutex
+	nodes  []*node
+	guests map[int]*guest
+	onNode map[string]map[int]*guest // the same guests by node (nodeguests.go)
+	// gen counts changes that may move a node's usage; usageCache is the
+	// usage reported at a generation (nodeguests.go).
+	gen        uint64
+	usageCache map[string]cachedUsage
+	tasks      map[string]*task
+	taskSeq    uint32
+	pools      map[string]*pool
+	backups    map[string]*backup // by node ("" when shared) + "/" + volume id
 	// consoles are vncproxy/termproxy workers by node + "/" + port.
 	consoles map[string]*consoleSession
 	certDER  []byte // the TLS certificate, returned as vncproxy's "cert"
@@ -56,16 +60,17 @@ type pool struct {
 func New(opts Options) *Simulator {
 	opts = opts.withDefaults()
 	s := &Simulator{
-		opts:     opts,
-		log:      opts.Logger,
-		guests:   map[int]*guest{},
-		onNode:   map[string]map[int]*guest{},
-		tasks:    map[string]*task{},
-		pools:    map[string]*pool{},
-		backups:  map[string]*backup{},
-		consoles: map[string]*consoleSession{},
-		rng:      mrand.New(mrand.NewPCG(uint64(opts.Seed), 0x5eed)),
-		now:      time.Now,
+		opts:       opts,
+		log:        opts.Logger,
+		guests:     map[int]*guest{},
+		onNode:     map[string]map[int]*guest{},
+		usageCache: map[string]cachedUsage{},
+		tasks:      map[string]*task{},
+		pools:      map[string]*pool{},
+		backups:    map[string]*backup{},
+		consoles:   map[string]*consoleSession{},
+		rng:        mrand.New(mrand.NewPCG(uint64(opts.Seed), 0x5eed)),
+		now:        time.Now,
 	}
 	s.tokenUser, s.tokenSecret = splitToken(opts.Token)
 	s.ticketKey = make([]byte, 32)
@@ -178,6 +183,10 @@ func (s *Simulator) serve(w http.ResponseWriter, r *http.Request, auth bool, tem
 		writeError(w, r, err)
 		return
 	}
+	if err := s.nodeUnreachable(c.node); err != nil {
+		writeError(w, r, err)
+		return
+	}
 	if v := r.PathValue("vmid"); v != "" {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 100 || n > 999999999 {
@@ -187,6 +196,11 @@ func (s *Simulator) serve(w http.ResponseWriter, r *http.Request, auth bool, tem
 		c.vmid = n
 	}
 	data, err := h(c)
+	if r.Method != http.MethodGet {
+		s.mu.Lock()
+		s.touch()
+		s.mu.Unlock()
+	}
 	if err != nil {
 		s.log.Debug("pvesim request failed", "method", r.Method, "path", r.URL.Path, "err", err.Error())
 		writeError(w, r, err)

@@ -46,6 +46,9 @@ const (
 	StatusStopped = "stopped"
 	StatusRunning = "running"
 	StatusPaused  = "paused"
+	// StatusUnknown is what /cluster/resources says of a guest whose node
+	// is offline (SetNodeOnline).
+	StatusUnknown = "unknown"
 )
 
 type node struct {
@@ -56,6 +59,7 @@ type node struct {
 	memory   uint64 // bytes
 	storage  uint64 // bytes
 	reserved bool   // capacity fault: nothing fits any more
+	offline  bool   // the node is down (SetNodeOnline)
 	boot     time.Time
 }
 

@@ -117,6 +117,7 @@ func (s *Simulator) finishTask(t *task) {
 	if !t.running {
 		return
 	}
+	s.touch()
 	if t.holds != nil && t.holds.busy == t.upid {
 		t.holds.busy = ""
 	}

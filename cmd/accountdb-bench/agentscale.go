@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -32,6 +33,9 @@ type agentScaleConfig struct {
 	Nodes   int
 	Creates int
 	Rounds  int
+	// CPUProfile, if set, is where the CPU profile of the runs with guests
+	// goes (the last one's, when there are several rounds).
+	CPUProfile string
 }
 
 func agentScaleFlags(fs *flag.FlagSet, c *agentScaleConfig) {
@@ -40,6 +44,7 @@ func agentScaleFlags(fs *flag.FlagSet, c *agentScaleConfig) {
 	fs.IntVar(&c.Nodes, "agent-scale-nodes", 20, "nodes of the simulated cluster")
 	fs.IntVar(&c.Creates, "agent-scale-creates", 200, "VMs created per run, with -vm-in-flight outstanding")
 	fs.IntVar(&c.Rounds, "agent-scale-rounds", 2, "runs without and with the guests, alternating")
+	fs.StringVar(&c.CPUProfile, "agent-scale-cpuprofile", "", "write the CPU profile of the creates with guests to this file")
 }
 
 func (c agentScaleConfig) validate() error {
@@ -120,6 +125,17 @@ func (b *bench) agentScaleRun(ctx context.Context, guests, round int) (_ agentSc
 		if err := cl.waitRunning(ctx, id, b.cfg.VMPoll); err != nil {
 			return run, err
 		}
+	}
+	if guests > 0 && c.CPUProfile != "" {
+		f, err := os.Create(c.CPUProfile)
+		if err != nil {
+			return run, err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return run, err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	if run.Level, _, err = cl.createConcurrent(ctx, c.Creates, b.cfg.VMInFlight, b.cfg.VMPoll); err != nil {
 		return run, err

@@ -105,12 +105,21 @@ func (h *Handler) RecordObservation(ctx context.Context, obs protocol.Observatio
 	}
 	observed := map[uuid.UUID]observedGuest{}
 	for _, g := range obs.Guests {
-		o := observedGuest{status: domain.VMStopped}
-		if g.Status == "running" || g.Status == "paused" {
+		o := observedGuest{}
+		switch g.Status {
+		case "running", "paused":
 			o.status = domain.VMRunning
 			if g.UptimeSeconds > 0 {
 				o.bootedAt = obs.ObservedAt.Add(-time.Duration(g.UptimeSeconds+1) * time.Second)
 			}
+		case "stopped":
+			o.status = domain.VMStopped
+		default:
+			// "unknown": the guest's node is offline, so Proxmox cannot
+			// say whether it runs. That is no drift: the VM is neither
+			// looked at nor, being listed, taken for deleted.
+			delete(candidates, g.VMID)
+			continue
 		}
 		observed[g.VMID] = o
 		if c, known := candidates[g.VMID]; !known {

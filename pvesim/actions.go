@@ -57,7 +57,7 @@ func (s *Simulator) postStatusAction(c *call) (any, error) {
 			return nil, errf("%s not running", label)
 		}
 		commit = func(t *task) error {
-			g.state = StatusStopped
+			s.setState(g, StatusStopped)
 			if g.lock() == "suspended" {
 				delete(g.conf, "lock")
 			}
@@ -71,7 +71,7 @@ func (s *Simulator) postStatusAction(c *call) (any, error) {
 			return nil, errf("VM is paused - cannot shutdown")
 		}
 		commit = func(t *task) error {
-			g.state = StatusStopped
+			s.setState(g, StatusStopped)
 			return nil
 		}
 	case "reboot":
@@ -111,11 +111,11 @@ func (s *Simulator) postStatusAction(c *call) (any, error) {
 				return fmt.Errorf("%s not running", label)
 			}
 			if todisk && c.kind == kindQemu {
-				g.state = StatusStopped
+				s.setState(g, StatusStopped)
 				g.conf["lock"] = "suspended"
 				return nil
 			}
-			g.state = StatusPaused
+			s.setState(g, StatusPaused)
 			return nil
 		}
 	case "resume":
@@ -132,7 +132,7 @@ func (s *Simulator) postStatusAction(c *call) (any, error) {
 			if g.lock() == "suspended" {
 				return s.powerOn(g, t)
 			}
-			g.state = StatusRunning
+			s.setState(g, StatusRunning)
 			return nil
 		}
 	default:

@@ -153,7 +153,6 @@ func (s *Simulator) SetNodeCapacity(nodeName string, memory, storage uint64) err
 	if n == nil {
 		return fmt.Errorf("pvesim: no node %q", nodeName)
 	}
-	s.touch()
 	if memory > 0 {
 		n.memory = memory
 	}
@@ -177,7 +176,6 @@ func (s *Simulator) SetNodeOnline(nodeName string, online bool) error {
 		return fmt.Errorf("pvesim: no node %q", nodeName)
 	}
 	n.offline = !online
-	s.touch()
 	return nil
 }
 
@@ -211,7 +209,6 @@ func (s *Simulator) setReserved(nodeName string, v bool) error {
 		return fmt.Errorf("pvesim: no node %q", nodeName)
 	}
 	n.reserved = v
-	s.touch()
 	return nil
 }
 
@@ -247,8 +244,7 @@ func (s *Simulator) SetGuestStatus(vmid int, status string) error {
 		g.generateCloudInit() // a start outside the API is still `qm start`
 		s.bootGuest(g)
 	}
-	g.state = status
-	s.touch()
+	s.setState(g, status)
 	return nil
 }
 

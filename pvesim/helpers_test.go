@@ -33,6 +33,7 @@ func newEnv(t *testing.T, opts Options, useTLS bool) *env {
 		t.Fatalf("start: %v", err)
 	}
 	t.Cleanup(func() { _ = srv.Close() })
+	t.Cleanup(func() { checkTallies(t, srv.Simulator()) })
 	id, secret := splitToken(srv.Simulator().Options().Token)
 	c := proxmox.NewClient(srv.URL(), proxmox.WithHTTPClient(insecureHTTP()), proxmox.WithAPIToken(id, secret))
 	// A guard against a hung test, not a timing assertion: generous, for a
@@ -100,6 +101,20 @@ func (e *env) fails(t *testing.T, want string) func(*proxmox.Task, error) *proxm
 			t.Fatalf("task exit %q, want it to contain %q", task.ExitStatus, want)
 		}
 		return task
+	}
+}
+
+// checkTallies fails the test if a node's reported usage (kept as guests
+// change, nodeguests.go) differs from its usage counted afresh: a change
+// of a guest that nothing retallied. Every test on newEnv ends with it.
+func checkTallies(t *testing.T, s *Simulator) {
+	t.Helper()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, n := range s.nodes {
+		if got, want := s.reportedUsage(n), s.usage(n); got != want {
+			t.Errorf("node %s reports usage %+v, counts %+v", n.name, got, want)
+		}
 	}
 }
 

@@ -11,7 +11,6 @@ import "sort"
 // setGuest registers g under its vmid, replacing any guest of that vmid.
 func (s *Simulator) setGuest(g *guest) {
 	s.unsetGuest(g.vmid)
-	s.touch()
 	s.guests[g.vmid] = g
 	on := s.onNode[g.node]
 	if on == nil {
@@ -19,12 +18,14 @@ func (s *Simulator) setGuest(g *guest) {
 		s.onNode[g.node] = on
 	}
 	on[g.vmid] = g
+	g.tally = guestTally{}
+	s.retally(g)
 }
 
 // unsetGuest removes the guest of vmid, if any.
 func (s *Simulator) unsetGuest(vmid int) {
 	if old, ok := s.guests[vmid]; ok {
-		s.touch()
+		s.untally(old)
 		delete(s.onNode[old.node], vmid)
 		delete(s.guests, vmid)
 	}
@@ -48,28 +49,60 @@ type nodeUsage struct {
 	cpu       float64
 }
 
-// touch marks every node's reported usage stale: something that may change
-// it happened (a request other than a GET, a task's end, a guest added or
-// removed, a fault). s.mu is held.
-func (s *Simulator) touch() { s.gen++ }
+// Reported usage is kept as a running sum per node: each guest carries
+// what it was last counted for (its tally), and retally moves the node's
+// sum by the difference when the guest may have changed. So GET /nodes and
+// GET /nodes/{node}/status cost nothing per guest, as on PVE (which reads
+// /proc), however many guests a create's placement meets. Capacity checks
+// (start, clone, create) use usage, which counts every guest afresh.
+//
+// A guest may change by a request on its path (serve retallies the guest
+// of {vmid} after every request other than a GET), by a task's end
+// (finishTask retallies the guest it holds), by being added or removed
+// (setGuest, unsetGuest), or by a fault (SetGuestStatus). s.mu is held.
 
-// reportedUsage is usage(n) as GET /nodes, /nodes/{node}/status and
-// /cluster/resources report it: computed once per state change rather
-// than per request, since a create's placement asks every node's status
-// (and PVE reads them from /proc, at no cost per guest). Capacity checks
-// use usage, which is always exact. s.mu is held.
-func (s *Simulator) reportedUsage(n *node) nodeUsage {
-	if c, ok := s.usageCache[n.name]; ok && c.gen == s.gen {
-		return c.u
-	}
-	u := s.usage(n)
-	s.usageCache[n.name] = cachedUsage{gen: s.gen, u: u}
-	return u
+// retally recounts g in its node's reported usage.
+func (s *Simulator) retally(g *guest) {
+	now := g.contribution()
+	sum := s.tallies[g.node]
+	sum.mem += now.mem - g.tally.mem
+	sum.disk += now.disk - g.tally.disk
+	sum.cores += now.cores - g.tally.cores
+	s.tallies[g.node] = sum
+	g.tally = now
 }
 
-type cachedUsage struct {
-	gen uint64
-	u   nodeUsage
+// untally takes g out of its node's reported usage.
+func (s *Simulator) untally(g *guest) {
+	sum := s.tallies[g.node]
+	sum.mem -= g.tally.mem
+	sum.disk -= g.tally.disk
+	sum.cores -= g.tally.cores
+	s.tallies[g.node] = sum
+	g.tally = guestTally{}
+}
+
+// guestTally is what one guest adds to its node's usage.
+type guestTally struct {
+	mem, disk uint64
+	cores     int // of a running guest
+}
+
+func (g *guest) contribution() guestTally {
+	t := guestTally{disk: g.diskBytes()}
+	if g.state != StatusStopped {
+		t.mem = g.memoryMB() << 20
+	}
+	if g.state == StatusRunning {
+		t.cores = g.cores()
+	}
+	return t
+}
+
+// reportedUsage is n's usage from the running sums.
+func (s *Simulator) reportedUsage(n *node) nodeUsage {
+	sum := s.tallies[n.name]
+	return nodeUsage{mem: hostOverhead + sum.mem, disk: sum.disk, cpu: 0.01 + 0.02*float64(sum.cores)/float64(max(n.cores, 1))}
 }
 
 func (s *Simulator) usage(n *node) nodeUsage {
@@ -86,4 +119,10 @@ func (s *Simulator) usage(n *node) nodeUsage {
 	}
 	u.cpu = 0.01 + 0.02*float64(running)/float64(max(n.cores, 1))
 	return u
+}
+
+// setState changes g's power state and recounts it.
+func (s *Simulator) setState(g *guest, state string) {
+	g.state = state
+	s.retally(g)
 }

@@ -192,7 +192,7 @@ func (s *Simulator) powerOn(g *guest, t *task) error {
 		return fmt.Errorf("start failed: QEMU exited with code 1")
 	}
 	resuming := g.lock() == "suspended"
-	g.state = StatusRunning
+	s.setState(g, StatusRunning)
 	g.startedAt = s.now()
 	s.taskSeq++
 	g.pid = 10000 + int(s.taskSeq)

@@ -41,7 +41,7 @@ func (s *Simulator) seedGuests(n int) {
 		s.setGuest(g)
 		if mem := g.memoryMB() << 20; i%4 != 3 && !nd.reserved && memUsed[nd]+mem <= nd.memory {
 			memUsed[nd] += mem
-			g.state = StatusRunning
+			s.setState(g, StatusRunning)
 			// Booted over the last day, so uptimes differ as they would.
 			g.startedAt = s.now().Add(-time.Duration(1+s.rng.IntN(86400)) * time.Second)
 			s.taskSeq++

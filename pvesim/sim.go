@@ -32,14 +32,13 @@ type Simulator struct {
 	nodes  []*node
 	guests map[int]*guest
 	onNode map[string]map[int]*guest // the same guests by node (nodeguests.go)
-	// gen counts changes that may move a node's usage; usageCache is the
-	// usage reported at a generation (nodeguests.go).
-	gen        uint64
-	usageCache map[string]cachedUsage
-	tasks      map[string]*task
-	taskSeq    uint32
-	pools      map[string]*pool
-	backups    map[string]*backup // by node ("" when shared) + "/" + volume id
+	// tallies is each node's reported usage, kept as guests change
+	// (nodeguests.go).
+	tallies map[string]guestTally
+	tasks   map[string]*task
+	taskSeq uint32
+	pools   map[string]*pool
+	backups map[string]*backup // by node ("" when shared) + "/" + volume id
 	// consoles are vncproxy/termproxy workers by node + "/" + port.
 	consoles map[string]*consoleSession
 	certDER  []byte // the TLS certificate, returned as vncproxy's "cert"
@@ -60,17 +59,17 @@ type pool struct {
 func New(opts Options) *Simulator {
 	opts = opts.withDefaults()
 	s := &Simulator{
-		opts:       opts,
-		log:        opts.Logger,
-		guests:     map[int]*guest{},
-		onNode:     map[string]map[int]*guest{},
-		usageCache: map[string]cachedUsage{},
-		tasks:      map[string]*task{},
-		pools:      map[string]*pool{},
-		backups:    map[string]*backup{},
-		consoles:   map[string]*consoleSession{},
-		rng:        mrand.New(mrand.NewPCG(uint64(opts.Seed), 0x5eed)),
-		now:        time.Now,
+		opts:     opts,
+		log:      opts.Logger,
+		guests:   map[int]*guest{},
+		onNode:   map[string]map[int]*guest{},
+		tallies:  map[string]guestTally{},
+		tasks:    map[string]*task{},
+		pools:    map[string]*pool{},
+		backups:  map[string]*backup{},
+		consoles: map[string]*consoleSession{},
+		rng:      mrand.New(mrand.NewPCG(uint64(opts.Seed), 0x5eed)),
+		now:      time.Now,
 	}
 	s.tokenUser, s.tokenSecret = splitToken(opts.Token)
 	s.ticketKey = make([]byte, 32)
@@ -196,9 +195,11 @@ func (s *Simulator) serve(w http.ResponseWriter, r *http.Request, auth bool, tem
 		c.vmid = n
 	}
 	data, err := h(c)
-	if r.Method != http.MethodGet {
+	if r.Method != http.MethodGet && c.vmid != 0 {
 		s.mu.Lock()
-		s.touch()
+		if g := s.guests[c.vmid]; g != nil {
+			s.retally(g)
+		}
 		s.mu.Unlock()
 	}
 	if err != nil {

@@ -212,7 +212,7 @@ func (s *Simulator) rollbackSnapshot(c *call) (any, error) {
 	return s.snapshotTask(c, name, "rollback", "rollback", func(t *task, g *guest, sn *snapshot) error {
 		g.conf = copyConf(sn.conf)
 		g.parent = name
-		g.state = StatusStopped
+		s.setState(g, StatusStopped)
 		if sn.vmstate || start {
 			return s.powerOn(g, t)
 		}

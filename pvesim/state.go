@@ -86,7 +86,10 @@ type guest struct {
 	busy      string
 	snapshots []*snapshot
 	parent    string // name of the current snapshot parent
-	pool      string
+	// tally is what the guest was last counted for in its node's reported
+	// usage (nodeguests.go).
+	tally guestTally
+	pool  string
 
 	// Cloud-init (qemu): ciDrive is the config the drive was last
 	// generated from (nil: empty or no drive); ciRecord is the config's

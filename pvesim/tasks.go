@@ -117,7 +117,6 @@ func (s *Simulator) finishTask(t *task) {
 	if !t.running {
 		return
 	}
-	s.touch()
 	if t.holds != nil && t.holds.busy == t.upid {
 		t.holds.busy = ""
 	}
@@ -139,6 +138,9 @@ func (s *Simulator) finishTask(t *task) {
 	}
 	t.running = false
 	t.end = s.now()
+	if t.holds != nil && s.guests[t.holds.vmid] == t.holds {
+		s.retally(t.holds)
+	}
 }
 
 func (s *Simulator) nodeBoot(name string) time.Time {

@@ -76,9 +76,9 @@ func (s *Simulator) postVzdump(c *call) (any, error) {
 			wasRunning = g.state == StatusRunning
 			switch {
 			case mode == "stop" && wasRunning:
-				g.state = StatusStopped
+				s.setState(g, StatusStopped)
 			case mode == "suspend" && wasRunning:
-				g.state = StatusPaused
+				s.setState(g, StatusPaused)
 			}
 			return nil
 		},
@@ -98,7 +98,7 @@ func (s *Simulator) postVzdump(c *call) (any, error) {
 					fmt.Sprintf("INFO: creating vzdump archive '%s/dump/vzdump-%s-%d-%s.%s'", d.path, g.kind, vmid,
 						started.UTC().Format("2006_01_02-15_04_05"), map[guestKind]string{kindQemu: "vma", kindLXC: "tar"}[g.kind]))
 				if wasRunning && g.state == StatusPaused {
-					g.state = StatusRunning
+					s.setState(g, StatusRunning)
 				} else if wasRunning && g.state != StatusRunning {
 					if err := s.powerOn(g, t); err != nil {
 						return fail(t, err.Error())
@@ -116,7 +116,7 @@ func (s *Simulator) postVzdump(c *call) (any, error) {
 			if wasRunning && g.state != StatusRunning {
 				t.log = append(t.log, "INFO: resuming VM again")
 				if g.state == StatusPaused {
-					g.state = StatusRunning
+					s.setState(g, StatusRunning)
 				} else if err := s.powerOn(g, t); err != nil {
 					return fail(t, err.Error())
 				}
@@ -131,7 +131,7 @@ func (s *Simulator) postVzdump(c *call) (any, error) {
 			if g != nil && g.lock() == "backup" {
 				delete(g.conf, "lock")
 				if wasRunning && g.state != StatusRunning {
-					g.state = StatusRunning
+					s.setState(g, StatusRunning)
 				}
 			}
 		},

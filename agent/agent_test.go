@@ -512,6 +512,16 @@ func TestReconciliation(t *testing.T) {
 		_, stillThere := m[dropped]
 		return o.ClusterID == e.cluster && m[kept].Status == "stopped" && !stillThere
 	})
+
+	// Its node goes down: the guest is still observed, as "unknown" (what
+	// PVE lists), neither stopped nor gone; the core records no drift.
+	if err := e.sim.SetNodeOnline(rk.Node, false); err != nil {
+		t.Fatal(err)
+	}
+	e.waitFor("an observation of the guest unknown", func() bool {
+		g, ok := observed(e.observations[len(e.observations)-1])[kept]
+		return ok && g.Status == "unknown" && g.Node == rk.Node
+	})
 }
 
 // A cluster registered while the agent runs is learned live; one whose

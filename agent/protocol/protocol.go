@@ -96,7 +96,10 @@ type ObservedGuest struct {
 	TenantID uuid.UUID `json:"tenant_id"`
 	Node     string    `json:"node"`
 	PVEVMID  int       `json:"pve_vmid"`
-	Status   string    `json:"status"` // PVE's: running, stopped, paused
+	// Status is PVE's: running, stopped, paused, or unknown when the
+	// guest's node is offline (which is no drift: the core leaves the VM
+	// as it was).
+	Status string `json:"status"`
 	// UptimeSeconds is PVE's uptime of a running guest (0: stopped, or
 	// not known): the core tells a reboot by hand from it.
 	UptimeSeconds int64 `json:"uptime_s,omitempty"`

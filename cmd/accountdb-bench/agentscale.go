@@ -8,6 +8,7 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"syscall"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -63,6 +64,10 @@ type agentScaleRun struct {
 	PassMean   time.Duration // their mean duration
 	GuestsSeen int           // guests the last pass listed
 	Load       string        // load average after the run
+	// CPUPerVM is the process's CPU time (user and system: core, agent
+	// and pvesim together) during the creates, per VM: what the machine's
+	// load does not change, unlike the latencies.
+	CPUPerVM time.Duration
 }
 
 type agentScaleResult struct {
@@ -137,12 +142,23 @@ func (b *bench) agentScaleRun(ctx context.Context, guests, round int) (_ agentSc
 		}
 		defer pprof.StopCPUProfile()
 	}
+	cpu0 := processCPU()
 	if run.Level, _, err = cl.createConcurrent(ctx, c.Creates, b.cfg.VMInFlight, b.cfg.VMPoll); err != nil {
 		return run, err
 	}
+	run.CPUPerVM = (processCPU() - cpu0) / time.Duration(c.Creates)
 	run.Load = loadAverage()
 	run.Passes, run.PassMean, run.GuestsSeen, err = reconcileCost(reg)
 	return run, err
+}
+
+// processCPU is the CPU time this process has used, user and system.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // reconcileCost reads the agent's reconciliation metrics: passes, their
@@ -206,9 +222,9 @@ func (r *agentScaleResult) print(out io.Writer) {
 		r.InFlight, r.Nodes)
 	for _, run := range r.Runs {
 		l := run.Level
-		fmt.Fprintf(out, "   %5d guests: %d VMs in %s (%.1f/s); p50 %s  p99 %s  max %s; POST p99 %s; reconciliation: %d passes, mean %s, %d guests listed; load %s\n",
+		fmt.Fprintf(out, "   %5d guests: %d VMs in %s (%.1f/s); p50 %s  p99 %s  max %s; POST p99 %s; CPU %s per VM; reconciliation: %d passes, mean %s, %d guests listed; load %s\n",
 			run.Guests, l.VMs, l.Elapsed.Round(time.Millisecond), l.Rate(), ms(l.P50), ms(l.P99), ms(l.Max), ms(l.PostP99),
-			run.Passes, ms(run.PassMean), run.GuestsSeen, run.Load)
+			ms(run.CPUPerVM), run.Passes, ms(run.PassMean), run.GuestsSeen, run.Load)
 	}
 	for _, v := range []struct {
 		what string

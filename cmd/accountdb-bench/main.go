@@ -120,6 +120,7 @@ func parseFlags(args []string) (config, error) {
 	fs.Float64Var(&c.VMCommandRate, "vm-command-rate", 200, "VM commands/s (reboots) during the projection-lag run; 0 skips it")
 	fs.DurationVar(&c.VMCommandDuration, "vm-command-duration", 10*time.Second, "how long the projection-lag run issues commands")
 	fs.IntVar(&c.VMAgentConcurrency, "vm-agent-concurrency", 0, "the agent's Proxmox operations at once; 0 means its default")
+	fs.DurationVar(&runningLimit, "vm-running-limit", time.Minute, "how long one VM may take to run before a VM phase fails")
 	if err := fs.Parse(args); err != nil {
 		return c, err
 	}

@@ -322,8 +322,9 @@ func (c *vmClient) createVM(ctx context.Context, name string) (string, error) {
 	return a.ID, nil
 }
 
-// runningLimit is how long one VM may take to run before the phase fails.
-const runningLimit = time.Minute
+// runningLimit is how long one VM may take to run before the phase fails
+// (-vm-running-limit).
+var runningLimit = time.Minute
 
 // waitRunning polls GET /v1/vms/{id} every interval until the VM runs.
 func (c *vmClient) waitRunning(ctx context.Context, id string, interval time.Duration) error {

@@ -205,12 +205,25 @@ func TestProxmoxFaults(t *testing.T) {
 }
 
 // TestDriftOnProxmox: a guest stopped and one deleted behind AccountDB's
-// back show up in the read model.
+// back show up in the read model; one whose node went offline (Proxmox
+// lists it "unknown") is neither.
 func TestDriftOnProxmox(t *testing.T) {
 	e := newRealEnv(t, stacktest.Options{}, pvesim.Options{})
 	en := e.tenant(t, roomyQuota)
-	a, b := en.create(t, "drift-a"), en.create(t, "drift-b")
-	va, vb := en.waitStatus(t, a.ID, "running"), en.waitStatus(t, b.ID, "running")
+	// One at a time: each lands on the node with the most free memory,
+	// so the three are on three nodes.
+	a := en.create(t, "drift-a")
+	va := en.waitStatus(t, a.ID, "running")
+	b := en.create(t, "drift-b")
+	vb := en.waitStatus(t, b.ID, "running")
+	c := en.create(t, "drift-c")
+	vc := en.waitStatus(t, c.ID, "running")
+	if vc.Node == va.Node || vc.Node == vb.Node {
+		t.Fatalf("drift-c on %s with drift-a on %s and drift-b on %s: placement did not spread them", vc.Node, va.Node, vb.Node)
+	}
+	if err := e.sim.Simulator().SetNodeOnline(vc.Node, false); err != nil {
+		t.Fatal(err)
+	}
 	if err := e.sim.Simulator().SetGuestStatus(va.VMID, pvesim.StatusStopped); err != nil {
 		t.Fatal(err)
 	}
@@ -219,6 +232,16 @@ func TestDriftOnProxmox(t *testing.T) {
 	}
 	en.waitStatus(t, a.ID, "stopped")
 	en.waitStatus(t, b.ID, "deleted")
+	// Once more on drift-a: the observation that shows it comes after one
+	// that listed drift-c unknown had been recorded in full (the core
+	// records observations one at a time).
+	if err := e.sim.Simulator().SetGuestStatus(va.VMID, pvesim.StatusRunning); err != nil {
+		t.Fatal(err)
+	}
+	en.waitStatus(t, a.ID, "running")
+	if v := en.get(t, c.ID, 0); v.Status != "running" {
+		t.Fatalf("drift-c, on an offline node, is %q: want it left running", v.Status)
+	}
 }
 
 // TestManyConcurrentCreatesAcrossTenants: 200 creates from 4 tenants at

@@ -187,10 +187,3 @@ func (x *guestIndex) templates(name, kind string) []guest {
 	slices.SortFunc(out, func(a, b guest) int { return a.VMID - b.VMID })
 	return out
 }
-
-// size is the number of guests known.
-func (x *guestIndex) size() int {
-	x.mu.Lock()
-	defer x.mu.Unlock()
-	return len(x.byVMID)
-}

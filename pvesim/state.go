@@ -143,11 +143,10 @@ func (g *guest) cores() int {
 
 var (
 	qemuDiskKeyRe = regexp.MustCompile(`^(scsi|sata|virtio|ide|efidisk|tpmstate)\d+$`)
-	lxcDiskKeyRe  = regexp.MustCompile(`^(rootfs|mp\d+)$`)
 	sizeOptRe     = regexp.MustCompile(`(?:^|,)size=(\d+(?:\.\d+)?)([KMGT]?)`)
 )
 
-// isDiskKey is qemuDiskKeyRe or lxcDiskKeyRe (and not a CD-ROM) without
+// isDiskKey is qemuDiskKeyRe (and not a CD-ROM), or rootfs/mpN, without
 // a regexp: node usage asks it of every key of every guest on the node.
 func (g *guest) isDiskKey(k string) bool {
 	if g.kind == kindLXC {

@@ -120,6 +120,8 @@ type System struct {
 	Store    *eventstore.Store
 	Commands *commands.Handler
 	Pool     *pgxpool.Pool
+	// Privacy is the key store, sealer and revealer (nil without a vault).
+	Privacy *Privacy
 
 	log      *slog.Logger
 	reg      *prometheus.Registry
@@ -167,8 +169,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *System, err er
 	if err := tenantdb.RequireServerVersion(vctx, s.Pool); err != nil {
 		return nil, err
 	}
-	s.Store = NewStore(eventstore.New(s.Pool, s.reg))
-	s.Commands = NewCommandHandler(s.Store, cfg.Identity.Keys).WithVault(cfg.Vault).WithLogger(log)
+	if s.Privacy, err = OpenPrivacy(ctx, cfg.AppDatabaseURL, cfg.Vault); err != nil {
+		return nil, err
+	}
+	s.Store = s.Privacy.Store(NewStore(eventstore.New(s.Pool, s.reg)))
+	s.Commands = s.Privacy.Commands(NewCommandHandler(s.Store, cfg.Identity.Keys).WithVault(cfg.Vault).WithLogger(log))
 	if cfg.DevLoopbackHTTP {
 		s.Commands.AllowLoopbackHTTPClusters()
 	}
@@ -208,7 +213,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *System, err er
 	s.limits = pglimits.New(s.Pool, log)
 	for _, p := range Projectors() {
 		s.runners = append(s.runners, projections.NewRunner(s.Pool, js, p, projections.RunnerOptions{Metrics: metrics, Logger: log,
-			Upcasters: Upcasters(), Leases: s.leases, Log: s.Store}))
+			Upcasters: Upcasters(), Revealer: s.Privacy.EventRevealer(), Leases: s.leases, Log: s.Store}))
 	}
 	// One scheduler runs backup schedules, elected on the same leases.
 	sc := cfg.BackupSchedules
@@ -220,6 +225,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *System, err er
 		if wo.Logger == nil {
 			wo.Logger = log
 		}
+		wo.Revealer = s.Privacy.EventRevealer()
 		if cfg.DevLoopbackHTTP {
 			wo.Guard.Allow = append(wo.Guard.Allow, netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"))
 		}
@@ -245,7 +251,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *System, err er
 			CORSOrigins: cfg.Identity.CORSOrigins, TrustedProxies: cfg.Identity.TrustedProxies, CursorKey: cfg.Identity.CursorKey,
 			V1: &api.V1{Commands: s.Commands, Pool: s.Pool, Store: s.Store, JS: js, Verifier: &auth.Verifier{Keys: cfg.Identity.Keys},
 				PublicRate: cfg.PublicRate, UserRate: cfg.UserRate, TenantRate: cfg.TenantRate, Metrics: s.reg, Limits: lim, Vault: cfg.Vault,
-				Checkpoints: s.notifier, RateCounter: s.limits, Slots: s.limits, ConsoleDrain: s.consoles},
+				Checkpoints: s.notifier, RateCounter: s.limits, Slots: s.limits, ConsoleDrain: s.consoles,
+				Revealer: s.Privacy.EventRevealer()},
 			Console: web.Handler()}),
 		// A client gets this long to send its request and to take the
 		// answer; an idle keep-alive connection is closed after
@@ -345,6 +352,7 @@ func (s *System) close() {
 	if s.Pool != nil {
 		s.Pool.Close()
 	}
+	s.Privacy.Close()
 }
 
 func ignoreCancel(err error) error {

@@ -28,9 +28,9 @@ type encoded struct {
 type bodies struct {
 	revealer Revealer
 	mu       sync.Mutex
-	m    map[string]encoded
-	ring []string
-	next int
+	m        map[string]encoded
+	ring     []string
+	next     int
 }
 
 const bodiesKept = 4096

@@ -47,7 +47,7 @@ type Config struct {
 	// events as carried.
 	Revealer Revealer
 	Options  Options
-	Metrics       prometheus.Registerer // nil: the metrics are not registered
+	Metrics  prometheus.Registerer // nil: the metrics are not registered
 }
 
 // Revealer opens events' sealed personal values (privacy.Revealer).

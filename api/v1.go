@@ -165,6 +165,9 @@ func mountV1(r chi.Router, d *V1) {
 		r.With(srv.require(auth.PermRoleAssign)).Put("/v1/users/{id}/roles", srv.changeRoles)
 		r.With(srv.require(auth.PermUserManage)).Post("/v1/users/{id}/disable", srv.disableUser)
 		r.With(srv.require(auth.PermUserManage)).Post("/v1/users/{id}/enable", srv.enableUser)
+		r.With(srv.require(auth.PermUserManage)).Post("/v1/users/{id}/erase", srv.eraseUser)
+		// The person themself, or user:manage: checked in the handler.
+		r.Get("/v1/users/{id}/export", srv.exportUser)
 		// Changing one's own password needs no permission; another's needs
 		// user:manage, checked in the handler once the target is known.
 		r.With(srv.sessionOnly).Put("/v1/users/{id}/password", srv.changePassword)

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/accountdb/accountdb/tenantdb"
@@ -21,6 +22,9 @@ type PGKeys struct {
 	pool  *pgxpool.Pool
 	vault *vault.Vault
 	cache *keyCache
+	// gen moves whenever this process learns that keys were destroyed
+	// (Forget, DestroyMetadataKeys): caches of revealed events compare it.
+	gen atomic.Uint64
 }
 
 var _ Keys = (*PGKeys)(nil)
@@ -153,8 +157,15 @@ func EraseSubjectTx(ctx context.Context, tx pgx.Tx, tenant, subject uuid.UUID) e
 	return nil
 }
 
-// Forget drops subject's cached keys in this process.
-func (k *PGKeys) Forget(tenant, subject uuid.UUID) { k.cache.forgetSubject(tenant, subject) }
+// Forget drops subject's cached keys in this process (after its erasure).
+func (k *PGKeys) Forget(tenant, subject uuid.UUID) {
+	k.cache.forgetSubject(tenant, subject)
+	k.gen.Add(1)
+}
+
+// Generation changes whenever this process learns that keys were destroyed:
+// a cache of revealed events made at another generation is stale.
+func (k *PGKeys) Generation() uint64 { return k.gen.Load() }
 
 // DestroyMetadataKeys destroys tenant's request-metadata keys of days before
 // the UTC day of before (retention), and answers how many it destroyed.
@@ -171,6 +182,7 @@ func (k *PGKeys) DestroyMetadataKeys(ctx context.Context, tenant uuid.UUID, befo
 	}
 	if n > 0 {
 		k.cache.forgetAll()
+		k.gen.Add(1)
 	}
 	return n, nil
 }

@@ -39,10 +39,37 @@ func (r *Revealer) Reveal(ctx context.Context, evs []eventlog.Event) error {
 
 var cipherMarker = []byte(cipherPrefix)
 
-// RevealEvent reveals one event in place.
+var erasedEventType = domain.UserErased{}.EventType()
+
+// forgetter is a key store that can drop a subject's cached keys and say
+// when it last did (PGKeys).
+type forgetter interface {
+	Forget(tenant, subject uuid.UUID)
+	Generation() uint64
+}
+
+// Generation changes whenever this process learns that keys were destroyed
+// (an erasure here, a user_erased passing through, retention): callers that
+// cache revealed events (the live feed, webhooks) drop what they revealed
+// at another generation.
+func (r *Revealer) Generation() uint64 {
+	if f, ok := r.keys.(forgetter); ok {
+		return f.Generation()
+	}
+	return 0
+}
+
+// RevealEvent reveals one event in place. A user_erased passing through
+// makes this process forget the subject's cached keys at once, whichever
+// process erased them.
 func (r *Revealer) RevealEvent(ctx context.Context, e *eventlog.Event) error {
 	if r == nil {
 		return nil
+	}
+	if e.Type == erasedEventType {
+		if f, ok := r.keys.(forgetter); ok {
+			f.Forget(e.TenantID, e.Stream.ID)
+		}
 	}
 	var err error
 	if e.Metadata.ClientIP, err = r.open(ctx, e.TenantID, fieldClientIP, e.Metadata.ClientIP); err != nil {

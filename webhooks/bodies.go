@@ -19,6 +19,7 @@ type encoded struct {
 	event eventlog.Event
 	body  []byte
 	made  time.Time
+	gen   uint64 // the revealer's generation when it was revealed
 }
 
 // bodies keeps the last events' encodings, so that the endpoints of one
@@ -54,7 +55,11 @@ func (b *bodies) of(m jetstream.Msg) (encoded, error) {
 	b.mu.Lock()
 	enc, ok := b.m[id]
 	b.mu.Unlock()
-	if ok && id != "" && time.Since(enc.made) <= bodiesMaxAge {
+	var gen uint64
+	if b.revealer != nil {
+		gen = b.revealer.Generation()
+	}
+	if ok && id != "" && enc.gen == gen && time.Since(enc.made) <= bodiesMaxAge {
 		return enc, nil
 	}
 	e, err := bus.DecodeMessage(m.Data())
@@ -74,6 +79,7 @@ func (b *bodies) of(m jetstream.Msg) (encoded, error) {
 	if enc, err = encode(e); err != nil || id == "" {
 		return enc, err
 	}
+	enc.gen = gen
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if old := b.ring[b.next]; old != "" {

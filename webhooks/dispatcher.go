@@ -63,8 +63,11 @@ type Options struct {
 }
 
 // Revealer opens events' sealed personal values (privacy.Revealer).
+// Generation changes when keys were destroyed: bodies revealed at another
+// generation are encoded again.
 type Revealer interface {
 	Reveal(ctx context.Context, evs []eventlog.Event) error
+	Generation() uint64
 }
 
 func (o Options) withDefaults() Options {

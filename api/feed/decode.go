@@ -33,6 +33,7 @@ type frames struct {
 	redacted []byte    // without it; nil when it has none (frame is then the same)
 	actor    uuid.UUID // who caused the event
 	made     time.Time // when its personal values were revealed
+	gen      uint64    // the revealer's generation then
 }
 
 // framesMaxAge is how long cached frames are served: they hold revealed
@@ -71,7 +72,7 @@ func (f *Feed) decode(m jetstream.Msg, tenant string) (liveEvent, error) {
 		return liveEvent{}, errors.New("a subject outside the tenant's: " + m.Subject())
 	}
 	ev := liveEvent{seq: meta.Sequence.Stream, pos: pos, streamType: parts[1], eventType: parts[2]}
-	if fr, ok := f.frames.get(pos.GlobalPosition); ok {
+	if fr, ok := f.frames.get(pos.GlobalPosition, f.generation()); ok {
 		ev.frames = fr
 		return ev, nil
 	}
@@ -79,6 +80,7 @@ func (f *Feed) decode(m jetstream.Msg, tenant string) (liveEvent, error) {
 	if err == nil && e.Position.GlobalPosition != pos.GlobalPosition {
 		err = errors.New("the payload's position is not the header's")
 	}
+	gen := f.generation()
 	if err == nil && f.revealer != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), revealTimeout)
 		one := []eventlog.Event{e}
@@ -88,6 +90,7 @@ func (f *Feed) decode(m jetstream.Msg, tenant string) (liveEvent, error) {
 	}
 	if err == nil {
 		ev.frames, err = eventFrames(e, f.body)
+		ev.frames.gen = gen
 	}
 	if err != nil {
 		return liveEvent{}, err
@@ -130,11 +133,19 @@ type frameCache struct {
 
 const frameCacheBytes = 16 << 20
 
-func (c *frameCache) get(pos int64) (frames, bool) {
+// generation is the revealer's generation (0 without one).
+func (f *Feed) generation() uint64 {
+	if f.revealer == nil {
+		return 0
+	}
+	return f.revealer.Generation()
+}
+
+func (c *frameCache) get(pos int64, gen uint64) (frames, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b, ok := c.m[pos]
-	if ok && time.Since(b.made) > framesMaxAge {
+	if ok && (b.gen != gen || time.Since(b.made) > framesMaxAge) {
 		return frames{}, false
 	}
 	return b, ok

@@ -51,8 +51,11 @@ type Config struct {
 }
 
 // Revealer opens events' sealed personal values (privacy.Revealer).
+// Generation changes when keys were destroyed: frames revealed at another
+// generation are decoded again.
 type Revealer interface {
 	Reveal(ctx context.Context, evs []eventlog.Event) error
+	Generation() uint64
 }
 
 // ErrNoBus refuses a stream when the process has no JetStream to read.

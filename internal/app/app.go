@@ -225,7 +225,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *System, err er
 		if wo.Logger == nil {
 			wo.Logger = log
 		}
-		wo.Revealer = s.Privacy.EventRevealer()
+		wo.Revealer = s.Privacy.CachingRevealer()
 		if cfg.DevLoopbackHTTP {
 			wo.Guard.Allow = append(wo.Guard.Allow, netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"))
 		}
@@ -252,7 +252,7 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *System, err er
 			V1: &api.V1{Commands: s.Commands, Pool: s.Pool, Store: s.Store, JS: js, Verifier: &auth.Verifier{Keys: cfg.Identity.Keys},
 				PublicRate: cfg.PublicRate, UserRate: cfg.UserRate, TenantRate: cfg.TenantRate, Metrics: s.reg, Limits: lim, Vault: cfg.Vault,
 				Checkpoints: s.notifier, RateCounter: s.limits, Slots: s.limits, ConsoleDrain: s.consoles,
-				Revealer: s.Privacy.EventRevealer()},
+				Revealer: s.Privacy.CachingRevealer()},
 			Console: web.Handler()}),
 		// A client gets this long to send its request and to take the
 		// answer; an idle keep-alive connection is closed after

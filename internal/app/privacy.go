@@ -76,3 +76,18 @@ func (p *Privacy) EventRevealer() eventstore.Revealer {
 	}
 	return p.Revealer
 }
+
+// CachingRevealer is p's revealer for the readers that cache what they
+// revealed (the live feed, webhooks), nil without p.
+func (p *Privacy) CachingRevealer() CachingRevealer {
+	if p == nil {
+		return nil
+	}
+	return p.Revealer
+}
+
+// CachingRevealer is feed.Revealer and webhooks.Revealer.
+type CachingRevealer interface {
+	eventstore.Revealer
+	Generation() uint64
+}

@@ -158,6 +158,8 @@ func mountV1(r chi.Router, d *V1) {
 		r.With(srv.require(auth.PermTenantManage)).Patch("/v1/tenants/{id}", srv.updateTenant)
 		r.With(srv.require(auth.PermTenantManage)).Post("/v1/tenants/{id}/suspend", srv.suspendTenant)
 		r.With(srv.require(auth.PermTenantManage)).Post("/v1/tenants/{id}/resume", srv.resumeTenant)
+		r.With(srv.require(auth.PermTenantManage)).Get("/v1/tenants/{id}/privacy", srv.getTenantPrivacy)
+		r.With(srv.require(auth.PermTenantManage)).Put("/v1/tenants/{id}/privacy", srv.setTenantPrivacy)
 
 		r.With(srv.require(auth.PermUserManage)).Post("/v1/users", srv.createUser)
 		r.With(srv.require(auth.PermUserRead)).Get("/v1/users", srv.listUsers)

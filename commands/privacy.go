@@ -89,3 +89,25 @@ func (h *Handler) eraseUser(ctx context.Context, a Actor, o Options, tenant, id 
 	}
 	return res, err
 }
+
+// SetTenantPrivacyPolicy sets how many days tenant id's request metadata
+// (client IPs, user agents) stays readable (domain.TenantPrivacyPolicySet).
+func (h *Handler) SetTenantPrivacyPolicy(ctx context.Context, a Actor, o Options, id uuid.UUID, days int) (Result, error) {
+	return h.onTenant(ctx, a, o, id, func(t *domain.Tenant) ([]domain.Event, error) { return t.SetPrivacyPolicy(days) })
+}
+
+// RequestMetadataRetention is tenant's retention of request metadata in
+// days (the platform tenant, which has no stream, keeps the default).
+func (h *Handler) RequestMetadataRetention(ctx context.Context, tenant uuid.UUID) (int, error) {
+	if tenant == domain.PlatformTenant {
+		return domain.DefaultRequestMetadataDays, nil
+	}
+	t, err := h.LoadTenant(ctx, tenant)
+	if err != nil {
+		return 0, err
+	}
+	if !t.Exists() {
+		return 0, domain.ErrNotFound
+	}
+	return t.RequestMetadataRetention(), nil
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/ingest"
 	"github.com/accountdb/accountdb/internal/jetstreams"
+	"github.com/accountdb/accountdb/privacy"
 	"github.com/accountdb/accountdb/projections"
 	"github.com/accountdb/accountdb/relay"
 	"github.com/accountdb/accountdb/tenantdb"
@@ -122,6 +123,9 @@ type System struct {
 	Pool     *pgxpool.Pool
 	// Privacy is the key store, sealer and revealer (nil without a vault).
 	Privacy *Privacy
+	// Retention applies the tenants' retention of request metadata (nil
+	// without Privacy).
+	Retention *privacy.Retention
 
 	log      *slog.Logger
 	reg      *prometheus.Registry
@@ -219,6 +223,10 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *System, err er
 	sc := cfg.BackupSchedules
 	sc.Pool, sc.Commands, sc.Leases, sc.Log = s.Pool, s.Commands, s.leases, log
 	s.sched = backupsched.New(sc)
+	if s.Privacy != nil {
+		s.Retention = privacy.NewRetention(privacy.RetentionConfig{Pool: s.Pool, Keys: s.Privacy.Keys, Policies: s.Commands,
+			Leases: s.leases, Log: log})
+	}
 
 	if cfg.Vault != nil {
 		wo := cfg.Webhooks
@@ -296,6 +304,9 @@ func (s *System) Run(ctx context.Context) error {
 	g.Go(func() error { return ignoreCancel(s.notifier.Run(gctx)) })
 	g.Go(func() error { return ignoreCancel(s.limits.Run(gctx)) })
 	g.Go(func() error { return ignoreCancel(s.sched.Run(gctx)) })
+	if s.Retention != nil {
+		g.Go(func() error { return ignoreCancel(s.Retention.Run(gctx)) })
+	}
 	for _, r := range s.runners {
 		g.Go(func() error { return ignoreCancel(r.Run(gctx)) })
 	}

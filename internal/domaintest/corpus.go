@@ -127,7 +127,7 @@ func (p *corpusPool) record(evs []domain.Event) {
 func (c *corpus) tenant(i int) uuid.UUID {
 	evs := []domain.Event{&domain.TenantCreated{Name: fmt.Sprintf("tenant-%d", i), Quota: quota(c.r)}}
 	changes := []domain.Event{&domain.TenantRenamed{Name: name(c.r, "acme")}, &domain.TenantQuotaChanged{Quota: quota(c.r)},
-		&domain.TenantSuspendedEvent{}, &domain.TenantResumed{}}
+		&domain.TenantSuspendedEvent{}, &domain.TenantResumed{}, &domain.TenantPrivacyPolicySet{RequestMetadataDays: 30}}
 	for _, e := range changes {
 		if i == 0 || c.r.IntN(2) == 0 {
 			evs = append(evs, e)

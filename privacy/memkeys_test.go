@@ -51,4 +51,4 @@ func (m *memKeys) erase(tenant, subject uuid.UUID) {
 }
 
 func (m *memKeys) Forget(uuid.UUID, uuid.UUID) { m.gen++ }
-func (m *memKeys) Generation() uint64         { return m.gen }
+func (m *memKeys) Generation() uint64          { return m.gen }

@@ -37,7 +37,7 @@ func userCreatedAppend() eventstore.Append {
 	return eventstore.Append{
 		Stream: eventlog.StreamID{Type: domain.StreamUser, ID: userA}, TenantID: tenantA, ActorID: adminA,
 		Metadata: eventlog.Metadata{RequestID: "r1", ClientIP: "198.51.100.7", UserAgent: "curl/8"},
-		Events: []eventstore.NewEvent{{Type: "user_created", Data: &domain.UserCreated{Email: "ada@example.com", DisplayName: "Ada L", Roles: []string{"viewer"}}}},
+		Events:   []eventstore.NewEvent{{Type: "user_created", Data: &domain.UserCreated{Email: "ada@example.com", DisplayName: "Ada L", Roles: []string{"viewer"}}}},
 	}
 }
 

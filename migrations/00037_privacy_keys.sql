@@ -54,11 +54,35 @@ GRANT SELECT, INSERT, DELETE ON subject_keys TO accountdb_app;
 GRANT SELECT, INSERT ON erased_subjects TO accountdb_app;
 
 -- Erasure removes what side tables hold of the person in the transaction of
--- its user_erased event: their credentials row (email) and their aggregate
--- snapshots (a cache whose state holds the decrypted email).
-GRANT DELETE ON user_credentials, snapshots TO accountdb_app;
+-- its user_erased event: their credentials row (email, password hash)...
+GRANT DELETE ON user_credentials TO accountdb_app;
+
+-- ...and the snapshots of their stream (a cache whose state holds the
+-- decrypted email). The service role still may not delete snapshots at
+-- will (they are the owner's cache, docs/AUDIT.md): this function, run as
+-- the owner, deletes one user stream's snapshots in the caller's tenant
+-- scope, and nothing else.
+CREATE POLICY definer_erase ON snapshots FOR DELETE TO accountdb_owner
+    USING (tenant_id = (SELECT nullif(current_setting('app.tenant_id', true), '')::uuid));
+
+-- +goose StatementBegin
+CREATE FUNCTION erase_user_snapshots(p_user uuid) RETURNS bigint
+    LANGUAGE sql VOLATILE SECURITY DEFINER SET search_path = pg_catalog, public
+AS $$
+    WITH d AS (
+        DELETE FROM public.snapshots
+        WHERE tenant_id = (SELECT nullif(current_setting('app.tenant_id', true), '')::uuid)
+          AND stream_id = 'user-' || p_user::text
+        RETURNING 1)
+    SELECT count(*) FROM d
+$$;
+-- +goose StatementEnd
+REVOKE ALL ON FUNCTION erase_user_snapshots(uuid) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION erase_user_snapshots(uuid) TO accountdb_app;
 
 -- +goose Down
 SET LOCAL ROLE accountdb_owner;
-REVOKE DELETE ON user_credentials, snapshots FROM accountdb_app;
+DROP FUNCTION erase_user_snapshots(uuid);
+DROP POLICY definer_erase ON snapshots;
+REVOKE DELETE ON user_credentials FROM accountdb_app;
 DROP TABLE erased_subjects, subject_keys;

@@ -68,6 +68,13 @@ func TestAdminEraseUserAndPrivacyReport(t *testing.T) {
 	if out, err := cli("replay", "--stream", stream); err != nil || !strings.Contains(out, email) {
 		t.Fatalf("replay before: %v\n%s", err, out)
 	}
+	// A snapshot of the user's stream (taken every 500 events) holds the
+	// decrypted email: erasure deletes it.
+	conn := db.AdminConn(t)
+	if _, err := conn.Exec(ctx, `INSERT INTO snapshots (tenant_id, stream_id, state_version, stream_version, covered_until, state)
+		VALUES ($1, $2, 'test', 1, now(), jsonb_build_object('Email', $3::text))`, tenant.ID, stream, email); err != nil {
+		t.Fatal(err)
+	}
 	if _, err := admin("erase-user", "--tenant", tenant.ID.String(), "--user", u.ID.String()); err == nil {
 		t.Fatal("erase-user without --yes ran")
 	}
@@ -77,6 +84,10 @@ func TestAdminEraseUserAndPrivacyReport(t *testing.T) {
 	}
 	if out, err := cli("replay", "--stream", stream); err != nil || strings.Contains(out, email) || !strings.Contains(out, domain.Erased) {
 		t.Fatalf("replay after: %v\n%s", err, out)
+	}
+	var snaps int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM snapshots WHERE stream_id = $1`, stream).Scan(&snaps); err != nil || snaps != 0 {
+		t.Fatalf("%d snapshots of the erased user's stream remain (%v)", snaps, err)
 	}
 	if _, err := admin("erase-user", "--tenant", tenant.ID.String(), "--user", u.ID.String(), "--yes"); err == nil || !strings.Contains(err.Error(), "no user") {
 		t.Fatalf("erasing twice: %v", err)

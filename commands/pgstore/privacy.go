@@ -5,7 +5,6 @@ import (
 	"fmt"
 
 	"github.com/accountdb/accountdb/commands"
-	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/privacy"
 	"github.com/google/uuid"
 )
@@ -20,7 +19,6 @@ var _ commands.PrivacyWriter = privacyWriter{}
 // keep are cleaned by the projectors from the event; these are the rows
 // commands keeps beside the log, and the keys.
 func (w privacyWriter) EraseUser(ctx context.Context, tenant, user uuid.UUID) error {
-	stream := eventlog.StreamID{Type: "user", ID: user}.String()
 	steps := []struct{ what, sql string }{
 		// The email (sign-in) and the password hash.
 		{"credentials", `DELETE FROM user_credentials WHERE user_id = $1`},
@@ -39,8 +37,9 @@ func (w privacyWriter) EraseUser(ctx context.Context, tenant, user uuid.UUID) er
 			return fmt.Errorf("erase %s: %w", s.what, err)
 		}
 	}
-	// Snapshots of their stream hold the decrypted state (email, name).
-	if _, err := w.tx.Exec(ctx, `DELETE FROM snapshots WHERE stream_id = $1`, stream); err != nil {
+	// Snapshots of their stream hold the decrypted state (email, name);
+	// only this owner's function may delete them (migration 00037).
+	if _, err := w.tx.Exec(ctx, `SELECT erase_user_snapshots($1)`, user); err != nil {
 		return fmt.Errorf("erase snapshots: %w", err)
 	}
 	return privacy.EraseSubjectTx(ctx, w.tx, tenant, user)

@@ -26,7 +26,7 @@ type Privacy struct {
 
 // keyPoolSize bounds the key pool: keys are cached, so it serves the first
 // reads of a subject's keys and their creation only.
-const keyPoolSize = 4
+const keyPoolSize = 2
 
 // OpenPrivacy connects the key store at appURL (the service role's URL),
 // sealing keys with v. Without a vault there is no secrets key to seal keys

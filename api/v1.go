@@ -52,6 +52,10 @@ type V1 struct {
 	// Checkpoints wakes read-your-writes waits when a projector moves,
 	// whichever replica runs it (nil: they poll).
 	Checkpoints *projections.Notifier
+	// Revealer opens the sealed personal values of the events GET
+	// /v1/events serves from the bus (nil: served as carried). The Store's
+	// reads reveal through its own (eventstore.WithRevealer).
+	Revealer feed.Revealer
 }
 
 // server is the /v1 API: what its handlers share. Every /v1 route is one
@@ -74,7 +78,7 @@ type server struct {
 func revokingTypes() []string {
 	var out []string
 	for _, e := range []domain.Event{&domain.TenantSuspendedEvent{}, &domain.UserDisabledEvent{}, &domain.UserRolesChanged{},
-		&domain.UserSessionsEnded{}, &domain.SessionEnded{}, &domain.APITokenRevoked{}} {
+		&domain.UserSessionsEnded{}, &domain.SessionEnded{}, &domain.APITokenRevoked{}, &domain.UserErased{}} {
 		out = append(out, e.EventType())
 	}
 	return out
@@ -87,7 +91,7 @@ func mountV1(r chi.Router, d *V1) {
 	srv := &server{commands: d.Commands, pool: d.Pool, store: d.Store, tokens: newVerifiedTokens(d.Verifier), checkpoints: d.Checkpoints,
 		events: feed.New(feed.Config{Bus: d.JS, Positions: eventPositions{d.Pool}, Sessions: streamAccess{d.Commands},
 			Body: func(e eventlog.Event) any { return toEventResponse(e) }, RevokingTypes: revokingTypes(),
-			Options: d.Events, Metrics: d.Metrics}),
+			Revealer: d.Revealer, Options: d.Events, Metrics: d.Metrics}),
 		exports:            newSlots("exports", "exports", lim.ExportsPerUser, lim.ExportsPerTenant, d.Slots),
 		streams:            newSlots("streams", "event streams", lim.StreamsPerUser, lim.StreamsPerTenant, d.Slots),
 		exportWriteTimeout: lim.ExportWriteTimeout,
@@ -154,6 +158,8 @@ func mountV1(r chi.Router, d *V1) {
 		r.With(srv.require(auth.PermTenantManage)).Patch("/v1/tenants/{id}", srv.updateTenant)
 		r.With(srv.require(auth.PermTenantManage)).Post("/v1/tenants/{id}/suspend", srv.suspendTenant)
 		r.With(srv.require(auth.PermTenantManage)).Post("/v1/tenants/{id}/resume", srv.resumeTenant)
+		r.With(srv.require(auth.PermTenantManage)).Get("/v1/tenants/{id}/privacy", srv.getTenantPrivacy)
+		r.With(srv.require(auth.PermTenantManage)).Put("/v1/tenants/{id}/privacy", srv.setTenantPrivacy)
 
 		r.With(srv.require(auth.PermUserManage)).Post("/v1/users", srv.createUser)
 		r.With(srv.require(auth.PermUserRead)).Get("/v1/users", srv.listUsers)
@@ -161,6 +167,9 @@ func mountV1(r chi.Router, d *V1) {
 		r.With(srv.require(auth.PermRoleAssign)).Put("/v1/users/{id}/roles", srv.changeRoles)
 		r.With(srv.require(auth.PermUserManage)).Post("/v1/users/{id}/disable", srv.disableUser)
 		r.With(srv.require(auth.PermUserManage)).Post("/v1/users/{id}/enable", srv.enableUser)
+		r.With(srv.require(auth.PermUserManage)).Post("/v1/users/{id}/erase", srv.eraseUser)
+		// The person themself, or user:manage: checked in the handler.
+		r.Get("/v1/users/{id}/export", srv.exportUser)
 		// Changing one's own password needs no permission; another's needs
 		// user:manage, checked in the handler once the target is known.
 		r.With(srv.sessionOnly).Put("/v1/users/{id}/password", srv.changePassword)

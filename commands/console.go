@@ -52,11 +52,15 @@ func (h *Handler) RecordConsoleClosed(ctx context.Context, a Actor, tenant, id u
 }
 
 func (h *Handler) appendConsole(ctx context.Context, a Actor, tenant, id uuid.UUID, expected eventstore.ExpectedVersion, e domain.Event) error {
-	_, err := h.store.Append(ctx, eventstore.Append{
+	app := eventstore.Append{
 		Stream: consoleStream(id), TenantID: tenant, Expected: expected,
 		ActorID: a.UserID, CorrelationID: a.CorrelationID, Metadata: a.Metadata,
 		Events: []eventstore.NewEvent{{Type: e.EventType(), Data: e}},
-	})
+	}
+	if err := h.seal(ctx, &app); err != nil {
+		return fmt.Errorf("record %s: %w", e.EventType(), err)
+	}
+	_, err := h.store.Append(ctx, app)
 	if err != nil {
 		return fmt.Errorf("record %s: %w", e.EventType(), err)
 	}

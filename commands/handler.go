@@ -97,6 +97,8 @@ type Handler struct {
 	now       func() time.Time
 	usage     *tokenUsage // API token uses not yet written
 	oidc      *oidcClients
+	sealer    Sealer       // see WithSealer
+	forgetter KeyForgetter // see WithKeyForgetter
 }
 
 // New returns a handler on the event log store and the side tables beside
@@ -203,7 +205,7 @@ func (h *Handler) commit(ctx context.Context, a Actor, o Options, c change) (Res
 	if len(c.events) == 0 {
 		return res, nil // nothing changed: answer with the current version
 	}
-	app, err := h.newAppend(a, o, c)
+	app, err := h.newAppend(ctx, a, o, c)
 	if err != nil {
 		return Result{}, err
 	}
@@ -233,7 +235,7 @@ func (h *Handler) appendWithSide(ctx context.Context, app eventstore.Append, c c
 	return h.tables.AppendWith(ctx, app, c.lockTenant, write)
 }
 
-func (h *Handler) newAppend(a Actor, o Options, c change) (eventstore.Append, error) {
+func (h *Handler) newAppend(ctx context.Context, a Actor, o Options, c change) (eventstore.Append, error) {
 	expected := eventstore.NoStream()
 	switch {
 	case c.anyVersion:
@@ -252,11 +254,12 @@ func (h *Handler) newAppend(a Actor, o Options, c change) (eventstore.Append, er
 	if c.commandID != uuid.Nil {
 		cmd = c.commandID
 	}
-	return eventstore.Append{
+	app := eventstore.Append{
 		Stream: c.stream, TenantID: c.tenant, Expected: expected,
 		CommandID: cmd, RequestHash: o.RequestHash, CausationID: c.causation,
 		ActorID: a.UserID, CorrelationID: a.CorrelationID, Metadata: a.Metadata, Events: evs,
-	}, nil
+	}
+	return app, h.seal(ctx, &app)
 }
 
 // record appends one audit event to a fresh stream (a failed sign-in, a
@@ -266,11 +269,15 @@ func (h *Handler) record(ctx context.Context, a Actor, tenant uuid.UUID, e domai
 	if err != nil {
 		return err
 	}
-	_, err = h.store.Append(ctx, eventstore.Append{
+	app := eventstore.Append{
 		Stream: st, TenantID: tenant, Expected: eventstore.NoStream(),
 		ActorID: a.UserID, CorrelationID: a.CorrelationID, Metadata: a.Metadata,
 		Events: []eventstore.NewEvent{{Type: e.EventType(), Data: e}},
-	})
+	}
+	if err := h.seal(ctx, &app); err != nil {
+		return fmt.Errorf("record %s: %w", e.EventType(), err)
+	}
+	_, err = h.store.Append(ctx, app)
 	if err != nil {
 		return fmt.Errorf("record %s: %w", e.EventType(), err)
 	}

@@ -23,7 +23,7 @@ func (h *Handler) appendLinked(ctx context.Context, a Actor, o Options, app even
 	}
 	linked := make([]eventstore.Append, 0, len(c.linked))
 	for _, l := range c.linked {
-		la, err := h.newAppend(a, Options{}, l)
+		la, err := h.newAppend(ctx, a, Options{}, l)
 		if err != nil {
 			return eventstore.AppendResult{}, err
 		}

@@ -76,4 +76,5 @@ type TxTables interface {
 	APITokens() APITokenWriter
 	MFA() MFAWriter
 	Identities() IdentityWriter
+	Privacy() PrivacyWriter
 }

@@ -63,6 +63,7 @@ var pinnedShapes = []string{
 	4: "0d420ba861ac", // VM.Network, VM.GuestAddresses, Quota.MaxIPv4, IPPool
 	5: "5e835121bf08", // VM.PendingSince
 	6: "36b055e30710", // VM.SnapshotParent(s), Backups, Restoring, Quota.MaxSnapshotsPerVM, MaxBackupsGB
+	7: "326192c1eafe", // Tenant.RequestMetadataDays; User's Apply of user_erased
 }
 
 // TestAggregateShapeIsPinned: snapshots store VM, User, Tenant (and IPPool) as

@@ -104,17 +104,21 @@ var tenantEvents = []func() Event{
 	func() Event { return &TenantQuotaChanged{} },
 	func() Event { return &TenantSuspendedEvent{} },
 	func() Event { return &TenantResumed{} },
+	func() Event { return &TenantPrivacyPolicySet{} },
 }
 
 // Tenant is an account: a set of users and their VMs under one quota.
 type Tenant struct {
-	ID        uuid.UUID
-	Name      string
-	Status    TenantStatus
-	Quota     Quota
-	CreatedAt time.Time
-	UpdatedAt time.Time
-	Version   int64
+	ID     uuid.UUID
+	Name   string
+	Status TenantStatus
+	Quota  Quota
+	// RequestMetadataDays is the retention of request metadata the tenant
+	// set (0: DefaultRequestMetadataDays), tenant_privacy.go.
+	RequestMetadataDays int
+	CreatedAt           time.Time
+	UpdatedAt           time.Time
+	Version             int64
 }
 
 // Exists reports whether the tenant has been created.
@@ -129,6 +133,8 @@ func (t *Tenant) Apply(e Event, at time.Time) {
 		t.Name = e.Name
 	case *TenantQuotaChanged:
 		t.Quota = e.Quota
+	case *TenantPrivacyPolicySet:
+		t.RequestMetadataDays = e.RequestMetadataDays
 	case *TenantSuspendedEvent:
 		t.Status = TenantSuspended
 	case *TenantResumed:

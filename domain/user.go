@@ -59,6 +59,7 @@ var userEvents = []func() Event{
 	func() Event { return &UserSessionsEnded{} },
 	func() Event { return &UserSSHKeyAdded{} },
 	func() Event { return &UserSSHKeyRemoved{} },
+	func() Event { return &UserErased{} },
 }
 
 // User is a person who signs in to one tenant.
@@ -75,8 +76,8 @@ type User struct {
 	Version     int64
 }
 
-// Exists reports whether the user has been created.
-func (u *User) Exists() bool { return u.Version > 0 }
+// Exists reports whether the user has been created and not erased.
+func (u *User) Exists() bool { return u.Version > 0 && u.Status != UserErasedStatus }
 
 // Apply mutates the user by one recorded event.
 func (u *User) Apply(e Event, at time.Time) {
@@ -91,6 +92,8 @@ func (u *User) Apply(e Event, at time.Time) {
 		u.Status = UserActive
 	case *UserSSHKeyAdded, *UserSSHKeyRemoved:
 		u.applySSHKey(e)
+	case *UserErased:
+		u.Email, u.DisplayName, u.SSHKeys, u.Status = "", "", nil, UserErasedStatus
 	}
 	u.UpdatedAt = at
 	u.Version++

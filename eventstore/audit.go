@@ -127,6 +127,9 @@ func (s *Store) AuditPage(ctx context.Context, sc tenantdb.Scope, f AuditFilter,
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
+	if out, err = s.reveal(ctx, out); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
 	return out, nil
 }
 

@@ -98,5 +98,8 @@ func (s *Store) auditChunk(ctx context.Context, sc tenantdb.Scope, f *AuditFilte
 		chunk, err = scanEvents(rows, auditChunk)
 		return err
 	})
-	return chunk, err
+	if err != nil {
+		return nil, err
+	}
+	return s.reveal(ctx, chunk)
 }

@@ -39,6 +39,9 @@ func (s *Store) ReadStreamUntil(ctx context.Context, sc tenantdb.Scope, stream e
 	if err != nil {
 		return nil, fmt.Errorf("read stream %s: %w", stream, err)
 	}
+	if out, err = s.reveal(ctx, out); err != nil {
+		return nil, fmt.Errorf("read stream %s: %w", stream, err)
+	}
 	return s.upcasters.upcastAll(out)
 }
 
@@ -95,6 +98,13 @@ func (s *Store) foldStream(ctx context.Context, tx pgx.Tx, stream eventlog.Strea
 		}
 		version = e.StreamVersion
 		e.ActorID, e.RecordedAt = uuid.UUID(actor.Bytes), e.RecordedAt.UTC()
+		if s.revealer != nil {
+			one := []eventlog.Event{e}
+			if err := s.revealer.Reveal(ctx, one); err != nil {
+				return err
+			}
+			e = one[0]
+		}
 		if err := s.upcasters.Upcast(&e); err != nil {
 			return err
 		}

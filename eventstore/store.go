@@ -21,6 +21,7 @@ type Store struct {
 	pool      *pgxpool.Pool
 	metrics   *storeMetrics
 	upcasters *Upcasters // see WithUpcasters
+	revealer  Revealer   // see WithRevealer
 }
 
 // New returns a store on pool. reg may be nil (no metrics exported).
@@ -132,6 +133,9 @@ func (s *Store) ReadAll(ctx context.Context, after eventlog.Position, limit int)
 		return err
 	})
 	if err != nil {
+		return nil, fmt.Errorf("read all: %w", err)
+	}
+	if out, err = s.reveal(ctx, out); err != nil {
 		return nil, fmt.Errorf("read all: %w", err)
 	}
 	return s.upcasters.upcastAll(out)

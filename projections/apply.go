@@ -24,6 +24,13 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) error {
 	ds := make([]delivery, len(msgs))
 	for i, m := range msgs {
 		ds[i] = decode(m)
+		if ds[i].err == nil && r.opts.Revealer != nil {
+			// A key that cannot be read now holds the event back, like
+			// one that cannot be decoded: it is retried, never skipped.
+			one := []eventlog.Event{ds[i].event}
+			ds[i].err = r.opts.Revealer.Reveal(ctx, one)
+			ds[i].event = one[0]
+		}
 		if ds[i].err == nil {
 			ds[i].err = r.opts.Upcasters.Upcast(&ds[i].event)
 		}

@@ -73,7 +73,7 @@ func (Users) Tables() []string { return []string{"users", "role_bindings"} }
 func (Users) EventTypes() []string {
 	return typesOf(&domain.UserCreated{}, &domain.UserRolesChanged{}, &domain.UserDisabledEvent{},
 		&domain.UserEnabled{}, &domain.UserPasswordChanged{}, &domain.UserSessionsEnded{}, &domain.UserSSHKeyAdded{},
-		&domain.UserSSHKeyRemoved{})
+		&domain.UserSSHKeyRemoved{}, &domain.UserErased{})
 }
 
 // Apply implements Projector.
@@ -104,6 +104,13 @@ func (Users) Apply(ctx context.Context, tx pgx.Tx, e eventlog.Event) error {
 		return setUserStatus(ctx, tx, e, "disabled")
 	case *domain.UserEnabled:
 		return setUserStatus(ctx, tx, e, "active")
+	case *domain.UserErased:
+		// Erased people are gone from the read models (docs/PRIVACY.md):
+		// only their stream's ciphertext and their id remain.
+		if _, err := tx.Exec(ctx, `DELETE FROM role_bindings WHERE tenant_id = $1 AND user_id = $2`, e.TenantID, id); err != nil {
+			return err
+		}
+		_, err = tx.Exec(ctx, `DELETE FROM users WHERE tenant_id = $1 AND user_id = $2`, e.TenantID, id)
 	case *domain.UserPasswordChanged, *domain.UserSessionsEnded, *domain.UserSSHKeyAdded, *domain.UserSSHKeyRemoved:
 		// The user's version moves; the keys themselves are user_ssh_keys'.
 		_, err = tx.Exec(ctx, `UPDATE users SET version = $3, updated_at = $4 WHERE tenant_id = $1 AND user_id = $2`,

@@ -52,6 +52,10 @@ type RunnerOptions struct {
 	// before Apply: the bus carries events as stored (docs/EVENTS.md). Use the
 	// registry the rebuild's store reads through. nil applies them as stored.
 	Upcasters *eventstore.Upcasters
+	// Revealer opens each delivered event's sealed personal values (the bus
+	// carries the log's ciphertext, see privacy) before Upcasters and Apply;
+	// nil applies them as carried.
+	Revealer eventstore.Revealer
 	// Metrics may be shared by runners; nil means unregistered metrics.
 	Metrics *Metrics
 	Logger  *slog.Logger

@@ -23,7 +23,7 @@ func (UserSSHKeys) Tables() []string { return []string{"user_ssh_keys"} }
 
 // EventTypes implements Projector.
 func (UserSSHKeys) EventTypes() []string {
-	return typesOf(&domain.UserSSHKeyAdded{}, &domain.UserSSHKeyRemoved{})
+	return typesOf(&domain.UserSSHKeyAdded{}, &domain.UserSSHKeyRemoved{}, &domain.UserErased{})
 }
 
 // Apply implements Projector.
@@ -43,6 +43,8 @@ func (UserSSHKeys) Apply(ctx context.Context, tx pgx.Tx, e eventlog.Event) error
 	case *domain.UserSSHKeyRemoved:
 		_, err = tx.Exec(ctx, `DELETE FROM user_ssh_keys WHERE tenant_id = $1 AND key_id = $2 AND user_id = $3`,
 			e.TenantID, ev.KeyID, e.Stream.ID)
+	case *domain.UserErased: // their keys' names and comments are theirs
+		_, err = tx.Exec(ctx, `DELETE FROM user_ssh_keys WHERE tenant_id = $1 AND user_id = $2`, e.TenantID, e.Stream.ID)
 	}
 	return err
 }

@@ -91,7 +91,7 @@ type Relay struct {
 func New(store *eventstore.Store, js jetstream.JetStream, opts Options) *Relay {
 	opts = opts.withDefaults()
 	return &Relay{
-		store:   store.WithUpcasters(nil), // the bus carries events as stored
+		store:   store.WithUpcasters(nil).WithRevealer(nil), // the bus carries events as stored
 		js:      js,
 		opts:    opts,
 		log:     opts.Logger.With("component", "relay"),

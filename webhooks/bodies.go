@@ -1,8 +1,12 @@
 package webhooks
 
 import (
+	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"sync"
+	"time"
 
 	"github.com/accountdb/accountdb/bus"
 	"github.com/accountdb/accountdb/eventlog"
@@ -14,6 +18,8 @@ import (
 type encoded struct {
 	event eventlog.Event
 	body  []byte
+	made  time.Time
+	gen   uint64 // the revealer's generation when it was revealed
 }
 
 // bodies keeps the last events' encodings, so that the endpoints of one
@@ -21,17 +27,27 @@ type encoded struct {
 // and encode each event once between them. Keyed by the message id (the
 // event id, bus.NewMessage); a bounded ring.
 type bodies struct {
-	mu   sync.Mutex
-	m    map[string]encoded
-	ring []string
-	next int
+	revealer Revealer
+	mu       sync.Mutex
+	m        map[string]encoded
+	ring     []string
+	next     int
 }
 
 const bodiesKept = 4096
 
-func newBodies() *bodies {
-	return &bodies{m: make(map[string]encoded, bodiesKept), ring: make([]string, bodiesKept)}
+func newBodies(r Revealer) *bodies {
+	return &bodies{revealer: r, m: make(map[string]encoded, bodiesKept), ring: make([]string, bodiesKept)}
 }
+
+// bodiesMaxAge is how long a cached body is delivered: it holds revealed
+// personal values, which an erasure elsewhere may have destroyed since
+// (privacy.DefaultCacheTTL, the key cache's own bound).
+const bodiesMaxAge = 30 * time.Second
+
+// errReveal: the event's keys could not be read now; the delivery is
+// retried, not dropped.
+var errReveal = errors.New("webhooks: cannot read the event's keys")
 
 // of is m's event and body, from the cache or decoded and encoded now.
 func (b *bodies) of(m jetstream.Msg) (encoded, error) {
@@ -39,16 +55,31 @@ func (b *bodies) of(m jetstream.Msg) (encoded, error) {
 	b.mu.Lock()
 	enc, ok := b.m[id]
 	b.mu.Unlock()
-	if ok && id != "" {
+	var gen uint64
+	if b.revealer != nil {
+		gen = b.revealer.Generation()
+	}
+	if ok && id != "" && enc.gen == gen && time.Since(enc.made) <= bodiesMaxAge {
 		return enc, nil
 	}
 	e, err := bus.DecodeMessage(m.Data())
 	if err != nil {
 		return encoded{}, err
 	}
+	if b.revealer != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		one := []eventlog.Event{e}
+		err := b.revealer.Reveal(ctx, one)
+		cancel()
+		if err != nil {
+			return encoded{}, fmt.Errorf("%w: %w", errReveal, err)
+		}
+		e = one[0]
+	}
 	if enc, err = encode(e); err != nil || id == "" {
 		return enc, err
 	}
+	enc.gen = gen
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	if old := b.ring[b.next]; old != "" {
@@ -62,5 +93,5 @@ func (b *bodies) of(m jetstream.Msg) (encoded, error) {
 // encode is the delivery body of e.
 func encode(e eventlog.Event) (encoded, error) {
 	body, err := json.Marshal(Payload{Type: e.Type, Timestamp: e.RecordedAt.UTC(), Data: e})
-	return encoded{event: e, body: body}, err
+	return encoded{event: e, body: body, made: time.Now()}, err
 }

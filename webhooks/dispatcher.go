@@ -56,6 +56,18 @@ type Options struct {
 	// Guard decides which addresses may be reached.
 	Guard  Guard
 	Logger *slog.Logger
+	// Revealer opens events' sealed personal values before they are
+	// delivered (the bus carries the log's ciphertext; see package
+	// privacy); nil delivers them as carried.
+	Revealer Revealer
+}
+
+// Revealer opens events' sealed personal values (privacy.Revealer).
+// Generation changes when keys were destroyed: bodies revealed at another
+// generation are encoded again.
+type Revealer interface {
+	Reveal(ctx context.Context, evs []eventlog.Event) error
+	Generation() uint64
 }
 
 func (o Options) withDefaults() Options {
@@ -99,7 +111,7 @@ func New(js jetstream.JetStream, store *Store, disabler Disabler, opener Opener,
 	opts = opts.withDefaults()
 	return &Dispatcher{js: js, store: store, disabler: disabler, opener: opener, events: events, opts: opts,
 		client: newClient(opts.Guard, opts.Timeout), log: opts.Logger, now: time.Now,
-		recorder: newRecorder(store, opts.Logger), bodies: newBodies(), workers: map[uuid.UUID]*worker{}, unopened: map[uuid.UUID]int64{}}
+		recorder: newRecorder(store, opts.Logger), bodies: newBodies(opts.Revealer), workers: map[uuid.UUID]*worker{}, unopened: map[uuid.UUID]int64{}}
 }
 
 // Run delivers until ctx ends.

@@ -128,6 +128,11 @@ func (w *worker) handle(ctx context.Context, m jetstream.Msg) {
 		return
 	}
 	enc, err := d.bodies.of(m)
+	if errors.Is(err, errReveal) {
+		d.log.Warn("webhooks: event keys unavailable; retrying", "consumer", w.consumer, "err", err)
+		_ = m.NakWithDelay(d.opts.Backoff.Base)
+		return
+	}
 	if err != nil {
 		d.log.Error("webhooks: not an event message", "consumer", w.consumer, "err", err)
 		_ = m.Term()

@@ -1,11 +1,13 @@
 package feed
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/accountdb/accountdb/auth"
 	"github.com/accountdb/accountdb/bus"
@@ -30,7 +32,18 @@ type frames struct {
 	frame    []byte    // with the event's request metadata
 	redacted []byte    // without it; nil when it has none (frame is then the same)
 	actor    uuid.UUID // who caused the event
+	made     time.Time // when its personal values were revealed
+	gen      uint64    // the revealer's generation then
 }
+
+// framesMaxAge is how long cached frames are served: they hold revealed
+// personal values, which an erasure or retention elsewhere may have
+// destroyed since; after it they are decoded (and revealed) again. It is
+// privacy.DefaultCacheTTL, the key cache's own bound.
+const framesMaxAge = 30 * time.Second
+
+// revealTimeout bounds the key look-ups of one event.
+const revealTimeout = 5 * time.Second
 
 // frameFor is the frame of ev that s may see.
 func (s Subscriber) frameFor(ev liveEvent) []byte {
@@ -59,7 +72,7 @@ func (f *Feed) decode(m jetstream.Msg, tenant string) (liveEvent, error) {
 		return liveEvent{}, errors.New("a subject outside the tenant's: " + m.Subject())
 	}
 	ev := liveEvent{seq: meta.Sequence.Stream, pos: pos, streamType: parts[1], eventType: parts[2]}
-	if fr, ok := f.frames.get(pos.GlobalPosition); ok {
+	if fr, ok := f.frames.get(pos.GlobalPosition, f.generation()); ok {
 		ev.frames = fr
 		return ev, nil
 	}
@@ -67,8 +80,17 @@ func (f *Feed) decode(m jetstream.Msg, tenant string) (liveEvent, error) {
 	if err == nil && e.Position.GlobalPosition != pos.GlobalPosition {
 		err = errors.New("the payload's position is not the header's")
 	}
+	gen := f.generation()
+	if err == nil && f.revealer != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), revealTimeout)
+		one := []eventlog.Event{e}
+		err = f.revealer.Reveal(ctx, one)
+		e = one[0]
+		cancel()
+	}
 	if err == nil {
 		ev.frames, err = eventFrames(e, f.body)
+		ev.frames.gen = gen
 	}
 	if err != nil {
 		return liveEvent{}, err
@@ -79,7 +101,7 @@ func (f *Feed) decode(m jetstream.Msg, tenant string) (liveEvent, error) {
 
 // eventFrames encodes e with and without its request metadata.
 func eventFrames(e eventlog.Event, body func(eventlog.Event) any) (frames, error) {
-	fr := frames{actor: e.ActorID}
+	fr := frames{actor: e.ActorID, made: time.Now()}
 	var err error
 	if fr.frame, err = eventFrame(e, body); err != nil {
 		return frames{}, err
@@ -111,17 +133,33 @@ type frameCache struct {
 
 const frameCacheBytes = 16 << 20
 
-func (c *frameCache) get(pos int64) (frames, bool) {
+// generation is the revealer's generation (0 without one).
+func (f *Feed) generation() uint64 {
+	if f.revealer == nil {
+		return 0
+	}
+	return f.revealer.Generation()
+}
+
+func (c *frameCache) get(pos int64, gen uint64) (frames, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	b, ok := c.m[pos]
+	if ok && (b.gen != gen || time.Since(b.made) > framesMaxAge) {
+		return frames{}, false
+	}
 	return b, ok
 }
 
 func (c *frameCache) put(pos int64, fr frames) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if _, ok := c.m[pos]; ok || fr.size() > c.max/4 {
+	if fr.size() > c.max/4 {
+		return
+	}
+	if old, ok := c.m[pos]; ok { // a stale entry, decoded again: replaced in place
+		c.bytes += fr.size() - old.size()
+		c.m[pos] = fr
 		return
 	}
 	c.m[pos] = fr

@@ -1,6 +1,7 @@
 package feed
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -41,8 +42,20 @@ type Config struct {
 	// hub, every subscriber of the tenant reads its session again at once,
 	// not at its next heartbeat.
 	RevokingTypes []string
-	Options       Options
-	Metrics       prometheus.Registerer // nil: the metrics are not registered
+	// Revealer opens the sealed personal values of each event (the bus
+	// carries the log's ciphertext; see package privacy); nil serves
+	// events as carried.
+	Revealer Revealer
+	Options  Options
+	Metrics  prometheus.Registerer // nil: the metrics are not registered
+}
+
+// Revealer opens events' sealed personal values (privacy.Revealer).
+// Generation changes when keys were destroyed: frames revealed at another
+// generation are decoded again.
+type Revealer interface {
+	Reveal(ctx context.Context, evs []eventlog.Event) error
+	Generation() uint64
 }
 
 // ErrNoBus refuses a stream when the process has no JetStream to read.
@@ -54,6 +67,7 @@ type Feed struct {
 	positions Positions
 	sessions  Sessions
 	body      func(eventlog.Event) any
+	revealer  Revealer
 	opts      Options
 	metrics   *metrics
 	frames    *frameCache
@@ -82,7 +96,7 @@ func New(c Config) *Feed {
 	for _, t := range c.RevokingTypes {
 		revoking[t] = true
 	}
-	return &Feed{revoking: revoking, bus: c.Bus, positions: c.Positions, sessions: c.Sessions, body: c.Body, opts: o,
+	return &Feed{revoking: revoking, bus: c.Bus, positions: c.Positions, sessions: c.Sessions, body: c.Body, revealer: c.Revealer, opts: o,
 		metrics: newMetrics(c.Metrics), frames: &frameCache{m: map[int64]frames{}, max: frameCacheBytes},
 		shutdown: map[*http.Server]chan struct{}{}, hubs: map[string]*tenantHub{}}
 }

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 )
 
 func TestParseTypes(t *testing.T) {
@@ -53,17 +54,17 @@ func TestMatcher(t *testing.T) {
 func TestFrameCacheBounded(t *testing.T) {
 	c := &frameCache{m: map[int64]frames{}, max: 100}
 	c.put(1, frames{frame: make([]byte, 13), redacted: make([]byte, 13)}) // both count: over max/4, never cached
-	if _, ok := c.get(1); ok {
+	if _, ok := c.get(1, 0); ok {
 		t.Error("a frame over a quarter of the cache was cached")
 	}
 	for pos := int64(2); pos <= 6; pos++ {
-		c.put(pos, frames{frame: make([]byte, 25)})
+		c.put(pos, frames{frame: make([]byte, 25), made: time.Now()})
 	}
-	if _, ok := c.get(2); ok {
+	if _, ok := c.get(2, 0); ok {
 		t.Error("the oldest frame was kept past the bound")
 	}
 	for pos := int64(3); pos <= 6; pos++ {
-		if _, ok := c.get(pos); !ok {
+		if _, ok := c.get(pos, 0); !ok {
 			t.Errorf("frame %d evicted while within the bound", pos)
 		}
 	}

@@ -20,11 +20,28 @@ import (
 	"github.com/accountdb/accountdb/internal/app"
 )
 
-// runAdmin: `admin create-platform-admin --email E --password-stdin`.
-func runAdmin(ctx context.Context, args []string, stdout, _ io.Writer) error {
-	if len(args) == 0 || args[0] != "create-platform-admin" {
-		return errors.New("usage: accountdb admin create-platform-admin --email <email> --password-stdin")
+const adminUsage = `usage: accountdb admin create-platform-admin --email <email> --password-stdin
+       accountdb admin erase-user --tenant <uuid> --user <uuid> --yes
+       accountdb admin privacy-report [--tenant <uuid>]`
+
+// runAdmin: `admin create-platform-admin`, `admin erase-user`, `admin privacy-report`.
+func runAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if len(args) == 0 {
+		return errors.New(adminUsage)
 	}
+	switch args[0] {
+	case "create-platform-admin":
+		return runCreatePlatformAdmin(ctx, args, stdout, stderr)
+	case "erase-user":
+		return runEraseUser(ctx, args, stdout, stderr)
+	case "privacy-report":
+		return runPrivacyReport(ctx, args, stdout, stderr)
+	}
+	return errors.New(adminUsage)
+}
+
+// runCreatePlatformAdmin: `admin create-platform-admin --email E --password-stdin`.
+func runCreatePlatformAdmin(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("admin create-platform-admin", flag.ContinueOnError)
 	cfg := bindConfig(fs)
 	email := fs.String("email", "", "the administrator's email address")
@@ -42,7 +59,7 @@ func runAdmin(ctx context.Context, args []string, stdout, _ io.Writer) error {
 	}
 	password = strings.TrimRight(password, "\r\n")
 
-	h, closeFn, err := openCommands(ctx, cfg)
+	h, closeFn, err := openCommands(ctx, cfg, stderr)
 	if err != nil {
 		return err
 	}
@@ -68,8 +85,9 @@ func systemActor() commands.Actor {
 		Metadata: eventlog.Metadata{UserAgent: "accountdb-cli"}}
 }
 
-// openCommands connects a command handler for one-shot CLI work.
-func openCommands(ctx context.Context, cfg *config) (*commands.Handler, func(), error) {
+// openCommands connects a command handler for one-shot CLI work; it seals
+// personal data like serve when the secrets key is there (openPrivacy).
+func openCommands(ctx context.Context, cfg *config, stderr io.Writer) (*commands.Handler, func(), error) {
 	if err := cfg.validate(); err != nil {
 		return nil, nil, err
 	}
@@ -82,7 +100,14 @@ func openCommands(ctx context.Context, cfg *config) (*commands.Handler, func(), 
 		pool.Close()
 		return nil, nil, err
 	}
-	return app.NewCommandHandler(app.NewStore(eventstore.New(pool, nil)), ident.Keys), pool.Close, nil
+	priv, err := openPrivacy(ctx, cfg, stderr)
+	if err != nil {
+		pool.Close()
+		return nil, nil, err
+	}
+	store := priv.Store(app.NewStore(eventstore.New(pool, nil)))
+	closeAll := func() { priv.Close(); pool.Close() }
+	return priv.Commands(app.NewCommandHandler(store, ident.Keys)), closeAll, nil
 }
 
 // demoAccount is one account that `dev` creates on first start.

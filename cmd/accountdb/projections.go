@@ -62,7 +62,12 @@ func runProjections(ctx context.Context, args []string, stdout, stderr io.Writer
 			return err
 		}
 		defer owner.Close()
-		res, err := projections.Rebuild(ctx, owner, app.NewStore(eventstore.New(pool, nil)), p, stderr)
+		priv, err := openPrivacy(ctx, cfg, stderr)
+		if err != nil {
+			return err
+		}
+		defer priv.Close()
+		res, err := projections.Rebuild(ctx, owner, priv.Store(app.NewStore(eventstore.New(pool, nil))), p, stderr)
 		if err != nil {
 			return err
 		}

@@ -23,7 +23,7 @@ import (
 
 // runReplay: `replay --stream <type-uuid> [--until <RFC 3339>] [--tenant <uuid>]`
 // prints a stream's timeline and the aggregate it adds up to.
-func runReplay(ctx context.Context, args []string, stdout, _ io.Writer) error {
+func runReplay(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("replay", flag.ContinueOnError)
 	cfg := bindConfig(fs)
 	streamArg := fs.String("stream", "", "the stream, <type>-<uuid> (e.g. vm-0190f3c4-…); required")
@@ -44,7 +44,12 @@ func runReplay(ctx context.Context, args []string, stdout, _ io.Writer) error {
 		return err
 	}
 	defer pool.Close()
-	return replay(ctx, app.NewStore(eventstore.New(pool, nil)), o, stdout)
+	priv, err := openPrivacy(ctx, cfg, stderr)
+	if err != nil {
+		return err
+	}
+	defer priv.Close()
+	return replay(ctx, priv.Store(app.NewStore(eventstore.New(pool, nil))), o, stdout)
 }
 
 // replayArgs is a parsed replay command line.

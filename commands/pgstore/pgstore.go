@@ -131,6 +131,7 @@ func (t txTables) Usage() commands.UsageWriter            { return usageWriter(t
 func (t txTables) APITokens() commands.APITokenWriter     { return apiTokenWriter(t) }
 func (t txTables) MFA() commands.MFAWriter                { return mfaWriter(t) }
 func (t txTables) Identities() commands.IdentityWriter    { return identityWriter(t) }
+func (t txTables) Privacy() commands.PrivacyWriter        { return privacyWriter(t) }
 
 // Sessions implements commands.Tables.
 func (t *Tables) Sessions() commands.SessionStore { return sessions{t.pool} }

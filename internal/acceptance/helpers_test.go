@@ -13,7 +13,10 @@ import (
 	"time"
 
 	"github.com/accountdb/accountdb/auth"
+	"github.com/accountdb/accountdb/eventlog"
+	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/internal/stacktest"
+	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -153,4 +156,41 @@ const e2eWait = 10 * time.Second
 
 func decodeJSON(resp *http.Response, out any) error {
 	return json.NewDecoder(resp.Body).Decode(out)
+}
+
+// revealedWhere returns the events cond (SQL over columns that hold nothing
+// personal) selects, as the system's readers see them: personal values are
+// sealed in the table (docs/PRIVACY.md), so what they say is read back
+// through the store's revealer, one event at a time.
+func revealedWhere(t *testing.T, s *stacktest.Stack, d db, cond string, args ...any) []eventlog.Event {
+	t.Helper()
+	ctx := context.Background()
+	rows, err := d.conn.Query(ctx, `SELECT tenant_id, global_position FROM events WHERE `+cond+` ORDER BY global_position`, args...)
+	if err != nil {
+		t.Fatalf("%s: %v", cond, err)
+	}
+	type at struct {
+		tenant uuid.UUID
+		pos    int64
+	}
+	var ats []at
+	for rows.Next() {
+		var a at
+		if err := rows.Scan(&a.tenant, &a.pos); err != nil {
+			t.Fatal(err)
+		}
+		ats = append(ats, a)
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	out := make([]eventlog.Event, 0, len(ats))
+	for _, a := range ats {
+		evs, err := s.Store.AuditPage(ctx, tenantdb.Tenant(a.tenant), eventstore.AuditFilter{TenantID: a.tenant, After: a.pos - 1}, 1)
+		if err != nil || len(evs) != 1 || evs[0].Position.GlobalPosition != a.pos {
+			t.Fatalf("event at %d: %v %v", a.pos, evs, err)
+		}
+		out = append(out, evs[0])
+	}
+	return out
 }

@@ -247,9 +247,10 @@ func TestOIDCSignIn(t *testing.T) {
 			t.Fatalf("signed in as %+v", m)
 		}
 		aliceID = m.ID
-		if n := d.count(t, `SELECT count(*) FROM events WHERE event_type = 'oidc_signed_in' AND data->>'subject' = $1
-			AND data->>'provider_id' = $2 AND data->>'provider' = 'Corp SSO' AND tenant_id = $3`, alice.Subject, provider.String(), tenant); n != 1 {
-			t.Fatalf("oidc_signed_in events: %d", n)
+		if evs := revealedWhere(t, s, d, `event_type = 'oidc_signed_in' AND data->>'provider_id' = $1 AND data->>'provider' = 'Corp SSO'
+			AND tenant_id = $2 AND data->>'subject' LIKE 'pii1:%'`, provider.String(), tenant); len(evs) != 1 ||
+			!strings.Contains(string(evs[0].Data), `"subject":"`+alice.Subject+`"`) {
+			t.Fatalf("oidc_signed_in events: %+v", evs)
 		}
 		if n := d.count(t, `SELECT count(*) FROM events WHERE event_type = 'user_identity_linked' AND stream_id = $1`, "user-"+m.ID.String()); n != 1 {
 			t.Fatalf("user_identity_linked events: %d", n)

@@ -49,12 +49,18 @@ var identityRoutes = []identityRoute{
 	{http.MethodPatch, "/v1/tenants/{id}", auth.PermTenantManage, http.StatusAccepted},
 	{http.MethodPost, "/v1/tenants/{id}/suspend", auth.PermTenantManage, http.StatusAccepted},
 	{http.MethodPost, "/v1/tenants/{id}/resume", auth.PermTenantManage, http.StatusAccepted},
+	{http.MethodGet, "/v1/tenants/{id}/privacy", auth.PermTenantManage, http.StatusOK},
+	{http.MethodPut, "/v1/tenants/{id}/privacy", auth.PermTenantManage, http.StatusAccepted},
 	{http.MethodPost, "/v1/users", auth.PermUserManage, http.StatusAccepted},
 	{http.MethodGet, "/v1/users", auth.PermUserRead, http.StatusOK},
 	{http.MethodGet, "/v1/users/{id}", auth.PermUserRead, http.StatusOK},
 	{http.MethodPut, "/v1/users/{id}/roles", auth.PermRoleAssign, http.StatusAccepted},
 	{http.MethodPost, "/v1/users/{id}/disable", auth.PermUserManage, http.StatusAccepted},
 	{http.MethodPost, "/v1/users/{id}/enable", auth.PermUserManage, http.StatusAccepted},
+	// Another user's data (one's own needs none); an erasure with a wrong
+	// confirmation, which erases nothing.
+	{http.MethodGet, "/v1/users/{id}/export", auth.PermUserManage, http.StatusOK},
+	{http.MethodPost, "/v1/users/{id}/erase", auth.PermUserManage, http.StatusUnprocessableEntity},
 	// Another user's password: user:manage (one's own needs none).
 	{http.MethodPut, "/v1/users/{id}/password", auth.PermUserManage, http.StatusAccepted},
 	{http.MethodPost, "/v1/auth/logout", "", http.StatusNoContent},
@@ -214,6 +220,10 @@ func requestFor(rt identityRoute, victim, tenant uuid.UUID) (string, any) {
 		body = map[string]any{"name": "matrix", "permissions": []string{"vm:read"}}
 	case "POST /v1/users/me/totp/confirm", "DELETE /v1/users/me/totp":
 		body = map[string]any{"code": "000000"}
+	case "POST /v1/users/{id}/erase":
+		body = map[string]any{"confirm_email": "not-the-victim@example.com"}
+	case "PUT /v1/tenants/{id}/privacy":
+		body = map[string]any{"request_metadata_retention_days": 30}
 	case "POST /v1/users/me/ssh-keys":
 		body = map[string]any{"name": "matrix", "public_key": newSSHKeyLine()}
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/ingest"
 	"github.com/accountdb/accountdb/internal/jetstreams"
+	"github.com/accountdb/accountdb/privacy"
 	"github.com/accountdb/accountdb/projections"
 	"github.com/accountdb/accountdb/relay"
 	"github.com/accountdb/accountdb/tenantdb"
@@ -120,6 +121,11 @@ type System struct {
 	Store    *eventstore.Store
 	Commands *commands.Handler
 	Pool     *pgxpool.Pool
+	// Privacy is the key store, sealer and revealer (nil without a vault).
+	Privacy *Privacy
+	// Retention applies the tenants' retention of request metadata (nil
+	// without Privacy).
+	Retention *privacy.Retention
 
 	log      *slog.Logger
 	reg      *prometheus.Registry
@@ -167,8 +173,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *System, err er
 	if err := tenantdb.RequireServerVersion(vctx, s.Pool); err != nil {
 		return nil, err
 	}
-	s.Store = NewStore(eventstore.New(s.Pool, s.reg))
-	s.Commands = NewCommandHandler(s.Store, cfg.Identity.Keys).WithVault(cfg.Vault).WithLogger(log)
+	if s.Privacy, err = OpenPrivacy(ctx, cfg.AppDatabaseURL, cfg.Vault); err != nil {
+		return nil, err
+	}
+	s.Store = s.Privacy.Store(NewStore(eventstore.New(s.Pool, s.reg)))
+	s.Commands = s.Privacy.Commands(NewCommandHandler(s.Store, cfg.Identity.Keys).WithVault(cfg.Vault).WithLogger(log))
 	if cfg.DevLoopbackHTTP {
 		s.Commands.AllowLoopbackHTTPClusters()
 	}
@@ -208,18 +217,23 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *System, err er
 	s.limits = pglimits.New(s.Pool, log)
 	for _, p := range Projectors() {
 		s.runners = append(s.runners, projections.NewRunner(s.Pool, js, p, projections.RunnerOptions{Metrics: metrics, Logger: log,
-			Upcasters: Upcasters(), Leases: s.leases, Log: s.Store}))
+			Upcasters: Upcasters(), Revealer: s.Privacy.EventRevealer(), Leases: s.leases, Log: s.Store}))
 	}
 	// One scheduler runs backup schedules, elected on the same leases.
 	sc := cfg.BackupSchedules
 	sc.Pool, sc.Commands, sc.Leases, sc.Log = s.Pool, s.Commands, s.leases, log
 	s.sched = backupsched.New(sc)
+	if s.Privacy != nil {
+		s.Retention = privacy.NewRetention(privacy.RetentionConfig{Pool: s.Pool, Keys: s.Privacy.Keys, Policies: s.Commands,
+			Leases: s.leases, Log: log})
+	}
 
 	if cfg.Vault != nil {
 		wo := cfg.Webhooks
 		if wo.Logger == nil {
 			wo.Logger = log
 		}
+		wo.Revealer = s.Privacy.CachingRevealer()
 		if cfg.DevLoopbackHTTP {
 			wo.Guard.Allow = append(wo.Guard.Allow, netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"))
 		}
@@ -245,7 +259,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *System, err er
 			CORSOrigins: cfg.Identity.CORSOrigins, TrustedProxies: cfg.Identity.TrustedProxies, CursorKey: cfg.Identity.CursorKey,
 			V1: &api.V1{Commands: s.Commands, Pool: s.Pool, Store: s.Store, JS: js, Verifier: &auth.Verifier{Keys: cfg.Identity.Keys},
 				PublicRate: cfg.PublicRate, UserRate: cfg.UserRate, TenantRate: cfg.TenantRate, Metrics: s.reg, Limits: lim, Vault: cfg.Vault,
-				Checkpoints: s.notifier, RateCounter: s.limits, Slots: s.limits, ConsoleDrain: s.consoles},
+				Checkpoints: s.notifier, RateCounter: s.limits, Slots: s.limits, ConsoleDrain: s.consoles,
+				Revealer: s.Privacy.CachingRevealer()},
 			Console: web.Handler()}),
 		// A client gets this long to send its request and to take the
 		// answer; an idle keep-alive connection is closed after
@@ -289,6 +304,9 @@ func (s *System) Run(ctx context.Context) error {
 	g.Go(func() error { return ignoreCancel(s.notifier.Run(gctx)) })
 	g.Go(func() error { return ignoreCancel(s.limits.Run(gctx)) })
 	g.Go(func() error { return ignoreCancel(s.sched.Run(gctx)) })
+	if s.Retention != nil {
+		g.Go(func() error { return ignoreCancel(s.Retention.Run(gctx)) })
+	}
 	for _, r := range s.runners {
 		g.Go(func() error { return ignoreCancel(r.Run(gctx)) })
 	}
@@ -345,6 +363,7 @@ func (s *System) close() {
 	if s.Pool != nil {
 		s.Pool.Close()
 	}
+	s.Privacy.Close()
 }
 
 func ignoreCancel(err error) error {

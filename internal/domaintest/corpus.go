@@ -49,6 +49,8 @@ func Corpus(r *rand.Rand, tenants int) []Stream {
 		for _, u := range users {
 			c.sessions(tenant, u)
 		}
+		// One more user, erased: read models drop them.
+		c.erase(tenant, c.user(tenant, someRoles(r), false))
 		c.mfa(tenant, users[0])
 		c.sso(tenant, users[len(users)-1], provider)
 		c.add(tenant, domain.StreamAuth, &domain.AccessDenied{Method: "DELETE", Route: "/v1/vms/{id}", Permission: "vm:delete"},
@@ -125,7 +127,7 @@ func (p *corpusPool) record(evs []domain.Event) {
 func (c *corpus) tenant(i int) uuid.UUID {
 	evs := []domain.Event{&domain.TenantCreated{Name: fmt.Sprintf("tenant-%d", i), Quota: quota(c.r)}}
 	changes := []domain.Event{&domain.TenantRenamed{Name: name(c.r, "acme")}, &domain.TenantQuotaChanged{Quota: quota(c.r)},
-		&domain.TenantSuspendedEvent{}, &domain.TenantResumed{}}
+		&domain.TenantSuspendedEvent{}, &domain.TenantResumed{}, &domain.TenantPrivacyPolicySet{RequestMetadataDays: 30}}
 	for _, e := range changes {
 		if i == 0 || c.r.IntN(2) == 0 {
 			evs = append(evs, e)
@@ -167,6 +169,16 @@ func (c *corpus) user(tenant uuid.UUID, initial []string, everything bool) uuid.
 		evs = append(evs, &domain.UserDisabledEvent{}, &domain.UserEnabled{})
 	}
 	return c.add(tenant, domain.StreamUser, evs...)
+}
+
+// erase appends user's erasure to their stream.
+func (c *corpus) erase(tenant, user uuid.UUID) {
+	for i := range c.streams {
+		if s := &c.streams[i]; s.ID == (eventlog.StreamID{Type: domain.StreamUser, ID: user}) {
+			s.Events = append(s.Events, &domain.UserErased{Reason: "request"})
+			return
+		}
+	}
 }
 
 // someRoles are none or a few roles, never nil: commands always record a

@@ -13,6 +13,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
 	"sync"
 	"testing"
@@ -68,6 +69,9 @@ type Options struct {
 	// BackupSchedules configures the core's backup scheduler (a long
 	// Interval keeps it out of a test that drives its own).
 	BackupSchedules backupsched.Config
+	// TrustedProxies are the peers whose X-Forwarded-For the API believes
+	// (a test then speaks for clients at other addresses).
+	TrustedProxies []netip.Prefix
 }
 
 // Stack is a running core service.
@@ -133,7 +137,7 @@ func Start(tb testing.TB, o Options) *Stack {
 	}
 	cfg := app.Config{AppDatabaseURL: db.AppURL, NATSURL: natsURL, NATSOptions: natsOpts, NATSReplicas: replicas, HTTPAddr: "127.0.0.1:0",
 		OpsAddr: o.OpsAddr, PoolSize: o.PoolSize, Limits: generousCaps(o.Limits),
-		Identity:   app.Identity{Keys: keys, CursorKey: bytes.Repeat([]byte{7}, 32), CORSOrigins: o.CORSOrigins},
+		Identity:   app.Identity{Keys: keys, CursorKey: bytes.Repeat([]byte{7}, 32), CORSOrigins: o.CORSOrigins, TrustedProxies: o.TrustedProxies},
 		PublicRate: or(o.PublicRate), UserRate: or(o.UserRate), TenantRate: or(o.TenantRate),
 		Vault: v, VMDeadline: o.VMDeadline, DevLoopbackHTTP: o.DevLoopbackHTTP, Webhooks: o.Webhooks, BackupSchedules: o.BackupSchedules}
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))

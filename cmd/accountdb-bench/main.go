@@ -56,6 +56,9 @@ type config struct {
 	RelayRate     float64
 	RelayBacklog  int
 	SkipPgbench   bool
+	// AppendGroups is the store's group commit flushers (eventstore
+	// WithGroupCommit); negative keeps the store's default, 0 turns it off.
+	AppendGroups int
 	SkipRelay     bool
 	// Figure 7 (audit.go).
 	Audit auditConfig
@@ -103,6 +106,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.RelayWriters, "relay-writers", 8, "writers during the relay benchmark; they are paced to the append rate measured at this level")
 	fs.Float64Var(&c.RelayRate, "relay-rate", 0, "appends/s during the relay benchmark; 0 means the rate measured with -relay-writers writers")
 	fs.IntVar(&c.RelayBacklog, "relay-backlog", 20_000, "events in the log before the relay starts; publishing them measures its catch-up rate")
+	fs.IntVar(&c.AppendGroups, "append-group-commit", -1, "group commit transactions in flight for Store.Append (0 = off, one transaction per append; negative = the store's default)")
 	fs.BoolVar(&c.SkipPgbench, "skip-pgbench", false, "skip the pgbench comparison")
 	fs.BoolVar(&c.SkipRelay, "skip-relay", false, "skip the relay benchmark")
 	auditFlags(fs, &c.Audit)
@@ -215,6 +219,9 @@ func run(ctx context.Context, cfg config) (err error) {
 	rep := &report{Machine: describeMachine(ctx, db), Database: db.name}
 	rep.printHeader()
 
+	if cfg.AppendGroups >= 0 {
+		db.store.WithGroupCommit(cfg.AppendGroups)
+	}
 	b := &bench{cfg: cfg, db: db, rep: rep}
 	if err := b.appendPhase(ctx); err != nil {
 		return err

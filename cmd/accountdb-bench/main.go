@@ -19,6 +19,8 @@
 //     (webhooks.go).
 //  12. Reads: GET /v1/vms and GET /v1/vms/{id} at 100,000 VMs over 1,000
 //     tenants, and row-level security's cost (reads.go).
+//  13. Projection rebuild: a million events replayed into tenant_activity,
+//     progress bar included (rebuild.go).
 //
 // These are measurements, not tests: nothing here decides whether the build
 // passes, and the bars are reported, not enforced.
@@ -59,7 +61,7 @@ type config struct {
 	// AppendGroups is the store's group commit flushers (eventstore
 	// WithGroupCommit); negative keeps the store's default, 0 turns it off.
 	AppendGroups int
-	SkipRelay     bool
+	SkipRelay    bool
 	// Figure 7 (audit.go).
 	Audit auditConfig
 	// Figure 11 (webhooks.go).
@@ -82,6 +84,10 @@ type config struct {
 	Console consoleConfig
 	// Figure 12 (reads.go).
 	Reads readsConfig
+	// Figure 13 (rebuild.go).
+	Rebuild rebuildConfig
+	// SkipAppends leaves out figures 1–2.
+	SkipAppends bool
 }
 
 // defaultAdminURL matches the Makefile and internal/pgtest.
@@ -116,6 +122,8 @@ func parseFlags(args []string) (config, error) {
 	replicasFlags(fs, &c.Replicas)
 	consoleFlags(fs, &c.Console)
 	readsFlags(fs, &c.Reads)
+	rebuildFlags(fs, &c.Rebuild)
+	fs.BoolVar(&c.SkipAppends, "skip-appends", false, "skip the append benchmark (figures 1–2)")
 	fs.BoolVar(&c.SkipVMs, "skip-vms", false, "skip the whole-system VM benchmark (figure 5)")
 	fs.IntVar(&c.VMSequential, "vm-sequential", 50, "VMs created one at a time, each awaited until running")
 	fs.IntVar(&c.VMConcurrent, "vm-concurrent", 200, "VMs created with -vm-in-flight creates outstanding")
@@ -150,6 +158,9 @@ func parseFlags(args []string) (config, error) {
 		return c, err
 	}
 	if err := c.Reads.validate(); err != nil {
+		return c, err
+	}
+	if err := c.Rebuild.validate(); err != nil {
 		return c, err
 	}
 	for _, w := range strings.Split(*writers, ",") {
@@ -223,8 +234,10 @@ func run(ctx context.Context, cfg config) (err error) {
 		db.store.WithGroupCommit(cfg.AppendGroups)
 	}
 	b := &bench{cfg: cfg, db: db, rep: rep}
-	if err := b.appendPhase(ctx); err != nil {
-		return err
+	if !cfg.SkipAppends {
+		if err := b.appendPhase(ctx); err != nil {
+			return err
+		}
 	}
 	if err := b.readAllPhase(ctx); err != nil {
 		return err
@@ -276,6 +289,11 @@ func run(ctx context.Context, cfg config) (err error) {
 	}
 	if !cfg.Reads.Skip {
 		if err := b.readsPhase(ctx); err != nil {
+			return err
+		}
+	}
+	if !cfg.Rebuild.Skip {
+		if err := b.rebuildPhase(ctx); err != nil {
 			return err
 		}
 	}

@@ -73,6 +73,7 @@ type report struct {
 	IPAM       *ipamResult
 	Replicas   *replicasResult
 	Console    *consoleResult
+	Rebuild    *rebuildResult
 	Elapsed    time.Duration
 	LoadEnd    string
 }
@@ -208,6 +209,9 @@ func (r *report) printSummary() {
 	if r.Console != nil {
 		r.Console.print(out)
 	}
+	if r.Rebuild != nil {
+		r.Rebuild.print(out)
+	}
 	fmt.Fprintln(out, "Bars")
 	if n := len(r.Appends); n > 0 && r.Appends[n-1].Pgbench != nil {
 		l := r.Appends[n-1]
@@ -232,6 +236,9 @@ func (r *report) printSummary() {
 	}
 	if r.Console != nil {
 		r.Console.printBars(out)
+	}
+	if r.Rebuild != nil {
+		r.Rebuild.printBars(out)
 	}
 	fmt.Fprintf(out, "\ntotal time %s; load average at the end %s\n", r.Elapsed.Round(time.Second), r.LoadEnd)
 }

@@ -22,6 +22,10 @@ import (
 // one tenant's and whose Apply reads and writes under the event's tenant
 // scope (row-level security then keeps tenants from seeing each other's
 // rows, so their events commute). Implement BatchApplier only for such.
+//
+// Embedding promotes ApplyBatch: a type that embeds a BatchApplier and
+// overrides Apply must override ApplyBatch too, or a rebuild bypasses its
+// Apply.
 type BatchApplier interface {
 	Projector
 	ApplyBatch(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, evs []eventlog.Event) error

@@ -240,14 +240,14 @@ func AppendSQL(e ExpectedVersion) string { return appendSQL[e.kind] }
 
 // Append records a's events in one short transaction: scope, stream guard,
 // events and command id all travel in one pipeline with one Sync, which
-// PostgreSQL runs as one implicit transaction.
+// PostgreSQL runs as one implicit transaction. Concurrent Appends share
+// transactions (group commit, append_group.go) unless WithGroupCommit(0)
+// turned that off; each keeps every guarantee of a lone append.
 func (s *Store) Append(ctx context.Context, a Append) (AppendResult, error) {
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return AppendResult{}, fmt.Errorf("append to %s: %w", a.Stream, err)
+	if s.group != nil {
+		return s.appendGrouped(ctx, a)
 	}
-	defer conn.Release()
-	return s.append(ctx, conn, a, true)
+	return s.appendAlone(ctx, a)
 }
 
 // AppendTx records a's events inside the caller's transaction, so that a
@@ -277,17 +277,9 @@ func (s *Store) append(ctx context.Context, db batchSender, a Append, mustBeFirs
 	if err != nil {
 		return AppendResult{}, err
 	}
-	exactVersion := pgtype.Int8{}
-	if v, ok := a.Expected.Version(); ok {
-		exactVersion = pgtype.Int8{Int64: v, Valid: true}
-	}
-	n := int64(len(p.ids))
 	b := &pgx.Batch{}
 	b.Queue(AppendScopeSQL, a.TenantID.String(), a.Stream.String())
-	b.Queue(appendSQL[a.Expected.kind],
-		a.Stream.String(), a.Stream.Type, a.TenantID, n, exactVersion,
-		nullUUID(a.ActorID), a.CorrelationID, p.metadata,
-		p.ids, p.types, p.schemas, p.data, p.causation, nullUUID(a.CommandID), a.RequestHash)
+	queueAppend(b, a, p)
 
 	res := AppendResult{Stream: a.Stream}
 	var firstWrite bool
@@ -316,6 +308,18 @@ func (s *Store) append(ctx context.Context, db batchSender, a Append, mustBeFirs
 	}
 	s.metrics.observeAppend(time.Since(start), len(p.ids))
 	return res, nil
+}
+
+// queueAppend queues a's append statement, p being a's prepared events.
+func queueAppend(b *pgx.Batch, a Append, p prepared) {
+	exactVersion := pgtype.Int8{}
+	if v, ok := a.Expected.Version(); ok {
+		exactVersion = pgtype.Int8{Int64: v, Valid: true}
+	}
+	b.Queue(appendSQL[a.Expected.kind],
+		a.Stream.String(), a.Stream.Type, a.TenantID, int64(len(p.ids)), exactVersion,
+		nullUUID(a.ActorID), a.CorrelationID, p.metadata,
+		p.ids, p.types, p.schemas, p.data, p.causation, nullUUID(a.CommandID), a.RequestHash)
 }
 
 // appendFailed translates a database error; a repeated command id is not an

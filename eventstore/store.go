@@ -20,13 +20,14 @@ import (
 type Store struct {
 	pool      *pgxpool.Pool
 	metrics   *storeMetrics
-	upcasters *Upcasters // see WithUpcasters
-	revealer  Revealer   // see WithRevealer
+	upcasters *Upcasters   // see WithUpcasters
+	revealer  Revealer     // see WithRevealer
+	group     *appendGroup // nil: no group commit (see WithGroupCommit)
 }
 
 // New returns a store on pool. reg may be nil (no metrics exported).
 func New(pool *pgxpool.Pool, reg prometheus.Registerer) *Store {
-	return &Store{pool: pool, metrics: newStoreMetrics(reg)}
+	return &Store{pool: pool, metrics: newStoreMetrics(reg), group: &appendGroup{flushers: groupFlushers}}
 }
 
 // Pool is the store's connection pool, for components that share it.

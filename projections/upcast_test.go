@@ -27,7 +27,22 @@ type versionCapture struct {
 }
 
 func (c *versionCapture) Apply(ctx context.Context, tx pgx.Tx, e eventlog.Event) error {
+	c.note(e)
+	return c.TenantActivity.Apply(ctx, tx, e)
+}
+
+// ApplyBatch is the rebuild's path (TenantActivity is a BatchApplier): the
+// events it is handed must be upcast too.
+func (c *versionCapture) ApplyBatch(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, evs []eventlog.Event) error {
+	for _, e := range evs {
+		c.note(e)
+	}
+	return c.TenantActivity.ApplyBatch(ctx, tx, tenant, evs)
+}
+
+func (c *versionCapture) note(e eventlog.Event) {
 	c.mu.Lock()
+	defer c.mu.Unlock()
 	if c.seen == nil {
 		c.seen = map[int64]string{}
 	}
@@ -35,8 +50,6 @@ func (c *versionCapture) Apply(ctx context.Context, tx pgx.Tx, e eventlog.Event)
 	_ = json.Unmarshal(e.Data, &v)
 	data, _ := json.Marshal(v)
 	c.seen[e.StreamVersion] = fmt.Sprintf("v%d %s", e.SchemaVersion, data)
-	c.mu.Unlock()
-	return c.TenantActivity.Apply(ctx, tx, e)
 }
 
 func (c *versionCapture) got() map[int64]string {

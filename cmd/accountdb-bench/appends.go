@@ -137,7 +137,10 @@ func percentiles(ds []time.Duration) (p50, p99, maxd time.Duration) {
 	return at(0.50), at(0.99), ds[len(ds)-1]
 }
 
-// appendPhase is figures 1 and 2: at each level our appends, then pgbench's.
+// appendPhase is figures 1 and 2: at each level, in rounds, our appends, then
+// pgbench running the same SQL, then pgbench's plain durable INSERT of the
+// same payload (the physical baseline: what the disk and the server allow for
+// one row per transaction, with none of the event store's guarantees).
 func (b *bench) appendPhase(ctx context.Context) error {
 	b.tenant, b.actor = uuid.New(), uuid.New()
 	if b.cfg.Warmup > 0 {
@@ -145,23 +148,28 @@ func (b *bench) appendPhase(ctx context.Context) error {
 			return err
 		}
 	}
-	script := ""
+	var scripts pgbenchScripts
 	if !b.cfg.SkipPgbench {
+		if err := b.db.createPlainInsertTable(ctx); err != nil {
+			return err
+		}
 		var cleanup func()
 		var err error
-		script, cleanup, err = writePgbenchScript(b.tenant, b.actor)
+		scripts, cleanup, err = writePgbenchScripts(b.tenant, b.actor)
 		if err != nil {
 			return err
 		}
 		defer cleanup()
 	}
 	// Each level alternates ours and pgbench's in rounds, so that a change in
-	// the machine's load during the level (it may be shared) hits both alike.
+	// the machine's load during the level (it may be shared) hits all alike.
 	slice := b.cfg.Duration / time.Duration(b.cfg.Rounds)
 	for _, w := range b.cfg.Writers {
 		var lv appendLevel
 		for r := range b.cfg.Rounds {
+			stopWaits := sampleWaits(ctx, b.db.adminURL, appApplicationName)
 			ours, err := b.appendLoad(ctx, fmt.Sprintf("append, %d writers, round %d/%d", w, r+1, b.cfg.Rounds), w, slice, nil, nil)
+			lv.Waits = lv.Waits.merge(stopWaits())
 			if err != nil {
 				return err
 			}
@@ -173,14 +181,19 @@ func (b *bench) appendPhase(ctx context.Context) error {
 			if b.cfg.SkipPgbench {
 				continue
 			}
-			pg, err := runPgbench(ctx, b.cfg.PgbenchPath, script, b.db.appURL, w, slice)
-			if err != nil {
-				return err
-			}
-			if lv.Pgbench == nil {
-				lv.Pgbench = &pg
-			} else {
-				lv.Pgbench.merge(pg)
+			for _, run := range []struct {
+				script string
+				into   **pgbenchResult
+			}{{scripts.sameSQL, &lv.Pgbench}, {scripts.plainInsert, &lv.Plain}} {
+				pg, err := runPgbench(ctx, b.cfg.PgbenchPath, run.script, b.db.appURL, w, slice)
+				if err != nil {
+					return err
+				}
+				if *run.into == nil {
+					*run.into = &pg
+				} else {
+					(*run.into).merge(pg)
+				}
 			}
 		}
 		lv.Ours.lat = nil

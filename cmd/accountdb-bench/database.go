@@ -28,6 +28,10 @@ type benchDB struct {
 	closeApp  func()
 }
 
+// appApplicationName names the store's connections in pg_stat_activity (the
+// wait-event sampler looks for it).
+const appApplicationName = "accountdb-bench"
+
 // appPoolSize covers the largest writer level plus the relay and a reader.
 const appPoolSize = 48
 
@@ -58,7 +62,7 @@ func openBenchDB(ctx context.Context, serverURL string) (*benchDB, error) {
 	if db.appURL, err = tenantdb.AppURL(db.adminURL, migrations.AppRole, os.Getenv("ACCOUNTDB_APP_DB_PASSWORD")); err != nil {
 		return nil, err
 	}
-	pool, err := tenantdb.Open(ctx, db.appURL, tenantdb.PoolOptions{MaxConns: appPoolSize, ApplicationName: "accountdb-bench"})
+	pool, err := tenantdb.Open(ctx, db.appURL, tenantdb.PoolOptions{MaxConns: appPoolSize, ApplicationName: appApplicationName})
 	if err != nil {
 		return nil, fmt.Errorf("connect as %s: %w", migrations.AppRole, err)
 	}
@@ -69,6 +73,23 @@ func openBenchDB(ctx context.Context, serverURL string) (*benchDB, error) {
 	}
 	ok = true
 	return db, nil
+}
+
+// plainInsertTable is figure 2's physical baseline: one row of the bench
+// payload per transaction, a bigint identity key and nothing else. It lives in
+// the bench database only, never in a migration.
+const plainInsertTable = "bench_plain_insert"
+
+// createPlainInsertTable creates it as the administrator and lets the service
+// role insert, so that pgbench connects as the same role for both scripts.
+func (db *benchDB) createPlainInsertTable(ctx context.Context) error {
+	_, err := db.admin.Exec(ctx, `CREATE TABLE `+plainInsertTable+` (
+		id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY, data jsonb NOT NULL);
+		GRANT INSERT ON `+plainInsertTable+` TO `+migrations.AppRole)
+	if err != nil {
+		return fmt.Errorf("create %s: %w", plainInsertTable, err)
+	}
+	return nil
 }
 
 // countEvents counts the log as the administrator, who is not subject to RLS.

@@ -19,6 +19,8 @@
 //     (webhooks.go).
 //  12. Reads: GET /v1/vms and GET /v1/vms/{id} at 100,000 VMs over 1,000
 //     tenants, and row-level security's cost (reads.go).
+//  13. Projection rebuild: a million events replayed into tenant_activity,
+//     progress bar included (rebuild.go).
 //
 // These are measurements, not tests: nothing here decides whether the build
 // passes, and the bars are reported, not enforced.
@@ -56,7 +58,10 @@ type config struct {
 	RelayRate     float64
 	RelayBacklog  int
 	SkipPgbench   bool
-	SkipRelay     bool
+	// AppendGroups is the store's group commit flushers (eventstore
+	// WithGroupCommit); negative keeps the store's default, 0 turns it off.
+	AppendGroups int
+	SkipRelay    bool
 	// Figure 7 (audit.go).
 	Audit auditConfig
 	// Figure 11 (webhooks.go).
@@ -79,6 +84,10 @@ type config struct {
 	Console consoleConfig
 	// Figure 12 (reads.go).
 	Reads readsConfig
+	// Figure 13 (rebuild.go).
+	Rebuild rebuildConfig
+	// SkipAppends leaves out figures 1–2.
+	SkipAppends bool
 }
 
 // defaultAdminURL matches the Makefile and internal/pgtest.
@@ -103,6 +112,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.RelayWriters, "relay-writers", 8, "writers during the relay benchmark; they are paced to the append rate measured at this level")
 	fs.Float64Var(&c.RelayRate, "relay-rate", 0, "appends/s during the relay benchmark; 0 means the rate measured with -relay-writers writers")
 	fs.IntVar(&c.RelayBacklog, "relay-backlog", 20_000, "events in the log before the relay starts; publishing them measures its catch-up rate")
+	fs.IntVar(&c.AppendGroups, "append-group-commit", -1, "group commit transactions in flight for Store.Append (0 = off, one transaction per append; negative = the store's default)")
 	fs.BoolVar(&c.SkipPgbench, "skip-pgbench", false, "skip the pgbench comparison")
 	fs.BoolVar(&c.SkipRelay, "skip-relay", false, "skip the relay benchmark")
 	auditFlags(fs, &c.Audit)
@@ -112,6 +122,8 @@ func parseFlags(args []string) (config, error) {
 	replicasFlags(fs, &c.Replicas)
 	consoleFlags(fs, &c.Console)
 	readsFlags(fs, &c.Reads)
+	rebuildFlags(fs, &c.Rebuild)
+	fs.BoolVar(&c.SkipAppends, "skip-appends", false, "skip the append benchmark (figures 1–2)")
 	fs.BoolVar(&c.SkipVMs, "skip-vms", false, "skip the whole-system VM benchmark (figure 5)")
 	fs.IntVar(&c.VMSequential, "vm-sequential", 50, "VMs created one at a time, each awaited until running")
 	fs.IntVar(&c.VMConcurrent, "vm-concurrent", 200, "VMs created with -vm-in-flight creates outstanding")
@@ -146,6 +158,9 @@ func parseFlags(args []string) (config, error) {
 		return c, err
 	}
 	if err := c.Reads.validate(); err != nil {
+		return c, err
+	}
+	if err := c.Rebuild.validate(); err != nil {
 		return c, err
 	}
 	for _, w := range strings.Split(*writers, ",") {
@@ -215,9 +230,14 @@ func run(ctx context.Context, cfg config) (err error) {
 	rep := &report{Machine: describeMachine(ctx, db), Database: db.name}
 	rep.printHeader()
 
+	if cfg.AppendGroups >= 0 {
+		db.store.WithGroupCommit(cfg.AppendGroups)
+	}
 	b := &bench{cfg: cfg, db: db, rep: rep}
-	if err := b.appendPhase(ctx); err != nil {
-		return err
+	if !cfg.SkipAppends {
+		if err := b.appendPhase(ctx); err != nil {
+			return err
+		}
 	}
 	if err := b.readAllPhase(ctx); err != nil {
 		return err
@@ -269,6 +289,11 @@ func run(ctx context.Context, cfg config) (err error) {
 	}
 	if !cfg.Reads.Skip {
 		if err := b.readsPhase(ctx); err != nil {
+			return err
+		}
+	}
+	if !cfg.Rebuild.Skip {
+		if err := b.rebuildPhase(ctx); err != nil {
 			return err
 		}
 	}

@@ -101,17 +101,31 @@ func bindLiterals(sql string, values map[int]string) string {
 
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
-func writePgbenchScript(tenant, actor uuid.UUID) (path string, cleanup func(), err error) {
+// plainInsertScript is the physical baseline: a plain durable single-row
+// INSERT of the same payload, one transaction per row (autocommit).
+func plainInsertScript() string {
+	return "INSERT INTO " + plainInsertTable + " (data) VALUES (" + quoteLiteral(benchEventData) + "::jsonb);\n"
+}
+
+// pgbenchScripts are the paths of figure 2's two pgbench scripts.
+type pgbenchScripts struct {
+	sameSQL     string // the store's own append statements (pgbenchScript)
+	plainInsert string // the physical baseline (plainInsertScript)
+}
+
+func writePgbenchScripts(tenant, actor uuid.UUID) (s pgbenchScripts, cleanup func(), err error) {
 	dir, err := os.MkdirTemp("", "accountdb-bench-")
 	if err != nil {
-		return "", nil, err
+		return s, nil, err
 	}
-	path = filepath.Join(dir, "append.sql")
-	if err := os.WriteFile(path, []byte(pgbenchScript(tenant, actor)), 0o600); err != nil {
-		os.RemoveAll(dir)
-		return "", nil, err
+	s = pgbenchScripts{sameSQL: filepath.Join(dir, "append.sql"), plainInsert: filepath.Join(dir, "plain_insert.sql")}
+	for path, text := range map[string]string{s.sameSQL: pgbenchScript(tenant, actor), s.plainInsert: plainInsertScript()} {
+		if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
+			os.RemoveAll(dir)
+			return s, nil, err
+		}
 	}
-	return path, func() { os.RemoveAll(dir) }, nil
+	return s, func() { os.RemoveAll(dir) }, nil
 }
 
 var (
@@ -125,7 +139,7 @@ var (
 // prepared mode (pgx, too, prepares and caches its statements).
 func runPgbench(ctx context.Context, bin, script, appURL string, clients int, d time.Duration) (pgbenchResult, error) {
 	res := pgbenchResult{Clients: clients, Threads: min(2, clients), runs: 1}
-	stop := startProgress(fmt.Sprintf("pgbench, %d clients", clients), d, func() string { return "" })
+	stop := startProgress(fmt.Sprintf("pgbench %s, %d clients", filepath.Base(script), clients), d, func() string { return "" })
 	defer stop()
 	secs := max(1, int(d.Round(time.Second)/time.Second))
 	cmd := exec.CommandContext(ctx, bin, "--no-vacuum", "--protocol=prepared",

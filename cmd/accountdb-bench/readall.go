@@ -96,6 +96,9 @@ func (b *bench) readAllPhase(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	if total == 0 {
+		return nil // -read-events 0 and -skip-appends: nothing to read
+	}
 	var read atomic.Int64
 	stop := startProgress(fmt.Sprintf("ReadAll of %d events", total), 0, func() string { return fmt.Sprintf("%d events", read.Load()) })
 	defer stop()

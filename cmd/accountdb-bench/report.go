@@ -14,9 +14,15 @@ import (
 
 // The bars the figures are held to (docs/BENCHMARKS.md explains them).
 const (
-	barPgbenchRatio = 0.70    // ours / pgbench at the highest writer level
-	barReadAllRate  = 100_000 // events per second
-	barRelayLagP99  = 100 * time.Millisecond
+	barPgbenchRatio = 0.70 // ours / pgbench (same SQL) at the highest writer level
+	// Issue 16: ours / the plain durable INSERT (the physical baseline), by
+	// writer level; 32 writers at least as fast as 8; the tail at 32.
+	barPlainRatioOne  = 0.30 // at 1 writer
+	barPlainRatioMany = 0.40 // at 8 and 32 writers
+	barAppendP99At32  = 20 * time.Millisecond
+	barAppendMaxAt32  = 100 * time.Millisecond
+	barReadAllRate    = 100_000 // events per second
+	barRelayLagP99    = 100 * time.Millisecond
 )
 
 type machine struct {
@@ -35,7 +41,17 @@ type machine struct {
 
 type appendLevel struct {
 	Ours    loadResult
-	Pgbench *pgbenchResult
+	Pgbench *pgbenchResult // the store's SQL
+	Plain   *pgbenchResult // the plain durable INSERT of the same payload
+	Waits   waitProfile    // the store's backends while ours ran
+}
+
+// plainRatio is ours over the physical baseline; 0 without it.
+func (l appendLevel) plainRatio() float64 {
+	if l.Plain == nil || l.Plain.TPS == 0 {
+		return 0
+	}
+	return l.Ours.Rate() / l.Plain.TPS
 }
 
 func (l appendLevel) ratio() float64 {
@@ -57,6 +73,7 @@ type report struct {
 	IPAM       *ipamResult
 	Replicas   *replicasResult
 	Console    *consoleResult
+	Rebuild    *rebuildResult
 	Elapsed    time.Duration
 	LoadEnd    string
 }
@@ -130,9 +147,9 @@ func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/float
 func (r *report) printSummary() {
 	out := os.Stdout
 	if len(r.Appends) > 0 {
-		fmt.Fprintln(out, "1–2. Append, single-event commands, one stream per writer (Store.Append vs pgbench running the same SQL)")
+		fmt.Fprintln(out, "1–2. Append, single-event commands, one stream per writer (Store.Append vs pgbench running the same SQL, and pgbench's plain durable INSERT of the same payload)")
 		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "writers\tappends\tappends/s\tp50\tp99\tmax\tpgbench tps\tpgbench avg\tours/pgbench\t")
+		fmt.Fprintln(tw, "writers\tappends\tappends/s\tp50\tp99\tmax\tsame SQL tps\tavg\tours/same\tplain INSERT tps\tavg\tours/plain\t")
 		for _, l := range r.Appends {
 			o := l.Ours
 			pgTPS, pgLat, ratio := "-", "-", "-"
@@ -141,10 +158,20 @@ func (r *report) printSummary() {
 				pgLat = ms(l.Pgbench.LatencyAvg)
 				ratio = fmt.Sprintf("%.0f%%", 100*l.ratio())
 			}
-			fmt.Fprintf(tw, "%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
-				o.Writers, o.Appends, o.Rate(), ms(o.P50), ms(o.P99), ms(o.Max), pgTPS, pgLat, ratio)
+			plTPS, plLat, plRatio := "-", "-", "-"
+			if l.Plain != nil {
+				plTPS = fmt.Sprintf("%.0f", l.Plain.TPS)
+				plLat = ms(l.Plain.LatencyAvg)
+				plRatio = fmt.Sprintf("%.0f%%", 100*l.plainRatio())
+			}
+			fmt.Fprintf(tw, "%d\t%d\t%.0f\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t\n",
+				o.Writers, o.Appends, o.Rate(), ms(o.P50), ms(o.P99), ms(o.Max), pgTPS, pgLat, ratio, plTPS, plLat, plRatio)
 		}
 		tw.Flush()
+		fmt.Fprintln(out, "   where the store's backends were while ours ran (pg_stat_activity sampled every 10 ms; CPU = active, no wait event):")
+		for _, l := range r.Appends {
+			l.Waits.print(out, fmt.Sprintf("%d writers", l.Ours.Writers))
+		}
 		fmt.Fprintln(out)
 	}
 	if rd := r.Read; rd != nil {
@@ -182,12 +209,16 @@ func (r *report) printSummary() {
 	if r.Console != nil {
 		r.Console.print(out)
 	}
+	if r.Rebuild != nil {
+		r.Rebuild.print(out)
+	}
 	fmt.Fprintln(out, "Bars")
 	if n := len(r.Appends); n > 0 && r.Appends[n-1].Pgbench != nil {
 		l := r.Appends[n-1]
 		verdict(out, fmt.Sprintf("append at %d writers ≥ %.0f%% of pgbench", l.Ours.Writers, 100*barPgbenchRatio),
 			l.ratio() >= barPgbenchRatio, fmt.Sprintf("%.0f%% (%.0f vs %.0f/s)", 100*l.ratio(), l.Ours.Rate(), l.Pgbench.TPS))
 	}
+	r.printAppendBars(out)
 	if rd := r.Read; rd != nil {
 		verdict(out, fmt.Sprintf("ReadAll ≥ %d events/s", barReadAllRate), rd.Rate() >= barReadAllRate, fmt.Sprintf("%.0f events/s", rd.Rate()))
 	}
@@ -206,6 +237,9 @@ func (r *report) printSummary() {
 	if r.Console != nil {
 		r.Console.printBars(out)
 	}
+	if r.Rebuild != nil {
+		r.Rebuild.printBars(out)
+	}
 	fmt.Fprintf(out, "\ntotal time %s; load average at the end %s\n", r.Elapsed.Round(time.Second), r.LoadEnd)
 }
 
@@ -215,4 +249,33 @@ func verdict(out *os.File, bar string, met bool, got string) {
 		mark = "MISSED"
 	}
 	fmt.Fprintf(out, "  %s  %-40s  %s\n", mark, bar, got)
+}
+
+// printAppendBars holds figures 1–2 to issue 16's bars: a share of the plain
+// INSERT at each level, 32 writers no slower than 8, and the tail at 32.
+func (r *report) printAppendBars(out *os.File) {
+	byWriters := map[int]appendLevel{}
+	for _, l := range r.Appends {
+		byWriters[l.Ours.Writers] = l
+		if l.Plain == nil {
+			continue
+		}
+		bar := barPlainRatioMany
+		if l.Ours.Writers == 1 {
+			bar = barPlainRatioOne
+		}
+		verdict(out, fmt.Sprintf("append at %d writers ≥ %.0f%% of plain INSERT", l.Ours.Writers, 100*bar),
+			l.plainRatio() >= bar, fmt.Sprintf("%.0f%% (%.0f vs %.0f/s)", 100*l.plainRatio(), l.Ours.Rate(), l.Plain.TPS))
+	}
+	l8, ok8 := byWriters[8]
+	l32, ok32 := byWriters[32]
+	if ok8 && ok32 {
+		verdict(out, "appends/s at 32 writers ≥ at 8", l32.Ours.Rate() >= l8.Ours.Rate(),
+			fmt.Sprintf("%.0f vs %.0f/s", l32.Ours.Rate(), l8.Ours.Rate()))
+	}
+	if ok32 {
+		verdict(out, fmt.Sprintf("append p99 ≤ %s, max ≤ %s at 32", barAppendP99At32, barAppendMaxAt32),
+			l32.Ours.P99 <= barAppendP99At32 && l32.Ours.Max <= barAppendMaxAt32,
+			fmt.Sprintf("p99 %s, max %s", ms(l32.Ours.P99), ms(l32.Ours.Max)))
+	}
 }

@@ -1,0 +1,334 @@
+package eventstore
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+)
+
+// Group commit: concurrent Store.Append calls share transactions.
+//
+// Measured (docs/BENCHMARKS.md, "Issue 16: appends"), an append's time is
+// mostly the wait for its commit's WAL flush (LWLock:WALWrite, IO:WALSync),
+// and its WAL is ten records against a plain INSERT's two. PostgreSQL already
+// flushes the commits that are waiting together, but each append still pays
+// its own transaction, commit record and flush wait. Here, at most
+// groupFlushers transactions are in flight at once; an Append that finds them
+// all busy queues, and the next free flusher commits everything queued in one
+// transaction: one commit and one flush for the lot, in two round trips.
+//
+// Every guarantee of a lone append holds for each append of a group:
+//   - Stream locks. The group takes the stream lock of each of its appends
+//     before its first write, as a lone append does (see AppendScopeSQL), with
+//     pg_try_advisory_xact_lock: a group never waits on a lock, so it can
+//     join no deadlock with transactions that hold stream locks and wait on
+//     something else (AppendTx in a command). An append whose stream is
+//     locked elsewhere leaves the group and runs alone, waiting as usual.
+//   - Expected versions. Each append runs the same guarded statement as a
+//     lone one; a failed guard writes nothing and is explained after commit,
+//     as alone (appendRejected).
+//   - Errors. Anything that raises an error (a repeated command id, a
+//     duplicate event id, another tenant's stream) aborts the group's
+//     transaction, which wrote nothing, and its appends run again alone, where
+//     the error is translated as always (appendFailed).
+//   - Log order. One group is one transaction: its events share a transaction
+//     id and follow each other in global position, each stream's in version
+//     order. Readers see the whole group at once, below the watermark.
+//
+// A lone Append (no other in flight) runs at once on its own, as before: a
+// single writer pays nothing for the grouping.
+
+// groupFlushers is how many group transactions run at once by default: two
+// keep both of a small machine's cores and the WAL flush busy, while more
+// would only split the queue into smaller groups.
+const groupFlushers = 4
+
+// maxGroupEvents bounds the events of one group transaction; an append
+// larger than that always runs alone.
+const maxGroupEvents = MaxEventsPerAppend
+
+// WithGroupCommit sets how many group transactions may run at once (see
+// append_group.go); 0 turns grouping off, so that every Append runs in a
+// transaction of its own. It returns s.
+func (s *Store) WithGroupCommit(flushers int) *Store {
+	if flushers <= 0 {
+		s.group = nil
+		return s
+	}
+	s.group = &appendGroup{flushers: flushers}
+	return s
+}
+
+// appendGroup is the queue of appends waiting for a flusher.
+type appendGroup struct {
+	flushers int
+
+	mu      sync.Mutex
+	active  int // flushers running
+	pending []*queuedAppend
+}
+
+// queuedAppend is one Append call waiting for its group's outcome.
+type queuedAppend struct {
+	a      Append
+	p      prepared
+	start  time.Time
+	done   chan appendOutcome // buffered: a flusher never waits on a caller
+	taken  bool               // a flusher has it (under appendGroup.mu)
+	events int
+}
+
+type appendOutcome struct {
+	res AppendResult
+	err error
+}
+
+// appendGrouped queues a behind the running flushers, or becomes a flusher
+// itself when one is free.
+func (s *Store) appendGrouped(ctx context.Context, a Append) (AppendResult, error) {
+	g := s.group
+	p, err := a.prepare()
+	if err != nil {
+		return AppendResult{}, err
+	}
+	q := &queuedAppend{a: a, p: p, start: time.Now(), done: make(chan appendOutcome, 1), events: len(p.ids)}
+	g.mu.Lock()
+	if g.active < g.flushers {
+		// A free flusher: run this append now, alone, then whatever queued
+		// behind it meanwhile.
+		g.active++
+		q.taken = true
+		g.mu.Unlock()
+		res, err := s.appendAlone(ctx, a)
+		go s.flush(context.WithoutCancel(ctx))
+		return res, err
+	}
+	g.pending = append(g.pending, q)
+	g.mu.Unlock()
+
+	select {
+	case out := <-q.done:
+		return out.res, out.err
+	case <-ctx.Done():
+		g.mu.Lock()
+		taken := q.taken
+		if !taken {
+			q.taken = true // the flusher will skip it
+		}
+		g.mu.Unlock()
+		if taken {
+			// A flusher is committing it: the outcome is the group's.
+			out := <-q.done
+			return out.res, out.err
+		}
+		return AppendResult{}, fmt.Errorf("append to %s: %w", a.Stream, ctx.Err())
+	}
+}
+
+// appendAlone is the lone append: one pooled connection, one transaction.
+func (s *Store) appendAlone(ctx context.Context, a Append) (AppendResult, error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return AppendResult{}, fmt.Errorf("append to %s: %w", a.Stream, err)
+	}
+	defer conn.Release()
+	return s.append(ctx, conn, a, true)
+}
+
+// flush commits queued appends, a group at a time, until none is left; then
+// the flusher retires.
+func (s *Store) flush(ctx context.Context) {
+	g := s.group
+	for {
+		g.mu.Lock()
+		batch := g.take()
+		if len(batch) == 0 {
+			g.active--
+			g.mu.Unlock()
+			return
+		}
+		g.mu.Unlock()
+		s.commitGroup(ctx, batch)
+	}
+}
+
+// take removes from the queue the appends of the next group, in arrival
+// order, up to maxGroupEvents events (at least one append). Callers hold mu.
+func (g *appendGroup) take() []*queuedAppend {
+	var batch []*queuedAppend
+	events, n := 0, 0
+	for ; n < len(g.pending); n++ {
+		q := g.pending[n]
+		if q.taken {
+			continue // its caller gave up
+		}
+		if len(batch) > 0 && events+q.events > maxGroupEvents {
+			break
+		}
+		q.taken = true
+		batch = append(batch, q)
+		events += q.events
+	}
+	g.pending = g.pending[n:]
+	return batch
+}
+
+// commitGroup runs batch: alone if it is one append; otherwise in one
+// transaction, with the appends whose stream it could not lock, or all of
+// them if the transaction failed, run alone afterwards.
+func (s *Store) commitGroup(ctx context.Context, batch []*queuedAppend) {
+	if len(batch) == 1 {
+		q := batch[0]
+		res, err := s.appendAlone(ctx, q.a)
+		q.done <- appendOutcome{res, err}
+		return
+	}
+	ctx, cancel := context.WithTimeout(ctx, groupTimeout)
+	defer cancel()
+	alone, err := s.runGroup(ctx, batch)
+	var pgErr *pgconn.PgError
+	switch {
+	case errors.As(err, &pgErr):
+		// The server refused something and rolled the whole group back:
+		// each append again alone, where its error is translated as always.
+		alone = batch
+	case err != nil:
+		// The connection failed: the commit's outcome may be unknown, and
+		// running the appends again could record them twice. Their callers
+		// hear of it, as from a lone append.
+		for _, q := range batch {
+			q.done <- appendOutcome{err: fmt.Errorf("append to %s: %w", q.a.Stream, err)}
+		}
+		return
+	}
+	var wg sync.WaitGroup
+	for _, q := range alone {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			res, err := s.appendAlone(ctx, q.a)
+			q.done <- appendOutcome{res, err}
+		}()
+	}
+	wg.Wait()
+}
+
+// groupTimeout bounds a group's transaction and the lone appends after it:
+// its callers are not waiting on their own contexts meanwhile.
+const groupTimeout = 30 * time.Second
+
+// groupLockSQL tries each stream's append lock, in order, without waiting.
+const groupLockSQL = `SELECT pg_try_advisory_xact_lock(` + streamLockNamespace + `, hashtext(s))
+	FROM unnest($1::text[]) WITH ORDINALITY AS u(s, i) ORDER BY i`
+
+// groupScopeSQL scopes what follows in the group's transaction to one
+// append's tenant; its stream lock is already held.
+const groupScopeSQL = `SELECT set_config('app.tenant_id', $1, true)`
+
+// runGroup commits the appends of batch whose streams it could lock in one
+// transaction and answers their callers; it returns the appends left to run
+// alone. An error means the transaction did not commit (or may not have) and
+// no caller was answered.
+func (s *Store) runGroup(ctx context.Context, batch []*queuedAppend) (alone []*queuedAppend, err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Release()
+	ok := false
+	defer func() {
+		if !ok {
+			abandon(conn)
+		}
+	}()
+
+	// Round trip 1: begin, and take every stream lock that is free.
+	streams := make([]string, len(batch))
+	for i, q := range batch {
+		streams[i] = q.a.Stream.String()
+	}
+	lb := &pgx.Batch{}
+	lb.Queue(`BEGIN`)
+	lb.Queue(groupLockSQL, streams)
+	br := conn.SendBatch(ctx, lb)
+	_, err = br.Exec()
+	var locked []bool
+	if err == nil {
+		var rows pgx.Rows
+		if rows, err = br.Query(); err == nil {
+			locked, err = pgx.CollectRows(rows, pgx.RowTo[bool])
+		}
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err == nil && len(locked) != len(batch) {
+		err = fmt.Errorf("group lock: %d answers for %d streams", len(locked), len(batch))
+	}
+	if err != nil {
+		return nil, err
+	}
+	var group []*queuedAppend
+	for i, q := range batch {
+		if locked[i] {
+			group = append(group, q)
+		} else {
+			alone = append(alone, q)
+		}
+	}
+
+	// Round trip 2: each append under its tenant's scope, then commit.
+	b := &pgx.Batch{}
+	for _, q := range group {
+		b.Queue(groupScopeSQL, q.a.TenantID.String())
+		queueAppend(b, q.a, q.p)
+	}
+	b.Queue(`COMMIT`)
+	results := make([]AppendResult, len(group))
+	br = conn.SendBatch(ctx, b)
+	for i := 0; err == nil && i < len(group); i++ {
+		if _, err = br.Exec(); err == nil {
+			r := &results[i]
+			r.Stream = group[i].a.Stream
+			err = br.QueryRow().Scan(&r.FirstVersion, &r.LastVersion, &r.LastPosition)
+		}
+	}
+	if err == nil {
+		_, err = br.Exec()
+	}
+	if cerr := br.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return nil, err
+	}
+	ok = true
+	for i, q := range group {
+		res := results[i]
+		if res.LastPosition == 0 {
+			// The guard let nothing through: say why, as a lone append does.
+			res, err := s.appendRejected(ctx, q.a)
+			q.done <- appendOutcome{res, err}
+			continue
+		}
+		s.metrics.observeAppend(time.Since(q.start), q.events)
+		q.done <- appendOutcome{res, nil}
+	}
+	return alone, nil
+}
+
+// abandon leaves a connection whose group transaction failed clean: rolled
+// back, or closed (the pool then replaces it) if even that fails.
+func abandon(conn *pgxpool.Conn) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if _, err := conn.Exec(ctx, `ROLLBACK`); err != nil && !errors.Is(err, context.Canceled) {
+		_ = conn.Conn().Close(ctx)
+	}
+}

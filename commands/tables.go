@@ -103,7 +103,7 @@ type UsageWriter interface {
 	// q; false then, and nothing changed. Concurrent adds of one tenant
 	// are serialised.
 	Add(ctx context.Context, tenant uuid.UUID, d Usage, q domain.Quota) (bool, error)
-	// Current is tenant's usage.
+	// Current is tenant's usage (zero when nothing was ever counted).
 	Current(ctx context.Context, tenant uuid.UUID) (Usage, error)
 }
 

@@ -24,9 +24,10 @@ import (
 type createEnv struct {
 	t     *testing.T
 	f     *pgFixture
-	h     *commands.Handler
-	pool  uuid.UUID
-	admin commands.Actor
+	h       *commands.Handler
+	pool    uuid.UUID
+	cluster uuid.UUID
+	admin   commands.Actor
 }
 
 func newCreateEnv(t *testing.T, withPool bool) *createEnv {
@@ -47,6 +48,7 @@ func newCreateEnv(t *testing.T, withPool bool) *createEnv {
 		Templates: []protocol.Template{{Name: "debian-12", Kind: "qemu", Node: "pve1", PVEVMID: 9000}}}); err != nil {
 		t.Fatal(err)
 	}
+	e.cluster = cluster.ID
 	if withPool {
 		p, err := e.h.CreateIPPool(ctx, e.admin, commands.Options{}, domain.IPPoolInput{Name: "lan", ClusterID: cluster.ID, Bridge: "vmbr0",
 			CIDR: "10.0.0.0/29", Gateway: "10.0.0.1", RangeStart: "10.0.0.2", RangeEnd: "10.0.0.6"})

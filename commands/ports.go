@@ -74,6 +74,7 @@ type Tables interface {
 	Credentials() CredentialStore
 	Inventory() InventoryStore
 	VMs() VMIndex
+	Unseen() UnseenGuests
 	APITokens() APITokenStore
 	MFA() MFAStore
 	Identities() IdentityStore

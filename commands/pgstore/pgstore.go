@@ -153,6 +153,9 @@ func (t *Tables) Identities() commands.IdentityStore { return identities{t.pool}
 // VMs implements commands.Tables.
 func (t *Tables) VMs() commands.VMIndex { return vmIndex{t.pool} }
 
+// Unseen implements commands.Tables.
+func (t *Tables) Unseen() commands.UnseenGuests { return unseen{t.pool} }
+
 // queryRow scans one row read under sc; false when there is none.
 func queryRow(ctx context.Context, pool *pgxpool.Pool, sc tenantdb.Scope, sql string, args []any, dest ...any) (bool, error) {
 	// One round trip (the scope and the query in one pipeline): every

@@ -22,8 +22,8 @@ import (
 // 10.0.0.2–6, when withPool; not its default: creates name it) and tenants
 // made on demand.
 type createEnv struct {
-	t     *testing.T
-	f     *pgFixture
+	t       *testing.T
+	f       *pgFixture
 	h       *commands.Handler
 	pool    uuid.UUID
 	cluster uuid.UUID

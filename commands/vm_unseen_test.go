@@ -22,7 +22,9 @@ type indexedTables struct {
 
 func (t indexedTables) VMs() commands.VMIndex { return t }
 
-func (t indexedTables) Settled(context.Context, uuid.UUID) ([]commands.IndexedVM, error) { return t.settled, nil }
+func (t indexedTables) Settled(context.Context, uuid.UUID) ([]commands.IndexedVM, error) {
+	return t.settled, nil
+}
 
 func (t indexedTables) Overdue(context.Context, time.Duration, int) ([]commands.IndexedVM, error) {
 	return nil, nil

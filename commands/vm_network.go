@@ -80,7 +80,15 @@ func (h *Handler) createVM(ctx context.Context, a Actor, o Options, t *domain.Te
 		// The address is not known yet; the quota counts one either way.
 		withNet.Network = &domain.VMNetwork{IPv4: "pending"}
 	}
-	c, err := h.vmChange(ctx, t.ID, id, t, func(*domain.VM) ([]domain.Event, error) {
+	// A VM whose id was just drawn (no Idempotency-Key) has no stream to
+	// read: its append expects none, which a stream that exists would fail.
+	v := &domain.VM{ID: id, TenantID: t.ID}
+	if o.IdempotencyKey != "" {
+		if v, err = h.LoadVM(ctx, t.ID, id); err != nil {
+			return Result{}, err
+		}
+	}
+	c, err := h.vmChangeOn(ctx, v, t, func(*domain.VM) ([]domain.Event, error) {
 		return append([]domain.Event{&withNet}, events[1:]...), nil
 	})
 	if err != nil {

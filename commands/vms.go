@@ -132,6 +132,13 @@ func (h *Handler) vmChange(ctx context.Context, tenant, id uuid.UUID, t *domain.
 	if err != nil {
 		return change{}, err
 	}
+	return h.vmChangeOn(ctx, v, t, decide)
+}
+
+// vmChangeOn is vmChange on v as loaded (or known to be new).
+func (h *Handler) vmChangeOn(ctx context.Context, v *domain.VM, t *domain.Tenant,
+	decide func(*domain.VM) ([]domain.Event, error)) (change, error) {
+	tenant, id := v.TenantID, v.ID
 	events, err := decide(v)
 	if err != nil {
 		return change{}, err

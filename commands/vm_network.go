@@ -95,7 +95,7 @@ func (h *Handler) createVM(ctx context.Context, a Actor, o Options, t *domain.Te
 		return Result{}, err
 	}
 	if c.version != 0 {
-		return Result{}, fmt.Errorf("%w: the VM exists", domain.ErrConflict)
+		return h.vmExists(ctx, a, o)
 	}
 	if o.IfMatch != 0 {
 		return Result{}, ErrPreconditionFailed
@@ -107,14 +107,19 @@ func (h *Handler) createVM(ctx context.Context, a Actor, o Options, t *domain.Te
 	res, err := h.submitCreate(key, &queuedCreate{ctx: ctx, a: a, o: o, c: c, req: &withNet, pool: pool})
 	var conflict *eventstore.ConflictError
 	if errors.As(err, &conflict) && conflict.Stream == c.stream {
-		// Another create of the same VM got there first: the same
-		// Idempotency-Key sent twice at once gets the first one's answer.
-		if res, found, rerr := h.replayed(ctx, a, o); rerr != nil || found {
-			return res, rerr
-		}
-		return Result{}, fmt.Errorf("%w: the VM exists", domain.ErrConflict)
+		return h.vmExists(ctx, a, o)
 	}
 	return res, err
+}
+
+// vmExists answers a create whose VM exists: another create of the same
+// VM got there first, and the same Idempotency-Key sent twice at once gets
+// the first one's answer.
+func (h *Handler) vmExists(ctx context.Context, a Actor, o Options) (Result, error) {
+	if res, found, err := h.replayed(ctx, a, o); err != nil || found {
+		return res, err
+	}
+	return Result{}, fmt.Errorf("%w: the VM exists", domain.ErrConflict)
 }
 
 // releaseAddress links to c the release of v's pool address when the

@@ -277,17 +277,9 @@ func (s *Store) append(ctx context.Context, db batchSender, a Append, mustBeFirs
 	if err != nil {
 		return AppendResult{}, err
 	}
-	exactVersion := pgtype.Int8{}
-	if v, ok := a.Expected.Version(); ok {
-		exactVersion = pgtype.Int8{Int64: v, Valid: true}
-	}
-	n := int64(len(p.ids))
 	b := &pgx.Batch{}
 	b.Queue(AppendScopeSQL, a.TenantID.String(), a.Stream.String())
-	b.Queue(appendSQL[a.Expected.kind],
-		a.Stream.String(), a.Stream.Type, a.TenantID, n, exactVersion,
-		nullUUID(a.ActorID), a.CorrelationID, p.metadata,
-		p.ids, p.types, p.schemas, p.data, p.causation, nullUUID(a.CommandID), a.RequestHash)
+	queueAppend(b, a, p)
 
 	res := AppendResult{Stream: a.Stream}
 	var firstWrite bool
@@ -316,6 +308,18 @@ func (s *Store) append(ctx context.Context, db batchSender, a Append, mustBeFirs
 	}
 	s.metrics.observeAppend(time.Since(start), len(p.ids))
 	return res, nil
+}
+
+// queueAppend queues a's append statement, p being a's prepared events.
+func queueAppend(b *pgx.Batch, a Append, p prepared) {
+	exactVersion := pgtype.Int8{}
+	if v, ok := a.Expected.Version(); ok {
+		exactVersion = pgtype.Int8{Int64: v, Valid: true}
+	}
+	b.Queue(appendSQL[a.Expected.kind],
+		a.Stream.String(), a.Stream.Type, a.TenantID, int64(len(p.ids)), exactVersion,
+		nullUUID(a.ActorID), a.CorrelationID, p.metadata,
+		p.ids, p.types, p.schemas, p.data, p.causation, nullUUID(a.CommandID), a.RequestHash)
 }
 
 // appendFailed translates a database error; a repeated command id is not an

@@ -35,15 +35,11 @@ func (t *Tables) AppendGroup(ctx context.Context, tenants []uuid.UUID,
 		if err := t.store.LockStreamsTx(ctx, tx, streams...); err != nil {
 			return err
 		}
-		for _, a := range g.Appends {
-			ar, err := t.store.AppendTxLocked(ctx, tx, a)
-			if err != nil {
-				return err
-			}
-			results = append(results, ar)
-			if ar.Replayed {
-				return errRollbackReplay
-			}
+		if results, err = t.store.AppendManyTxLocked(ctx, tx, g.Appends); err != nil {
+			return err
+		}
+		if len(results) > 0 && results[len(results)-1].Replayed {
+			return errRollbackReplay
 		}
 		if g.Write != nil {
 			return g.Write(ctx, txTables{tx})

@@ -90,9 +90,9 @@ type Handler struct {
 	passwords auth.PasswordHasher
 	sessions  SessionConfig
 	vault     *vault.Vault
-	devHTTP   bool       // clusters may be registered at http:// loopback URLs (dev)
-	pools     keyedMutex // allocations of one pool queue in this process (linked.go)
-	poolCache poolCache  // each pool as last loaded under its lock (linked.go)
+	devHTTP   bool         // clusters may be registered at http:// loopback URLs (dev)
+	creates   createGroups // creates queued per tenant or pool, committed in groups (create_group.go)
+	poolCache poolCache    // each pool as its committer last knew it (linked.go)
 	log       *slog.Logger
 	now       func() time.Time
 	usage     *tokenUsage // API token uses not yet written
@@ -137,6 +137,10 @@ type change struct {
 	// side, when set, writes rows outside the event store in the same
 	// transaction, after the events (see Tables.AppendWith).
 	side func(ctx context.Context, tx TxTables) error
+	// delta is the change's effect on the tenant's usage, which quota must
+	// hold (side applies it; a create group applies many at once).
+	delta Usage
+	quota domain.Quota
 	// lockTenant serialises this change with other changes of the tenant that
 	// also set it (the last-admin rule reads across users).
 	lockTenant bool

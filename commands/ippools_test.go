@@ -88,9 +88,9 @@ func poolFixture(t *testing.T) (f *pgFixture, h1 *commands.Handler, pool, tenant
 }
 
 // crashingTables dies, while crash is set, inside the transaction of a
-// create that takes an address: after the VM's request is written and the
-// address decided, before the allocation is written and anything commits,
-// as a core killed there would (PostgreSQL rolls the transaction back).
+// group of creates that take an address: after the VM's request and its
+// allocation are written, before anything commits, as a core killed there
+// would (PostgreSQL rolls the transaction back).
 type crashingTables struct {
 	commands.Tables
 	crash atomic.Bool
@@ -98,18 +98,24 @@ type crashingTables struct {
 
 var errCrashed = errors.New("the core died in the middle of the transaction")
 
-func (c *crashingTables) AppendLinked(ctx context.Context, a eventstore.Append, linked []eventstore.Append, lockTenant bool,
-	write func(context.Context, commands.TxTables) error) (eventstore.AppendResult, error) {
-	return c.Tables.AppendLinked(ctx, a, linked, lockTenant, func(ctx context.Context, tt commands.TxTables) error {
-		if write != nil {
-			if err := write(ctx, tt); err != nil {
-				return err
-			}
+func (c *crashingTables) AppendGroup(ctx context.Context, tenants []uuid.UUID,
+	decide func(context.Context, commands.TxTables) (commands.Group, error)) ([]eventstore.AppendResult, error) {
+	return c.Tables.AppendGroup(ctx, tenants, func(ctx context.Context, tt commands.TxTables) (commands.Group, error) {
+		g, err := decide(ctx, tt)
+		allocates := slices.ContainsFunc(g.Appends, func(a eventstore.Append) bool { return a.Stream.Type == domain.StreamIPPool })
+		if err != nil || !c.crash.Load() || !allocates {
+			return g, err
 		}
-		if c.crash.Load() && len(linked) > 0 {
+		write := g.Write
+		g.Write = func(ctx context.Context, tt commands.TxTables) error {
+			if write != nil {
+				if err := write(ctx, tt); err != nil {
+					return err
+				}
+			}
 			return errCrashed
 		}
-		return nil
+		return g, nil
 	})
 }
 

@@ -4,12 +4,9 @@ import (
 	"context"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/accountdb/accountdb/domain"
-	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
-	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/google/uuid"
 )
 
@@ -40,107 +37,43 @@ func (h *Handler) appendLinked(ctx context.Context, a Actor, o Options, app even
 	return h.tables.AppendLinked(ctx, app, linked, c.lockTenant, write)
 }
 
-// keyedMutex serialises, within this process, the commands that contend on
-// one stream (a pool's allocations), so they queue instead of conflicting
-// and retrying. It is an optimisation only: across processes the stream's
-// expected version still decides, and the loser retries.
-type keyedMutex struct {
-	mu    sync.Mutex
-	locks map[uuid.UUID]*keyedLock
-}
-
-type keyedLock struct {
-	sync.Mutex
-	users int
-}
-
-// lock locks key and returns its unlock.
-func (k *keyedMutex) lock(key uuid.UUID) func() {
-	k.mu.Lock()
-	if k.locks == nil {
-		k.locks = map[uuid.UUID]*keyedLock{}
-	}
-	l := k.locks[key]
-	if l == nil {
-		l = &keyedLock{}
-		k.locks[key] = l
-	}
-	l.users++
-	k.mu.Unlock()
-	l.Lock()
-	return func() {
-		l.Unlock()
-		k.mu.Lock()
-		if l.users--; l.users == 0 {
-			delete(k.locks, key)
-		}
-		k.mu.Unlock()
-	}
-}
-
 // poolCache keeps each pool's aggregate as this process last knew it, so
-// an allocation, made while every other create of the pool waits, reads
-// nothing at all when the pool has not changed since this process's own
-// last allocation, and only the new events otherwise. Entries are read and
-// advanced only under the pool's keyedMutex. A fresh entry may still be
-// stale (a release, another process): the allocation's expected version
-// then conflicts, the entry is marked stale, and the retry folds the new
-// events in.
+// a group of allocations (create_group.go) reads nothing at all when no
+// one else changed the pool since this process's last group. Entries are
+// read and advanced only by the pool's committer goroutine, one group at a
+// time. An entry may be stale (a release, another process): the group's
+// pool append then conflicts, the entry is dropped, and the retry loads
+// the pool again (from its latest snapshot).
 type poolCache struct {
 	mu    sync.Mutex
-	pools map[uuid.UUID]*cachedPool
+	pools map[uuid.UUID]*domain.IPPool
 }
 
-type cachedPool struct {
-	pool  *domain.IPPool
-	fresh bool
-}
-
-// loadIPPoolLocked is LoadIPPool for a caller holding the pool's lock.
+// loadIPPoolLocked is LoadIPPool for the pool's committer.
 func (h *Handler) loadIPPoolLocked(ctx context.Context, id uuid.UUID) (*domain.IPPool, error) {
 	h.poolCache.mu.Lock()
-	c := h.poolCache.pools[id]
+	p := h.poolCache.pools[id]
 	h.poolCache.mu.Unlock()
-	switch {
-	case c != nil && c.fresh:
-		return c.pool, nil
-	case c == nil:
-		p, err := h.LoadIPPool(ctx, id)
-		if err != nil || !p.Exists() {
-			return p, err
-		}
-		c = &cachedPool{pool: p}
-	default:
-		err := h.store.FoldStream(ctx, tenantdb.Tenant(domain.PlatformTenant), ipPoolStream(id), c.pool.Version, time.Time{}, func(e eventlog.Event) error {
-			de, err := domain.DecodeEvent(e.Type, e.Data)
-			if err != nil {
-				return err
-			}
-			c.pool.Apply(de, e.RecordedAt)
-			return nil
-		})
-		if err != nil {
-			h.poolCache.mu.Lock()
-			delete(h.poolCache.pools, id) // a partly applied fold is not the pool
-			h.poolCache.mu.Unlock()
-			return nil, err
-		}
+	if p != nil {
+		return p, nil
 	}
-	c.fresh = true
+	p, err := h.LoadIPPool(ctx, id)
+	if err != nil || !p.Exists() {
+		return p, err
+	}
 	h.poolCache.mu.Lock()
 	if h.poolCache.pools == nil {
-		h.poolCache.pools = map[uuid.UUID]*cachedPool{}
+		h.poolCache.pools = map[uuid.UUID]*domain.IPPool{}
 	}
-	h.poolCache.pools[id] = c
+	h.poolCache.pools[id] = p
 	h.poolCache.mu.Unlock()
-	return c.pool, nil
+	return p, nil
 }
 
-// staleCachedPool makes the next allocation from pool read its new events.
-func (h *Handler) staleCachedPool(id uuid.UUID) {
+// forgetCachedPool drops pool's entry: a group advanced it with
+// allocations that did not commit, or its version conflicted.
+func (h *Handler) forgetCachedPool(id uuid.UUID) {
 	h.poolCache.mu.Lock()
-	if c := h.poolCache.pools[id]; c != nil {
-		c.fresh = false
-	}
+	delete(h.poolCache.pools, id)
 	h.poolCache.mu.Unlock()
 }

@@ -59,13 +59,31 @@ type Tables interface {
 	// version conflict on any of them is an *eventstore.ConflictError.
 	AppendLinked(ctx context.Context, a eventstore.Append, linked []eventstore.Append, lockTenant bool,
 		write func(context.Context, TxTables) error) (eventstore.AppendResult, error)
+	// AppendGroup commits the appends of many commands in one transaction
+	// (group commit, see create_group.go). It first takes the lock that
+	// lockTenant takes, of every tenant in tenants, then calls decide with
+	// the side tables of the transaction, where it reads what it decides on
+	// (each tenant's usage, now stable); the appends decide returns are
+	// then written, in order, each to its own stream and tenant, and then
+	// its Write. All commit or none does; the results are the appends'.
+	// When one of them turns out to be a replay (its command was recorded
+	// already), nothing is written and the results end with it, Replayed.
+	AppendGroup(ctx context.Context, tenants []uuid.UUID,
+		decide func(context.Context, TxTables) (Group, error)) ([]eventstore.AppendResult, error)
 	Sessions() SessionStore
 	Credentials() CredentialStore
 	Inventory() InventoryStore
 	VMs() VMIndex
+	Unseen() UnseenGuests
 	APITokens() APITokenStore
 	MFA() MFAStore
 	Identities() IdentityStore
+}
+
+// Group is what AppendGroup commits: appends, then side writes.
+type Group struct {
+	Appends []eventstore.Append
+	Write   func(context.Context, TxTables) error
 }
 
 // TxTables are the side tables inside AppendWith's transaction.

@@ -103,7 +103,7 @@ type UsageWriter interface {
 	// q; false then, and nothing changed. Concurrent adds of one tenant
 	// are serialised.
 	Add(ctx context.Context, tenant uuid.UUID, d Usage, q domain.Quota) (bool, error)
-	// Current is tenant's usage.
+	// Current is tenant's usage (zero when nothing was ever counted).
 	Current(ctx context.Context, tenant uuid.UUID) (Usage, error)
 }
 
@@ -135,4 +135,15 @@ type VMIndex interface {
 	Settled(ctx context.Context, cluster uuid.UUID) ([]IndexedVM, error)
 	// Overdue lists up to limit VMs whose pending action is older than age.
 	Overdue(ctx context.Context, age time.Duration, limit int) ([]IndexedVM, error)
+}
+
+// UnseenGuests is reconciliation's memory of the guests a cluster's listing
+// missed, so that a guest missing from one listing (a node slow to answer,
+// a guest being migrated) is not taken for deleted, which releases its
+// address and quota, until a later listing misses it too.
+type UnseenGuests interface {
+	// Missed records that cluster's listing at listedAt missed vms (only
+	// them: any other VM the cluster had missed is forgotten) and returns
+	// those of vms that a listing before listedAt missed already.
+	Missed(ctx context.Context, cluster uuid.UUID, listedAt time.Time, vms []uuid.UUID) ([]uuid.UUID, error)
 }

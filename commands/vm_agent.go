@@ -89,7 +89,8 @@ type observedGuest struct {
 }
 
 // RecordObservation turns reconciliation's view of a cluster into drift
-// events: a guest stopped, started or deleted outside AccountDB, or one
+// events: a guest stopped, started or deleted outside AccountDB (missing
+// from two listings in a row, see confirmedMissing), or one
 // with pending cloud-init changes rebooted outside AccountDB since they
 // were written (vm_cloud_init_applied). The read
 // model only picks which VMs to look at (those whose status it shows
@@ -128,10 +129,17 @@ func (h *Handler) RecordObservation(ctx context.Context, obs protocol.Observatio
 			delete(candidates, g.VMID) // Proxmox agrees with the read model
 		}
 	}
+	confirmed, err := h.confirmedMissing(ctx, obs, candidates, observed)
+	if err != nil {
+		return 0, err
+	}
 	recorded := 0
 	for vm, c := range candidates {
 		o, seen := observed[vm]
 		if !seen {
+			if !confirmed[vm] {
+				continue
+			}
 			o.status = domain.VMDeleted
 		}
 		res, err := h.execute(ctx, agentActor(uuid.Must(uuid.NewV7()), c.tenant), Options{}, func(ctx context.Context) (change, error) {
@@ -150,6 +158,30 @@ func (h *Handler) RecordObservation(ctx context.Context, obs protocol.Observatio
 		}
 	}
 	return recorded, nil
+}
+
+// confirmedMissing records which candidates this listing missed and
+// returns those an earlier listing of the cluster missed as well: only they
+// are taken for deleted. A guest missing once (a node slow to answer, a
+// listing taken mid-migration) keeps its address and its quota until the
+// next listing, one reconciliation interval later, confirms it gone.
+func (h *Handler) confirmedMissing(ctx context.Context, obs protocol.Observation, candidates map[uuid.UUID]candidate,
+	observed map[uuid.UUID]observedGuest) (map[uuid.UUID]bool, error) {
+	var missing []uuid.UUID
+	for vm := range candidates {
+		if _, seen := observed[vm]; !seen {
+			missing = append(missing, vm)
+		}
+	}
+	confirmed, err := h.tables.Unseen().Missed(ctx, obs.ClusterID, obs.ObservedAt, missing)
+	if err != nil {
+		return nil, fmt.Errorf("guests missing from the listing of %s: %w", obs.ClusterID, err)
+	}
+	out := make(map[uuid.UUID]bool, len(confirmed))
+	for _, vm := range confirmed {
+		out[vm] = true
+	}
+	return out, nil
 }
 
 // sweepBatch bounds the VMs one sweep fails; the next sweep takes the rest.

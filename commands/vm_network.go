@@ -12,9 +12,9 @@ import (
 
 // A VM's address from a pool: allocated in the transaction that records its
 // create request, released in the one that records Proxmox's confirmation
-// of its deletion. The pool's stream decides: its allocation is appended at
-// the version the pool was loaded at, so of two commands that picked the
-// same address one conflicts, reloads and picks the next.
+// of its deletion. The pool's stream decides: its allocations are appended
+// at the version the pool was loaded at, so of two processes that picked
+// the same address one conflicts, reloads and picks the next.
 
 // poolCluster is the cluster of the VM: cluster when given, else the
 // named pool's (so its template is looked up where its address is).
@@ -62,77 +62,64 @@ func (h *Handler) vmPool(ctx context.Context, pool, cluster uuid.UUID) (uuid.UUI
 }
 
 // createVM records the create request events decided, with an address
-// when the VM gets one. Allocations of one pool queue on its lock in this
-// process, which covers only picking the address and committing: the VM,
-// the tenant and the quota bookkeeping are decided before. The pool's
-// aggregate is cached (linked.go) and advanced by each allocation this
-// process commits; the pool stream's version catches anything else (a
-// release, another process), and the create then reloads and retries.
+// when the VM gets one. The VM and the usage it adds are decided here; the
+// quota and the address are decided where the create commits, in a group
+// with the other creates queued for its tenant, or its pool
+// (create_group.go).
 func (h *Handler) createVM(ctx context.Context, a Actor, o Options, t *domain.Tenant, id, pool uuid.UUID, events []domain.Event) (Result, error) {
 	req := events[0].(*domain.VMCreateRequested)
 	pool, err := h.vmPool(ctx, pool, req.ClusterID)
 	if err != nil {
 		return Result{}, err
 	}
-	if pool == uuid.Nil {
-		return h.onVM(ctx, a, o, t, id, true, func(*domain.VM) ([]domain.Event, error) { return events, nil })
-	}
 	if res, found, err := h.replayed(ctx, a, o); err != nil || found {
 		return res, err
 	}
-	for attempt := 0; ; attempt++ {
+	withNet := *req
+	if pool != uuid.Nil {
 		// The address is not known yet; the quota counts one either way.
-		withNet := *req
 		withNet.Network = &domain.VMNetwork{IPv4: "pending"}
-		c, err := h.vmChange(ctx, t.ID, id, t, func(*domain.VM) ([]domain.Event, error) {
-			return append([]domain.Event{&withNet}, events[1:]...), nil
-		})
-		if err != nil {
+	}
+	// A VM whose id was just drawn (no Idempotency-Key) has no stream to
+	// read: its append expects none, which a stream that exists would fail.
+	v := &domain.VM{ID: id, TenantID: t.ID}
+	if o.IdempotencyKey != "" {
+		if v, err = h.LoadVM(ctx, t.ID, id); err != nil {
 			return Result{}, err
 		}
-		if c.version != 0 {
-			return Result{}, fmt.Errorf("%w: the VM exists", domain.ErrConflict)
-		}
-		if o.IfMatch != 0 {
-			return Result{}, ErrPreconditionFailed
-		}
-		res, err := h.allocateAndCommit(ctx, a, o, c, &withNet, pool)
-		var conflict *eventstore.ConflictError
-		if errors.As(err, &conflict) && attempt < poolConflictRetries {
-			continue
-		}
-		return res, err
 	}
+	c, err := h.vmChangeOn(ctx, v, t, func(*domain.VM) ([]domain.Event, error) {
+		return append([]domain.Event{&withNet}, events[1:]...), nil
+	})
+	if err != nil {
+		return Result{}, err
+	}
+	if c.version != 0 {
+		return h.vmExists(ctx, a, o)
+	}
+	if o.IfMatch != 0 {
+		return Result{}, ErrPreconditionFailed
+	}
+	key := t.ID
+	if pool != uuid.Nil {
+		key = pool
+	}
+	res, err := h.submitCreate(key, &queuedCreate{ctx: ctx, a: a, o: o, c: c, req: &withNet, pool: pool})
+	var conflict *eventstore.ConflictError
+	if errors.As(err, &conflict) && conflict.Stream == c.stream {
+		return h.vmExists(ctx, a, o)
+	}
+	return res, err
 }
 
-// allocateAndCommit picks the VM's address under the pool's lock and
-// commits c with it.
-func (h *Handler) allocateAndCommit(ctx context.Context, a Actor, o Options, c change, req *domain.VMCreateRequested, pool uuid.UUID) (Result, error) {
-	unlock := h.pools.lock(pool)
-	defer unlock()
-	p, err := h.loadIPPoolLocked(ctx, pool)
-	if err != nil {
-		return Result{}, err
-	}
-	vm := c.stream.ID
-	allocated, alloc, err := p.Allocate(vm, c.tenant)
-	if err != nil {
-		return Result{}, err
-	}
-	n := p.Network(alloc)
-	req.Network = &n
-	if len(allocated) > 0 {
-		c.linked = append(c.linked, change{tenant: domain.PlatformTenant, stream: ipPoolStream(pool), version: p.Version, events: allocated})
-	}
-	res, err := h.commit(ctx, a, o, c)
-	if err != nil || res.Replayed {
-		h.staleCachedPool(pool)
+// vmExists answers a create whose VM exists: another create of the same
+// VM got there first, and the same Idempotency-Key sent twice at once gets
+// the first one's answer.
+func (h *Handler) vmExists(ctx context.Context, a Actor, o Options) (Result, error) {
+	if res, found, err := h.replayed(ctx, a, o); err != nil || found {
 		return res, err
 	}
-	for _, e := range allocated {
-		p.Apply(e, h.now())
-	}
-	return res, nil
+	return Result{}, fmt.Errorf("%w: the VM exists", domain.ErrConflict)
 }
 
 // releaseAddress links to c the release of v's pool address when the

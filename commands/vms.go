@@ -132,6 +132,13 @@ func (h *Handler) vmChange(ctx context.Context, tenant, id uuid.UUID, t *domain.
 	if err != nil {
 		return change{}, err
 	}
+	return h.vmChangeOn(ctx, v, t, decide)
+}
+
+// vmChangeOn is vmChange on v as loaded (or known to be new).
+func (h *Handler) vmChangeOn(ctx context.Context, v *domain.VM, t *domain.Tenant,
+	decide func(*domain.VM) ([]domain.Event, error)) (change, error) {
+	tenant, id := v.TenantID, v.ID
 	events, err := decide(v)
 	if err != nil {
 		return change{}, err
@@ -157,6 +164,7 @@ func (h *Handler) vmChange(ctx context.Context, tenant, id uuid.UUID, t *domain.
 			}
 		}
 		quota := t.Quota
+		c.delta, c.quota = delta, quota
 		c.side = func(ctx context.Context, tx TxTables) error { return applyUsage(ctx, tx.Usage(), tenant, delta, quota) }
 		// Queue on the tenant's lock before the first write, not on the
 		// usage row after it: a transaction waiting with an id would hold
@@ -165,6 +173,10 @@ func (h *Handler) vmChange(ctx context.Context, tenant, id uuid.UUID, t *domain.
 		c.lockTenant = true
 	}
 	return c, nil
+}
+
+func (u Usage) plus(d Usage) Usage {
+	return Usage{VMs: u.VMs + d.VMs, Cores: u.Cores + d.Cores, MemoryMB: u.MemoryMB + d.MemoryMB, DiskGB: u.DiskGB + d.DiskGB, IPv4: u.IPv4 + d.IPv4}
 }
 
 func usageDelta(before, after domain.VMSpec) Usage {
@@ -189,6 +201,18 @@ func applyUsage(ctx context.Context, w UsageWriter, tenant uuid.UUID, d Usage, q
 	if err != nil {
 		return err
 	}
+	if err := overQuota(u, d, q); err != nil {
+		return err
+	}
+	// Not applied, yet it fits what the row says now: the row changed in
+	// between, which the tenant's lock rules out; refuse rather than count
+	// nothing.
+	return fmt.Errorf("%w: the tenant's usage changed meanwhile", domain.ErrQuotaExceeded)
+}
+
+// overQuota is ErrQuotaExceeded, naming what would overflow, when adding d
+// to u grows it past q; nil when it fits.
+func overQuota(u, d Usage, q domain.Quota) error {
 	var over []string
 	check := func(name string, used, add, limit int) {
 		if add > 0 && used+add > limit {
@@ -200,5 +224,8 @@ func applyUsage(ctx context.Context, w UsageWriter, tenant uuid.UUID, d Usage, q
 	check("memory_mb", u.MemoryMB, d.MemoryMB, q.MaxMemoryMB)
 	check("disk_gb", u.DiskGB, d.DiskGB, q.MaxDiskGB)
 	check("ipv4", u.IPv4, d.IPv4, q.IPv4Limit())
+	if len(over) == 0 {
+		return nil
+	}
 	return fmt.Errorf("%w: %s", domain.ErrQuotaExceeded, strings.Join(over, ", "))
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"time"
 
 	"github.com/accountdb/accountdb/eventlog"
 	"github.com/jackc/pgx/v5"
@@ -59,4 +60,66 @@ func (s *Store) LockStreamsTx(ctx context.Context, tx pgx.Tx, streams ...eventlo
 // when the result is Replayed.
 func (s *Store) AppendTxLocked(ctx context.Context, tx pgx.Tx, a Append) (AppendResult, error) {
 	return s.append(ctx, tx, a, false)
+}
+
+// AppendManyTxLocked is AppendTxLocked for several appends at once, sent in
+// one round trip (a group of commands, commands.Tables.AppendGroup): the
+// lock of each stream must be held (LockStreamsTx). The results are in the
+// appends' order. It stops at the first append that fails, or that turns
+// out to be a replay (its command was recorded already); the results then
+// end with that replay, and the caller must roll back either way.
+func (s *Store) AppendManyTxLocked(ctx context.Context, tx pgx.Tx, apps []Append) ([]AppendResult, error) {
+	start := time.Now()
+	b := &pgx.Batch{}
+	for i := range apps {
+		p, err := apps[i].prepare()
+		if err != nil {
+			return nil, fmt.Errorf("append to %s: %w", apps[i].Stream, err)
+		}
+		b.Queue(AppendScopeSQL, apps[i].TenantID.String(), apps[i].Stream.String())
+		queueAppend(b, apps[i], p)
+	}
+	results := make([]AppendResult, 0, len(apps))
+	br := tx.SendBatch(ctx, b)
+	failedAt, rejected := -1, false
+	var failed error
+	for i, a := range apps {
+		if _, failed = br.Exec(); failed != nil {
+			failedAt = i
+			break
+		}
+		res := AppendResult{Stream: a.Stream}
+		if failed = br.QueryRow().Scan(&res.FirstVersion, &res.LastVersion, &res.LastPosition); failed != nil {
+			failedAt = i
+			break
+		}
+		if res.LastPosition == 0 {
+			failedAt, rejected = i, true
+			break
+		}
+		results = append(results, res)
+	}
+	if cerr := br.Close(); failed == nil && !rejected && cerr != nil {
+		return results, fmt.Errorf("append %d streams: %w", len(apps), cerr)
+	}
+	if failedAt < 0 {
+		d := time.Since(start)
+		for _, a := range apps {
+			s.metrics.observeAppend(d, len(a.Events))
+		}
+		return results, nil
+	}
+	var (
+		res AppendResult
+		err error
+	)
+	if rejected {
+		res, err = s.appendRejected(ctx, apps[failedAt])
+	} else {
+		res, err = s.appendFailed(ctx, apps[failedAt], failed)
+	}
+	if err != nil {
+		return results, err
+	}
+	return append(results, res), nil
 }

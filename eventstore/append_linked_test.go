@@ -5,6 +5,7 @@ import (
 	"errors"
 	"testing"
 
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -62,5 +63,56 @@ func TestLockStreamsTxMustComeFirst(t *testing.T) {
 	})
 	if !errors.Is(err, eventstore.ErrAppendNotFirstWrite) {
 		t.Fatalf("locks after a write: %v, want ErrAppendNotFirstWrite", err)
+	}
+}
+
+var errRolledBack = errors.New("rolled back")
+
+// Appends sent at once: all land, in order, with their versions; a repeat
+// of a recorded command among them ends the results with its first answer,
+// marked Replayed, and a stale version is a conflict.
+func TestAppendManyTxLocked(t *testing.T) {
+	ctx := context.Background()
+	s, db := newStore(t)
+	tenant := uuid.New()
+	a, b := stream(t), stream(t)
+	cmd := uuid.New()
+	many := func(apps ...eventstore.Append) (res []eventstore.AppendResult, err error) {
+		err = pgx.BeginFunc(ctx, db.App, func(tx pgx.Tx) error {
+			streams := []eventlog.StreamID{}
+			for _, x := range apps {
+				streams = append(streams, x.Stream)
+			}
+			if err := s.LockStreamsTx(ctx, tx, streams...); err != nil {
+				return err
+			}
+			if res, err = s.AppendManyTxLocked(ctx, tx, apps); err == nil && res[len(res)-1].Replayed {
+				return errRolledBack // as the caller must
+			}
+			return err
+		})
+		if errors.Is(err, errRolledBack) {
+			err = nil
+		}
+		return res, err
+	}
+	res, err := many(eventstore.Append{Stream: a, TenantID: tenant, Expected: eventstore.NoStream(), CommandID: cmd, Events: oneEvent("vm_created", nil)},
+		eventstore.Append{Stream: b, TenantID: tenant, Expected: eventstore.NoStream(), Events: oneEvent("pool_allocated", nil)},
+		eventstore.Append{Stream: b, TenantID: tenant, Expected: eventstore.Exactly(1), Events: oneEvent("pool_allocated", nil)})
+	if err != nil || len(res) != 3 || res[0].Stream != a || res[2].LastVersion != 2 || res[2].LastPosition <= res[1].LastPosition {
+		t.Fatalf("results %+v %v", res, err)
+	}
+	res, err = many(eventstore.Append{Stream: b, TenantID: tenant, Expected: eventstore.Exactly(2), Events: oneEvent("pool_allocated", nil)},
+		eventstore.Append{Stream: a, TenantID: tenant, Expected: eventstore.NoStream(), CommandID: cmd, Events: oneEvent("vm_created", nil)},
+		eventstore.Append{Stream: b, TenantID: tenant, Expected: eventstore.Exactly(3), Events: oneEvent("pool_allocated", nil)})
+	if err != nil || len(res) != 2 || !res[1].Replayed || res[1].LastVersion != 1 {
+		t.Fatalf("with a repeat: %+v %v", res, err)
+	}
+	var conflict *eventstore.ConflictError
+	if _, err := many(eventstore.Append{Stream: b, TenantID: tenant, Expected: eventstore.Exactly(1), Events: oneEvent("pool_allocated", nil)}); !errors.As(err, &conflict) {
+		t.Fatalf("stale version: %v, want a conflict", err)
+	}
+	if vb, _ := s.StreamVersion(ctx, tenant, b); vb != 2 {
+		t.Fatalf("stream b at %d, want 2 (the other transactions rolled back)", vb)
 	}
 }

@@ -64,7 +64,7 @@ type ipamRun struct {
 	VMs                int
 	Elapsed            time.Duration
 	P50, P99, Max      time.Duration
-	PostP99            time.Duration
+	PostP50, PostP99   time.Duration
 	Distinct, Refused  int // distinct addresses; creates past the quota refused
 	RefusedAsExpected  bool
 	DistinctAsExpected bool
@@ -205,7 +205,7 @@ func (st *vmStack) ipamRun(ctx context.Context, cfg ipamConfig, withPool bool, p
 	}
 	run.Elapsed = time.Since(start)
 	run.P50, run.P99, run.Max = percentiles(lat)
-	_, run.PostP99, _ = percentiles(post)
+	run.PostP50, run.PostP99, _ = percentiles(post)
 	for _, c := range clients {
 		_, code, err := c.createWith(ctx, "over-quota", extra)
 		if err != nil {
@@ -281,8 +281,8 @@ func (r *ipamResult) print(out io.Writer) {
 	}
 	fmt.Fprintf(out, "8. IP pools and cloud-init: creates at once over %d tenants (quota = their share), core, agent and pvesim in-process; the run %s ran first\n", r.Tenants, first)
 	for _, l := range r.Runs {
-		fmt.Fprintf(out, "   %s: %d VMs in %s; create → running p50 %s  p99 %s  max %s; POST p99 %s; one more per tenant refused: %d\n",
-			l.Label, l.VMs, l.Elapsed.Round(time.Millisecond), ms(l.P50), ms(l.P99), ms(l.Max), ms(l.PostP99), l.Refused)
+		fmt.Fprintf(out, "   %s: %d VMs in %s; create → running p50 %s  p99 %s  max %s; POST p50 %s  p99 %s; one more per tenant refused: %d\n",
+			l.Label, l.VMs, l.Elapsed.Round(time.Millisecond), ms(l.P50), ms(l.P99), ms(l.Max), ms(l.PostP50), ms(l.PostP99), l.Refused)
 		if l.Distinct > 0 {
 			fmt.Fprintf(out, "   distinct addresses allocated: %d for %d VMs\n", l.Distinct, l.VMs)
 		}

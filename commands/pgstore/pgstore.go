@@ -25,6 +25,7 @@ type txAppender interface {
 	AppendTx(ctx context.Context, tx pgx.Tx, a eventstore.Append) (eventstore.AppendResult, error)
 	LockStreamsTx(ctx context.Context, tx pgx.Tx, streams ...eventlog.StreamID) error
 	AppendTxLocked(ctx context.Context, tx pgx.Tx, a eventstore.Append) (eventstore.AppendResult, error)
+	AppendManyTxLocked(ctx context.Context, tx pgx.Tx, apps []eventstore.Append) ([]eventstore.AppendResult, error)
 }
 
 var _ txAppender = (*eventstore.Store)(nil)
@@ -153,6 +154,9 @@ func (t *Tables) Identities() commands.IdentityStore { return identities{t.pool}
 
 // VMs implements commands.Tables.
 func (t *Tables) VMs() commands.VMIndex { return vmIndex{t.pool} }
+
+// Unseen implements commands.Tables.
+func (t *Tables) Unseen() commands.UnseenGuests { return unseen{t.pool} }
 
 // queryRow scans one row read under sc; false when there is none.
 func queryRow(ctx context.Context, pool *pgxpool.Pool, sc tenantdb.Scope, sql string, args []any, dest ...any) (bool, error) {

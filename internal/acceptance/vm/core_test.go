@@ -192,9 +192,13 @@ func TestFailedCreateReleasesQuotaAndDriftIsRecorded(t *testing.T) {
 		e.succeed(t, id, domain.ActionCreate, func(r *protocol.Result) { r.ClusterID, r.Node, r.PVEVMID = e.agent.cluster, "pve1", 300000+i })
 		e.waitStatus(t, id, "running")
 	}
-	// Reconciliation: "one" was stopped by hand, "two" deleted by hand.
-	e.agent.observe(protocol.ObservedGuest{VMID: uuid.MustParse(one.ID), TenantID: e.tenID, Node: "pve1", PVEVMID: 300000, Status: "stopped"})
+	// Reconciliation: "one" was stopped by hand, "two" deleted by hand. A
+	// guest missing is taken for deleted when a second listing confirms it
+	// (the commands tests check that one listing is not enough).
+	stoppedOne := protocol.ObservedGuest{VMID: uuid.MustParse(one.ID), TenantID: e.tenID, Node: "pve1", PVEVMID: 300000, Status: "stopped"}
+	e.agent.observe(stoppedOne)
 	e.waitStatus(t, one.ID, "stopped")
+	e.agent.observe(stoppedOne)
 	v = e.waitStatus(t, two.ID, "deleted")
 	if !strings.Contains(v.LastError, "outside AccountDB") {
 		t.Fatalf("drift not explained: %q", v.LastError)

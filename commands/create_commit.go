@@ -127,9 +127,17 @@ func (h *Handler) tryCreates(ctx context.Context, items []*queuedCreate) ([]crea
 		}
 		return nil, errors.New("commands: a create of the group was a replay")
 	}
+	// Every create of the group answers the group's last position as its
+	// consistency token: the pools' allocations are appended after all the
+	// VMs' events, and a read that waits for a VM's own position could see
+	// the VM but not its address.
+	var last int64
+	for _, r := range results {
+		last = max(last, r.LastPosition)
+	}
 	for k, i := range admitted {
 		r := results[k]
-		outs[i].res = Result{ID: r.Stream.ID, StreamVersion: r.LastVersion, Position: r.LastPosition}
+		outs[i].res = Result{ID: r.Stream.ID, StreamVersion: r.LastVersion, Position: last}
 	}
 	return outs, nil
 }

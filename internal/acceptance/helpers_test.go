@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"strings"
 	"testing"
@@ -186,7 +187,15 @@ func revealedWhere(t *testing.T, s *stacktest.Stack, d db, cond string, args ...
 	}
 	out := make([]eventlog.Event, 0, len(ats))
 	for _, a := range ats {
-		evs, err := s.Store.AuditPage(ctx, tenantdb.Tenant(a.tenant), eventstore.AuditFilter{TenantID: a.tenant, After: a.pos - 1}, 1)
+		// The store reads only below the cluster-wide transaction watermark:
+		// an event just committed becomes readable once every transaction
+		// older than it (another package's too) has ended.
+		var evs []eventlog.Event
+		var err error
+		stacktest.Eventually(t, 30*time.Second, fmt.Sprintf("event at %d readable", a.pos), func() bool {
+			evs, err = s.Store.AuditPage(ctx, tenantdb.Tenant(a.tenant), eventstore.AuditFilter{TenantID: a.tenant, After: a.pos - 1}, 1)
+			return err != nil || len(evs) > 0
+		})
 		if err != nil || len(evs) != 1 || evs[0].Position.GlobalPosition != a.pos {
 			t.Fatalf("event at %d: %v %v", a.pos, evs, err)
 		}

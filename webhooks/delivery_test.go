@@ -12,7 +12,7 @@ import (
 )
 
 // quick is a retry schedule short enough for tests.
-var quick = webhooks.Options{Timeout: 2 * time.Second, AckWait: 5 * time.Second, PollInterval: 50 * time.Millisecond,
+var quick = webhooks.Options{Timeout: 2 * time.Second, PollInterval: 50 * time.Millisecond,
 	Backoff: webhooks.Backoff{Base: 50 * time.Millisecond, Max: 400 * time.Millisecond, GiveUpAfter: time.Hour}}
 
 type bed struct {

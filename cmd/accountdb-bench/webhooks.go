@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/pprof"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -292,7 +293,7 @@ func waitConsumers(ctx context.Context, natsURL string, n int) error {
 		count := 0
 		names := s.ConsumerNames(ctx)
 		for name := range names.Name() {
-			if len(name) > 8 && name[:8] == "webhook_" {
+			if strings.HasPrefix(name, "hook_") { // each endpoint worker's ordered consumer
 				count++
 			}
 		}

@@ -199,8 +199,16 @@ func (w *worker) attempt(ctx context.Context, p *pending) bool {
 	if ctx.Err() != nil && !o.ok() {
 		return false // stopping: not an answer from the endpoint
 	}
-	p.attempts++
 	e := p.enc.event
+	if !o.ok() && p.attempts == 0 {
+		// This worker's first attempt failed: an earlier run's failures of
+		// the event count too, so numbering and backoff carry on.
+		d.recorder.flush(ctx)
+		if _, n, err := d.store.Failures(ctx, ep.Tenant, ep.ID, e.Position.GlobalPosition, ep.EnabledSince); err == nil {
+			p.attempts = n
+		}
+	}
+	p.attempts++
 	d.recorder.add(ctx, record(ep, e, p.attempts, o, uuid.Nil, d.now()))
 	switch {
 	case o.ok():
@@ -210,8 +218,8 @@ func (w *worker) attempt(ctx context.Context, p *pending) bool {
 		w.disable(ctx, ep, "the endpoint answered 410 Gone", e.Position.GlobalPosition)
 	default:
 		d.recorder.flush(ctx)
-		first, found, err := d.store.FirstFailure(ctx, ep.Tenant, ep.ID, e.Position.GlobalPosition, ep.EnabledSince)
-		if err == nil && found && d.now().Sub(first) >= d.opts.Backoff.GiveUpAfter {
+		first, n, err := d.store.Failures(ctx, ep.Tenant, ep.ID, e.Position.GlobalPosition, ep.EnabledSince)
+		if err == nil && n > 0 && d.now().Sub(first) >= d.opts.Backoff.GiveUpAfter {
 			w.disable(ctx, ep, fmt.Sprintf("no delivery succeeded for %s (event at position %d, %d attempts; last: %s)",
 				d.opts.Backoff.GiveUpAfter, e.Position.GlobalPosition, p.attempts, errorText(o)), e.Position.GlobalPosition)
 		}

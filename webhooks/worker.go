@@ -119,7 +119,7 @@ func (w *worker) consume(ctx context.Context) (*pending, error) {
 	}
 	// Read ahead: the next messages wait here while one is delivered, so
 	// an endpoint's pace is its own round trip, not the server's too.
-	msgs, err := cons.Messages(jetstream.PullMaxMessages(256))
+	msgs, err := cons.Messages(jetstream.PullMaxMessages(64))
 	if err != nil {
 		return nil, err
 	}

@@ -66,7 +66,7 @@ type Process struct {
 }
 
 // StartProcess starts another core over s's database and NATS server, with
-// s's keys and settings, in a process of its own; it is killed at cleanup.
+// s's keys and settings, in a process of its own; it is stopped at cleanup.
 func (s *Stack) StartProcess(tb testing.TB) *Process {
 	tb.Helper()
 	if s.NATS == nil {
@@ -113,9 +113,13 @@ func (s *Stack) StartProcess(tb testing.TB) *Process {
 		_ = cmd.Wait()
 		close(p.exited)
 	}()
-	tb.Cleanup(func() {
-		p.Kill(tb)
+	tb.Cleanup(func() { // a graceful stop (its stdin closed), killed if it lingers
 		_ = stdin.Close()
+		select {
+		case <-p.exited:
+		case <-time.After(30 * time.Second):
+			p.Kill(tb)
+		}
 	})
 	select {
 	case p.URL = <-urls:

@@ -1,7 +1,7 @@
 package main
 
-// Figure 11: webhooks. Endpoints over several tenants, each on its own
-// durable consumer, while events are appended at a steady rate; some
+// Figure 11: webhooks. Endpoints over several tenants, each with its own
+// worker reading from its cursor, while events are appended at a steady rate; some
 // endpoints time out on every attempt. The figure is the delivery lag of
 // the healthy endpoints, from the append's commit to the receiver having
 // the request, and every healthy endpoint must get every event of its

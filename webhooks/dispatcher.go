@@ -13,11 +13,14 @@ package webhooks
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/accountdb/accountdb/bus"
 	"github.com/accountdb/accountdb/eventlog"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
@@ -220,6 +223,8 @@ func (d *Dispatcher) startWorkers(ctx context.Context, eps []*liveEndpoint) erro
 		var from uint64
 		if c, ok := cursors[e.ID]; ok && c.generation == e.Generation {
 			from = c.seq
+		} else {
+			from = d.legacyAckFloor(ctx, e.Endpoint)
 		}
 		d.workers[e.ID] = d.startWorker(ctx, e, from)
 	}
@@ -299,4 +304,17 @@ func (d *Dispatcher) prune(ctx context.Context) {
 			d.log.Warn("webhooks: pruning delivery records", "tenant", t, "err", err)
 		}
 	}
+}
+
+// legacyAckFloor is where e's durable consumer of the design before
+// cursors (webhook_<id>_<generation>, swept afterwards) had got to, so that
+// an upgrade carries on from there rather than from e's creation; 0 when
+// there is none.
+func (d *Dispatcher) legacyAckFloor(ctx context.Context, e Endpoint) uint64 {
+	name := fmt.Sprintf("%s%s_%d", legacyConsumerPrefix, strings.ReplaceAll(e.ID.String(), "-", ""), e.Generation)
+	c, err := d.js.Consumer(ctx, bus.StreamName, name)
+	if err != nil {
+		return 0
+	}
+	return c.CachedInfo().AckFloor.Stream
 }

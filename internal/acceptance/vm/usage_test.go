@@ -200,8 +200,10 @@ func expectBackupMetered(t *testing.T, s *stacktest.Stack, tenantAdmin, vmID str
 			t.Fatalf("usage items %+v: want one backup of %d MiB from its creation on, none before", items, mb)
 		}
 	}
-	if !slices.ContainsFunc(items, func(it usageItem) bool { return it.Backups == 0 && it.Seconds > 0 }) {
-		t.Fatalf("usage items %+v: the VM ran without a backup first", items)
+	// (Seconds not pinned: on a quick machine the VM runs under a second
+	// before its backup.)
+	if !slices.ContainsFunc(items, func(it usageItem) bool { return it.Backups == 0 }) {
+		t.Fatalf("usage items %+v: the VM was metered without a backup first", items)
 	}
 }
 

@@ -1,22 +1,26 @@
 // Package webhooks delivers events to webhook endpoints (docs/EVENTS.md,
-// "Webhooks"): each endpoint reads through a durable JetStream consumer of
-// its own on ACCOUNTDB_EVENTS, filtered on its tenant's subjects, with one
-// message outstanding at a time (in stream order, at least once); failed
+// "Webhooks"): each endpoint has a worker of its own reading
+// ACCOUNTDB_EVENTS, filtered on its tenant's subjects, from the endpoint's
+// durable cursor (webhook_cursors), delivering one event at a time in
+// stream order and saving the cursor after (at least once); failed
 // attempts are retried with exponential backoff and jitter for about a day,
-// then the endpoint is disabled with an event saying why. Deliveries are
-// signed by the Standard Webhooks scheme and sent only to addresses the
-// Guard allows.
+// then the endpoint is disabled with an event saying why. One replica
+// dispatches an endpoint at a time (shard locks, shards.go); any may.
+// Deliveries are signed by the Standard Webhooks scheme and sent only to
+// addresses the Guard allows.
 package webhooks
 
 import (
 	"cmp"
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
-	"slices"
+	"strings"
 	"sync"
 	"time"
 
+	"github.com/accountdb/accountdb/bus"
 	"github.com/accountdb/accountdb/eventlog"
 	"github.com/google/uuid"
 	"github.com/nats-io/nats.go/jetstream"
@@ -44,10 +48,6 @@ type EventReader interface {
 type Options struct {
 	// Timeout bounds one attempt (default 10 s).
 	Timeout time.Duration
-	// AckWait is how long a message may stay unanswered before JetStream
-	// hands it out again (a dispatcher that died mid-delivery); default
-	// 2×Timeout+10 s.
-	AckWait time.Duration
 	// Backoff is the retry schedule (default DefaultBackoff).
 	Backoff Backoff
 	// PollInterval is how often endpoints and redeliveries are re-read
@@ -72,7 +72,6 @@ type Revealer interface {
 
 func (o Options) withDefaults() Options {
 	o.Timeout = cmp.Or(o.Timeout, 10*time.Second)
-	o.AckWait = cmp.Or(o.AckWait, 2*o.Timeout+10*time.Second)
 	if o.Backoff == (Backoff{}) {
 		o.Backoff = DefaultBackoff
 	}
@@ -83,9 +82,9 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Dispatcher runs one worker per enabled endpoint. Every replica of the
-// core runs one: workers of the same endpoint share its durable consumer,
-// which hands out one message at a time, so order holds across replicas.
+// Dispatcher runs one worker per enabled endpoint of the shards it holds.
+// Every replica of the core runs one; the shard locks make one of them
+// dispatch each endpoint, and the saved cursors let another take over.
 type Dispatcher struct {
 	js       jetstream.JetStream
 	store    *Store
@@ -100,6 +99,7 @@ type Dispatcher struct {
 	bodies   *bodies
 
 	mu      sync.Mutex
+	shards  shards
 	workers map[uuid.UUID]*worker
 	// unopened: the version of each endpoint whose secret would not open,
 	// so that it is logged once, not every round.
@@ -111,19 +111,19 @@ func New(js jetstream.JetStream, store *Store, disabler Disabler, opener Opener,
 	opts = opts.withDefaults()
 	return &Dispatcher{js: js, store: store, disabler: disabler, opener: opener, events: events, opts: opts,
 		client: newClient(opts.Guard, opts.Timeout), log: opts.Logger, now: time.Now,
-		recorder: newRecorder(store, opts.Logger), bodies: newBodies(opts.Revealer), workers: map[uuid.UUID]*worker{}, unopened: map[uuid.UUID]int64{}}
+		recorder: newRecorder(store, opts.Logger), bodies: newBodies(opts.Revealer), shards: shards{pool: store.pool}, workers: map[uuid.UUID]*worker{}, unopened: map[uuid.UUID]int64{}}
 }
 
 // Run delivers until ctx ends.
 func (d *Dispatcher) Run(ctx context.Context) error {
 	var wg sync.WaitGroup
-	wg.Add(1)
+	wg.Add(2)
 	go func() { defer wg.Done(); d.recorder.run(ctx) }()
+	go func() { defer wg.Done(); d.saveCursorsEvery(ctx, flushEvery) }()
 	defer func() {
 		d.mu.Lock()
-		for _, w := range d.workers {
-			w.stop()
-		}
+		d.stopWorkers(func(*worker) bool { return true })
+		d.shards.close()
 		d.mu.Unlock()
 		wg.Wait()
 	}()
@@ -147,28 +147,31 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 	}
 }
 
-// reconcile starts a worker for each enabled endpoint, stops those of
-// endpoints disabled or deleted, replaces those whose consumer changed
-// (a replay), and deletes consumers no endpoint has: with sweep (now and
-// then, for those another replica or an earlier run left), and whenever
-// this one replaced or dropped a worker.
+// reconcile takes the free shards, starts a worker for each enabled
+// endpoint of the shards held, stops those of endpoints disabled,
+// deleted, replayed (a new generation starts afresh) or of a shard lost,
+// and with sweep (now and then) drops what deleted endpoints left.
 func (d *Dispatcher) reconcile(ctx context.Context, sweep bool) error {
 	eps, err := d.store.Endpoints(ctx)
 	if err != nil {
 		return err
 	}
-	want := map[string]bool{}
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	seen := map[uuid.UUID]bool{}
+	held, err := d.shards.acquire(ctx)
+	if err != nil {
+		d.stopWorkers(func(*worker) bool { return true }) // another replica may hold them now
+		return err
+	}
+	keep := map[uuid.UUID]bool{}
+	var start []*liveEndpoint
 	for _, e := range eps {
-		want[consumerName(e)] = true
-		if !e.Enabled {
+		if !e.Enabled || !held[shardOf(e.ID)] {
 			continue
 		}
-		seen[e.ID] = true
 		w := d.workers[e.ID]
-		if w != nil && w.consumer == consumerName(e) && w.endpoint.Load().Version == e.Version {
+		if w != nil && w.generation == e.Generation && w.endpoint.Load().Version == e.Version {
+			keep[e.ID] = true
 			continue // unchanged: its secrets stay opened
 		}
 		if v, failed := d.unopened[e.ID]; failed && v == e.Version {
@@ -182,31 +185,111 @@ func (d *Dispatcher) reconcile(ctx context.Context, sweep bool) error {
 			continue
 		}
 		delete(d.unopened, e.ID)
-		if w != nil && w.consumer == consumerName(e) {
+		if w != nil && w.generation == e.Generation {
 			// A new version, enabled: it was re-enabled (perhaps between two
 			// rounds, so the worker was never stopped) or changed; a worker
 			// that had given up delivers again.
 			w.endpoint.Store(live)
 			w.parked.Store(false)
+			keep[e.ID] = true
 			continue
 		}
-		if w != nil {
-			w.stop()
-			sweep = true // a replay: the old generation's consumer goes now
-		}
-		d.workers[e.ID] = d.startWorker(ctx, live)
+		start = append(start, live)
 	}
-	for id, w := range d.workers {
-		if !seen[id] {
-			w.stop()
-			delete(d.workers, id)
-			sweep = sweep || !slices.ContainsFunc(eps, func(e Endpoint) bool { return e.ID == id }) // deleted
-		}
+	d.stopWorkers(func(w *worker) bool { return !keep[w.id] })
+	if err := d.startWorkers(ctx, start); err != nil {
+		return err
 	}
 	if sweep {
-		d.sweep(ctx, want)
+		d.sweep(ctx, eps)
 	}
 	return nil
+}
+
+// startWorkers starts eps' workers, each from its endpoint's cursor.
+func (d *Dispatcher) startWorkers(ctx context.Context, eps []*liveEndpoint) error {
+	if len(eps) == 0 {
+		return nil
+	}
+	ids := make([]uuid.UUID, len(eps))
+	for i, e := range eps {
+		ids[i] = e.ID
+	}
+	cursors, err := d.store.Cursors(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for _, e := range eps {
+		var from uint64
+		if c, ok := cursors[e.ID]; ok && c.generation == e.Generation {
+			from = c.seq
+		} else {
+			from = d.legacyAckFloor(ctx, e.Endpoint)
+		}
+		d.workers[e.ID] = d.startWorker(ctx, e, from)
+	}
+	return nil
+}
+
+// stopWorkers stops the workers which, then saves their cursors (so that
+// whoever dispatches their endpoints next resumes just after them).
+// Called with d.mu held.
+func (d *Dispatcher) stopWorkers(which func(*worker) bool) {
+	var stopped []*worker
+	for id, w := range d.workers {
+		if which(w) {
+			w.stop()
+			delete(d.workers, id)
+			stopped = append(stopped, w)
+		}
+	}
+	d.saveCursors(context.Background(), stopped)
+}
+
+// saveCursorsEvery saves the workers' cursors that moved, every period.
+func (d *Dispatcher) saveCursorsEvery(ctx context.Context, period time.Duration) {
+	t := time.NewTicker(period)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		d.mu.Lock()
+		ws := make([]*worker, 0, len(d.workers))
+		for _, w := range d.workers {
+			ws = append(ws, w)
+		}
+		d.mu.Unlock()
+		d.saveCursors(ctx, ws)
+	}
+}
+
+// saveCursors writes the cursors of ws that moved since last saved. A
+// cursor lost (the process died first) costs deliveries made again, with
+// the same webhook-id: at least once.
+func (d *Dispatcher) saveCursors(ctx context.Context, ws []*worker) {
+	var cs []cursor
+	var moved []*worker
+	for _, w := range ws {
+		if seq := w.delivered.Load(); seq > w.saved.Load() {
+			cs = append(cs, cursor{webhook: w.id, generation: w.generation, seq: seq})
+			moved = append(moved, w)
+		}
+	}
+	if len(cs) == 0 {
+		return
+	}
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer cancel()
+	if err := d.store.SaveCursors(sctx, cs); err != nil {
+		d.log.Warn("webhooks: saving cursors", "n", len(cs), "err", err)
+		return
+	}
+	for i, w := range moved {
+		w.saved.Store(cs[i].seq)
+	}
 }
 
 // prune deletes delivery records past DeliveryRetention, tenant by tenant
@@ -221,4 +304,17 @@ func (d *Dispatcher) prune(ctx context.Context) {
 			d.log.Warn("webhooks: pruning delivery records", "tenant", t, "err", err)
 		}
 	}
+}
+
+// legacyAckFloor is where e's durable consumer of the design before
+// cursors (webhook_<id>_<generation>, swept afterwards) had got to, so that
+// an upgrade carries on from there rather than from e's creation; 0 when
+// there is none.
+func (d *Dispatcher) legacyAckFloor(ctx context.Context, e Endpoint) uint64 {
+	name := fmt.Sprintf("%s%s_%d", legacyConsumerPrefix, strings.ReplaceAll(e.ID.String(), "-", ""), e.Generation)
+	c, err := d.js.Consumer(ctx, bus.StreamName, name)
+	if err != nil {
+		return 0
+	}
+	return c.CachedInfo().AckFloor.Stream
 }

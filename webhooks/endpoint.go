@@ -1,8 +1,6 @@
 package webhooks
 
 import (
-	"fmt"
-	"strings"
 	"time"
 
 	"github.com/accountdb/accountdb/bus"
@@ -58,15 +56,12 @@ func (d *Dispatcher) open(e Endpoint) (*liveEndpoint, error) {
 	return live, nil
 }
 
-// consumerPrefix starts the name of every endpoint's consumer.
-const consumerPrefix = "webhook_"
+// legacyConsumerPrefix starts the names of the durable consumers that
+// deliveries went through before their cursors were kept in PostgreSQL
+// (swept, redeliver.go).
+const legacyConsumerPrefix = "webhook_"
 
-// consumerName is the durable consumer of e's current generation.
-func consumerName(e Endpoint) string {
-	return fmt.Sprintf("%s%s_%d", consumerPrefix, strings.ReplaceAll(e.ID.String(), "-", ""), e.Generation)
-}
-
-// filterSubject is what e's consumer reads: its tenant's events (the
+// filterSubject is what e's worker reads: its tenant's events (the
 // filter an external subscriber's credential of that tenant is pinned to,
 // natsauth), or every tenant's for a platform endpoint. This is the tenant
 // boundary: the server delivers nothing else to the consumer (the worker

@@ -2,7 +2,9 @@ package webhooks
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/accountdb/accountdb/bus"
 	"github.com/accountdb/accountdb/eventlog"
@@ -58,9 +60,18 @@ func (d *Dispatcher) redeliver(ctx context.Context) error {
 	return nil
 }
 
-// sweep deletes the endpoint consumers no current endpoint generation has
-// (deleted endpoints, replaced generations).
-func (d *Dispatcher) sweep(ctx context.Context, want map[string]bool) {
+// sweep deletes what endpoints no longer need: the cursors of deleted
+// endpoints, and the durable consumers (one per endpoint, named
+// webhook_<id>_<generation>) that deliveries went through before cursors
+// were kept in PostgreSQL.
+func (d *Dispatcher) sweep(ctx context.Context, eps []Endpoint) {
+	ids := make([]uuid.UUID, len(eps))
+	for i, e := range eps {
+		ids[i] = e.ID
+	}
+	if err := d.store.DropCursors(ctx, ids); err != nil {
+		d.log.Warn("webhooks: dropping cursors", "err", err)
+	}
 	s, err := d.js.Stream(ctx, bus.StreamName)
 	if err != nil {
 		d.log.Warn("webhooks: listing consumers", "err", err)
@@ -69,12 +80,12 @@ func (d *Dispatcher) sweep(ctx context.Context, want map[string]bool) {
 	names := s.ConsumerNames(ctx)
 	var stale []string
 	for n := range names.Name() {
-		if len(n) > len(consumerPrefix) && n[:len(consumerPrefix)] == consumerPrefix && !want[n] {
+		if strings.HasPrefix(n, legacyConsumerPrefix) {
 			stale = append(stale, n)
 		}
 	}
 	for _, n := range stale {
-		if err := s.DeleteConsumer(ctx, n); err != nil && err != jetstream.ErrConsumerNotFound {
+		if err := s.DeleteConsumer(ctx, n); err != nil && !errors.Is(err, jetstream.ErrConsumerNotFound) {
 			d.log.Warn("webhooks: deleting a consumer", "consumer", n, "err", err)
 		}
 	}

@@ -148,19 +148,20 @@ func insertDeliveries(ctx context.Context, tx pgx.Tx, ds []Delivery) error {
 	return err
 }
 
-// FirstFailure is when the earliest failed attempt to deliver the event at
-// position to the endpoint since since was made; false when none was.
-func (s *Store) FirstFailure(ctx context.Context, tenant, webhook uuid.UUID, position int64, since time.Time) (time.Time, bool, error) {
+// Failures are the failed attempts to deliver the event at position to
+// the endpoint since since (the redeliveries asked for aside): how many,
+// and when the first was made.
+func (s *Store) Failures(ctx context.Context, tenant, webhook uuid.UUID, position int64, since time.Time) (first time.Time, n int, err error) {
 	var at *time.Time
-	err := tenantdb.ReadTx(ctx, s.pool, tenantdb.Tenant(tenant), func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT min(at) FROM webhook_deliveries
+	err = tenantdb.ReadTx(ctx, s.pool, tenantdb.Tenant(tenant), func(tx pgx.Tx) error {
+		return tx.QueryRow(ctx, `SELECT min(at), count(*) FROM webhook_deliveries
 			WHERE tenant_id = $1 AND webhook_id = $2 AND event_position = $3 AND at >= $4 AND status = 'failed' AND request_id IS NULL`,
-			tenant, webhook, position, since).Scan(&at)
+			tenant, webhook, position, since).Scan(&at, &n)
 	})
 	if err != nil || at == nil {
-		return time.Time{}, false, err
+		return time.Time{}, 0, err
 	}
-	return *at, true, nil
+	return *at, n, nil
 }
 
 // Redelivery is a redelivery asked for and not yet made.

@@ -35,8 +35,11 @@ func TestRecordsListedAndPruned(t *testing.T) {
 			t.Fatalf("another tenant's record listed: %+v", d)
 		}
 	}
-	if first, found, err := s.FirstFailure(ctx, a, hook, 1, time.Time{}); err != nil || !found || !first.Equal(ds[0].At) {
-		t.Fatalf("first failure %v %v %v", first, found, err)
+	if first, n, err := s.Failures(ctx, a, hook, 1, time.Time{}); err != nil || n != 1 || !first.Equal(ds[0].At) {
+		t.Fatalf("failures: first %v, %d, %v", first, n, err)
+	}
+	if _, n, err := s.Failures(ctx, a, hook, 2, time.Time{}); err != nil || n != 0 {
+		t.Fatalf("failures of a delivered event: %d, %v", n, err)
 	}
 	if n, err := s.Prune(ctx, a, now.Add(-DeliveryRetention), 100); err != nil || n != 1 {
 		t.Fatalf("pruned %d, %v; want tenant a's one old record", n, err)
@@ -47,4 +50,27 @@ func TestRecordsListedAndPruned(t *testing.T) {
 	if tenants, err := s.DeliveryTenants(ctx); err != nil || len(tenants) != 2 {
 		t.Fatalf("delivery tenants %v %v", tenants, err)
 	}
+}
+
+// TestCursorsOnlyMoveForward: a cursor never goes back within a
+// generation (a replica that dispatched briefly after a fail-over saves
+// less), a later generation replaces it, an earlier one never does.
+func TestCursorsOnlyMoveForward(t *testing.T) {
+	ctx := context.Background()
+	s := NewStore(pgtest.New(t).App)
+	hook, other := uuid.New(), uuid.New()
+	step := func(c cursor, want cursor) {
+		t.Helper()
+		if err := s.SaveCursors(ctx, []cursor{c}); err != nil {
+			t.Fatal(err)
+		}
+		got, err := s.Cursors(ctx, []uuid.UUID{hook, other})
+		if err != nil || got[hook] != want || len(got) != 1 {
+			t.Fatalf("after saving %+v: %+v, %v; want %+v", c, got, err, want)
+		}
+	}
+	step(cursor{webhook: hook, seq: 10}, cursor{webhook: hook, seq: 10})
+	step(cursor{webhook: hook, seq: 7}, cursor{webhook: hook, seq: 10})
+	step(cursor{webhook: hook, generation: 1, seq: 3}, cursor{webhook: hook, generation: 1, seq: 3})
+	step(cursor{webhook: hook, seq: 50}, cursor{webhook: hook, generation: 1, seq: 3})
 }

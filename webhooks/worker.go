@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -14,24 +15,43 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 )
 
-// worker delivers one endpoint's events from its durable consumer, one at
-// a time.
+// worker delivers one endpoint's events in stream order, one at a time,
+// reading ahead through an ordered consumer of its own (in memory, no
+// acknowledgements: nothing written by the server per delivery) from the
+// endpoint's saved cursor. A failed delivery is retried by the worker
+// itself, with backoff, before any later event; meanwhile it reads nothing.
 type worker struct {
-	d        *Dispatcher
-	consumer string
-	endpoint atomic.Pointer[liveEndpoint]
+	d          *Dispatcher
+	id         uuid.UUID
+	generation int
+	endpoint   atomic.Pointer[liveEndpoint]
 	// parked: delivery gave up and the endpoint is being disabled; the
-	// worker sends nothing more until the reconcile stops it.
+	// worker sends nothing more until it is enabled again or stopped.
 	parked atomic.Bool
-	cancel context.CancelFunc
-	done   chan struct{}
-	once   sync.Once
+	// delivered is the cursor: every message up to this stream sequence is
+	// delivered or not for the endpoint. saved is what the store has.
+	delivered atomic.Uint64
+	saved     atomic.Uint64
+	cancel    context.CancelFunc
+	done      chan struct{}
+	once      sync.Once
 }
 
-func (d *Dispatcher) startWorker(parent context.Context, ep *liveEndpoint) *worker {
+// pending is a message whose delivery failed: the worker retries it
+// before anything else.
+type pending struct {
+	seq      uint64
+	enc      encoded
+	attempts int
+	retryAt  time.Time
+}
+
+func (d *Dispatcher) startWorker(parent context.Context, ep *liveEndpoint, from uint64) *worker {
 	ctx, cancel := context.WithCancel(parent)
-	w := &worker{d: d, consumer: consumerName(ep.Endpoint), cancel: cancel, done: make(chan struct{})}
+	w := &worker{d: d, id: ep.ID, generation: ep.Generation, cancel: cancel, done: make(chan struct{})}
 	w.endpoint.Store(ep)
+	w.delivered.Store(from)
+	w.saved.Store(from)
 	go func() {
 		defer close(w.done)
 		w.run(ctx)
@@ -39,8 +59,8 @@ func (d *Dispatcher) startWorker(parent context.Context, ep *liveEndpoint) *work
 	return w
 }
 
-// stop ends the worker and waits for it: a message it held unanswered is
-// handed out again after AckWait.
+// stop ends the worker and waits for it; an attempt in flight is
+// abandoned, and delivered again by whoever dispatches the endpoint next.
 func (w *worker) stop() {
 	w.once.Do(func() {
 		w.cancel()
@@ -48,22 +68,26 @@ func (w *worker) stop() {
 	})
 }
 
-// consumerConfig is e's durable consumer: its tenant's subjects, one
-// message outstanding, from webhook_created's time (a little before, for
-// clocks; earlier events are skipped by position), or from the start of
-// the stream after a replay.
-func (d *Dispatcher) consumerConfig(e Endpoint) jetstream.ConsumerConfig {
-	cfg := jetstream.ConsumerConfig{
-		Durable:       consumerName(e),
-		Description:   "webhook " + e.ID.String(),
-		FilterSubject: filterSubject(e),
-		AckPolicy:     jetstream.AckExplicitPolicy,
-		AckWait:       d.opts.AckWait,
-		MaxAckPending: 1,
-		MaxDeliver:    -1,
-		DeliverPolicy: jetstream.DeliverAllPolicy,
+// consumerConfig reads the endpoint's tenant's subjects from just after
+// the cursor; without one, from webhook_created's time (a little before,
+// for clocks; earlier events are skipped by position), or from the start
+// of the stream after a replay (skipped up to its position).
+func (w *worker) consumerConfig(e Endpoint) jetstream.OrderedConsumerConfig {
+	cfg := jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{filterSubject(e)},
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+		// Named after the endpoint (for an operator's listing), and unique:
+		// a consumer stopped is deleted a moment later, so its successor
+		// must not take its name.
+		NamePrefix: "hook_" + strings.ReplaceAll(e.ID.String(), "-", "") + "_" + uuid.NewString()[:8],
+		// A worker that died without deleting its consumer leaves it for
+		// this long.
+		InactiveThreshold: time.Minute,
 	}
-	if e.Generation == 0 {
+	switch {
+	case w.delivered.Load() > 0:
+		cfg.DeliverPolicy, cfg.OptStartSeq = jetstream.DeliverByStartSequencePolicy, w.delivered.Load()+1
+	case e.Generation == 0:
 		start := e.StartTime.Add(-time.Minute)
 		cfg.DeliverPolicy, cfg.OptStartTime = jetstream.DeliverByStartTimePolicy, &start
 	}
@@ -71,118 +95,161 @@ func (d *Dispatcher) consumerConfig(e Endpoint) jetstream.ConsumerConfig {
 }
 
 func (w *worker) run(ctx context.Context) {
+	var head *pending
 	for ctx.Err() == nil {
-		err := w.consume(ctx)
-		if ctx.Err() != nil {
-			return
+		if head != nil {
+			head = w.retry(ctx, head)
+			continue
 		}
-		w.d.log.Warn("webhooks: consumer", "consumer", w.consumer, "err", err)
-		select {
-		case <-ctx.Done():
-		case <-time.After(time.Second):
+		var err error
+		if head, err = w.consume(ctx); head != nil || ctx.Err() != nil {
+			continue
 		}
+		w.d.log.Warn("webhooks: reading the stream", "webhook", w.id, "err", err)
+		sleep(ctx, time.Second)
 	}
 }
 
-func (w *worker) consume(ctx context.Context) error {
-	ep := w.endpoint.Load()
-	cons, err := w.d.js.CreateOrUpdateConsumer(ctx, bus.StreamName, w.d.consumerConfig(ep.Endpoint))
+// consume delivers messages as they come until one fails (returned, to be
+// retried) or the stream cannot be read (the error).
+func (w *worker) consume(ctx context.Context) (*pending, error) {
+	cons, err := w.d.js.OrderedConsumer(ctx, bus.StreamName, w.consumerConfig(w.endpoint.Load().Endpoint))
 	if err != nil {
-		return err
+		return nil, err
 	}
-	// A pull request for several messages stays open at the server, which
-	// hands out the next one as soon as the last is acknowledged
-	// (MaxAckPending 1), without a request's round trip in between.
-	msgs, err := cons.Messages(jetstream.PullMaxMessages(16))
+	// Read ahead: the next messages wait here while one is delivered, so
+	// an endpoint's pace is its own round trip, not the server's too.
+	msgs, err := cons.Messages(jetstream.PullMaxMessages(64))
 	if err != nil {
-		return err
+		return nil, err
 	}
 	stop := context.AfterFunc(ctx, msgs.Stop)
 	defer stop()
-	defer msgs.Stop()
+	defer func() {
+		msgs.Stop()
+		if info := cons.CachedInfo(); info != nil {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = w.d.js.DeleteConsumer(dctx, bus.StreamName, info.Name)
+		}
+	}()
 	for {
 		m, err := msgs.Next()
 		if err != nil {
 			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return ctx.Err()
+				return nil, ctx.Err()
 			}
-			return err
+			return nil, err
 		}
-		w.handle(ctx, m)
+		p, deliver, err := w.prepare(m)
+		if err != nil {
+			return nil, err // read again from the cursor, a moment later
+		}
+		if p == nil {
+			continue // not a message of the stream: nothing moves
+		}
+		if !deliver {
+			w.delivered.Store(p.seq)
+			continue
+		}
+		if !w.attempt(ctx, p) {
+			return p, nil
+		}
 	}
 }
 
-// handle delivers one message and answers JetStream: ack when delivered
-// or not for this endpoint, a delayed nak to retry, nothing when the
-// worker is stopping (the message comes back after AckWait).
-func (w *worker) handle(ctx context.Context, m jetstream.Msg) {
+// prepare decodes m; deliver is false when it is not for the endpoint
+// (its type, before the endpoint's start, or unreadable), so the cursor
+// passes it. An error (the event's keys cannot be read now) leaves the
+// cursor before it: the message is read again.
+func (w *worker) prepare(m jetstream.Msg) (p *pending, deliver bool, err error) {
 	d, ep := w.d, w.endpoint.Load()
-	if w.parked.Load() {
-		_ = m.NakWithDelay(d.opts.Backoff.Base)
-		return
+	meta, err := m.Metadata()
+	if err != nil {
+		d.log.Error("webhooks: a message without metadata", "webhook", w.id, "err", err)
+		return nil, false, nil
 	}
+	p = &pending{seq: meta.Sequence.Stream}
 	pos, _, err := bus.MessagePositions(m.Headers())
-	if err != nil {
-		d.log.Error("webhooks: not an event message", "consumer", w.consumer, "err", err)
-		_ = m.Term()
-		return
+	if err == nil {
+		p.enc, err = d.bodies.of(m)
 	}
-	enc, err := d.bodies.of(m)
 	if errors.Is(err, errReveal) {
-		d.log.Warn("webhooks: event keys unavailable; retrying", "consumer", w.consumer, "err", err)
-		_ = m.NakWithDelay(d.opts.Backoff.Base)
-		return
+		return nil, false, err
 	}
 	if err != nil {
-		d.log.Error("webhooks: not an event message", "consumer", w.consumer, "err", err)
-		_ = m.Term()
-		return
+		d.log.Error("webhooks: not an event message", "webhook", w.id, "seq", p.seq, "err", err)
+		return p, false, nil
 	}
-	e := enc.event
-	e.Position = pos
-	if !ep.Platform && e.TenantID != ep.Tenant {
+	p.enc.event.Position = pos
+	if !ep.Platform && p.enc.event.TenantID != ep.Tenant {
 		// The consumer's filter makes this impossible; never deliver it.
-		d.log.Error("webhooks: another tenant's event reached an endpoint's consumer", "consumer", w.consumer, "position", pos.GlobalPosition)
-		_ = m.Term()
-		return
+		d.log.Error("webhooks: another tenant's event reached an endpoint's consumer", "webhook", w.id, "position", pos.GlobalPosition)
+		return p, false, nil
 	}
-	if !ep.wants(pos, e.Type) {
-		_ = m.Ack()
-		return
-	}
-	attempt := 1
-	if meta, err := m.Metadata(); err == nil {
-		attempt = int(meta.NumDelivered)
-	}
-	o := d.send(ctx, ep, enc)
+	return p, ep.wants(pos, p.enc.event.Type), nil
+}
+
+// attempt sends p once and records it; true when delivered (the cursor
+// moves past it). On a failure it sets when to retry, or disables the
+// endpoint (410, or failing for longer than the give-up window).
+func (w *worker) attempt(ctx context.Context, p *pending) bool {
+	d, ep := w.d, w.endpoint.Load()
+	o := d.send(ctx, ep, p.enc)
 	if ctx.Err() != nil && !o.ok() {
-		return // stopping: not an answer from the endpoint
+		return false // stopping: not an answer from the endpoint
 	}
-	d.recorder.add(ctx, record(ep, e, attempt, o, uuid.Nil, d.now()))
+	e := p.enc.event
+	if !o.ok() && p.attempts == 0 {
+		// This worker's first attempt failed: an earlier run's failures of
+		// the event count too, so numbering and backoff carry on.
+		d.recorder.flush(ctx)
+		if _, n, err := d.store.Failures(ctx, ep.Tenant, ep.ID, e.Position.GlobalPosition, ep.EnabledSince); err == nil {
+			p.attempts = n
+		}
+	}
+	p.attempts++
+	d.recorder.add(ctx, record(ep, e, p.attempts, o, uuid.Nil, d.now()))
 	switch {
 	case o.ok():
-		// A plain ack: a lost one means the event is delivered again,
-		// which at-least-once allows; waiting for the server's
-		// confirmation would cost every delivery a round trip.
-		_ = m.Ack()
+		w.delivered.Store(p.seq)
+		return true
 	case o.code == 410:
-		w.disable(ctx, ep, "the endpoint answered 410 Gone", pos.GlobalPosition)
-		_ = m.NakWithDelay(d.opts.Backoff.Base)
+		w.disable(ctx, ep, "the endpoint answered 410 Gone", e.Position.GlobalPosition)
 	default:
 		d.recorder.flush(ctx)
-		first, found, err := d.store.FirstFailure(ctx, ep.Tenant, ep.ID, pos.GlobalPosition, ep.EnabledSince)
-		if err == nil && found && d.now().Sub(first) >= d.opts.Backoff.GiveUpAfter {
+		first, n, err := d.store.Failures(ctx, ep.Tenant, ep.ID, e.Position.GlobalPosition, ep.EnabledSince)
+		if err == nil && n > 0 && d.now().Sub(first) >= d.opts.Backoff.GiveUpAfter {
 			w.disable(ctx, ep, fmt.Sprintf("no delivery succeeded for %s (event at position %d, %d attempts; last: %s)",
-				d.opts.Backoff.GiveUpAfter, pos.GlobalPosition, attempt, errorText(o)), pos.GlobalPosition)
-			_ = m.NakWithDelay(d.opts.Backoff.Base)
-			return
+				d.opts.Backoff.GiveUpAfter, e.Position.GlobalPosition, p.attempts, errorText(o)), e.Position.GlobalPosition)
 		}
-		_ = m.NakWithDelay(d.opts.Backoff.Delay(attempt))
 	}
+	p.retryAt = d.now().Add(d.opts.Backoff.Delay(p.attempts))
+	return false
+}
+
+// retry attempts p again when its time comes (or, parked, once the
+// endpoint is enabled again) until it is delivered: nil then, else p.
+func (w *worker) retry(ctx context.Context, p *pending) *pending {
+	for ctx.Err() == nil {
+		if w.parked.Load() {
+			p.retryAt = time.Time{} // enabled again: at once
+			sleep(ctx, w.d.opts.PollInterval)
+			continue
+		}
+		if wait := p.retryAt.Sub(w.d.now()); wait > 0 {
+			sleep(ctx, min(wait, w.d.opts.PollInterval))
+			continue
+		}
+		if w.attempt(ctx, p) {
+			return nil
+		}
+	}
+	return p
 }
 
 // disable records why delivery gave up; the next reconcile stops the
-// worker. The message stays unacknowledged: re-enabling resumes with it.
+// worker. The message stays undelivered: re-enabling resumes with it.
 func (w *worker) disable(ctx context.Context, ep *liveEndpoint, reason string, position int64) {
 	w.parked.Store(true)
 	if err := w.d.disabler.DisableWebhook(ctx, ep.Tenant, ep.ID, reason, position); err != nil && !errors.Is(err, domain.ErrWebhookNotEnabled) {
@@ -193,4 +260,13 @@ func (w *worker) disable(ctx context.Context, ep *liveEndpoint, reason string, p
 		return
 	}
 	w.d.log.Info("webhooks: endpoint disabled", "webhook", ep.ID, "tenant", ep.Tenant, "reason", reason)
+}
+
+func sleep(ctx context.Context, d time.Duration) {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+	case <-t.C:
+	}
 }

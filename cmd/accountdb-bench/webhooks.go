@@ -1,7 +1,7 @@
 package main
 
-// Figure 11: webhooks. Endpoints over several tenants, each on its own
-// durable consumer, while events are appended at a steady rate; some
+// Figure 11: webhooks. Endpoints over several tenants, each with its own
+// worker reading from its cursor, while events are appended at a steady rate; some
 // endpoints time out on every attempt. The figure is the delivery lag of
 // the healthy endpoints, from the append's commit to the receiver having
 // the request, and every healthy endpoint must get every event of its
@@ -18,6 +18,7 @@ import (
 	"net/http"
 	"os"
 	"runtime/pprof"
+	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
@@ -292,7 +293,7 @@ func waitConsumers(ctx context.Context, natsURL string, n int) error {
 		count := 0
 		names := s.ConsumerNames(ctx)
 		for name := range names.Name() {
-			if len(name) > 8 && name[:8] == "webhook_" {
+			if strings.HasPrefix(name, "hook_") { // each endpoint worker's ordered consumer
 				count++
 			}
 		}

@@ -99,6 +99,13 @@ type Stack struct {
 
 var generous = api.RateLimit{N: 1_000_000, Window: time.Minute}
 
+// The secrets key and the cursor key of every stack (and of its
+// processes, process.go): test values.
+var (
+	vaultKey  = bytes.Repeat([]byte{9}, 32)
+	cursorKey = bytes.Repeat([]byte{7}, 32)
+)
+
 // Start boots a stack and stops it at cleanup.
 func Start(tb testing.TB, o Options) *Stack {
 	tb.Helper()
@@ -125,7 +132,7 @@ func Start(tb testing.TB, o Options) *Stack {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	v, err := vault.New(bytes.Repeat([]byte{9}, 32))
+	v, err := vault.New(vaultKey)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -137,7 +144,7 @@ func Start(tb testing.TB, o Options) *Stack {
 	}
 	cfg := app.Config{AppDatabaseURL: db.AppURL, NATSURL: natsURL, NATSOptions: natsOpts, NATSReplicas: replicas, HTTPAddr: "127.0.0.1:0",
 		OpsAddr: o.OpsAddr, PoolSize: o.PoolSize, Limits: generousCaps(o.Limits),
-		Identity:   app.Identity{Keys: keys, CursorKey: bytes.Repeat([]byte{7}, 32), CORSOrigins: o.CORSOrigins, TrustedProxies: o.TrustedProxies},
+		Identity:   app.Identity{Keys: keys, CursorKey: cursorKey, CORSOrigins: o.CORSOrigins, TrustedProxies: o.TrustedProxies},
 		PublicRate: or(o.PublicRate), UserRate: or(o.UserRate), TenantRate: or(o.TenantRate),
 		Vault: v, VMDeadline: o.VMDeadline, DevLoopbackHTTP: o.DevLoopbackHTTP, Webhooks: o.Webhooks, BackupSchedules: o.BackupSchedules}
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))

@@ -151,9 +151,10 @@ func TestSnapshotsWholeOnProxmox(t *testing.T) {
 
 // TestBackupsOnProxmox: a backup to the cluster's backup storage; one to a
 // full storage fails with Proxmox's message, shown on the VM, and leaves
-// the first; max_backups_gb; restore in place needs the VM's name; restore
-// into a new VM makes a second guest from the archive; deletion removes
-// the archive.
+// the first; max_backups_gb; the archive metered in /v1/usage with its
+// size; restore in place needs the VM's name; restore into a new VM makes
+// a second guest from the archive; deletion removes the archive and ends
+// its metering.
 func TestBackupsOnProxmox(t *testing.T) {
 	e := newRealEnv(t, stacktest.Options{}, pvesim.Options{})
 	// Platform admins choose the cluster's backup storage.
@@ -223,6 +224,9 @@ func TestBackupsOnProxmox(t *testing.T) {
 		t.Fatalf("VM's backups: %d %+v", r.StatusCode, l.Items)
 	}
 	en.expect(t, http.MethodPost, backups, map[string]any{"mode": "snapshot"}, http.StatusUnprocessableEntity, "quota_exceeded")
+	// The archive is metered in the tenant's usage, with its size.
+	tenantAdmin := e.s.Login(t, e.s.User(t, en.tenID, auth.RoleTenantAdmin)).AccessToken
+	expectBackupMetered(t, e.s, tenantAdmin, a.ID, good.SizeBytes)
 
 	restore := "/v1/backups/" + good.ID + "/restore"
 	en.expect(t, http.MethodPost, restore, map[string]any{"target": "in_place"}, http.StatusUnprocessableEntity, "confirmation_required")
@@ -258,6 +262,7 @@ func TestBackupsOnProxmox(t *testing.T) {
 	if vols := e.sim.Simulator().BackupVolumes(); len(vols) != 0 {
 		t.Fatalf("archives left on pvesim: %v", vols)
 	}
+	expectBackupNoLongerMetered(t, e.s, tenantAdmin, a.ID)
 	var types []string
 	for _, ev := range en.history(t, a.ID) {
 		types = append(types, ev.Type)

@@ -58,6 +58,10 @@ type SSHPublicKey struct {
 	// AuthorizedKey is the key in authorized_keys form, "type base64[ comment]",
 	// with no options.
 	AuthorizedKey string
+	// Bare is the key without its comment, "type base64": what a VM's
+	// cloud-init carries (the comment, often user@host, is personal data
+	// and would stay in the VM's events after its owner's erasure).
+	Bare string
 	// Comment is the key's trailing comment, often user@host.
 	Comment string
 }
@@ -113,7 +117,8 @@ func ParseSSHPublicKey(s string) (SSHPublicKey, error) {
 	if comment != "" {
 		authorized += " " + comment
 	}
-	return SSHPublicKey{Type: pub.Type(), Fingerprint: ssh.FingerprintSHA256(pub), AuthorizedKey: authorized, Comment: comment}, nil
+	return SSHPublicKey{Type: pub.Type(), Fingerprint: ssh.FingerprintSHA256(pub), AuthorizedKey: authorized,
+		Bare: strings.TrimSpace(string(ssh.MarshalAuthorizedKey(pub))), Comment: comment}, nil
 }
 
 // AddSSHKey decides adding a key to the user. The name defaults to the

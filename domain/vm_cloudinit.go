@@ -86,7 +86,7 @@ func NewCloudInit(in CloudInitInput, vmName string, hashPassword func(string) st
 		}
 		if !seen[k.Fingerprint] {
 			seen[k.Fingerprint] = true
-			ci.SSHKeys = append(ci.SSHKeys, k.AuthorizedKey)
+			ci.SSHKeys = append(ci.SSHKeys, k.Bare)
 			ci.SSHKeyFingerprints = append(ci.SSHKeyFingerprints, k.Fingerprint)
 		}
 	}

@@ -20,7 +20,7 @@ func TestNewCloudInit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ci.User != "alice" || ci.Hostname != "web-1" || len(ci.SSHKeys) != 1 || ci.SSHKeys[0] != key ||
+	if ci.User != "alice" || ci.Hostname != "web-1" || len(ci.SSHKeys) != 1 || ci.SSHKeys[0] != strings.TrimSuffix(key, " alice@laptop") ||
 		!strings.HasPrefix(ci.SSHKeyFingerprints[0], "SHA256:") || ci.SearchDomain != "example.net" ||
 		strings.Join(ci.Nameservers, " ") != "192.0.2.53 2001:db8::53" {
 		t.Fatalf("cloud-init = %+v", ci)

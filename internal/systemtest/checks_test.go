@@ -158,7 +158,14 @@ func modelsEqualRebuild(t *testing.T, s *stacktest.Stack) {
 	}
 	defer owner.Close()
 	admin := s.DB.AdminConn(t)
-	store := app.NewStore(eventstore.New(s.DB.App, nil))
+	// Reveal sealed personal fields as the CLI's rebuild does
+	// (docs/PRIVACY.md): a rebuilt model holds what the live one does.
+	priv, err := app.OpenPrivacy(ctx, s.DB.AppURL, s.Vault)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer priv.Close()
+	store := priv.Store(app.NewStore(eventstore.New(s.DB.App, nil)))
 	for _, p := range app.Projectors() {
 		live := dumpTables(t, admin, p.Tables())
 		if _, err := projections.Rebuild(ctx, owner, store, p, nil); err != nil {

@@ -60,6 +60,11 @@ func (l *publisherLock) alive(ctx context.Context) error {
 func (l *publisherLock) release() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
+	// Unlock before closing: the server ends a closed session (and frees its
+	// locks) asynchronously, so without it another process could still see
+	// the lock held right after the relay stopped. If the unlock fails the
+	// close still frees the lock, a moment later.
+	_, _ = l.conn.Exec(ctx, `SELECT pg_advisory_unlock($1)`, lockKey)
 	_ = l.conn.Close(ctx)
 }
 

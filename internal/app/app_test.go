@@ -17,6 +17,7 @@ import (
 	"github.com/accountdb/accountdb/internal/app"
 	"github.com/accountdb/accountdb/internal/natstest"
 	"github.com/accountdb/accountdb/internal/pgtest"
+	"github.com/accountdb/accountdb/projections"
 	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -150,7 +151,9 @@ func TestSystemEndToEndAndReadiness(t *testing.T) {
 			Events: []eventstore.NewEvent{{Type: "vm_created"}}})
 		return err == nil
 	})
-	eventually(t, 20*time.Second, "projection after reconnect", func() bool { return activity() == 12 })
+	// A projector that failed through the outage backs off up to
+	// projections.DefaultMaxRetryDelay (30 s) before it tries again.
+	eventually(t, projections.DefaultMaxRetryDelay+15*time.Second, "projection after reconnect", func() bool { return activity() == 12 })
 	eventually(t, 10*time.Second, "ready after reconnect", func() bool { code, _ := getReady(t, url); return code == http.StatusOK })
 
 	resp, err := http.Get(url + "/metrics")

@@ -198,7 +198,15 @@ func TestBackupsOnProxmox(t *testing.T) {
 	if !strings.Contains(failed.Error, "No space left on device") || failed.Note != "doomed" {
 		t.Fatalf("failed backup: %+v", failed)
 	}
-	if got := en.waitStatus(t, a.ID, "running"); !strings.Contains(got.LastError, "Backup of VM") || !strings.Contains(got.LastError, "No space left on device") {
+	// The VM read model has its own projector: it may show the failure a
+	// moment after the backups model does.
+	var got vm
+	stacktest.Eventually(t, 15*time.Second, "the VM to show the backup's error", func() bool {
+		got = vm{}
+		r := en.s.Do(t, en.token, http.MethodGet, "/v1/vms/"+a.ID, nil, &got)
+		return r.StatusCode == http.StatusOK && got.Status == "running" && strings.Contains(got.LastError, "Backup of VM")
+	})
+	if !strings.Contains(got.LastError, "No space left on device") {
 		t.Fatalf("VM's last error: %q", got.LastError)
 	}
 	if err := e.sim.Simulator().FillStorage("backup-nfs", false); err != nil {

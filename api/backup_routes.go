@@ -68,8 +68,7 @@ func (srv *server) listSnapshots(w http.ResponseWriter, r *http.Request) {
 		WriteError(w, r, err)
 		return
 	}
-	if _, err := projections.GetVM(r.Context(), srv.pool, p.TenantID, vid); err != nil {
-		WriteError(w, r, err)
+	if !srv.vmVisible(w, r, p.TenantID, vid) {
 		return
 	}
 	list, err := projections.ListSnapshots(r.Context(), srv.pool, p.TenantID, vid)
@@ -170,11 +169,26 @@ func (srv *server) listVMBackups(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if _, err := projections.GetVM(r.Context(), srv.pool, p.TenantID, vid); err != nil {
-		WriteError(w, r, err)
+	if !srv.vmVisible(w, r, p.TenantID, vid) {
 		return
 	}
 	srv.writeBackups(w, r, p.TenantID, &vid, page)
+}
+
+// vmVisible answers 404 (and false) unless the tenant's VM is in the VMs read
+// model. A list of a VM's snapshots or backups reads two read models: the
+// X-Consistency-Token waits for the VMs projector too, or a VM just created
+// would be a 404 while its (empty) list was already current.
+func (srv *server) vmVisible(w http.ResponseWriter, r *http.Request, tenant, vid uuid.UUID) bool {
+	if err := srv.awaitConsistency(w, r, projections.VMs{}.Name()); err != nil {
+		WriteError(w, r, err)
+		return false
+	}
+	if _, err := projections.GetVM(r.Context(), srv.pool, tenant, vid); err != nil {
+		WriteError(w, r, err)
+		return false
+	}
+	return true
 }
 
 // listBackups answers the tenant's backups, newest first; ?vm_id= keeps

@@ -353,7 +353,9 @@ func TestBackupRoutesNeedTheirPermissions(t *testing.T) {
 			}
 		}
 		for _, path := range []string{"/v1/vms/" + a.ID + "/backups", "/v1/backups", "/v1/backup-schedules"} {
-			if r := e.s.Do(t, token, http.MethodGet, path, nil, nil); r.StatusCode != http.StatusOK {
+			// The consistency token waits for the VM's read model: the
+			// per-VM list answers 404 for a VM the projector has not seen.
+			if r := e.s.Do(t, token, http.MethodGet, path, nil, nil, "X-Consistency-Token", strconv.FormatInt(a.Position, 10)); r.StatusCode != http.StatusOK {
 				t.Errorf("%s: GET %s: %d %s", role, path, r.StatusCode, r.Body)
 			}
 		}

@@ -3,7 +3,6 @@ package projections
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"time"
 
 	"github.com/google/uuid"
@@ -47,91 +46,44 @@ func scanSchedule(row pgx.CollectableRow) (BackupScheduleView, error) {
 
 // ListBackupSchedules lists a tenant's schedules, oldest first.
 func ListBackupSchedules(ctx context.Context, pool *pgxpool.Pool, tenant uuid.UUID, page Page) ([]BackupScheduleView, *PageKey, error) {
-	var out []BackupScheduleView
-	err := tenantdb.ReadTx(ctx, pool, tenantdb.Tenant(tenant), func(tx pgx.Tx) error {
-		after, id, limit := page.args()
-		rows, err := tx.Query(ctx, `SELECT `+scheduleColumns+` FROM backup_schedules
-			WHERE tenant_id = $1 AND (created_at, schedule_id) > ($2, $3) ORDER BY created_at, schedule_id LIMIT $4`, tenant, after, id, limit)
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, scanSchedule)
-		return err
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	items, next := nextKey(out, page.Limit, func(s BackupScheduleView) PageKey { return PageKey{s.CreatedAt, s.ID} })
-	return items, next, nil
+	after, id, limit := page.args()
+	return queryPage(ctx, pool, tenantdb.Tenant(tenant), page, scanSchedule, func(s BackupScheduleView) PageKey { return PageKey{s.CreatedAt, s.ID} },
+		`SELECT `+scheduleColumns+` FROM backup_schedules
+		WHERE tenant_id = $1 AND (created_at, schedule_id) > ($2, $3) ORDER BY created_at, schedule_id LIMIT $4`, tenant, after, id, limit)
 }
 
 // GetBackupSchedule reads one schedule of a tenant; domain.ErrNotFound
 // otherwise.
 func GetBackupSchedule(ctx context.Context, pool *pgxpool.Pool, tenant, id uuid.UUID) (BackupScheduleView, error) {
-	var s BackupScheduleView
-	err := tenantdb.ReadTx(ctx, pool, tenantdb.Tenant(tenant), func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+scheduleColumns+` FROM backup_schedules WHERE tenant_id = $1 AND schedule_id = $2`, tenant, id)
-		if err != nil {
-			return err
-		}
-		s, err = pgx.CollectExactlyOneRow(rows, scanSchedule)
-		return err
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return BackupScheduleView{}, domain.ErrNotFound
-	}
-	return s, err
+	return queryOne(ctx, pool, tenantdb.Tenant(tenant), scanSchedule,
+		`SELECT `+scheduleColumns+` FROM backup_schedules WHERE tenant_id = $1 AND schedule_id = $2`, tenant, id)
 }
 
 // ActiveBackupSchedules lists, across tenants, the schedules the backup
 // scheduler has work for at now: due ones, and those whose last run began
 // within openFor (its backups being asked for, or pruned after).
 func ActiveBackupSchedules(ctx context.Context, pool *pgxpool.Pool, now time.Time, openFor time.Duration, limit int) ([]BackupScheduleView, error) {
-	var out []BackupScheduleView
-	err := tenantdb.ReadTx(ctx, pool, tenantdb.System(), func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+scheduleColumns+` FROM backup_schedules
-			WHERE (enabled AND next_run_at <= $1) OR last_run_at > $2
-			ORDER BY next_run_at NULLS LAST LIMIT $3`, now, now.Add(-openFor), limit)
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, scanSchedule)
-		return err
-	})
-	return out, err
+	return queryRows(ctx, pool, tenantdb.System(), scanSchedule, `SELECT `+scheduleColumns+` FROM backup_schedules
+		WHERE (enabled AND next_run_at <= $1) OR last_run_at > $2
+		ORDER BY next_run_at NULLS LAST LIMIT $3`, now, now.Add(-openFor), limit)
 }
 
 // ScheduledVMs lists, for the scheduler, a tenant's VMs a run for every
 // VM covers: provisioned and stopped or running.
 func ScheduledVMs(ctx context.Context, pool *pgxpool.Pool, tenant uuid.UUID) ([]uuid.UUID, error) {
-	var out []uuid.UUID
-	err := tenantdb.ReadTx(ctx, pool, tenantdb.System(), func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT vm_id FROM vms WHERE tenant_id = $1 AND status IN ('running', 'stopped') AND vmid > 0
-			ORDER BY vm_id LIMIT $2`, tenant, domain.MaxScheduleVMs)
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, pgx.RowTo[uuid.UUID])
-		return err
-	})
-	return out, err
+	return queryRows(ctx, pool, tenantdb.System(), pgx.RowTo[uuid.UUID],
+		`SELECT vm_id FROM vms WHERE tenant_id = $1 AND status IN ('running', 'stopped') AND vmid > 0
+		ORDER BY vm_id LIMIT $2`, tenant, domain.MaxScheduleVMs)
 }
 
 // ScheduleBackups lists, for the scheduler, the backups a schedule took,
 // by VM (every status), in one read.
 func ScheduleBackups(ctx context.Context, pool *pgxpool.Pool, tenant, schedule uuid.UUID) (map[uuid.UUID][]BackupView, error) {
+	list, err := queryRows(ctx, pool, tenantdb.System(), scanBackup, `SELECT `+backupColumns+` FROM backups
+		WHERE tenant_id = $1 AND schedule_id = $2 ORDER BY created_at DESC LIMIT 100000`, tenant, schedule)
 	out := map[uuid.UUID][]BackupView{}
-	err := tenantdb.ReadTx(ctx, pool, tenantdb.System(), func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+backupColumns+` FROM backups WHERE tenant_id = $1 AND schedule_id = $2
-			ORDER BY created_at DESC LIMIT 100000`, tenant, schedule)
-		if err != nil {
-			return err
-		}
-		list, err := pgx.CollectRows(rows, scanBackup)
-		for _, b := range list {
-			out[b.VMID] = append(out[b.VMID], b)
-		}
-		return err
-	})
+	for _, b := range list {
+		out[b.VMID] = append(out[b.VMID], b)
+	}
 	return out, err
 }

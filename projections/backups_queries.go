@@ -2,14 +2,12 @@ package projections
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/accountdb/accountdb/domain"
 	"github.com/accountdb/accountdb/tenantdb"
 )
 
@@ -43,43 +41,20 @@ func scanBackup(row pgx.CollectableRow) (BackupView, error) {
 // ListBackups lists a tenant's backups, newest first; vm, if not nil,
 // keeps one VM's.
 func ListBackups(ctx context.Context, pool *pgxpool.Pool, tenant uuid.UUID, vm *uuid.UUID, page Page) ([]BackupView, *PageKey, error) {
-	var out []BackupView
-	err := tenantdb.ReadTx(ctx, pool, tenantdb.Tenant(tenant), func(tx pgx.Tx) error {
-		after, id, limit := page.args()
-		if page.After == nil {
-			after, id = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), uuid.Max
-		}
-		rows, err := tx.Query(ctx, `SELECT `+backupColumns+` FROM backups
-			WHERE tenant_id = $1 AND (created_at, backup_id) < ($2, $3) AND ($5::uuid IS NULL OR vm_id = $5)
-			ORDER BY created_at DESC, backup_id DESC LIMIT $4`, tenant, after, id, limit, vm)
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, scanBackup)
-		return err
-	})
-	if err != nil {
-		return nil, nil, err
+	after, id, limit := page.args()
+	if page.After == nil {
+		after, id = time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), uuid.Max
 	}
-	items, next := nextKey(out, page.Limit, func(b BackupView) PageKey { return PageKey{b.CreatedAt, b.ID} })
-	return items, next, nil
+	return queryPage(ctx, pool, tenantdb.Tenant(tenant), page, scanBackup, func(b BackupView) PageKey { return PageKey{b.CreatedAt, b.ID} },
+		`SELECT `+backupColumns+` FROM backups
+		WHERE tenant_id = $1 AND (created_at, backup_id) < ($2, $3) AND ($5::uuid IS NULL OR vm_id = $5)
+		ORDER BY created_at DESC, backup_id DESC LIMIT $4`, tenant, after, id, limit, vm)
 }
 
 // GetBackup reads one backup of a tenant; domain.ErrNotFound otherwise.
 func GetBackup(ctx context.Context, pool *pgxpool.Pool, tenant, id uuid.UUID) (BackupView, error) {
-	var b BackupView
-	err := tenantdb.ReadTx(ctx, pool, tenantdb.Tenant(tenant), func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+backupColumns+` FROM backups WHERE tenant_id = $1 AND backup_id = $2`, tenant, id)
-		if err != nil {
-			return err
-		}
-		b, err = pgx.CollectExactlyOneRow(rows, scanBackup)
-		return err
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return BackupView{}, domain.ErrNotFound
-	}
-	return b, err
+	return queryOne(ctx, pool, tenantdb.Tenant(tenant), scanBackup,
+		`SELECT `+backupColumns+` FROM backups WHERE tenant_id = $1 AND backup_id = $2`, tenant, id)
 }
 
 // SnapshotView is a row of the vm_snapshots read model.
@@ -95,19 +70,10 @@ type SnapshotView struct {
 // ListSnapshots lists a VM's snapshots, oldest first (at most 1000: a
 // tenant's quota keeps far fewer).
 func ListSnapshots(ctx context.Context, pool *pgxpool.Pool, tenant, vm uuid.UUID) ([]SnapshotView, error) {
-	var out []SnapshotView
-	err := tenantdb.ReadTx(ctx, pool, tenantdb.Tenant(tenant), func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT name, parent, description, vmstate, status, created_at FROM vm_snapshots
-			WHERE tenant_id = $1 AND vm_id = $2 ORDER BY created_at, name LIMIT 1000`, tenant, vm)
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (SnapshotView, error) {
-			var s SnapshotView
-			err := row.Scan(&s.Name, &s.Parent, &s.Description, &s.VMState, &s.Status, &s.CreatedAt)
-			return s, err
-		})
-		return err
-	})
-	return out, err
+	return queryRows(ctx, pool, tenantdb.Tenant(tenant), func(row pgx.CollectableRow) (SnapshotView, error) {
+		var s SnapshotView
+		err := row.Scan(&s.Name, &s.Parent, &s.Description, &s.VMState, &s.Status, &s.CreatedAt)
+		return s, err
+	}, `SELECT name, parent, description, vmstate, status, created_at FROM vm_snapshots
+		WHERE tenant_id = $1 AND vm_id = $2 ORDER BY created_at, name LIMIT 1000`, tenant, vm)
 }

@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/accountdb/accountdb/domain"
@@ -66,39 +65,15 @@ func scanTenant(row pgx.CollectableRow) (TenantView, error) {
 // ListTenants lists the tenants visible under scope (every tenant for a
 // platform administrator's scope), oldest first.
 func ListTenants(ctx context.Context, pool *pgxpool.Pool, scope tenantdb.Scope, page Page) ([]TenantView, *PageKey, error) {
-	var out []TenantView
-	err := tenantdb.ReadTx(ctx, pool, scope, func(tx pgx.Tx) error {
-		after, id, limit := page.args()
-		rows, err := tx.Query(ctx, `SELECT `+tenantColumns+` FROM tenants
-			WHERE (created_at, tenant_id) > ($1, $2) ORDER BY created_at, tenant_id LIMIT $3`, after, id, limit)
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, scanTenant)
-		return err
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	items, next := nextKey(out, page.Limit, func(t TenantView) PageKey { return PageKey{t.CreatedAt, t.ID} })
-	return items, next, nil
+	after, id, limit := page.args()
+	return queryPage(ctx, pool, scope, page, scanTenant, func(t TenantView) PageKey { return PageKey{t.CreatedAt, t.ID} },
+		`SELECT `+tenantColumns+` FROM tenants
+		WHERE (created_at, tenant_id) > ($1, $2) ORDER BY created_at, tenant_id LIMIT $3`, after, id, limit)
 }
 
 // GetTenant reads one tenant; domain.ErrNotFound if scope cannot see it.
 func GetTenant(ctx context.Context, pool *pgxpool.Pool, scope tenantdb.Scope, id uuid.UUID) (TenantView, error) {
-	var t TenantView
-	err := tenantdb.ReadTx(ctx, pool, scope, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+tenantColumns+` FROM tenants WHERE tenant_id = $1`, id)
-		if err != nil {
-			return err
-		}
-		t, err = pgx.CollectExactlyOneRow(rows, scanTenant)
-		return err
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return TenantView{}, domain.ErrNotFound
-	}
-	return t, err
+	return queryOne(ctx, pool, scope, scanTenant, `SELECT `+tenantColumns+` FROM tenants WHERE tenant_id = $1`, id)
 }
 
 // UserView is a row of the users read model.
@@ -130,41 +105,18 @@ type UserFilter struct {
 
 // ListUsers lists a tenant's users, oldest first.
 func ListUsers(ctx context.Context, pool *pgxpool.Pool, tenant uuid.UUID, f UserFilter, page Page) ([]UserView, *PageKey, error) {
-	var out []UserView
-	err := tenantdb.ReadTx(ctx, pool, tenantdb.Tenant(tenant), func(tx pgx.Tx) error {
-		after, id, limit := page.args()
-		rows, err := tx.Query(ctx, `SELECT `+userColumns+` FROM users
-			WHERE tenant_id = $1 AND (created_at, user_id) > ($2, $3)
-			  AND ($5 = '' OR status = $5) AND ($6 = '' OR email = $6)
-			ORDER BY created_at, user_id LIMIT $4`, tenant, after, id, limit, f.Status, f.Email)
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, scanUser)
-		return err
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	items, next := nextKey(out, page.Limit, func(u UserView) PageKey { return PageKey{u.CreatedAt, u.ID} })
-	return items, next, nil
+	after, id, limit := page.args()
+	return queryPage(ctx, pool, tenantdb.Tenant(tenant), page, scanUser, func(u UserView) PageKey { return PageKey{u.CreatedAt, u.ID} },
+		`SELECT `+userColumns+` FROM users
+		WHERE tenant_id = $1 AND (created_at, user_id) > ($2, $3)
+		  AND ($5 = '' OR status = $5) AND ($6 = '' OR email = $6)
+		ORDER BY created_at, user_id LIMIT $4`, tenant, after, id, limit, f.Status, f.Email)
 }
 
 // GetUser reads one user of a tenant; domain.ErrNotFound otherwise.
 func GetUser(ctx context.Context, pool *pgxpool.Pool, tenant, id uuid.UUID) (UserView, error) {
-	var u UserView
-	err := tenantdb.ReadTx(ctx, pool, tenantdb.Tenant(tenant), func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+userColumns+` FROM users WHERE tenant_id = $1 AND user_id = $2`, tenant, id)
-		if err != nil {
-			return err
-		}
-		u, err = pgx.CollectExactlyOneRow(rows, scanUser)
-		return err
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return UserView{}, domain.ErrNotFound
-	}
-	return u, err
+	return queryOne(ctx, pool, tenantdb.Tenant(tenant), scanUser,
+		`SELECT `+userColumns+` FROM users WHERE tenant_id = $1 AND user_id = $2`, tenant, id)
 }
 
 // SessionView is one of a user's sessions.
@@ -179,20 +131,11 @@ type SessionView struct {
 
 // ListSessions lists a user's open sessions, newest first.
 func ListSessions(ctx context.Context, pool *pgxpool.Pool, tenant, user uuid.UUID) ([]SessionView, error) {
-	var out []SessionView
-	err := tenantdb.ReadTx(ctx, pool, tenantdb.Tenant(tenant), func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT session_id, created_at, last_seen_at, ended_at, ip, user_agent FROM sessions
-			WHERE tenant_id = $1 AND user_id = $2 AND ended_at IS NULL AND expires_at > now()
-			ORDER BY created_at DESC LIMIT 200`, tenant, user)
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (SessionView, error) {
-			var s SessionView
-			err := row.Scan(&s.ID, &s.CreatedAt, &s.LastSeenAt, &s.EndedAt, &s.IP, &s.UserAgent)
-			return s, err
-		})
-		return err
-	})
-	return out, err
+	return queryRows(ctx, pool, tenantdb.Tenant(tenant), func(row pgx.CollectableRow) (SessionView, error) {
+		var s SessionView
+		err := row.Scan(&s.ID, &s.CreatedAt, &s.LastSeenAt, &s.EndedAt, &s.IP, &s.UserAgent)
+		return s, err
+	}, `SELECT session_id, created_at, last_seen_at, ended_at, ip, user_agent FROM sessions
+		WHERE tenant_id = $1 AND user_id = $2 AND ended_at IS NULL AND expires_at > now()
+		ORDER BY created_at DESC LIMIT 200`, tenant, user)
 }

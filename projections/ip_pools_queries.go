@@ -2,7 +2,6 @@ package projections
 
 import (
 	"context"
-	"errors"
 	"net/netip"
 	"time"
 
@@ -45,40 +44,17 @@ func scanIPPool(row pgx.CollectableRow) (IPPoolView, error) {
 
 // ListIPPools lists the platform's pools, oldest first.
 func ListIPPools(ctx context.Context, pool *pgxpool.Pool, sc tenantdb.Scope, page Page) ([]IPPoolView, *PageKey, error) {
-	var out []IPPoolView
-	err := tenantdb.ReadTx(ctx, pool, sc, func(tx pgx.Tx) error {
-		after, id, limit := page.args()
-		rows, err := tx.Query(ctx, `SELECT `+ipPoolColumns+` FROM ip_pools
-			WHERE tenant_id = $1 AND (created_at, pool_id) > ($2, $3) ORDER BY created_at, pool_id LIMIT $4`,
-			domain.PlatformTenant, after, id, limit)
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, scanIPPool)
-		return err
-	})
-	if err != nil {
-		return nil, nil, err
-	}
-	items, next := nextKey(out, page.Limit, func(p IPPoolView) PageKey { return PageKey{p.CreatedAt, p.ID} })
-	return items, next, nil
+	after, id, limit := page.args()
+	return queryPage(ctx, pool, sc, page, scanIPPool, func(p IPPoolView) PageKey { return PageKey{p.CreatedAt, p.ID} },
+		`SELECT `+ipPoolColumns+` FROM ip_pools
+		WHERE tenant_id = $1 AND (created_at, pool_id) > ($2, $3) ORDER BY created_at, pool_id LIMIT $4`,
+		domain.PlatformTenant, after, id, limit)
 }
 
 // GetIPPool reads one pool; domain.ErrNotFound otherwise.
 func GetIPPool(ctx context.Context, pool *pgxpool.Pool, sc tenantdb.Scope, id uuid.UUID) (IPPoolView, error) {
-	var p IPPoolView
-	err := tenantdb.ReadTx(ctx, pool, sc, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+ipPoolColumns+` FROM ip_pools WHERE tenant_id = $1 AND pool_id = $2`, domain.PlatformTenant, id)
-		if err != nil {
-			return err
-		}
-		p, err = pgx.CollectExactlyOneRow(rows, scanIPPool)
-		return err
-	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return IPPoolView{}, domain.ErrNotFound
-	}
-	return p, err
+	return queryOne(ctx, pool, sc, scanIPPool,
+		`SELECT `+ipPoolColumns+` FROM ip_pools WHERE tenant_id = $1 AND pool_id = $2`, domain.PlatformTenant, id)
 }
 
 // PoolAddressView is one address a pool has given out.
@@ -92,27 +68,19 @@ type PoolAddressView struct {
 // (IPv4 first), starting after after (invalid: from the first); the next
 // page starts after the last address returned, when there is one.
 func ListPoolAddresses(ctx context.Context, pool *pgxpool.Pool, sc tenantdb.Scope, id uuid.UUID, after netip.Addr, limit int) ([]PoolAddressView, *netip.Addr, error) {
-	var out []PoolAddressView
-	err := tenantdb.ReadTx(ctx, pool, sc, func(tx pgx.Tx) error {
-		var from *netip.Addr
-		if after.IsValid() {
-			from = &after
-		}
-		rows, err := tx.Query(ctx, `SELECT address, vm_id, vm_tenant_id FROM ip_pool_addresses
-			WHERE tenant_id = $1 AND pool_id = $2 AND ($3::inet IS NULL OR address > $3::inet) ORDER BY address LIMIT $4`,
-			domain.PlatformTenant, id, from, limit+1)
-		if err != nil {
-			return err
-		}
-		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (PoolAddressView, error) {
-			var a PoolAddressView
-			var p netip.Prefix
-			err := row.Scan(&p, &a.VMID, &a.TenantID)
-			a.Address = p.Addr()
-			return a, err
-		})
-		return err
-	})
+	var from *netip.Addr
+	if after.IsValid() {
+		from = &after
+	}
+	out, err := queryRows(ctx, pool, sc, func(row pgx.CollectableRow) (PoolAddressView, error) {
+		var a PoolAddressView
+		var p netip.Prefix
+		err := row.Scan(&p, &a.VMID, &a.TenantID)
+		a.Address = p.Addr()
+		return a, err
+	}, `SELECT address, vm_id, vm_tenant_id FROM ip_pool_addresses
+		WHERE tenant_id = $1 AND pool_id = $2 AND ($3::inet IS NULL OR address > $3::inet) ORDER BY address LIMIT $4`,
+		domain.PlatformTenant, id, from, limit+1)
 	if err != nil || len(out) <= limit {
 		return out, nil, err
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/accountdb/accountdb/commands"
 	"github.com/accountdb/accountdb/domain"
+	"github.com/accountdb/accountdb/internal/leader"
 	"github.com/accountdb/accountdb/projections"
 )
 
@@ -89,23 +90,7 @@ func New(cfg Config) *Scheduler {
 
 // Run ticks until ctx ends, doing work only while it holds the lease.
 func (s *Scheduler) Run(ctx context.Context) error {
-	defer s.cfg.Leases.Release(LeaseName)
-	t := time.NewTicker(s.cfg.Interval)
-	defer t.Stop()
-	for {
-		if held, err := s.cfg.Leases.TryAcquire(ctx, LeaseName); err != nil {
-			s.cfg.Log.Warn("backup scheduler: lease", "err", err)
-		} else if held {
-			if err := s.Tick(ctx); err != nil && ctx.Err() == nil {
-				s.cfg.Log.Warn("backup scheduler: tick", "err", err)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
+	return leader.Every(ctx, s.cfg.Leases, LeaseName, s.cfg.Interval, s.cfg.Log, "backup scheduler", s.Tick)
 }
 
 // Tick does one round: due runs started, their backups asked for, pruned.

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/accountdb/accountdb/domain"
+	"github.com/accountdb/accountdb/internal/leader"
 	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -71,23 +72,10 @@ func NewRetention(cfg RetentionConfig) *Retention {
 // Run applies the policies every Interval while it holds the lease, until
 // ctx ends.
 func (r *Retention) Run(ctx context.Context) error {
-	defer r.cfg.Leases.Release(RetentionLeaseName)
-	t := time.NewTicker(r.cfg.Interval)
-	defer t.Stop()
-	for {
-		if held, err := r.cfg.Leases.TryAcquire(ctx, RetentionLeaseName); err != nil {
-			r.cfg.Log.Warn("privacy retention: lease", "err", err)
-		} else if held {
-			if _, err := r.RunOnce(ctx); err != nil && ctx.Err() == nil {
-				r.cfg.Log.Warn("privacy retention", "err", err)
-			}
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-t.C:
-		}
-	}
+	return leader.Every(ctx, r.cfg.Leases, RetentionLeaseName, r.cfg.Interval, r.cfg.Log, "privacy retention", func(ctx context.Context) error {
+		_, err := r.RunOnce(ctx)
+		return err
+	})
 }
 
 // RetentionResult says what one round did.

@@ -8,18 +8,16 @@ package accountdb_test
 // secrets that come from required variables, with no default.
 
 import (
-	"context"
 	"fmt"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"sort"
 	"strings"
 	"testing"
 
-	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/accountdb/accountdb/internal/composetest"
 	"github.com/compose-spec/compose-go/v2/types"
 )
 
@@ -121,7 +119,7 @@ func composeProblems(t *testing.T, text string) []string {
 		}
 		return out
 	}
-	marked, err := loadCompose(t, text, markers())
+	marked, err := composetest.Load(t, composeFile, text, markers())
 	if err != nil {
 		add("load %s with secret variables set: %v", composeFile, err)
 		return problems
@@ -134,13 +132,13 @@ func composeProblems(t *testing.T, text string) []string {
 	}
 	var optional []string
 	for _, v := range vars {
-		if _, err := loadCompose(t, text, markers(v)); err == nil {
+		if _, err := composetest.Load(t, composeFile, text, markers(v)); err == nil {
 			optional = append(optional, v)
 		} else if !strings.Contains(err.Error(), v) {
 			add("loading without %s fails without naming it: %v", v, err)
 		}
 	}
-	plain, err := loadCompose(t, text, markers(optional...))
+	plain, err := composetest.Load(t, composeFile, text, markers(optional...))
 	if err != nil {
 		add("load %s with the required variables set: %v", composeFile, err)
 		return problems
@@ -162,22 +160,6 @@ func composeProblems(t *testing.T, text string) []string {
 	checkSecrets(plain, marked, vars, add)
 	sort.Strings(problems)
 	return problems
-}
-
-func loadCompose(t *testing.T, text string, env []string) (*types.Project, error) {
-	t.Helper()
-	dir := t.TempDir()
-	path := filepath.Join(dir, composeFile)
-	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	// No WithOsEnv and no .env file: the result must not depend on the shell
-	// the test runs in.
-	opts, err := cli.NewProjectOptions([]string{path}, cli.WithWorkingDirectory(dir), cli.WithEnv(env))
-	if err != nil {
-		return nil, err
-	}
-	return opts.LoadProject(context.Background())
 }
 
 func checkImages(p *types.Project, add func(string, ...any)) {

@@ -10,18 +10,16 @@ package deploy_test
 // default secrets and loopback-only ports.
 
 import (
-	"context"
 	"fmt"
 	"net/url"
 	"os"
-	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
 	"testing"
 
-	"github.com/compose-spec/compose-go/v2/cli"
+	"github.com/accountdb/accountdb/internal/composetest"
 	"github.com/compose-spec/compose-go/v2/types"
 )
 
@@ -86,7 +84,7 @@ func problems(t *testing.T, text string) []string {
 	for _, m := range variableRe.FindAllStringSubmatch(text, -1) {
 		env = append(env, m[1]+"=marker-"+m[1])
 	}
-	p, err := load(t, text, env)
+	p, err := composetest.Load(t, composeFile, text, env)
 	if err != nil {
 		return []string{"load: " + err.Error()}
 	}
@@ -97,7 +95,7 @@ func problems(t *testing.T, text string) []string {
 				without = append(without, e)
 			}
 		}
-		if _, err := load(t, text, without); err == nil || !strings.Contains(err.Error(), v) {
+		if _, err := composetest.Load(t, composeFile, text, without); err == nil || !strings.Contains(err.Error(), v) {
 			add("%s is not required (loading without it: %v)", v, err)
 		}
 	}
@@ -231,18 +229,4 @@ func mountsVolumeAt(s types.ServiceConfig, target string) bool {
 		}
 	}
 	return false
-}
-
-func load(t *testing.T, text string, env []string) (*types.Project, error) {
-	t.Helper()
-	dir := t.TempDir()
-	path := filepath.Join(dir, composeFile)
-	if err := os.WriteFile(path, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	opts, err := cli.NewProjectOptions([]string{path}, cli.WithWorkingDirectory(dir), cli.WithEnv(env))
-	if err != nil {
-		return nil, err
-	}
-	return opts.LoadProject(context.Background())
 }

@@ -139,6 +139,22 @@ export async function busy(button, fn) {
 }
 
 /**
+ * Runs fn, a form's request (and what follows it), with submit busy: on
+ * success clears the form's problem; on failure shows it in slot and marks
+ * the fields it names.
+ */
+export async function submitForm(form, slot, submit, fn) {
+  await busy(submit, async () => {
+    try {
+      await fn();
+      showFormProblem(form, slot, null);
+    } catch (err) {
+      showFormProblem(form, slot, err);
+    }
+  });
+}
+
+/**
  * Runs fn, a request, with button busy: on success clears slot, shows
  * message and awaits then() (a reload); on failure shows the problem in slot.
  */

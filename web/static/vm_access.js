@@ -4,7 +4,7 @@
 // The password goes to the API once and is hashed there; nothing here keeps it.
 
 import { api, listAll, newKey } from "./api.js";
-import { badge, busy, field, h, mount, problemBox, showFormProblem, toast } from "./dom.js";
+import { badge, field, h, mount, problemBox, submitForm, toast } from "./dom.js";
 import { actionRoute, allows } from "./vmactions.js";
 
 /**
@@ -133,16 +133,11 @@ export function changeAccessForm(ctx, getVM, onDone) {
         if (!route || !cloudInit) {
           return;
         }
-        await busy(submit, async () => {
-          try {
-            await api(route.method, route.path, { cloud_init: cloudInit }, { idempotencyKey: newKey() });
-            fields.clearSecret();
-            toast(`Access of ${vm.name} changed; it applies at the next boot`);
-            showFormProblem(form, slot, null);
-            onDone();
-          } catch (err) {
-            showFormProblem(form, slot, err);
-          }
+        await submitForm(form, slot, submit, async () => {
+          await api(route.method, route.path, { cloud_init: cloudInit }, { idempotencyKey: newKey() });
+          fields.clearSecret();
+          toast(`Access of ${vm.name} changed; it applies at the next boot`);
+          onDone();
         });
       },
     },
@@ -191,15 +186,10 @@ export function rebuildForm(ctx, getVM, onDone) {
         if (!route || !window.confirm(`Rebuild ${vm.name}? Its disks are destroyed and it starts again from the template.`)) {
           return;
         }
-        await busy(submit, async () => {
-          try {
-            await api(route.method, route.path, template.value ? { template: template.value } : {}, { idempotencyKey: newKey() });
-            toast(`Rebuild of ${vm.name} requested`);
-            showFormProblem(form, slot, null);
-            onDone();
-          } catch (err) {
-            showFormProblem(form, slot, err);
-          }
+        await submitForm(form, slot, submit, async () => {
+          await api(route.method, route.path, template.value ? { template: template.value } : {}, { idempotencyKey: newKey() });
+          toast(`Rebuild of ${vm.name} requested`);
+          onDone();
         });
       },
     },

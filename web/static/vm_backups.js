@@ -5,7 +5,7 @@
 // step asks first.
 
 import { api, listAll, newKey } from "./api.js";
-import { act, badge, busy, field, formatTime, h, mount, showFormProblem, table, toast } from "./dom.js";
+import { act, badge, field, formatTime, h, mount, showFormProblem, submitForm, table, toast } from "./dom.js";
 import { mayAsk } from "./vm_access.js";
 import { allows } from "./vmactions.js";
 
@@ -47,17 +47,12 @@ export function snapshotsCard(ctx, getVM, onDone) {
         if (vmstate.checked) {
           body.vmstate = true;
         }
-        await busy(submit, async () => {
-          try {
-            await api("POST", `${vmPath(vm)}/snapshots`, body, { idempotencyKey: newKey() });
-            toast(`Snapshot ${body.name} requested`);
-            name.value = description.value = "";
-            vmstate.checked = false;
-            showFormProblem(form, slot, null);
-            await onDone();
-          } catch (err) {
-            showFormProblem(form, slot, err);
-          }
+        await submitForm(form, slot, submit, async () => {
+          await api("POST", `${vmPath(vm)}/snapshots`, body, { idempotencyKey: newKey() });
+          toast(`Snapshot ${body.name} requested`);
+          name.value = description.value = "";
+          vmstate.checked = false;
+          await onDone();
         });
       },
     },
@@ -129,16 +124,11 @@ export function backupsCard(ctx, getVM, onDone) {
         if (note.value.trim()) {
           body.note = note.value.trim();
         }
-        await busy(submit, async () => {
-          try {
-            await api("POST", `${vmPath(vm)}/backups`, body, { idempotencyKey: newKey() });
-            toast(`Backup of ${vm.name} requested`);
-            note.value = "";
-            showFormProblem(form, slot, null);
-            await onDone();
-          } catch (err) {
-            showFormProblem(form, slot, err);
-          }
+        await submitForm(form, slot, submit, async () => {
+          await api("POST", `${vmPath(vm)}/backups`, body, { idempotencyKey: newKey() });
+          toast(`Backup of ${vm.name} requested`);
+          note.value = "";
+          await onDone();
         });
       },
     },

@@ -306,9 +306,9 @@ func (r readsResult) print(out io.Writer) {
 	for _, route := range r.Routes {
 		fmt.Fprintf(out, "   %s\n", route.Name)
 		tw := tabwriter.NewWriter(out, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintln(tw, "load\tanswered/s\trequests\terrors\tp50\tp99\tmax\tserver CPU/req\tPG CPU/req\tclient CPU/req\tRSS MiB\tload avg\t")
+		fmt.Fprintln(tw, "load\tanswered/s\trequests\terrors\tp50\tp99\tmax\tsent late p99\tserver CPU/req\tPG CPU/req\tclient CPU/req\tRSS MiB\tload avg\t")
 		for _, s := range append(route.Steps, route.Closed) {
-			fmt.Fprintf(tw, "%s\t%.0f\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t\n", s.Label, s.Rate, s.Requests, s.Errors, ms(s.P50), ms(s.P99), ms(s.Max),
+			fmt.Fprintf(tw, "%s\t%.0f\t%d\t%d\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\t%s\t\n", s.Label, s.Rate, s.Requests, s.Errors, ms(s.P50), ms(s.P99), ms(s.Max), late(s),
 				us(s.ServerCPU), us(s.PGCPU), us(s.ClientCPU), float64(s.RSSKB)/1024, s.Load)
 		}
 		_ = tw.Flush()
@@ -343,6 +343,14 @@ func (r readsResult) print(out io.Writer) {
 		}
 	}
 	fmt.Fprintln(out)
+}
+
+// late is an open-loop step's LateP99, "-" for the closed loop.
+func late(s readsStep) string {
+	if s.Target == 0 {
+		return "-"
+	}
+	return ms(s.LateP99)
 }
 
 func us(d time.Duration) string {

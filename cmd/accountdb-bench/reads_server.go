@@ -97,6 +97,7 @@ func serveReads() error {
 	prof := http.NewServeMux()
 	prof.HandleFunc("/debug/pprof/profile", pprof.Profile)
 	prof.HandleFunc("/debug/pprof/heap", pprof.Index)
+	prof.HandleFunc("/debug/pprof/allocs", pprof.Index)
 	go func() { _ = srv.Serve(apiLn) }()
 	go func() { _ = http.Serve(profLn, prof) }()
 	go func() { _ = limits.Run(ctx) }()
@@ -212,9 +213,22 @@ func procCPUTime(pid int) time.Duration {
 // clockTicks is USER_HZ, 100 on every Linux platform Go supports.
 const clockTicks = 100
 
-// profile saves a CPU profile of the child over d to path.
+// profile saves a CPU profile of the child over d to path, and what it
+// allocated meanwhile (a delta of the allocs profile) to path with
+// ".allocs" before its extension.
 func (s *readsServer) profile(ctx context.Context, d time.Duration, path string) error {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", s.pprofURL, int(d.Seconds())), nil)
+	secs := int(d.Seconds())
+	allocs := make(chan error, 1)
+	go func() {
+		allocs <- s.fetchProfile(ctx, fmt.Sprintf("%s/debug/pprof/allocs?seconds=%d", s.pprofURL, secs),
+			strings.TrimSuffix(path, ".pprof")+".allocs.pprof")
+	}()
+	err := s.fetchProfile(ctx, fmt.Sprintf("%s/debug/pprof/profile?seconds=%d", s.pprofURL, secs), path)
+	return errors.Join(err, <-allocs)
+}
+
+func (s *readsServer) fetchProfile(ctx context.Context, u, path string) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
 	if err != nil {
 		return err
 	}
@@ -224,7 +238,7 @@ func (s *readsServer) profile(ctx context.Context, d time.Duration, path string)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("profile: %s", resp.Status)
+		return fmt.Errorf("profile %s: %s", u, resp.Status)
 	}
 	f, err := os.Create(path)
 	if err != nil {

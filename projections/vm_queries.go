@@ -11,6 +11,7 @@ import (
 	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -44,24 +45,41 @@ type VMView struct {
 const vmColumns = `vm_id, tenant_id, name, kind, cores, memory_mb, disk_gb, template, cluster_id, node, vmid, status, pending,
 	last_error, snapshots, version, created_at, updated_at, cloud_init, pending_changes, network, guest_addresses`
 
-func scanVM(row pgx.CollectableRow) (VMView, error) {
-	var (
-		v   VMView
-		vm  domain.VM
-		net []byte
-	)
-	err := row.Scan(&v.ID, &v.TenantID, &v.Name, &v.Kind, &v.Cores, &v.MemoryMB, &v.DiskGB, &v.Template, &v.ClusterID, &v.Node,
+// vmScan decodes rows of vmColumns. GET /v1/vms decodes 51 per page, so
+// it keeps allocations down (issue 16, figure 12): one vmScan holds the
+// scan targets for every row of a query, instead of each row's targets
+// escaping to the heap on their own; the UUIDs are scanned as pgtype.UUID,
+// 16 bytes copied from the binary answer (google's uuid.UUID is scanned
+// through its sql.Scanner, by way of a string it then parses); and the
+// domain.VM that works out the addresses is built after the scan, on the
+// stack.
+type vmScan struct {
+	v                  VMView
+	id, tenant, clustr pgtype.UUID
+	net                []byte
+	guest              []string
+}
+
+func (s *vmScan) row(row pgx.CollectableRow) (VMView, error) {
+	s.v, s.net, s.guest = VMView{}, s.net[:0], nil
+	v := &s.v
+	err := row.Scan(&s.id, &s.tenant, &v.Name, &v.Kind, &v.Cores, &v.MemoryMB, &v.DiskGB, &v.Template, &s.clustr, &v.Node,
 		&v.VMID, &v.Status, &v.Pending, &v.LastError, &v.Snapshots, &v.Version, &v.CreatedAt, &v.UpdatedAt, &v.CloudInit, &v.PendingChanges,
-		&net, &vm.GuestAddresses)
+		&s.net, &s.guest)
 	if err != nil {
-		return v, err
+		return VMView{}, err
 	}
-	vm.Status = domain.VMStatus(v.Status)
-	if vm.Network, err = decodeNetwork(net); err != nil {
-		return v, err
+	v.ID, v.TenantID = s.id.Bytes, s.tenant.Bytes
+	if s.clustr.Valid {
+		c := uuid.UUID(s.clustr.Bytes)
+		v.ClusterID = &c
+	}
+	vm := domain.VM{Status: domain.VMStatus(v.Status), GuestAddresses: s.guest}
+	if vm.Network, err = decodeNetwork(s.net); err != nil {
+		return VMView{}, err
 	}
 	v.IPAddresses = vm.IPAddresses()
-	return v, nil
+	return s.v, nil
 }
 
 // ListVMsSQL is ListVMs' query: a page of a tenant's VMs after a keyset
@@ -91,7 +109,7 @@ func ListVMs(ctx context.Context, pool *pgxpool.Pool, tenant uuid.UUID, f VMFilt
 	// One round trip: the scope and the query in one pipeline.
 	err := tenantdb.Read(ctx, pool, tenantdb.Tenant(tenant), func(b *pgx.Batch) {
 		b.Queue(ListVMsSQL, tenant, after, id, limit, f.Status, f.Name).Query(func(rows pgx.Rows) (err error) {
-			out, err = pgx.CollectRows(rows, scanVM)
+			out, err = pgx.AppendRows(make([]VMView, 0, min(limit, 512)), rows, (&vmScan{}).row) // no regrowth per page
 			return err
 		})
 	})
@@ -107,7 +125,7 @@ func GetVM(ctx context.Context, pool *pgxpool.Pool, tenant, id uuid.UUID) (VMVie
 	var v VMView
 	err := tenantdb.Read(ctx, pool, tenantdb.Tenant(tenant), func(b *pgx.Batch) {
 		b.Queue(GetVMSQL, tenant, id).Query(func(rows pgx.Rows) (err error) {
-			v, err = pgx.CollectExactlyOneRow(rows, scanVM)
+			v, err = pgx.CollectExactlyOneRow(rows, (&vmScan{}).row)
 			return err
 		})
 	})

@@ -27,7 +27,7 @@ const (
 
 // eventFactories maps each stored type name to a constructor. Each aggregate's
 // file lists its events; adding one there is all decoding needs.
-var eventFactories = registry(tenantEvents, userEvents, sessionEvents, vmEvents, vmAccessEvents, vmSnapshotEvents, vmBackupEvents, backupScheduleEvents, clusterEvents, ipPoolEvents, consoleEvents, apiTokenEvents, mfaEvents, idpEvents, webhookEvents)
+var eventFactories = registry(tenantEvents, userEvents, sessionEvents, vmEvents, vmAccessEvents, vmSnapshotEvents, vmBackupEvents, backupScheduleEvents, clusterEvents, ipPoolEvents, consoleEvents, apiTokenEvents, mfaEvents, idpEvents, webhookEvents, assistantEvents)
 
 func registry(lists ...[]func() Event) map[string]func() Event {
 	m := map[string]func() Event{}

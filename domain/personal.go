@@ -43,6 +43,8 @@ var personalFields = map[string]PersonalFields{
 	"user_ssh_key_added":   {Fields: []string{"name", "public_key"}},
 	"user_identity_linked": {Fields: []string{"subject"}},
 	"oidc_signed_in":       {Fields: []string{"subject"}, SubjectField: "user_id"},
+	// The asker's words and the answer to them (docs/ASSISTANT.md).
+	"assistant_question_answered": {Fields: []string{"question", "answer"}, SubjectField: "user_id"},
 }
 
 // PersonalFieldsOf is the personal data of eventType's events (false: none).

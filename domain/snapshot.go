@@ -10,4 +10,4 @@ package domain
 // removed, renamed or retyped, or an event applied differently. The fields
 // are guarded by a test (TestAggregateShapeIsPinned); a change to Apply is
 // not, and is on whoever makes it.
-const SnapshotVersion = 7
+const SnapshotVersion = 8

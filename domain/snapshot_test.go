@@ -64,6 +64,7 @@ var pinnedShapes = []string{
 	5: "5e835121bf08", // VM.PendingSince
 	6: "36b055e30710", // VM.SnapshotParent(s), Backups, Restoring, Quota.MaxSnapshotsPerVM, MaxBackupsGB
 	7: "326192c1eafe", // Tenant.RequestMetadataDays; User's Apply of user_erased
+	8: "49491b0985dd", // Tenant.AssistantShareIPs
 }
 
 // TestAggregateShapeIsPinned: snapshots store VM, User, Tenant (and IPPool) as

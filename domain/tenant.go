@@ -116,9 +116,12 @@ type Tenant struct {
 	// RequestMetadataDays is the retention of request metadata the tenant
 	// set (0: DefaultRequestMetadataDays), tenant_privacy.go.
 	RequestMetadataDays int
-	CreatedAt           time.Time
-	UpdatedAt           time.Time
-	Version             int64
+	// AssistantShareIPs: the assistant may send the model its events'
+	// client IPs and user agents (tenant_privacy.go; default off).
+	AssistantShareIPs bool
+	CreatedAt         time.Time
+	UpdatedAt         time.Time
+	Version           int64
 }
 
 // Exists reports whether the tenant has been created.
@@ -135,6 +138,9 @@ func (t *Tenant) Apply(e Event, at time.Time) {
 		t.Quota = e.Quota
 	case *TenantPrivacyPolicySet:
 		t.RequestMetadataDays = e.RequestMetadataDays
+		if e.AssistantShareIPs != nil {
+			t.AssistantShareIPs = *e.AssistantShareIPs
+		}
 	case *TenantSuspendedEvent:
 		t.Status = TenantSuspended
 	case *TenantResumed:

@@ -16,9 +16,13 @@ const (
 	MaxRequestMetadataDays = 3650
 )
 
-// TenantPrivacyPolicySet records a tenant's retention of request metadata.
+// TenantPrivacyPolicySet records a tenant's retention of request metadata
+// and, when set, whether the assistant may send the model the client IPs
+// and user agents of its events (docs/ASSISTANT.md; absent in events
+// recorded before it existed: unchanged, and off by default).
 type TenantPrivacyPolicySet struct {
-	RequestMetadataDays int `json:"request_metadata_retention_days"`
+	RequestMetadataDays int   `json:"request_metadata_retention_days"`
+	AssistantShareIPs   *bool `json:"assistant_share_ips,omitempty"`
 }
 
 func (TenantPrivacyPolicySet) EventType() string { return "tenant_privacy_policy_set" }
@@ -32,15 +36,24 @@ func (t *Tenant) RequestMetadataRetention() int {
 }
 
 // SetPrivacyPolicy sets the tenant's retention of request metadata.
-func (t *Tenant) SetPrivacyPolicy(days int) ([]Event, error) {
+func (t *Tenant) SetPrivacyPolicy(days int) ([]Event, error) { return t.SetPrivacy(days, nil) }
+
+// SetPrivacy sets the tenant's retention of request metadata and, unless
+// shareIPs is nil, whether the assistant may send request metadata.
+func (t *Tenant) SetPrivacy(days int, shareIPs *bool) ([]Event, error) {
 	if !t.Exists() {
 		return nil, ErrNotFound
 	}
 	if days < MinRequestMetadataDays || days > MaxRequestMetadataDays {
 		return nil, &ValidationError{Fields: map[string]string{"request_metadata_retention_days": "must be between 1 and 3650"}}
 	}
-	if days == t.RequestMetadataRetention() && t.RequestMetadataDays != 0 {
+	sharing := shareIPs != nil && *shareIPs != t.AssistantShareIPs
+	if days == t.RequestMetadataRetention() && t.RequestMetadataDays != 0 && !sharing {
 		return nil, nil
 	}
-	return []Event{&TenantPrivacyPolicySet{RequestMetadataDays: days}}, nil
+	e := &TenantPrivacyPolicySet{RequestMetadataDays: days}
+	if sharing {
+		e.AssistantShareIPs = shareIPs
+	}
+	return []Event{e}, nil
 }

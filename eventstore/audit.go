@@ -38,6 +38,8 @@ type AuditFilter struct {
 	// snapshot, when set, keeps to the events visible in this pg_snapshot
 	// (text form): AuditEach's chunks all read the same set of events.
 	snapshot string
+	// newestFirst orders by descending global position (AuditLatest).
+	newestFirst bool
 }
 
 // Matches reports whether e passes f (the tenant and every field set), the
@@ -98,6 +100,9 @@ func (f AuditFilter) query(extra string, limit int) (string, []any) {
 	}
 	b.WriteString(extra)
 	b.WriteString(` ORDER BY global_position`)
+	if f.newestFirst {
+		b.WriteString(` DESC`)
+	}
 	if limit > 0 {
 		b.WriteString(` LIMIT ` + arg(limit))
 	}

@@ -21,7 +21,7 @@ import (
 // which they may wrap. Deps.Errors are consulted before this table. Anything
 // unmatched is a 500 "internal" whose cause is only logged.
 func ErrorTable() []ErrorMapping {
-	return []ErrorMapping{
+	return append(assistantErrors(), []ErrorMapping{
 		// The domain's rules and the command handlers' refusals.
 		{Match: MatchAs[*domain.ValidationError](), Problem: func(err error) Problem {
 			var ve *domain.ValidationError
@@ -80,5 +80,5 @@ func ErrorTable() []ErrorMapping {
 		{Match: MatchAs[*http.MaxBytesError](), Problem: Static(PayloadTooLarge())},
 		{Target: context.DeadlineExceeded, Problem: Static(Unavailable())},
 		{Target: context.Canceled, Problem: Static(Unavailable())},
-	}
+	}...)
 }

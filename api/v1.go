@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/accountdb/accountdb/api/feed"
+	"github.com/accountdb/accountdb/assistant"
 	"github.com/accountdb/accountdb/auth"
 	"github.com/accountdb/accountdb/commands"
 	"github.com/accountdb/accountdb/domain"
@@ -56,6 +57,11 @@ type V1 struct {
 	// /v1/events serves from the bus (nil: served as carried). The Store's
 	// reads reveal through its own (eventstore.WithRevealer).
 	Revealer feed.Revealer
+	// Assistant answers POST /v1/vms/{id}/explain and /v1/assistant/ask
+	// (nil: the feature is off, assistant_routes.go); AssistantLimits
+	// bound it.
+	Assistant       *assistant.Service
+	AssistantLimits AssistantLimits
 }
 
 // server is the /v1 API: what its handlers share. Every /v1 route is one
@@ -71,6 +77,8 @@ type server struct {
 	exportWriteTimeout time.Duration
 	consoles           *consoles
 	checkpoints        *projections.Notifier
+	assistant          *assistant.Service
+	assistantSlots     *slots
 }
 
 // revokingTypes are the events that may take a subscriber's access to its
@@ -95,7 +103,8 @@ func mountV1(r chi.Router, d *V1) {
 		exports:            newSlots("exports", "exports", lim.ExportsPerUser, lim.ExportsPerTenant, d.Slots),
 		streams:            newSlots("streams", "event streams", lim.StreamsPerUser, lim.StreamsPerTenant, d.Slots),
 		exportWriteTimeout: lim.ExportWriteTimeout,
-		consoles:           newConsoles(d, lim)}
+		consoles:           newConsoles(d, lim),
+		assistant:          d.Assistant}
 	public := d.PublicRate.or(DefaultPublicRate)
 	perUser := d.UserRate.or(DefaultUserRate)
 	perTenant := d.TenantRate.or(DefaultTenantRate)
@@ -200,6 +209,7 @@ func mountV1(r chi.Router, d *V1) {
 
 		srv.mountWebhooks(r)
 		srv.mountUsage(r)
+		srv.mountAssistant(r, d) // assistant_routes.go
 
 		r.With(srv.require(auth.PermClusterManage)).Post("/v1/clusters", srv.createCluster)
 		r.With(srv.require(auth.PermClusterManage)).Get("/v1/clusters", srv.listClusters)

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/accountdb/accountdb/api"
+	"github.com/accountdb/accountdb/assistant"
 	"github.com/accountdb/accountdb/migrations"
 	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -39,8 +40,13 @@ type config struct {
 	// BackupJitter and BackupTick: the backup scheduler's window over which
 	// a run's backups start, and how often it looks (serve and dev only).
 	BackupJitter, BackupTick time.Duration
-	envErrs                  []error // malformed environment values, reported by validate
-	NATS                     *natsClientConfig
+	// Assistant and AssistantLimits: the assistant's model and bounds
+	// (serve and dev only, assistant.go).
+	Assistant       assistant.Config
+	AssistantLimits api.AssistantLimits
+	assistantTokens *int
+	envErrs         []error // malformed environment values, reported by validate
+	NATS            *natsClientConfig
 }
 
 const defaultDatabaseURL = "postgres://postgres@127.0.0.1:5432/postgres"

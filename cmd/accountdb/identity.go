@@ -93,8 +93,13 @@ func appConfig(cfg *config, natsURL string, natsOpts []nats.Option) (app.Config,
 	if err != nil {
 		return app.Config{}, err
 	}
+	asst, err := cfg.assistantConfig()
+	if err != nil {
+		return app.Config{}, err
+	}
 	return app.Config{AppDatabaseURL: appURL, NATSURL: natsURL, NATSOptions: natsOpts, HTTPAddr: cfg.HTTPAddr, Identity: ident, Vault: v,
-		OpsAddr: cfg.OpsAddr, Limits: cfg.Limits, PublicRate: cfg.PublicRate, UserRate: cfg.UserRate, TenantRate: cfg.TenantRate}, nil
+		OpsAddr: cfg.OpsAddr, Limits: cfg.Limits, PublicRate: cfg.PublicRate, UserRate: cfg.UserRate, TenantRate: cfg.TenantRate,
+		Assistant: asst, AssistantLimits: cfg.AssistantLimits}, nil
 }
 
 // loadVault reads the secrets key shared with the agent from

@@ -25,6 +25,7 @@ func bindServer(fs *flag.FlagSet, c *config, opsDefault string) {
 	fs.StringVar(&c.OpsAddr, "ops-addr", env("ACCOUNTDB_OPS_ADDR", opsDefault),
 		"listen address of /healthz, /readyz (with detail) and /metrics; empty: on the API listener (env ACCOUNTDB_OPS_ADDR)")
 	bindLimits(fs, c)
+	bindAssistant(fs, c)
 }
 
 // bindLimits registers the caps and timeouts of api.Limits, each a flag

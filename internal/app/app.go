@@ -16,6 +16,7 @@ import (
 
 	"github.com/accountdb/accountdb/api"
 	"github.com/accountdb/accountdb/api/pglimits"
+	"github.com/accountdb/accountdb/assistant"
 	"github.com/accountdb/accountdb/auth"
 	"github.com/accountdb/accountdb/auth/pgthrottle"
 	"github.com/accountdb/accountdb/backupsched"
@@ -106,6 +107,11 @@ type Config struct {
 	// window; zero: backupsched's defaults). Its Pool, Commands, Leases and
 	// Log are filled by Start.
 	BackupSchedules backupsched.Config
+	// Assistant configures the assistant's model (ACCOUNTDB_ASSISTANT_*;
+	// an empty URL: the feature is off) and AssistantLimits its rate and
+	// caps (zero: the API's defaults).
+	Assistant       assistant.Config
+	AssistantLimits api.AssistantLimits
 }
 
 // Identity is the signing keys and HTTP trust settings.
@@ -260,7 +266,8 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *System, err er
 			V1: &api.V1{Commands: s.Commands, Pool: s.Pool, Store: s.Store, JS: js, Verifier: &auth.Verifier{Keys: cfg.Identity.Keys},
 				PublicRate: cfg.PublicRate, UserRate: cfg.UserRate, TenantRate: cfg.TenantRate, Metrics: s.reg, Limits: lim, Vault: cfg.Vault,
 				Checkpoints: s.notifier, RateCounter: s.limits, Slots: s.limits, ConsoleDrain: s.consoles,
-				Revealer: s.Privacy.CachingRevealer()},
+				Revealer:  s.Privacy.CachingRevealer(),
+				Assistant: assistant.New(cfg.Assistant, s.Store, s.Commands, assistant.PGBudget{Pool: s.Pool}, log), AssistantLimits: cfg.AssistantLimits},
 			Console: web.Handler()}),
 		// A client gets this long to send its request and to take the
 		// answer; an idle keep-alive connection is closed after

@@ -12,12 +12,13 @@ import (
 
 // AuditLatest returns the last limit events matching f (After is ignored),
 // oldest first, revealed and upcast: the most recent history of a tenant or
-// a stream, as the assistant sends it (docs/ASSISTANT.md). Like AuditPage it
-// lists only events of transactions below the snapshot's xmin.
+// a stream, as the assistant sends it (docs/ASSISTANT.md). Unlike AuditPage
+// it does not hold back events above the snapshot's xmin: nothing pages on
+// from it, and the newest events are the ones a question is about.
 func (s *Store) AuditLatest(ctx context.Context, sc tenantdb.Scope, f AuditFilter, limit int) ([]eventlog.Event, error) {
 	limit = clampLimit(limit)
 	f.After, f.newestFirst = 0, true
-	q, args := f.query(` AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())`, limit)
+	q, args := f.query(``, limit)
 	var out []eventlog.Event
 	err := s.inScope(ctx, sc, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, q, args...)

@@ -155,6 +155,11 @@ func (s *Server) complete(w http.ResponseWriter, r *http.Request) {
 	usage := map[string]int{"prompt_tokens": rep.PromptTokens, "completion_tokens": rep.Completion,
 		"total_tokens": rep.PromptTokens + rep.Completion}
 	id := fmt.Sprintf("chatcmpl-%d", time.Now().UnixNano())
+	if !req.Stream && rep.Malformed {
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, `{"id": "chatcmpl-x", "choices": [ {not json`)
+		return
+	}
 	if !req.Stream {
 		out := map[string]any{"id": id, "object": "chat.completion", "created": time.Now().Unix(), "model": req.Model,
 			"choices": []any{map[string]any{"index": 0, "message": map[string]any{"role": "assistant", "content": rep.Text},
@@ -183,6 +188,11 @@ func (s *Server) stream(w http.ResponseWriter, r *http.Request, req Request, rep
 		return map[string]any{"choices": []any{map[string]any{"index": 0, "delta": delta, "finish_reason": finish}}}
 	}
 	chunk(choice(map[string]any{"role": "assistant", "content": ""}, nil))
+	if rep.Malformed && rep.Text == "" {
+		fmt.Fprint(w, "data: {not json\n\n")
+		fl.Flush()
+		return
+	}
 	size := max(rep.ChunkSize, 1)
 	text := []rune(rep.Text)
 	for i := 0; i < len(text); i += size {

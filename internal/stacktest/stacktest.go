@@ -20,6 +20,7 @@ import (
 	"time"
 
 	"github.com/accountdb/accountdb/api"
+	"github.com/accountdb/accountdb/assistant"
 	"github.com/accountdb/accountdb/auth"
 	"github.com/accountdb/accountdb/backupsched"
 	"github.com/accountdb/accountdb/commands"
@@ -72,6 +73,10 @@ type Options struct {
 	// TrustedProxies are the peers whose X-Forwarded-For the API believes
 	// (a test then speaks for clients at other addresses).
 	TrustedProxies []netip.Prefix
+	// Assistant configures the assistant's model (an empty URL: off) and
+	// AssistantLimits its rate and caps (zero: the API's defaults).
+	Assistant       assistant.Config
+	AssistantLimits api.AssistantLimits
 }
 
 // Stack is a running core service.
@@ -146,7 +151,8 @@ func Start(tb testing.TB, o Options) *Stack {
 		OpsAddr: o.OpsAddr, PoolSize: o.PoolSize, Limits: generousCaps(o.Limits),
 		Identity:   app.Identity{Keys: keys, CursorKey: cursorKey, CORSOrigins: o.CORSOrigins, TrustedProxies: o.TrustedProxies},
 		PublicRate: or(o.PublicRate), UserRate: or(o.UserRate), TenantRate: or(o.TenantRate),
-		Vault: v, VMDeadline: o.VMDeadline, DevLoopbackHTTP: o.DevLoopbackHTTP, Webhooks: o.Webhooks, BackupSchedules: o.BackupSchedules}
+		Vault: v, VMDeadline: o.VMDeadline, DevLoopbackHTTP: o.DevLoopbackHTTP, Webhooks: o.Webhooks, BackupSchedules: o.BackupSchedules,
+		Assistant: o.Assistant, AssistantLimits: o.AssistantLimits}
 	logger := slog.New(slog.NewJSONHandler(io.Discard, nil))
 	if os.Getenv("STACKTEST_LOG") != "" {
 		logger = slog.New(slog.NewJSONHandler(os.Stderr, nil))

@@ -65,6 +65,9 @@ func (srv *server) mountAssistant(r chi.Router, d *V1) {
 	rate := d.AssistantLimits.Rate.or(DefaultAssistantRate)
 	srv.assistantSlots = newSlots("assistant", "assistant answers", orInt(d.AssistantLimits.PerUser, DefaultAssistantPerUser),
 		orInt(d.AssistantLimits.PerTenant, DefaultAssistantPerTenant), d.Slots)
+	// Whether the feature is on (the console shows it or not): any
+	// signed-in user may ask, outside the rate of questions.
+	r.With(srv.assistantEnabled).Get("/v1/assistant", srv.assistantStatus)
 	r.Group(func(r chi.Router) {
 		r.Use(srv.assistantEnabled, SharedRateLimitByKey(d.RateCounter, rate.N, rate.Window, func(r *http.Request) (string, error) {
 			return "assistant:tenant:" + PrincipalFrom(r.Context()).TenantID.String(), nil
@@ -91,6 +94,12 @@ func (srv *server) assistantEnabled(next http.Handler) http.Handler {
 		}
 		next.ServeHTTP(w, r)
 	})
+}
+
+// assistantStatus: GET /v1/assistant, 200 {enabled: true} (the disabled
+// check answers 404 assistant_disabled before it).
+func (srv *server) assistantStatus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]bool{"enabled": true})
 }
 
 func (srv *server) explainVM(w http.ResponseWriter, r *http.Request) {

@@ -116,6 +116,11 @@ func TestAssistant(t *testing.T) {
 	wantStatus(t, s.Do(t, otherAdmin, http.MethodPost, "/v1/vms", map[string]any{"name": otherName, "kind": "qemu", "cores": 1,
 		"memory_mb": 512, "disk_gb": 4, "template": "debian-12"}, &otherVM), http.StatusAccepted)
 
+	var on struct{ Enabled bool }
+	if wantStatus(t, s.Do(t, viewer, http.MethodGet, "/v1/assistant", nil, &on), http.StatusOK); !on.Enabled {
+		t.Fatal("GET /v1/assistant: not enabled")
+	}
+
 	t.Run("a viewer explains a VM; citations are kept only for events sent", func(t *testing.T) {
 		var a answer
 		wantStatus(t, s.Do(t, viewer, http.MethodPost, "/v1/vms/"+vm.ID+"/explain", nil, &a), http.StatusOK)
@@ -327,5 +332,6 @@ func TestAssistantDisabled(t *testing.T) {
 	admin := s.Login(t, s.User(t, tenant, auth.RoleTenantAdmin)).AccessToken
 	wantProblem(t, s.Do(t, admin, http.MethodPost, "/v1/assistant/ask", map[string]any{"question": "?"}, nil), http.StatusNotFound, "assistant_disabled")
 	wantProblem(t, s.Do(t, admin, http.MethodPost, "/v1/vms/"+uuid.NewString()+"/explain", nil, nil), http.StatusNotFound, "assistant_disabled")
+	wantProblem(t, s.Do(t, admin, http.MethodGet, "/v1/assistant", nil, nil), http.StatusNotFound, "assistant_disabled")
 	wantProblem(t, s.Do(t, "", http.MethodPost, "/v1/assistant/ask", map[string]any{"question": "?"}, nil), http.StatusUnauthorized, "unauthenticated")
 }

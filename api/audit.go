@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
 	"time"
 
@@ -70,6 +71,15 @@ func auditFilter(r *http.Request, tenant uuid.UUID) (eventstore.AuditFilter, err
 	f.Since, f.Until = instant("since"), instant("until")
 	if !f.Since.IsZero() && !f.Until.IsZero() && f.Until.Before(f.Since) {
 		fe.Add("until", "must not be before since")
+	}
+	// from_position starts the list at an event (the console's links to a
+	// cited event, docs/ASSISTANT.md); a cursor, when given, goes on from it.
+	if v, ok := single("from_position"); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n < 1 {
+			fe.Add("from_position", "must be a positive event position")
+		}
+		f.After = n - 1
 	}
 	var c auditCursor
 	if has, err := CursorParam(r, &c); err != nil {

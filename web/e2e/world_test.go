@@ -3,12 +3,15 @@ package e2e_test
 import (
 	"encoding/json"
 	"net/http"
+	"regexp"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/accountdb/accountdb/assistant"
 	"github.com/accountdb/accountdb/auth"
 	"github.com/accountdb/accountdb/domain"
+	"github.com/accountdb/accountdb/internal/openaitest"
 	"github.com/accountdb/accountdb/internal/stacktest"
 	"github.com/accountdb/accountdb/pvesim"
 	"github.com/google/uuid"
@@ -18,6 +21,8 @@ import (
 // The tenant's quota is small enough that a scenario can ask for more than
 // it allows (cores) while the others' VMs still fit.
 var quota = domain.Quota{MaxVMs: 6, MaxCores: 8, MaxMemoryMB: 16384, MaxDiskGB: 200}
+
+var sentPosition = regexp.MustCompile(`"position":(\d+)`)
 
 // fixtureVM is created before the scenarios run and is running when they
 // start: what every role looks at.
@@ -45,7 +50,18 @@ type account struct {
 
 func startWorld(t *testing.T) world {
 	t.Helper()
-	s := stacktest.Start(t, stacktest.Options{DevLoopbackHTTP: true})
+	// The assistant's model (assistant.test.mjs): a fake that answers
+	// citing the first event it was sent, and a position it was not.
+	model := openaitest.Start(t, "e2e-model-key", func(r openaitest.Request) openaitest.Reply {
+		first := "0"
+		if m := sentPosition.FindStringSubmatch(r.Messages[len(r.Messages)-1].Content); m != nil {
+			first = m[1]
+		}
+		return openaitest.Reply{Text: "According to the log, the VM was requested [#" + first + "], then placed on a node. " +
+			"(Not [#999999999999].)", ChunkSize: 9, StreamDelay: 20 * time.Millisecond, PromptTokens: 100, Completion: 30}
+	})
+	s := stacktest.Start(t, stacktest.Options{DevLoopbackHTTP: true,
+		Assistant: assistant.Config{URL: model.BaseURL(), Model: "e2e", APIKey: "e2e-model-key"}})
 	// Tasks take a few hundred milliseconds, as on a fast Proxmox host, so
 	// the console has transitions to show.
 	px := s.StartProxmox(t, pvesim.Options{TimeScale: 100 * time.Millisecond})

@@ -1,6 +1,7 @@
 // Administration views: users (tenant admins), tenants and clusters
 // (platform admins), the audit log (auditors) and the caller's sessions.
 
+import { assistantPanel } from "./assistant.js";
 import { api, ApiError, forget, listAll, newKey } from "./api.js";
 import { act, actorLabel, ago, badge, busy, createSubmitter, field, formatTime, h, listLoader, mount, problemBox, shortId, showFormProblem, table, toast, toggle, viewHead } from "./dom.js";
 
@@ -395,7 +396,10 @@ export function clustersView(view) {
 
 // ---- audit ----
 
-export function auditView(view, ctx) {
+// position, when set (#/audit/<position>, a cited event's link), starts the
+// list at that event and marks it.
+export function auditView(view, ctx, position) {
+  const from = /^\d{1,19}$/.test(position || "") ? position : null;
   const loadSlot = h("div", { class: "slot" });
   const list = h("div", { class: "table-wrap" });
   const type = h("input", { type: "search", placeholder: "event type, e.g. vm_create_requested", "aria-label": "Event type" });
@@ -411,7 +415,7 @@ export function auditView(view, ctx) {
         events.map((e) =>
           h(
             "tr",
-            {},
+            { id: `event-${e.position}`, class: from !== null && String(e.position) === from ? "cited" : "" },
             h("td", { class: "num" }, e.position),
             h("td", {}, formatTime(e.recorded_at)),
             h("td", {}, h("code", {}, e.type)),
@@ -431,6 +435,8 @@ export function auditView(view, ctx) {
     }
     if (append && cursor) {
       q.set("cursor", cursor);
+    } else if (from !== null) {
+      q.set("from_position", from);
     }
     try {
       const page = await api("GET", `/v1/audit?${q}`);
@@ -439,6 +445,10 @@ export function auditView(view, ctx) {
       more.hidden = !cursor;
       mount(loadSlot);
       render();
+      const cited = from !== null && !append ? document.getElementById(`event-${from}`) : null;
+      if (cited) {
+        cited.scrollIntoView({ block: "center" });
+      }
     } catch (err) {
       mount(loadSlot, err instanceof ApiError && err.status === 404 ? h("div", { class: "notice" }, "This server does not offer the audit log API (GET /v1/audit).") : problemBox(err));
     }
@@ -446,7 +456,26 @@ export function auditView(view, ctx) {
   type.addEventListener("change", () => load(false));
   more.addEventListener("click", () => busy(more, () => load(true)));
 
-  mount(view, viewHead("Audit log"), h("div", { class: "toolbar" }, type), loadSlot, list, more);
+  // Ask (assistant.js): cited events link to this page, started at them.
+  const ask = assistantPanel({
+    title: "Ask",
+    path: "/v1/assistant/ask",
+    body: (question) => ({ question }),
+    placeholder: "e.g. why did web-1 fail last night?",
+    button: "Ask",
+    required: true,
+    citeLink: (pos, label) => h("a", { href: `#/audit/${pos}`, class: "citation" }, label),
+  });
+  mount(
+    view,
+    viewHead("Audit log"),
+    ask,
+    from !== null ? h("p", { class: "muted small" }, `From event #${from}. `, h("a", { href: "#/audit" }, "Show the whole log")) : null,
+    h("div", { class: "toolbar" }, type),
+    loadSlot,
+    list,
+    more,
+  );
   load(false);
   return () => {};
 }

@@ -292,6 +292,41 @@ export function follow(path, onEvent, onState = () => {}) {
   return () => ctrl.abort();
 }
 
+/**
+ * POSTs body to path asking for Server-Sent Events (the assistant's answers):
+ * onEvent gets {type, data} for each event as it comes. A problem answer
+ * (before any event) is thrown as an ApiError; a 401 refreshes once.
+ */
+export async function postStream(path, body, onEvent, opts = {}) {
+  if (accessToken === null) {
+    await refresh();
+  }
+  const gen = generation;
+  let res;
+  try {
+    res = await fetch(path, {
+      method: "POST",
+      headers: { Accept: "text/event-stream", "Content-Type": "application/json", Authorization: `Bearer ${accessToken}` },
+      body: JSON.stringify(body),
+      credentials: "omit",
+      cache: "no-store",
+    });
+  } catch {
+    throw new ApiError(0, { title: "Network error", detail: "The server could not be reached." });
+  }
+  if (res.status === 401 && !opts.retried) {
+    if (gen === generation) {
+      await refresh();
+    }
+    return postStream(path, body, onEvent, { retried: true });
+  }
+  if (!res.ok || !(res.headers.get("Content-Type") || "").startsWith("text/event-stream")) {
+    const problem = await res.json().catch(() => null);
+    throw new ApiError(res.status, problem);
+  }
+  await readEvents(res.body, onEvent);
+}
+
 /** Reads a text/event-stream body, calling onEvent for each event block. */
 async function readEvents(body, onEvent) {
   const reader = body.pipeThrough(new TextDecoderStream()).getReader();

@@ -250,7 +250,8 @@ function route() {
   } else if (section.path === "vms" && parts[1]) {
     cleanup = vmView(view, ctx, decodeURIComponent(parts[1]));
   } else {
-    cleanup = section.view(view, ctx);
+    // A view may take one more part of the path (#/audit/<position>).
+    cleanup = section.view(view, ctx, parts[1] ? decodeURIComponent(parts[1]) : undefined);
   }
 }
 

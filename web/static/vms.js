@@ -1,6 +1,7 @@
 // Virtual machines and containers: the list (refreshed every 2 s), the
 // create form, power actions, resize, snapshots, delete and a VM's history.
 
+import { assistantPanel } from "./assistant.js";
 import { api, ApiError, expectPosition, follow, listAll, newKey } from "./api.js";
 import { actorLabel, ago, badge, busy, createSubmitter, field, formatTime, h, mount, problemBox, showFormProblem, table, toast, toggle } from "./dom.js";
 import { actionButtons, allows, kindLabel, loadVMActions } from "./vmactions.js";
@@ -398,7 +399,7 @@ function historyTable(events, me) {
   const rows = events.map((e) =>
     h(
       "tr",
-      {},
+      { id: `event-${e.position}` },
       h("td", { class: "num" }, e.stream_version),
       h("td", { title: e.recorded_at }, formatTime(e.recorded_at)),
       h("td", {}, h("code", {}, e.type)),
@@ -407,6 +408,17 @@ function historyTable(events, me) {
     ),
   );
   return table(["#", "Recorded", "Event", "Actor", "Data"], rows, "No events.");
+}
+
+// showHistoryRow scrolls to and marks the history row of event pos,
+// without changing the hash (which would route away).
+function showHistoryRow(ev, pos) {
+  ev.preventDefault();
+  const row = document.getElementById(`event-${pos}`);
+  if (row) {
+    row.classList.add("cited");
+    row.scrollIntoView({ block: "center" });
+  }
 }
 
 export function vmView(view, ctx, id) {
@@ -490,6 +502,20 @@ export function vmView(view, ctx, id) {
     }
   };
 
+  // Explain (assistant.js): a cited event links to the audit log for those
+  // who may read it, else to its row in the history below.
+  const explain = assistantPanel({
+    title: "Explain",
+    path: `${path}/explain`,
+    body: (q) => (q ? { question: q } : {}),
+    placeholder: "Ask about this VM, or leave empty to explain its history",
+    button: "Explain",
+    citeLink: (pos, label) =>
+      ctx.can("audit:read")
+        ? h("a", { href: `#/audit/${pos}`, class: "citation" }, label)
+        : h("a", { href: `#event-${pos}`, class: "citation", onclick: (ev) => showHistoryRow(ev, pos) }, label),
+  });
+
   mount(
     view,
     h("a", { href: "#/vms", class: "back" }, "← All VMs"),
@@ -501,6 +527,7 @@ export function vmView(view, ctx, id) {
     snaps ? snaps.form : null,
     backups ? backups.form : null,
     h("div", { class: "columns" }, access.form, rebuild.form),
+    explain,
     h("h3", {}, "History"),
     h("p", { class: "muted small" }, "Every change to this VM is an event, oldest first."),
     history,

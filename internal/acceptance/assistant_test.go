@@ -137,6 +137,13 @@ func TestAssistant(t *testing.T) {
 			!strings.Contains(prompt, "vm_create_requested") {
 			t.Fatalf("the cited event was not sent: %s", last.Body)
 		}
+		// The console's link to a cited event: the audit log started there.
+		var page struct{ Items []struct{ Position int64 } }
+		wantStatus(t, s.Do(t, admin, http.MethodGet, fmt.Sprintf("/v1/audit?from_position=%d&limit=1", a.Citations[0]), nil, &page), http.StatusOK)
+		if len(page.Items) != 1 || page.Items[0].Position != a.Citations[0] {
+			t.Fatalf("audit from the cited position: %+v", page.Items)
+		}
+		wantProblem(t, s.Do(t, admin, http.MethodGet, "/v1/audit?from_position=0", nil, nil), http.StatusBadRequest, "validation_failed")
 		wantProblem(t, s.Do(t, viewer, http.MethodPost, "/v1/vms/"+otherVM.ID+"/explain", nil, nil), http.StatusNotFound, "not_found")
 		wantProblem(t, s.Do(t, viewer, http.MethodPost, "/v1/vms/"+vm.ID+"/explain", map[string]any{"tenant_id": other.String()}, nil),
 			http.StatusBadRequest, "validation_failed")

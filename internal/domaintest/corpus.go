@@ -64,6 +64,9 @@ func Corpus(r *rand.Rand, tenants int) []Stream {
 		c.add(tenant, domain.StreamConsole, &domain.ConsoleOpened{VMID: vm, Protocol: domain.ConsoleVNC},
 			&domain.ConsoleClosed{VMID: vm, Protocol: domain.ConsoleVNC, DurationMS: int64(r.IntN(600000)),
 				BytesIn: int64(r.IntN(1 << 20)), BytesOut: int64(r.IntN(1 << 30)), Reason: "client_closed"})
+		c.add(tenant, domain.StreamAssistant, &domain.AssistantQuestionAnswered{UserID: users[0], Mode: domain.AssistantExplain,
+			VMID: &vm, Question: "Why did it stop?", Answer: "It was stopped by hand [#1].", Sent: []int64{1, 2}, Cited: []int64{1},
+			Model: "m", PromptTokens: 120, CompletionTokens: 12, Outcome: "answered"})
 	}
 	for _, p := range c.pools {
 		c.streams = append(c.streams, Stream{Tenant: domain.PlatformTenant, ID: eventlog.StreamID{Type: domain.StreamIPPool, ID: p.ID}, Events: p.events})

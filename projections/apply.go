@@ -139,17 +139,21 @@ func (r *Runner) catchUp(ctx context.Context, from, target eventlog.Position) er
 	return nil
 }
 
-// applyEvents applies ds[idx...] in order, each under its own tenant's scope
-// (set again only when the tenant changes).
+// applyEvents applies ds[idx...] as a rebuild does (applyReplayed): only the
+// events p declared, each under its own tenant's scope, and a BatchApplier's
+// per tenant in one call. Two round trips per event (scope, then Apply, even
+// for an event Apply ignores) made a batch's transaction last as long as the
+// round trips took, and that matters beyond this projector: the transaction
+// holds an id from its first statement to its commit, and the relay publishes
+// nothing that commits after that id began until it ends (eventstore.ReadAll
+// reads below the snapshot's xmin), so a long apply delayed every subscriber
+// of the bus (docs/BENCHMARKS.md, figure 11).
 func applyEvents(ctx context.Context, tx pgx.Tx, p Projector, ds []delivery, idx []int) error {
-	scoped := uuid.Nil
-	for _, i := range idx {
-		e := ds[i].event
-		if err := applyEvent(ctx, tx, p, e, &scoped); err != nil {
-			return err
-		}
+	evs := make([]eventlog.Event, len(idx))
+	for j, i := range idx {
+		evs[j] = ds[i].event
 	}
-	return nil
+	return applyReplayed(ctx, tx, p, reactsTo(p), evs)
 }
 
 func applyEvent(ctx context.Context, tx pgx.Tx, p Projector, e eventlog.Event, scoped *uuid.UUID) error {

@@ -23,10 +23,12 @@ import (
 //
 // EventTypes declares the event types Apply reacts to; it must ignore every
 // other event. nil declares every event, known or not (TenantActivity). The
-// runtime still hands Apply every event (the checkpoint chain needs them
-// all); the declaration is what the conformance suite holds the projector
-// and its test corpus to: every declared type must occur in the corpus, and
-// replaying only the declared types must build the same read model.
+// runner still receives every event (the checkpoint chain needs them all)
+// but, like a rebuild, calls Apply only for the declared types: a batch of
+// others costs no statement. The conformance suite holds the projector and
+// its test corpus to the declaration: every declared type must occur in the
+// corpus, and replaying only the declared types must build the same read
+// model.
 type Projector interface {
 	Name() string
 	Tables() []string

@@ -11,13 +11,14 @@ import (
 )
 
 // BatchApplier is a Projector that can also apply many events of one tenant
-// in one go, for rebuilds: one statement per batch instead of one per event
-// (issue 16 asks a rebuild to replay 100,000 events/s). ApplyBatch gets a
+// in one go, for rebuilds and live batches alike: one statement per batch
+// instead of one per event (issue 16 asks a rebuild to replay 100,000
+// events/s; a live batch's transaction is short, see applyEvents). ApplyBatch gets a
 // tenant's events in log order, in a transaction scoped to that tenant, and
 // must leave its tables as Apply called on each of them in turn would.
 //
-// A rebuild hands each tenant's events of a read batch to ApplyBatch at once,
-// tenant after tenant: it reorders events of different tenants, never those
+// A rebuild (and the runner, for a batch of deliveries) hands each tenant's
+// events of a batch to ApplyBatch at once, tenant after tenant: it reorders events of different tenants, never those
 // of one. That is the same model only for a projector whose rows are each
 // one tenant's and whose Apply reads and writes under the event's tenant
 // scope (row-level security then keeps tenants from seeing each other's

@@ -92,28 +92,27 @@ func (d Delivery) Status() string {
 
 // Record writes deliveries, each in its tenant's scope, one statement per
 // run of one tenant's deliveries (COPY is not allowed on a table with
-// row-level security). A redelivery recorded already (by another replica)
-// is skipped.
+// row-level security), all in one round trip: one implicit transaction
+// (tenantdb.QueueScope), so it holds a transaction id only while the
+// server writes, and never holds back the relay for a client's turn. A
+// redelivery recorded already (by another replica) is skipped.
 func (s *Store) Record(ctx context.Context, ds []Delivery) error {
-	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		for start := 0; start < len(ds); {
-			end := start + 1
-			for end < len(ds) && ds[end].Tenant == ds[start].Tenant {
-				end++
-			}
-			if err := tenantdb.SetScope(ctx, tx, tenantdb.Tenant(ds[start].Tenant)); err != nil {
-				return err
-			}
-			if err := insertDeliveries(ctx, tx, ds[start:end]); err != nil {
-				return err
-			}
-			start = end
+	b := &pgx.Batch{}
+	for start := 0; start < len(ds); {
+		end := start + 1
+		for end < len(ds) && ds[end].Tenant == ds[start].Tenant {
+			end++
 		}
-		return nil
-	})
+		if err := tenantdb.QueueScope(b, tenantdb.Tenant(ds[start].Tenant)); err != nil {
+			return err
+		}
+		queueDeliveries(b, ds[start:end])
+		start = end
+	}
+	return s.pool.SendBatch(ctx, b).Close()
 }
 
-func insertDeliveries(ctx context.Context, tx pgx.Tx, ds []Delivery) error {
+func queueDeliveries(b *pgx.Batch, ds []Delivery) {
 	n := len(ds)
 	var (
 		ids, hooks, evTenants   = make([]uuid.UUID, n), make([]uuid.UUID, n), make([]uuid.UUID, n)
@@ -139,13 +138,12 @@ func insertDeliveries(ctx context.Context, tx pgx.Tx, ds []Delivery) error {
 			requests[i] = &r
 		}
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO webhook_deliveries (tenant_id, delivery_id, webhook_id, message_id, event_tenant_id,
+	b.Queue(`INSERT INTO webhook_deliveries (tenant_id, delivery_id, webhook_id, message_id, event_tenant_id,
 			event_position, event_type, attempt, status, response_code, latency_ms, response_excerpt, error, request_id, at)
 		SELECT $1, * FROM unnest($2::uuid[], $3::uuid[], $4::text[], $5::uuid[], $6::bigint[], $7::text[], $8::int[], $9::text[],
 			$10::int[], $11::bigint[], $12::text[], $13::text[], $14::uuid[], $15::timestamptz[])
 		ON CONFLICT DO NOTHING`,
 		ds[0].Tenant, ids, hooks, msgIDs, evTenants, positions, types, attempts, statuses, codes, latencies, excerpts, errs, requests, ats)
-	return err
 }
 
 // Failures are the failed attempts to deliver the event at position to

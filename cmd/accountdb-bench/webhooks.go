@@ -71,6 +71,9 @@ type webhookResult struct {
 	Deliveries, Expected     int
 	DeadAttempts             int
 	P50, P99, Max            time.Duration
+	// The lag's stages (webhooks_stages.go): commit -> stream, stream -> receiver.
+	RelayP50, RelayP99       time.Duration
+	DispatchP50, DispatchP99 time.Duration
 	Drain                    time.Duration
 	Problems                 []string
 }
@@ -192,10 +195,15 @@ func (b *bench) webhookPhase(ctx context.Context) (err error) {
 		time.Sleep(20 * time.Millisecond)
 	}
 
+	stored, err := streamTimes(ctx, core.natsURL)
+	if err != nil {
+		return err
+	}
 	sink.mu.Lock()
 	defer sink.mu.Unlock()
 	res.DeadAttempts = sink.dead
 	var lags []time.Duration
+	var stages stageLags
 	var lastDelivery time.Time
 	for i := c.Dead; i < c.Endpoints; i++ {
 		t, got, at := endpointTenant[i], sink.got[i], sink.at[i]
@@ -209,6 +217,7 @@ func (b *bench) webhookPhase(ctx context.Context) (err error) {
 				break
 			}
 			lags = append(lags, at[j].Sub(t.committed[got[j]]))
+			stages.add(t.committed[got[j]], stored[got[j]], at[j])
 			if at[j].After(lastDelivery) {
 				lastDelivery = at[j]
 			}
@@ -216,6 +225,8 @@ func (b *bench) webhookPhase(ctx context.Context) (err error) {
 	}
 	res.Drain = max(0, lastDelivery.Sub(lastAppend))
 	res.P50, res.P99, res.Max = percentiles(lags)
+	res.RelayP50, res.RelayP99, _ = percentiles(stages.relay)
+	res.DispatchP50, res.DispatchP99, _ = percentiles(stages.dispatch)
 	res.print(os.Stdout)
 	if len(res.Problems) > 0 {
 		return fmt.Errorf("webhooks: %d problems, first: %s", len(res.Problems), res.Problems[0])
@@ -313,6 +324,8 @@ func (r *webhookResult) print(out io.Writer) {
 	fmt.Fprintf(w, "  attempts on the %d dead endpoints\t%d (each timed out)\n", r.Dead, r.DeadAttempts)
 	fmt.Fprintf(w, "  lag commit -> receiver (healthy)\tp50 %s  p99 %s  max %s  (bar p99 <= %s: %s)\n", r.P50.Round(10*time.Microsecond),
 		r.P99.Round(10*time.Microsecond), r.Max.Round(10*time.Microsecond), barWebhookLagP99, passFail(r.P99 <= barWebhookLagP99 && len(r.Problems) == 0))
+	fmt.Fprintf(w, "  of which commit -> stream (relay)\tp50 %s  p99 %s\n", r.RelayP50.Round(10*time.Microsecond), r.RelayP99.Round(10*time.Microsecond))
+	fmt.Fprintf(w, "  and stream -> receiver (workers)\tp50 %s  p99 %s\n", r.DispatchP50.Round(10*time.Microsecond), r.DispatchP99.Round(10*time.Microsecond))
 	fmt.Fprintf(w, "  drain after the last append\t%s\n", r.Drain.Round(time.Millisecond))
 	for i, p := range r.Problems {
 		if i == 5 {

@@ -110,7 +110,7 @@ func TestOutageThenRecovery(t *testing.T) {
 	}
 	rcv.setSecrets(h.Secret)
 	users := b.users(t, b.tenant, 12)
-	stacktest.Eventually(t, 15*time.Second, "failed attempts", func() bool {
+	stacktest.Eventually(t, pipelineWait, "failed attempts", func() bool {
 		return len(b.deliveries(t, h.ID)) >= 3
 	})
 	rcv.answer(0)
@@ -214,7 +214,7 @@ func TestGoneDisablesAtOnce(t *testing.T) {
 	rcv.setSecrets(h.Secret)
 	b.users(t, b.tenant, 2)
 	var v hookView
-	stacktest.Eventually(t, 15*time.Second, "the endpoint disabled", func() bool {
+	stacktest.Eventually(t, pipelineWait, "the endpoint disabled", func() bool {
 		v = hookView{}
 		// Decoded only from a 200: a stale or missing read is not "disabled".
 		return b.Do(t, b.token, http.MethodGet, "/v1/webhooks/"+h.ID, nil, &v).StatusCode == http.StatusOK && !v.Enabled
@@ -269,7 +269,7 @@ func TestGivesUpAfterTheRetryWindow(t *testing.T) {
 	rcv.setSecrets(h.Secret)
 	b.users(t, b.tenant, 1)
 	var v hookView
-	stacktest.Eventually(t, 15*time.Second, "the endpoint disabled", func() bool {
+	stacktest.Eventually(t, pipelineWait, "the endpoint disabled", func() bool {
 		v = hookView{}
 		// Decoded only from a 200: a stale or missing read is not "disabled".
 		return b.Do(t, b.token, http.MethodGet, "/v1/webhooks/"+h.ID, nil, &v).StatusCode == http.StatusOK && !v.Enabled
@@ -282,7 +282,7 @@ func TestGivesUpAfterTheRetryWindow(t *testing.T) {
 	if resp := b.Do(t, b.token, http.MethodPatch, "/v1/webhooks/"+h.ID, map[string]any{"enabled": true}, nil); resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("enable: %d %s", resp.StatusCode, resp.Body)
 	}
-	stacktest.Eventually(t, 15*time.Second, "the event delivered after re-enabling", func() bool { return len(rcv.accepted()) == 1 })
+	stacktest.Eventually(t, pipelineWait, "the event delivered after re-enabling", func() bool { return len(rcv.accepted()) == 1 })
 }
 
 func contains(s, sub string) bool {
@@ -302,7 +302,7 @@ func TestHungEndpointDelaysNoOther(t *testing.T) {
 	hung.setSecrets(hh.Secret)
 	live.setSecrets(hl.Secret)
 	users := b.users(t, b.tenant, 5)
-	stacktest.Eventually(t, 15*time.Second, "every event at the live endpoint", func() bool { return len(live.accepted()) == len(users) })
+	stacktest.Eventually(t, pipelineWait, "every event at the live endpoint", func() bool { return len(live.accepted()) == len(users) })
 	if n := len(hung.accepted()); n != 0 {
 		t.Fatalf("the hung endpoint accepted %d", n)
 	}

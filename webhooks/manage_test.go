@@ -64,7 +64,7 @@ func TestTenantsAndPlatform(t *testing.T) {
 
 	b.users(t, other, 1)
 	b.users(t, b.tenant, 1) // after the other tenant's: order says the other's was skipped, not late
-	stacktest.Eventually(t, 15*time.Second, "deliveries", func() bool {
+	stacktest.Eventually(t, pipelineWait, "deliveries", func() bool {
 		return len(mine.accepted()) == 1 && len(theirs.accepted()) == 1 && len(all.accepted()) == 2
 	})
 	if got := mine.accepted()[0].TenantID; got != b.tenant.String() {
@@ -93,7 +93,7 @@ func TestRotationReplayRedelivery(t *testing.T) {
 	h := b.hook(t, b.token, map[string]any{"url": rcv.url(), "event_types": []string{"user_*"}}, "")
 	rcv.setSecrets(h.Secret)
 	b.users(t, tenant, 2)
-	stacktest.Eventually(t, 15*time.Second, "two deliveries", func() bool { return len(rcv.accepted()) == 2 })
+	stacktest.Eventually(t, pipelineWait, "two deliveries", func() bool { return len(rcv.accepted()) == 2 })
 
 	var rot struct {
 		Secret string    `json:"secret"`
@@ -108,7 +108,7 @@ func TestRotationReplayRedelivery(t *testing.T) {
 	stacktest.Eventually(t, 30*time.Second, "a delivery signed with both secrets", func() bool {
 		n := len(rcv.accepted())
 		b.users(t, tenant, 1)
-		stacktest.Eventually(t, 15*time.Second, "the next delivery", func() bool { return len(rcv.accepted()) > n })
+		stacktest.Eventually(t, pipelineWait, "the next delivery", func() bool { return len(rcv.accepted()) > n })
 		last := rcv.accepted()[len(rcv.accepted())-1]
 		return len(strings.Fields(last.Signatures)) == 2 &&
 			verify(rot.Secret, last.Header, last.Body) == nil && verify(h.Secret, last.Header, last.Body) == nil
@@ -119,7 +119,7 @@ func TestRotationReplayRedelivery(t *testing.T) {
 	if resp := b.Do(t, b.token, http.MethodPost, "/v1/webhooks/"+h.ID+"/replay", map[string]any{"from_position": before[0].Position}, nil); resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("replay: %d %s", resp.StatusCode, resp.Body)
 	}
-	stacktest.Eventually(t, 15*time.Second, "the replay", func() bool { return len(rcv.accepted()) >= n+len(before) })
+	stacktest.Eventually(t, pipelineWait, "the replay", func() bool { return len(rcv.accepted()) >= n+len(before) })
 	got := rcv.accepted()[n:]
 	for i := range before {
 		if got[i].ID != before[i].ID {
@@ -134,7 +134,7 @@ func TestRotationReplayRedelivery(t *testing.T) {
 	if resp := b.Do(t, b.token, http.MethodPost, "/v1/webhooks/"+h.ID+"/deliveries/"+target.ID+"/redeliver", nil, nil); resp.StatusCode != http.StatusAccepted {
 		t.Fatalf("redeliver: %d %s", resp.StatusCode, resp.Body)
 	}
-	stacktest.Eventually(t, 15*time.Second, "the redelivery", func() bool { return len(rcv.accepted()) > total })
+	stacktest.Eventually(t, pipelineWait, "the redelivery", func() bool { return len(rcv.accepted()) > total })
 	if last := rcv.accepted()[total]; last.ID != target.MessageID {
 		t.Fatalf("redelivered %s, want %s", last.ID, target.MessageID)
 	}

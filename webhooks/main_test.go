@@ -1,8 +1,8 @@
 package webhooks_test
 
 import (
-	"time"
 	"testing"
+	"time"
 
 	"github.com/accountdb/accountdb/internal/stacktest"
 )

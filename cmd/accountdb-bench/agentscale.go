@@ -11,6 +11,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/accountdb/accountdb/agent"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -142,11 +143,24 @@ func (b *bench) agentScaleRun(ctx context.Context, guests, round int) (_ agentSc
 		}
 		defer pprof.StopCPUProfile()
 	}
+	before, err := st.agentCreates()
+	if err != nil {
+		return run, err
+	}
 	cpu0 := processCPU()
 	if run.Level, _, err = cl.createConcurrent(ctx, c.Creates, b.cfg.VMInFlight, b.cfg.VMPoll); err != nil {
 		return run, err
 	}
 	run.CPUPerVM = (processCPU() - cpu0) / time.Duration(c.Creates)
+	concurrency := b.cfg.VMAgentConcurrency
+	if concurrency <= 0 {
+		concurrency = agent.DefaultConcurrency
+	}
+	stages, err := st.createStages(ctx, run.Level, concurrency, before)
+	if err != nil {
+		return run, err
+	}
+	run.Level.stages = &stages
 	run.Load = loadAverage()
 	run.Passes, run.PassMean, run.GuestsSeen, err = reconcileCost(reg)
 	return run, err
@@ -225,6 +239,9 @@ func (r *agentScaleResult) print(out io.Writer) {
 		fmt.Fprintf(out, "   %5d guests: %d VMs in %s (%.1f/s); p50 %s  p99 %s  max %s; POST p99 %s; CPU %s per VM; reconciliation: %d passes, mean %s, %d guests listed; load %s\n",
 			run.Guests, l.VMs, l.Elapsed.Round(time.Millisecond), l.Rate(), ms(l.P50), ms(l.P99), ms(l.Max), ms(l.PostP99),
 			ms(run.CPUPerVM), run.Passes, ms(run.PassMean), run.GuestsSeen, run.Load)
+		if l.stages != nil {
+			l.stages.print(out, "          ")
+		}
 	}
 	for _, v := range []struct {
 		what string

@@ -34,6 +34,9 @@ type vmTiming struct {
 // stageTimes are one VM's moments on the bus.
 type stageTimes struct {
 	requested, result, outcome time.Time
+	// outcomeRecorded is the outcome's recorded_at: its transaction's
+	// start, in PostgreSQL's clock (the same machine's).
+	outcomeRecorded time.Time
 }
 
 // stageReport is the breakdown of one create run.
@@ -89,7 +92,7 @@ func (st *vmStack) createStages(ctx context.Context, lv createLevel, concurrency
 			at(ev.Stream.ID).requested = md.Timestamp
 		case "vm_provisioned", "vm_action_failed":
 			if t := at(ev.Stream.ID); t.outcome.IsZero() {
-				t.outcome = md.Timestamp
+				t.outcome, t.outcomeRecorded = md.Timestamp, ev.RecordedAt
 			}
 		}
 	}); err != nil {
@@ -106,7 +109,7 @@ func (st *vmStack) createStages(ctx context.Context, lv createLevel, concurrency
 	}); err != nil {
 		return rep, err
 	}
-	var post, relay, agentStage, ingest, visible, firstPost, restPost []time.Duration
+	var post, relay, agentStage, ingest, outRelay, visible, firstPost, restPost []time.Duration
 	for i, v := range timings {
 		id, err := uuid.Parse(v.id)
 		t := times[id]
@@ -122,7 +125,8 @@ func (st *vmStack) createStages(ctx context.Context, lv createLevel, concurrency
 		}
 		relay = append(relay, t.requested.Sub(v.sent))
 		agentStage = append(agentStage, t.result.Sub(t.requested))
-		ingest = append(ingest, t.outcome.Sub(t.result))
+		ingest = append(ingest, t.outcomeRecorded.Sub(t.result))
+		outRelay = append(outRelay, t.outcome.Sub(t.outcomeRecorded))
 		visible = append(visible, v.seen.Sub(t.outcome))
 	}
 	for _, s := range []struct {
@@ -132,7 +136,8 @@ func (st *vmStack) createStages(ctx context.Context, lv createLevel, concurrency
 		{"POST sent → 202", post},
 		{"POST sent → request on the bus (append, relay)", relay},
 		{"request on the bus → agent's result on the bus (queue, Proxmox)", agentStage},
-		{"result → outcome on the bus (ingest, append, relay)", ingest},
+		{"result → outcome's transaction begins (ingest's queue, VM load)", ingest},
+		{"→ outcome on the bus (append, commit, relay)", outRelay},
 		{"outcome on the bus → client sees running (projector, sweep)", visible},
 	} {
 		p50, p99, mx := percentiles(s.ds)

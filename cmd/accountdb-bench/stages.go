@@ -248,3 +248,33 @@ func (r stageReport) print(out io.Writer, indent string) {
 		fmt.Fprintf(out, "%s  agent: %d creates, mean %s on Proxmox; its slots %.0f%% busy\n", indent, r.AgentOps, ms(r.AgentMean), 100*r.AgentBusy)
 	}
 }
+
+// backendsCPU is the CPU time of each backend of the bench database, by pid.
+type backendsCPU map[int]time.Duration
+
+// postgresCPU samples the CPU time of the bench database's backends.
+func (st *vmStack) postgresCPU(ctx context.Context) backendsCPU {
+	out := backendsCPU{}
+	rows, err := st.cpPool.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database()`)
+	if err != nil {
+		return out
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var pid int
+		if rows.Scan(&pid) == nil {
+			out[pid] = procCPUTime(pid)
+		}
+	}
+	return out
+}
+
+// since is the CPU the backends of later used after b; a backend that
+// appeared meanwhile counts from zero, one that ended is lost.
+func (b backendsCPU) since(later backendsCPU) time.Duration {
+	var d time.Duration
+	for pid, t := range later {
+		d += t - b[pid]
+	}
+	return d
+}

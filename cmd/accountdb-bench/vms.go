@@ -70,6 +70,11 @@ type createLevel struct {
 	// (stages.go); stages what they show.
 	timings []vmTiming
 	stages  *stageReport
+	// cpuPerVM is this process's CPU time (core, agent, pvesim, NATS and
+	// the client) per VM over the level, when measured.
+	cpuPerVM time.Duration
+	// pgCPUPerVM is the CPU time of the database's backends per VM.
+	pgCPUPerVM time.Duration
 }
 
 func (l createLevel) Rate() float64 { return float64(l.VMs) / l.Elapsed.Seconds() }
@@ -367,7 +372,8 @@ func (c *vmClient) waitRunning(ctx context.Context, id string, interval time.Dur
 // watching many VMs, where a poller per VM would load the server with
 // thousands of GETs a second and slow what it measures.
 type runningWatcher struct {
-	mu      sync.Mutex
+	requests atomic.Int64 // GETs sent
+	mu       sync.Mutex
 	seen    map[string]time.Time
 	waiters map[string]chan time.Time
 	err     error
@@ -407,6 +413,7 @@ func (w *runningWatcher) sweep(ctx context.Context, c *vmClient) error {
 		if cursor != "" {
 			path += "&cursor=" + url.QueryEscape(cursor)
 		}
+		w.requests.Add(1)
 		code, err := c.do(ctx, http.MethodGet, path, nil, &l)
 		if err == nil && code != http.StatusOK {
 			err = fmt.Errorf("list running VMs: %d", code)
@@ -550,6 +557,7 @@ func (c *vmClient) createConcurrent(ctx context.Context, n, inFlight int, interv
 	lv.P50, lv.P99, lv.Max = percentiles(lat)
 	lv.PostP50, lv.PostP99, _ = percentiles(post)
 	lv.lat, lv.post, lv.timings = lat, post, timings
+	lv.Method += fmt.Sprintf(" (%d GETs)", w.requests.Load())
 	return lv, ids, nil
 }
 
@@ -969,10 +977,18 @@ func (b *bench) vmPhase(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	lv, ids, err := par.createConcurrent(ctx, b.cfg.VMConcurrent, b.cfg.VMInFlight, b.cfg.VMPoll)
+	stopProfile, err := startCPUProfile(b.cfg.VMCPUProfile)
 	if err != nil {
 		return err
 	}
+	cpu0, pg0 := processCPU(), st.postgresCPU(ctx)
+	lv, ids, err := par.createConcurrent(ctx, b.cfg.VMConcurrent, b.cfg.VMInFlight, b.cfg.VMPoll)
+	stopProfile()
+	if err != nil {
+		return err
+	}
+	lv.cpuPerVM = (processCPU() - cpu0) / time.Duration(lv.VMs)
+	lv.pgCPUPerVM = pg0.since(st.postgresCPU(ctx)) / time.Duration(lv.VMs)
 	stages, err := st.createStages(ctx, lv, res.AgentConcurrency, before)
 	if err != nil {
 		return err
@@ -1011,6 +1027,10 @@ func (r *vmResult) print(out io.Writer) {
 	for _, l := range r.Creates {
 		fmt.Fprintf(out, "   create → running, %d in flight: %d VMs in %s (%.1f/s); p50 %s  p99 %s  max %s; POST p50 %s  p99 %s; watched by %s\n",
 			l.InFlight, l.VMs, l.Elapsed.Round(time.Millisecond), l.Rate(), ms(l.P50), ms(l.P99), ms(l.Max), ms(l.PostP50), ms(l.PostP99), l.Method)
+		if l.cpuPerVM > 0 {
+			fmt.Fprintf(out, "     CPU per VM: %s in this process (core, agent, pvesim, NATS and the client), %s in PostgreSQL's backends\n",
+				ms(l.cpuPerVM), ms(l.pgCPUPerVM))
+		}
 		if l.stages != nil {
 			l.stages.print(out, "     ")
 		}

@@ -24,7 +24,7 @@ import (
 // resultConcurrency bounds the results handled at once: each holds a
 // connection of the service's pool while it loads and appends (PoolSize is
 // 32, shared with the API and the projectors).
-const resultConcurrency = 16
+const resultConcurrency = 8
 
 // lanes runs functions keyed by VM: one key's in submission order, up to max
 // at once over all keys.

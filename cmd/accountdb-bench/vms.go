@@ -374,10 +374,10 @@ func (c *vmClient) waitRunning(ctx context.Context, id string, interval time.Dur
 type runningWatcher struct {
 	requests atomic.Int64 // GETs sent
 	mu       sync.Mutex
-	seen    map[string]time.Time
-	waiters map[string]chan time.Time
-	err     error
-	stop    func()
+	seen     map[string]time.Time
+	waiters  map[string]chan time.Time
+	err      error
+	stop     func()
 }
 
 func (c *vmClient) watchRunning(ctx context.Context, interval time.Duration) *runningWatcher {

@@ -58,7 +58,10 @@ const (
 	DefaultGuestAddressPoll    = 2 * time.Second
 	DefaultGuestAddressPollMax = 30 * time.Second
 	DefaultClusterWait         = 15 * time.Second
-	DefaultLeaseTTL            = 15 * time.Second
+	// DefaultPlacementRefresh is how long placement trusts its last read
+	// of a cluster's nodes (placement.go).
+	DefaultPlacementRefresh = 5 * time.Second
+	DefaultLeaseTTL         = 15 * time.Second
 )
 
 // ConsumerName is the durable consumer of VM requests on ACCOUNTDB_EVENTS.
@@ -80,6 +83,10 @@ type Config struct {
 	// ReconcileInterval is how often each cluster's guests and inventory
 	// are published.
 	ReconcileInterval time.Duration
+	// PlacementRefresh is how long placement trusts what it last read of
+	// a cluster's nodes' free memory, counting what it placed since as
+	// used (placement.go).
+	PlacementRefresh time.Duration
 	// HTTPClient builds the HTTP client for a cluster; fingerprint is the
 	// SHA-256 its certificate was pinned to (domain.FormatFingerprint), empty
 	// to verify it against the system's CAs. Nil uses a client with sane
@@ -149,6 +156,7 @@ func (c *Config) setDefaults() {
 	}
 	positiveOr(&c.Concurrency, DefaultConcurrency)
 	positiveOr(&c.ReconcileInterval, DefaultReconcileInterval)
+	positiveOr(&c.PlacementRefresh, DefaultPlacementRefresh)
 	positiveOr(&c.AckWait, DefaultAckWait)
 	positiveOr(&c.RetryAttempts, DefaultRetryAttempts)
 	positiveOr(&c.RetryBaseDelay, DefaultRetryBaseDelay)

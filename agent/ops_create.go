@@ -158,9 +158,11 @@ func (a *Agent) place(ctx context.Context, p *pve, req request, e *domain.VMCrea
 		g, upid, err := a.clone(ctx, p, src, node, req, e.Name, used, prefer)
 		if err == nil {
 			a.log.Info("guest cloned", "vm_id", req.VMID, "cluster", p.name, "node", node, "vmid", g.VMID, "template", src.Name)
+			p.nodes.placedOn(node, e.Spec.MemoryMB)
 			return g, upid, nil
 		}
 		if !capacityError(err) {
+			p.nodes.forget()
 			return nil, "", err
 		}
 		a.log.Warn("node lacks capacity, trying the next", "vm_id", req.VMID, "cluster", p.name, "node", node, "err", err)

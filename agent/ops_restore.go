@@ -114,6 +114,7 @@ func (a *Agent) restoreNew(ctx context.Context, p *pve, req request, e *domain.V
 		}
 		g := &guest{Kind: string(e.Kind), VMID: vmid, Node: node, Name: e.Name, Status: "stopped"}
 		p.index.put(*g)
+		p.nodes.placedOn(node, e.Spec.MemoryMB)
 		return g, upid, nil
 	}
 	return nil, "", fmt.Errorf("no free vmid found in %d-%d", a.cfg.VMIDMin, a.cfg.VMIDMax)

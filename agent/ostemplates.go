@@ -132,9 +132,11 @@ func (a *Agent) placeFromOSTemplate(ctx context.Context, p *pve, nodes []string,
 		g, upid, err := a.createFromOSTemplate(ctx, p, tpls[i].OSTemplate, node, req, e, used, prefer)
 		if err == nil {
 			a.log.Info("container created from an OS template", "vm_id", req.VMID, "cluster", p.name, "node", node, "vmid", g.VMID, "ostemplate", tpls[i].OSTemplate)
+			p.nodes.placedOn(node, e.Spec.MemoryMB)
 			return g, upid, nil
 		}
 		if !capacityError(err) {
+			p.nodes.forget()
 			return nil, "", err
 		}
 		last = err

@@ -36,6 +36,7 @@ type pve struct {
 	c       *proxmox.Client
 	pollMax time.Duration
 	index   *guestIndex // its guests as last known (guestindex.go)
+	nodes   nodeMemory  // its nodes' free memory as placement last read it (placement.go)
 }
 
 // guest is one row of /cluster/resources?type=vm.

@@ -66,9 +66,17 @@ func (h *Handler) vmPool(ctx context.Context, pool, cluster uuid.UUID) (uuid.UUI
 // quota and the address are decided where the create commits, in a group
 // with the other creates queued for its tenant, or its pool
 // (create_group.go).
-func (h *Handler) createVM(ctx context.Context, a Actor, o Options, t *domain.Tenant, id, pool uuid.UUID, events []domain.Event) (Result, error) {
+//
+// tenant waits for the tenant, read meanwhile (CreateVM); its refusal comes
+// before the pool's.
+func (h *Handler) createVM(ctx context.Context, a Actor, o Options, tenant func() (*domain.Tenant, error), id, pool uuid.UUID,
+	events []domain.Event) (Result, error) {
 	req := events[0].(*domain.VMCreateRequested)
 	pool, err := h.vmPool(ctx, pool, req.ClusterID)
+	t, terr := tenant()
+	if terr != nil {
+		return Result{}, terr
+	}
 	if err != nil {
 		return Result{}, err
 	}

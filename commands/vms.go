@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/accountdb/accountdb/domain"
 	"github.com/accountdb/accountdb/eventlog"
@@ -49,8 +50,15 @@ func (h *Handler) CreateVM(ctx context.Context, a Actor, o Options, nv NewVM) (R
 	if h.tables == nil {
 		return Result{}, ErrNoTables
 	}
-	t, err := h.openTenant(ctx, nv.TenantID)
-	if err != nil {
+	// The tenant's stream is read while the request is decided and its
+	// template, cluster and pool are looked up: none depends on another,
+	// and a POST used to wait for each in turn (issue 16). A tenant that
+	// refuses commands is still the answer before anything else.
+	tenant := h.openTenantAsync(ctx, nv.TenantID)
+	fail := func(err error) (Result, error) {
+		if _, terr := tenant(); terr != nil {
+			return Result{}, terr
+		}
 		return Result{}, err
 	}
 	// Decide on the request itself before looking the template up; the
@@ -58,29 +66,46 @@ func (h *Handler) CreateVM(ctx context.Context, a Actor, o Options, nv NewVM) (R
 	ci, ciErr := h.newCloudInit(ctx, a, nv.Kind, nv.Name, nv.CloudInit)
 	events, err := domain.RequestVM(nv.Name, nv.Kind, nv.Spec, nv.Template, nv.ClusterID, "", ci)
 	if err = mergeValidation(err, ciErr); err != nil {
-		return Result{}, err
+		return fail(err)
 	}
 	if nv.ClusterID, err = h.poolCluster(ctx, nv.IPPoolID, nv.ClusterID); err != nil {
-		return Result{}, err
+		return fail(err)
 	}
 	cluster, found, err := h.tables.Inventory().ClusterOffering(ctx, nv.TenantID, nv.Template, string(nv.Kind), nv.ClusterID)
 	if err != nil {
-		return Result{}, err
+		return fail(err)
 	}
 	if !found {
-		return Result{}, &domain.ValidationError{Fields: map[string]string{"template": "no " + string(nv.Kind) + " template of that name on the clusters (see GET /v1/templates)"}}
+		return fail(&domain.ValidationError{Fields: map[string]string{"template": "no " + string(nv.Kind) + " template of that name on the clusters (see GET /v1/templates)"}})
 	}
 	if nv.Kind == domain.KindLXC && ci != nil && (len(ci.SSHKeys) > 0 || ci.PasswordHash != "") {
 		os, err := h.tables.Inventory().IsOSTemplate(ctx, nv.TenantID, nv.Template, cluster)
 		if err != nil {
-			return Result{}, err
+			return fail(err)
 		}
 		if !os {
-			return Result{}, domain.CloudInitNeedsOSTemplate(ci)
+			return fail(domain.CloudInitNeedsOSTemplate(ci))
 		}
 	}
 	events[0].(*domain.VMCreateRequested).ClusterID = cluster
-	return h.createVM(ctx, a, o, t, id, nv.IPPoolID, events)
+	return h.createVM(ctx, a, o, tenant, id, nv.IPPoolID, events)
+}
+
+// openTenantAsync starts openTenant and returns what waits for its answer.
+func (h *Handler) openTenantAsync(ctx context.Context, id uuid.UUID) func() (*domain.Tenant, error) {
+	type opened struct {
+		t   *domain.Tenant
+		err error
+	}
+	c := make(chan opened, 1)
+	go func() {
+		t, err := h.openTenant(ctx, id)
+		c <- opened{t, err}
+	}()
+	return sync.OnceValues(func() (*domain.Tenant, error) {
+		o := <-c
+		return o.t, o.err
+	})
 }
 
 // ActOnVM requests start, stop, shutdown, reboot or delete.

@@ -90,13 +90,15 @@ func (in *Ingest) consume(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	l := newLanes(resultConcurrency)
+	defer l.wait()
 	for ctx.Err() == nil {
 		batch, err := cons.Fetch(32, jetstream.FetchMaxWait(time.Second))
 		if err != nil {
 			return err
 		}
 		for msg := range batch.Messages() {
-			in.handle(ctx, msg)
+			in.dispatch(ctx, l, msg)
 		}
 		if err := batch.Error(); err != nil && !errors.Is(err, jetstream.ErrNoMessages) && !errors.Is(err, context.DeadlineExceeded) {
 			return err
@@ -113,21 +115,39 @@ func (in *Ingest) consume(ctx context.Context) error {
 // (every command here is idempotent).
 const ackWait = 5 * time.Second
 
-func (in *Ingest) handle(ctx context.Context, msg jetstream.Msg) {
-	stop := make(chan struct{})
-	defer close(stop)
-	go func() {
-		t := time.NewTicker(ackWait / 3)
-		defer t.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-t.C:
-				_ = msg.InProgress()
-			}
+// dispatch hands a result or a guest's addresses to its VM's lane
+// (lanes.go); any other message waits for every one before it and is
+// handled here, alone.
+func (in *Ingest) dispatch(ctx context.Context, l *lanes, msg jetstream.Msg) {
+	switch protocol.MessageKind(msg.Headers()) {
+	case protocol.KindResult:
+		if r, err := protocol.DecodeResult(msg.Data()); err == nil {
+			l.run(r.VMID, func() {
+				in.handle(msg, func() error {
+					_, err := in.commands.RecordResult(ctx, r)
+					return err
+				})
+			})
+			return
 		}
-	}()
+	case protocol.KindGuestAddresses:
+		if g, err := protocol.DecodeGuestAddresses(msg.Data()); err == nil {
+			l.run(g.VMID, func() {
+				in.handle(msg, func() error {
+					_, err := in.commands.RecordGuestAddresses(ctx, g.TenantID, g.VMID, g.Addresses)
+					return err
+				})
+			})
+			return
+		}
+	}
+	l.wait()
+	in.handle(msg, func() error { return in.process(ctx, msg) })
+}
+
+// process hands a message other than a VM's (result, addresses) to the
+// command handler, or one dispatch could not decode (process says why).
+func (in *Ingest) process(ctx context.Context, msg jetstream.Msg) error {
 	var err error
 	switch kind := protocol.MessageKind(msg.Headers()); kind {
 	case protocol.KindResult:
@@ -156,6 +176,27 @@ func (in *Ingest) handle(ctx context.Context, msg jetstream.Msg) {
 	default:
 		err = fmt.Errorf("%w: kind %q", protocol.ErrInvalidMessage, kind)
 	}
+	return err
+}
+
+// handle runs process for msg, keeping msg from redelivery meanwhile, and
+// acknowledges, refuses or redelivers it by process's outcome.
+func (in *Ingest) handle(msg jetstream.Msg, process func() error) {
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		t := time.NewTicker(ackWait / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-t.C:
+				_ = msg.InProgress()
+			}
+		}
+	}()
+	err := process()
 	if errors.Is(err, protocol.ErrInvalidMessage) {
 		// A message no version of the core can read will never succeed:
 		// terminate it rather than redeliver it forever.

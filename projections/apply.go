@@ -81,10 +81,7 @@ func (r *Runner) applyBatch(ctx context.Context, ds []delivery) (batchPlan, even
 			return nil
 		}
 		last = ds[p.apply[len(p.apply)-1]].event
-		if err := saveCheckpoint(ctx, tx, r.p.Name(), p.to); err != nil {
-			return err
-		}
-		return notifyCheckpoint(ctx, tx, r.p.Name())
+		return saveAndNotifyCheckpoint(ctx, tx, r.p.Name(), p.to)
 	})
 	if err != nil {
 		return batchPlan{}, eventlog.Event{}, fmt.Errorf("apply batch: %w", err)

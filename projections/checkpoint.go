@@ -33,23 +33,35 @@ const saveCheckpointSQL = `UPDATE checkpoints SET transaction_id = $2, global_po
 
 // lockCheckpoint takes the apply lock and the checkpoint row lock of a
 // projector in tx and returns its checkpoint, creating the row if needed.
+// The three statements go in one round trip: every batch of every
+// projector pays it, and most batches hold nothing the projector applies.
 func lockCheckpoint(ctx context.Context, tx pgx.Tx, projector string) (eventlog.Position, error) {
 	name := CheckpointName(projector)
-	if _, err := tx.Exec(ctx, lockForApplySQL, name); err != nil {
-		return eventlog.Position{}, fmt.Errorf("lock checkpoint %s: %w", name, err)
-	}
-	if _, err := tx.Exec(ctx, ensureCheckpointSQL, name); err != nil {
-		return eventlog.Position{}, fmt.Errorf("create checkpoint %s: %w", name, err)
-	}
 	var txid, gp int64
-	if err := tx.QueryRow(ctx, checkpointForUpdateSQL, name).Scan(&txid, &gp); err != nil {
-		return eventlog.Position{}, fmt.Errorf("read checkpoint %s: %w", name, err)
+	b := &pgx.Batch{}
+	b.Queue(lockForApplySQL, name)
+	b.Queue(ensureCheckpointSQL, name)
+	b.Queue(checkpointForUpdateSQL, name).QueryRow(func(row pgx.Row) error { return row.Scan(&txid, &gp) })
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+		return eventlog.Position{}, fmt.Errorf("lock checkpoint %s: %w", name, err)
 	}
 	return eventlog.Position{TransactionID: uint64(txid), GlobalPosition: gp}, nil
 }
 
 func saveCheckpoint(ctx context.Context, tx pgx.Tx, projector string, pos eventlog.Position) error {
 	if _, err := tx.Exec(ctx, saveCheckpointSQL, CheckpointName(projector), int64(pos.TransactionID), pos.GlobalPosition); err != nil {
+		return fmt.Errorf("save checkpoint %s: %w", CheckpointName(projector), err)
+	}
+	return nil
+}
+
+// saveAndNotifyCheckpoint is saveCheckpoint and the checkpoint's notification in one
+// round trip.
+func saveAndNotifyCheckpoint(ctx context.Context, tx pgx.Tx, projector string, pos eventlog.Position) error {
+	b := &pgx.Batch{}
+	b.Queue(saveCheckpointSQL, CheckpointName(projector), int64(pos.TransactionID), pos.GlobalPosition)
+	b.Queue(notifyCheckpointSQL, projector)
+	if err := tx.SendBatch(ctx, b).Close(); err != nil {
 		return fmt.Errorf("save checkpoint %s: %w", CheckpointName(projector), err)
 	}
 	return nil

@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/accountdb/accountdb/eventlog"
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -18,14 +17,10 @@ import (
 // across replicas), instead of polling the checkpoint.
 const checkpointChannel = "accountdb_checkpoints"
 
-// notifyCheckpoint is sent inside the batch's transaction: PostgreSQL
-// delivers it at commit, when the new checkpoint is visible.
-func notifyCheckpoint(ctx context.Context, tx pgx.Tx, projector string) error {
-	if _, err := tx.Exec(ctx, `SELECT pg_notify('`+checkpointChannel+`', $1)`, projector); err != nil {
-		return fmt.Errorf("notify checkpoint %s: %w", projector, err)
-	}
-	return nil
-}
+// notifyCheckpointSQL is sent inside the batch's transaction
+// (saveAndNotifyCheckpoint): PostgreSQL delivers it at commit, when the new
+// checkpoint is visible.
+const notifyCheckpointSQL = `SELECT pg_notify('` + checkpointChannel + `', $1)`
 
 // Notifier listens for checkpoint notifications on one connection of its
 // own and wakes the requests waiting on a projector. One per process.

@@ -8,9 +8,11 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"sync"
 	"syscall"
 	"time"
 
+	"github.com/accountdb/accountdb/agent"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 )
@@ -68,6 +70,8 @@ type agentScaleRun struct {
 	// and pvesim together) during the creates, per VM: what the machine's
 	// load does not change, unlike the latencies.
 	CPUPerVM time.Duration
+	// PGCPUPerVM is the CPU time of the database's backends per VM.
+	PGCPUPerVM time.Duration
 }
 
 type agentScaleResult struct {
@@ -131,25 +135,52 @@ func (b *bench) agentScaleRun(ctx context.Context, guests, round int) (_ agentSc
 			return run, err
 		}
 	}
-	if guests > 0 && c.CPUProfile != "" {
-		f, err := os.Create(c.CPUProfile)
+	if guests > 0 {
+		stop, err := startCPUProfile(c.CPUProfile)
 		if err != nil {
 			return run, err
 		}
-		defer f.Close()
-		if err := pprof.StartCPUProfile(f); err != nil {
-			return run, err
-		}
-		defer pprof.StopCPUProfile()
+		defer stop()
 	}
-	cpu0 := processCPU()
+	before, err := st.agentCreates()
+	if err != nil {
+		return run, err
+	}
+	cpu0, pg0 := processCPU(), st.postgresCPU(ctx)
 	if run.Level, _, err = cl.createConcurrent(ctx, c.Creates, b.cfg.VMInFlight, b.cfg.VMPoll); err != nil {
 		return run, err
 	}
 	run.CPUPerVM = (processCPU() - cpu0) / time.Duration(c.Creates)
+	run.PGCPUPerVM = pg0.since(st.postgresCPU(ctx)) / time.Duration(c.Creates)
+	concurrency := b.cfg.VMAgentConcurrency
+	if concurrency <= 0 {
+		concurrency = agent.DefaultConcurrency
+	}
+	stages, err := st.createStages(ctx, run.Level, concurrency, before)
+	if err != nil {
+		return run, err
+	}
+	run.Level.stages = &stages
 	run.Load = loadAverage()
 	run.Passes, run.PassMean, run.GuestsSeen, err = reconcileCost(reg)
 	return run, err
+}
+
+// startCPUProfile profiles this process into path until stop is called;
+// nothing when path is empty.
+func startCPUProfile(path string) (stop func(), err error) {
+	if path == "" {
+		return func() {}, nil
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return sync.OnceFunc(func() { pprof.StopCPUProfile(); f.Close() }), nil
 }
 
 // processCPU is the CPU time this process has used, user and system.
@@ -222,9 +253,12 @@ func (r *agentScaleResult) print(out io.Writer) {
 		r.InFlight, r.Nodes)
 	for _, run := range r.Runs {
 		l := run.Level
-		fmt.Fprintf(out, "   %5d guests: %d VMs in %s (%.1f/s); p50 %s  p99 %s  max %s; POST p99 %s; CPU %s per VM; reconciliation: %d passes, mean %s, %d guests listed; load %s\n",
+		fmt.Fprintf(out, "   %5d guests: %d VMs in %s (%.1f/s); p50 %s  p99 %s  max %s; POST p99 %s; CPU %s per VM (PostgreSQL %s); reconciliation: %d passes, mean %s, %d guests listed; load %s\n",
 			run.Guests, l.VMs, l.Elapsed.Round(time.Millisecond), l.Rate(), ms(l.P50), ms(l.P99), ms(l.Max), ms(l.PostP99),
-			ms(run.CPUPerVM), run.Passes, ms(run.PassMean), run.GuestsSeen, run.Load)
+			ms(run.CPUPerVM), ms(run.PGCPUPerVM), run.Passes, ms(run.PassMean), run.GuestsSeen, run.Load)
+		if l.stages != nil {
+			l.stages.print(out, "          ")
+		}
 	}
 	for _, v := range []struct {
 		what string

@@ -76,6 +76,7 @@ type config struct {
 	VMCommandRate      float64
 	VMCommandDuration  time.Duration
 	VMAgentConcurrency int
+	VMCPUProfile       string // figure 5's concurrent creates, profiled
 	IPAM               ipamConfig
 	AgentScale         agentScaleConfig // figure 5b (agentscale.go)
 	// Figure 9 (replicas.go).
@@ -132,6 +133,7 @@ func parseFlags(args []string) (config, error) {
 	fs.Float64Var(&c.VMCommandRate, "vm-command-rate", 200, "VM commands/s (reboots) during the projection-lag run; 0 skips it")
 	fs.DurationVar(&c.VMCommandDuration, "vm-command-duration", 10*time.Second, "how long the projection-lag run issues commands")
 	fs.IntVar(&c.VMAgentConcurrency, "vm-agent-concurrency", 0, "the agent's Proxmox operations at once; 0 means its default")
+	fs.StringVar(&c.VMCPUProfile, "vm-cpuprofile", "", "write the CPU profile of figure 5's concurrent creates to this file")
 	fs.DurationVar(&runningLimit, "vm-running-limit", time.Minute, "how long one VM may take to run before a VM phase fails")
 	if err := fs.Parse(args); err != nil {
 		return c, err

@@ -66,6 +66,15 @@ type createLevel struct {
 	// lat and post are the samples behind the percentiles (figure 5b
 	// pools runs).
 	lat, post []time.Duration
+	// timings are each VM's moments, in the order they were sent
+	// (stages.go); stages what they show.
+	timings []vmTiming
+	stages  *stageReport
+	// cpuPerVM is this process's CPU time (core, agent, pvesim, NATS and
+	// the client) per VM over the level, when measured.
+	cpuPerVM time.Duration
+	// pgCPUPerVM is the CPU time of the database's backends per VM.
+	pgCPUPerVM time.Duration
 }
 
 func (l createLevel) Rate() float64 { return float64(l.VMs) / l.Elapsed.Seconds() }
@@ -99,6 +108,8 @@ type vmStack struct {
 	client  *http.Client
 	cpPool  *pgxpool.Pool // the checkpoint watcher's own connections
 	cluster uuid.UUID
+	natsURL string
+	metrics *prometheus.Registry // the agent's
 	stop    func() error
 	// stopAgent stops the in-process agent (idempotent).
 	stopAgent func()
@@ -133,7 +144,11 @@ func (b *bench) bootVMStackWith(ctx context.Context, sc vmStackConfig) (_ *vmSta
 		return nil, err
 	}
 	cleanups = append(cleanups, core.stop)
-	st.db, st.sys, st.url = core.db, core.sys, core.sys.URL()
+	st.db, st.sys, st.url, st.natsURL = core.db, core.sys, core.sys.URL(), core.natsURL
+	if sc.Metrics == nil {
+		sc.Metrics = prometheus.NewRegistry()
+	}
+	st.metrics = sc.Metrics
 	st.db.store.Pool().Reset() // the core has a pool of its own
 
 	sim, err := pvesim.StartServer(pvesim.Options{TimeScale: 0, NodeCores: 4096, NodeMemory: 1 << 44, NodeStorage: 1 << 50,
@@ -357,11 +372,12 @@ func (c *vmClient) waitRunning(ctx context.Context, id string, interval time.Dur
 // watching many VMs, where a poller per VM would load the server with
 // thousands of GETs a second and slow what it measures.
 type runningWatcher struct {
-	mu      sync.Mutex
-	seen    map[string]time.Time
-	waiters map[string]chan time.Time
-	err     error
-	stop    func()
+	requests atomic.Int64 // GETs sent
+	mu       sync.Mutex
+	seen     map[string]time.Time
+	waiters  map[string]chan time.Time
+	err      error
+	stop     func()
 }
 
 func (c *vmClient) watchRunning(ctx context.Context, interval time.Duration) *runningWatcher {
@@ -397,6 +413,7 @@ func (w *runningWatcher) sweep(ctx context.Context, c *vmClient) error {
 		if cursor != "" {
 			path += "&cursor=" + url.QueryEscape(cursor)
 		}
+		w.requests.Add(1)
 		code, err := c.do(ctx, http.MethodGet, path, nil, &l)
 		if err == nil && code != http.StatusOK {
 			err = fmt.Errorf("list running VMs: %d", code)
@@ -504,6 +521,7 @@ func (c *vmClient) createConcurrent(ctx context.Context, n, inFlight int, interv
 		lat, post []time.Duration
 		ids       []string
 		next      atomic.Int64
+		timings   = make([]vmTiming, n)
 	)
 	start := time.Now()
 	g, gctx := errgroup.WithContext(ctx)
@@ -526,6 +544,7 @@ func (c *vmClient) createConcurrent(ctx context.Context, n, inFlight int, interv
 				}
 				mu.Lock()
 				lat, post, ids = append(lat, at.Sub(t0)), append(post, accepted), append(ids, id)
+				timings[i] = vmTiming{id: id, sent: t0, accepted: t0.Add(accepted), seen: at}
 				mu.Unlock()
 				done.Add(1)
 			}
@@ -537,7 +556,8 @@ func (c *vmClient) createConcurrent(ctx context.Context, n, inFlight int, interv
 	lv.Elapsed = time.Since(start)
 	lv.P50, lv.P99, lv.Max = percentiles(lat)
 	lv.PostP50, lv.PostP99, _ = percentiles(post)
-	lv.lat, lv.post = lat, post
+	lv.lat, lv.post, lv.timings = lat, post, timings
+	lv.Method += fmt.Sprintf(" (%d GETs)", w.requests.Load())
 	return lv, ids, nil
 }
 
@@ -953,10 +973,27 @@ func (b *bench) vmPhase(ctx context.Context) (err error) {
 	if err != nil {
 		return err
 	}
-	lv, ids, err := par.createConcurrent(ctx, b.cfg.VMConcurrent, b.cfg.VMInFlight, b.cfg.VMPoll)
+	before, err := st.agentCreates()
 	if err != nil {
 		return err
 	}
+	stopProfile, err := startCPUProfile(b.cfg.VMCPUProfile)
+	if err != nil {
+		return err
+	}
+	cpu0, pg0 := processCPU(), st.postgresCPU(ctx)
+	lv, ids, err := par.createConcurrent(ctx, b.cfg.VMConcurrent, b.cfg.VMInFlight, b.cfg.VMPoll)
+	stopProfile()
+	if err != nil {
+		return err
+	}
+	lv.cpuPerVM = (processCPU() - cpu0) / time.Duration(lv.VMs)
+	lv.pgCPUPerVM = pg0.since(st.postgresCPU(ctx)) / time.Duration(lv.VMs)
+	stages, err := st.createStages(ctx, lv, res.AgentConcurrency, before)
+	if err != nil {
+		return err
+	}
+	lv.stages = &stages
 	res.Creates = append(res.Creates, lv)
 
 	if b.cfg.VMCommandRate > 0 && b.cfg.VMCommandDuration > 0 {
@@ -990,6 +1027,13 @@ func (r *vmResult) print(out io.Writer) {
 	for _, l := range r.Creates {
 		fmt.Fprintf(out, "   create → running, %d in flight: %d VMs in %s (%.1f/s); p50 %s  p99 %s  max %s; POST p50 %s  p99 %s; watched by %s\n",
 			l.InFlight, l.VMs, l.Elapsed.Round(time.Millisecond), l.Rate(), ms(l.P50), ms(l.P99), ms(l.Max), ms(l.PostP50), ms(l.PostP99), l.Method)
+		if l.cpuPerVM > 0 {
+			fmt.Fprintf(out, "     CPU per VM: %s in this process (core, agent, pvesim, NATS and the client), %s in PostgreSQL's backends\n",
+				ms(l.cpuPerVM), ms(l.pgCPUPerVM))
+		}
+		if l.stages != nil {
+			l.stages.print(out, "     ")
+		}
 	}
 	for _, l := range r.Lags {
 		fmt.Fprintf(out, "   %s paced to %.0f/s for %s: %d accepted (%.0f/s), %d conflicts (reboot still pending); POST p99 %s\n",

@@ -35,7 +35,10 @@ type Store struct {
 	log     *slog.Logger
 
 	hits      atomic.Uint64
-	maxWindow atomic.Int64 // seconds: rows older than two of these are dead
+	maxWindow atomic.Int64  // seconds: the longest window this replica counted
+	sweep     chan struct{} // Run forgets dead counters when this is signalled
+
+	sweepPeriod time.Duration
 }
 
 var (
@@ -53,7 +56,7 @@ func NewWithTTL(pool *pgxpool.Pool, log *slog.Logger, ttl time.Duration) *Store 
 	if log == nil {
 		log = slog.Default()
 	}
-	return &Store{pool: pool, holder: uuid.New(), slotTTL: ttl, log: log}
+	return &Store{pool: pool, holder: uuid.New(), slotTTL: ttl, log: log, sweep: make(chan struct{}, 1), sweepPeriod: sweepPeriod}
 }
 
 // hitSQL counts one request in the key's current window, on the database's
@@ -95,30 +98,85 @@ func (s *Store) Hit(ctx context.Context, key string, window time.Duration) (floa
 }
 
 // noteWindow remembers the longest window counted: rows older than two
-// of it are dead.
+// of it are dead, which the sweep's index range uses.
 func (s *Store) noteWindow(secs int64) {
 	if secs > s.maxWindow.Load() {
 		s.maxWindow.Store(secs)
 	}
 }
 
-// counted notes one more counting round trip, cleaning up now and then.
+// sweepEvery is how many counting round trips make Run forget dead
+// counters: new rows come only with counted requests, so sweeping in
+// proportion to them keeps the table bounded whatever a spray of
+// addresses tries.
+const sweepEvery = 1024
+
+// counted notes one more counting round trip and, every sweepEvery, asks
+// Run to forget dead counters. Never on the request's own path: the DELETE
+// it took inline was the slowest request of every thousand.
 func (s *Store) counted() {
-	if s.hits.Add(1)%1024 == 0 {
-		s.forgetDeadCounters()
+	if s.hits.Add(1)%sweepEvery == 0 {
+		select {
+		case s.sweep <- struct{}{}:
+		default: // a sweep is already pending
+		}
 	}
 }
 
-// forgetDeadCounters deletes a few rows whose windows ended long ago, so
-// the table holds the keys seen lately, whatever a spray of addresses tries.
-func (s *Store) forgetDeadCounters() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	_, err := s.pool.Exec(ctx, `DELETE FROM rate_counters WHERE ctid IN (
-		SELECT ctid FROM rate_counters WHERE window_start < clock_timestamp() - make_interval(secs => $1::integer) LIMIT 500)`,
-		2*s.maxWindow.Load())
-	if err != nil {
-		s.log.Debug("rate counters: cleanup failed; the next one retries", "err", err)
+// sweepLoop forgets dead counters at once, every sweepPeriod, and when
+// counted asks, until ctx ends; apart from the slots' renewal, which a long
+// sweep must not delay past their TTL.
+func (s *Store) sweepLoop(ctx context.Context) {
+	t := time.NewTicker(s.sweepPeriod)
+	defer t.Stop()
+	for {
+		s.forgetDeadCounters(ctx)
+		select {
+		case <-ctx.Done():
+			return
+		case <-s.sweep:
+		case <-t.C:
+		}
+	}
+}
+
+// sweepPeriod sweeps a replica that counts few requests too.
+const sweepPeriod = time.Minute
+
+// sweepBatch bounds one DELETE, so a sweep never holds many row locks
+// that requests are waiting for.
+const sweepBatch = 500
+
+// forgetDeadCounters deletes the rows whose window ended two of their own
+// windows ago, when they say nothing a missing row would not (the next
+// request of the key starts both counts at zero), a batch at a time until
+// none is left. Each row's own window_secs decides: a replica that has so
+// far counted only minute limits must not forget another replica's hour
+// limits (it did). The first condition, two of the longest windows this
+// replica counted, is the window_start index's range: it skips the rows of
+// current windows, which are most of them.
+func (s *Store) forgetDeadCounters(ctx context.Context) {
+	longest := s.maxWindow.Load()
+	if longest == 0 {
+		return // nothing counted here yet
+	}
+	for ctx.Err() == nil {
+		dctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		tag, err := s.pool.Exec(dctx, `DELETE FROM rate_counters WHERE ctid IN (
+			SELECT ctid FROM rate_counters
+			WHERE window_start < clock_timestamp() - make_interval(secs => $2::integer)
+			  AND window_start < clock_timestamp() - make_interval(secs => 2 * window_secs)
+			LIMIT $1)`, sweepBatch, 2*longest)
+		cancel()
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Debug("rate counters: cleanup failed; the next one retries", "err", err)
+			}
+			return
+		}
+		if tag.RowsAffected() < sweepBatch {
+			return
+		}
 	}
 }
 
@@ -170,8 +228,12 @@ func (s *Store) release(id uuid.UUID) {
 }
 
 // Run renews this replica's slots every third of their TTL until ctx ends,
-// then removes them (the requests they counted end with the process).
+// then removes them (the requests they counted end with the process). It
+// also forgets dead rate counters (sweepLoop).
 func (s *Store) Run(ctx context.Context) error {
+	swept := make(chan struct{})
+	defer func() { <-swept }()
+	go func() { defer close(swept); s.sweepLoop(ctx) }()
 	t := time.NewTicker(s.slotTTL / 3)
 	defer t.Stop()
 	for {

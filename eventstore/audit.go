@@ -120,6 +120,16 @@ func (f AuditFilter) query(extra string, limit int) (string, []any) {
 func (s *Store) AuditPage(ctx context.Context, sc tenantdb.Scope, f AuditFilter, limit int) ([]eventlog.Event, error) {
 	limit = clampLimit(limit)
 	q, args := f.query(` AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())`, limit)
+	out, err := s.auditQuery(ctx, sc, q, args, limit)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	return out, nil
+}
+
+// auditQuery runs one of AuditFilter's queries under sc and reveals the
+// events it found (AuditPage, AuditLatest).
+func (s *Store) auditQuery(ctx context.Context, sc tenantdb.Scope, q string, args []any, limit int) ([]eventlog.Event, error) {
 	var out []eventlog.Event
 	err := s.inScope(ctx, sc, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, q, args...)
@@ -130,12 +140,9 @@ func (s *Store) AuditPage(ctx context.Context, sc tenantdb.Scope, f AuditFilter,
 		return err
 	})
 	if err != nil {
-		return nil, fmt.Errorf("audit: %w", err)
+		return nil, err
 	}
-	if out, err = s.reveal(ctx, out); err != nil {
-		return nil, fmt.Errorf("audit: %w", err)
-	}
-	return out, nil
+	return s.reveal(ctx, out)
 }
 
 // Upcast brings e to its type's latest version with the store's upcasters

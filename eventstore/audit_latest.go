@@ -7,7 +7,6 @@ import (
 
 	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/tenantdb"
-	"github.com/jackc/pgx/v5"
 )
 
 // AuditLatest returns the last limit events matching f (After is ignored),
@@ -19,21 +18,10 @@ func (s *Store) AuditLatest(ctx context.Context, sc tenantdb.Scope, f AuditFilte
 	limit = clampLimit(limit)
 	f.After, f.newestFirst = 0, true
 	q, args := f.query(``, limit)
-	var out []eventlog.Event
-	err := s.inScope(ctx, sc, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, q, args...)
-		if err != nil {
-			return err
-		}
-		out, err = scanEvents(rows, min(limit, 256))
-		return err
-	})
+	out, err := s.auditQuery(ctx, sc, q, args, limit)
 	if err != nil {
 		return nil, fmt.Errorf("audit latest: %w", err)
 	}
 	slices.Reverse(out)
-	if out, err = s.reveal(ctx, out); err != nil {
-		return nil, fmt.Errorf("audit latest: %w", err)
-	}
 	return s.upcasters.upcastAll(out)
 }

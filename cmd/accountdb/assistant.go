@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/url"
 	"os"
-	"strconv"
 	"time"
 
 	"github.com/accountdb/accountdb/api"
@@ -23,27 +22,9 @@ func bindAssistant(fs *flag.FlagSet, c *config) {
 	fs.StringVar(&a.Model, "assistant-model", env("ACCOUNTDB_ASSISTANT_MODEL", ""), "the model's name (env ACCOUNTDB_ASSISTANT_MODEL)")
 	a.APIKey = os.Getenv("ACCOUNTDB_ASSISTANT_API_KEY")
 	dur := func(p *time.Duration, name, envName string, def time.Duration, usage string) {
-		*p = def
-		if v := os.Getenv(envName); v != "" {
-			t, err := time.ParseDuration(v)
-			if err != nil {
-				c.envErrs = append(c.envErrs, fmt.Errorf("%s %q: want a duration such as 30s", envName, v))
-			}
-			*p = t
-		}
-		fs.DurationVar(p, name, *p, usage+" (env "+envName+")")
+		c.durationVar(fs, p, name, envName, def, usage)
 	}
-	num := func(p *int, name, envName string, def int, usage string) {
-		*p = def
-		if v := os.Getenv(envName); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				c.envErrs = append(c.envErrs, fmt.Errorf("%s %q: want a whole number", envName, v))
-			}
-			*p = n
-		}
-		fs.IntVar(p, name, *p, usage+" (env "+envName+")")
-	}
+	num := func(p *int, name, envName string, def int, usage string) { c.intVar(fs, p, name, envName, def, usage) }
 	dur(&a.ConnectTimeout, "assistant-connect-timeout", "ACCOUNTDB_ASSISTANT_CONNECT_TIMEOUT", assistant.DefaultConnectTimeout, "time to connect to the model")
 	dur(&a.AnswerTimeout, "assistant-answer-timeout", "ACCOUNTDB_ASSISTANT_ANSWER_TIMEOUT", assistant.DefaultAnswerTimeout, "time for the model's whole answer")
 	num(&a.MaxEvents, "assistant-max-events", "ACCOUNTDB_ASSISTANT_MAX_EVENTS", assistant.DefaultMaxEvents, "events sent with one question, at most")

@@ -33,27 +33,9 @@ func bindServer(fs *flag.FlagSet, c *config, opsDefault string) {
 func bindLimits(fs *flag.FlagSet, c *config) {
 	d := api.DefaultLimits
 	l := &c.Limits
-	intVar := func(p *int, name, envName string, def int, usage string) {
-		*p = def
-		if v := os.Getenv(envName); v != "" {
-			n, err := strconv.Atoi(v)
-			if err != nil {
-				c.envErrs = append(c.envErrs, fmt.Errorf("%s %q: want a whole number", envName, v))
-			}
-			*p = n
-		}
-		fs.IntVar(p, name, *p, usage+" (env "+envName+")")
-	}
+	intVar := func(p *int, name, envName string, def int, usage string) { c.intVar(fs, p, name, envName, def, usage) }
 	durVar := func(p *time.Duration, name, envName string, def time.Duration, usage string) {
-		*p = def
-		if v := os.Getenv(envName); v != "" {
-			t, err := time.ParseDuration(v)
-			if err != nil {
-				c.envErrs = append(c.envErrs, fmt.Errorf("%s %q: want a duration such as 30s", envName, v))
-			}
-			*p = t
-		}
-		fs.DurationVar(p, name, *p, usage+" (env "+envName+")")
+		c.durationVar(fs, p, name, envName, def, usage)
 	}
 	intVar(&l.ExportsPerUser, "exports-per-user", "ACCOUNTDB_EXPORTS_PER_USER", d.ExportsPerUser, "concurrent NDJSON audit exports per user")
 	intVar(&l.ExportsPerTenant, "exports-per-tenant", "ACCOUNTDB_EXPORTS_PER_TENANT", d.ExportsPerTenant, "concurrent NDJSON audit exports per tenant")
@@ -153,4 +135,32 @@ func (c *config) validateLimits() error {
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// intVar registers an int flag whose default comes from envName when set
+// (else def); an unparsable value is kept in c.envErrs for the command to
+// report, as every environment variable of the config is.
+func (c *config) intVar(fs *flag.FlagSet, p *int, name, envName string, def int, usage string) {
+	*p = def
+	if v := os.Getenv(envName); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			c.envErrs = append(c.envErrs, fmt.Errorf("%s %q: want a whole number", envName, v))
+		}
+		*p = n
+	}
+	fs.IntVar(p, name, *p, usage+" (env "+envName+")")
+}
+
+// durationVar is intVar for a duration.
+func (c *config) durationVar(fs *flag.FlagSet, p *time.Duration, name, envName string, def time.Duration, usage string) {
+	*p = def
+	if v := os.Getenv(envName); v != "" {
+		t, err := time.ParseDuration(v)
+		if err != nil {
+			c.envErrs = append(c.envErrs, fmt.Errorf("%s %q: want a duration such as 30s", envName, v))
+		}
+		*p = t
+	}
+	fs.DurationVar(p, name, *p, usage+" (env "+envName+")")
 }

@@ -64,13 +64,13 @@ func (h *Handler) tryCreates(ctx context.Context, items []*queuedCreate) ([]crea
 	)
 	results, err := h.tables.AppendGroup(ctx, tenants, func(ctx context.Context, tx TxTables) (Group, error) {
 		outs, admitted = make([]createOutcome, len(items)), nil
-		used := map[uuid.UUID]Usage{}
+		used, versions := map[uuid.UUID]Usage{}, map[uuid.UUID]int64{}
 		for _, t := range tenants {
-			u, err := tx.Usage().Current(ctx, t)
+			u, version, err := tx.Usage().CurrentAt(ctx, t)
 			if err != nil {
 				return Group{}, err
 			}
-			used[t] = u
+			used[t], versions[t] = u, version
 		}
 		var (
 			vmApps, poolApps []eventstore.Append
@@ -79,6 +79,13 @@ func (h *Handler) tryCreates(ctx context.Context, items []*queuedCreate) ([]crea
 		)
 		for i, q := range items {
 			t := q.c.tenant
+			if q.tenantVersion != versions[t] {
+				// Decided on a tenant that has changed since (a cached
+				// one, or one changed meanwhile): decide it again.
+				h.tenants.forget(t)
+				outs[i].err = errStaleTenant
+				continue
+			}
 			if err := overQuota(used[t], q.c.delta, q.c.quota); err != nil {
 				outs[i].err = err
 				continue

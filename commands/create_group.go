@@ -35,13 +35,17 @@ type createQueue struct{ waiting []*queuedCreate }
 
 // queuedCreate is one create, decided but for its quota and address.
 type queuedCreate struct {
-	ctx  context.Context
-	a    Actor
-	o    Options
-	c    change                    // the VM's stream and its create request, with delta and quota
-	req  *domain.VMCreateRequested // in c.events: the allocation fills its network
-	pool uuid.UUID                 // uuid.Nil: no address
-	done chan createOutcome
+	ctx context.Context
+	a   Actor
+	o   Options
+	c   change                    // the VM's stream and its create request, with delta and quota
+	req *domain.VMCreateRequested // in c.events: the allocation fills its network
+	// tenantVersion is the version of the tenant the create was decided on
+	// (its quota, that it accepts commands); the group checks it is the
+	// tenant's latest (tenant_cache.go).
+	tenantVersion int64
+	pool          uuid.UUID // uuid.Nil: no address
+	done          chan createOutcome
 }
 
 type createOutcome struct {

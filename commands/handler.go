@@ -93,6 +93,7 @@ type Handler struct {
 	devHTTP   bool         // clusters may be registered at http:// loopback URLs (dev)
 	creates   createGroups // creates queued per tenant or pool, committed in groups (create_group.go)
 	poolCache poolCache    // each pool as its committer last knew it (linked.go)
+	tenants   tenantCache  // tenants as last read for a create (tenant_cache.go)
 	log       *slog.Logger
 	now       func() time.Time
 	usage     *tokenUsage // API token uses not yet written

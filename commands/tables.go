@@ -105,6 +105,9 @@ type UsageWriter interface {
 	Add(ctx context.Context, tenant uuid.UUID, d Usage, q domain.Quota) (bool, error)
 	// Current is tenant's usage (zero when nothing was ever counted).
 	Current(ctx context.Context, tenant uuid.UUID) (Usage, error)
+	// CurrentAt is Current and the version of the tenant's own stream
+	// (0: none), read together.
+	CurrentAt(ctx context.Context, tenant uuid.UUID) (Usage, int64, error)
 }
 
 // InventoryStore is the agent's latest view of each cluster.

@@ -59,6 +59,9 @@ func (h *Handler) onTenantWith(ctx context.Context, a Actor, o Options, id uuid.
 			return change{}, domain.ErrNotFound
 		}
 		events, err := decide(t)
-		return change{tenant: id, stream: tenantStream(id), version: t.Version, events: events, side: side}, err
+		// The tenant's lock orders the change with the groups of VM
+		// creates, which check under it that they were decided on the
+		// tenant's latest version (tenant_cache.go).
+		return change{tenant: id, stream: tenantStream(id), version: t.Version, events: events, side: side, lockTenant: true}, err
 	})
 }

@@ -112,7 +112,7 @@ func (h *Handler) createVM(ctx context.Context, a Actor, o Options, tenant func(
 	if pool != uuid.Nil {
 		key = pool
 	}
-	res, err := h.submitCreate(key, &queuedCreate{ctx: ctx, a: a, o: o, c: c, req: &withNet, pool: pool})
+	res, err := h.submitCreate(key, &queuedCreate{ctx: ctx, a: a, o: o, c: c, req: &withNet, pool: pool, tenantVersion: t.Version})
 	var conflict *eventstore.ConflictError
 	if errors.As(err, &conflict) && conflict.Stream == c.stream {
 		return h.vmExists(ctx, a, o)

@@ -2,9 +2,9 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
-	"sync"
 
 	"github.com/accountdb/accountdb/domain"
 	"github.com/accountdb/accountdb/eventlog"
@@ -43,6 +43,21 @@ type NewVM struct {
 // tenant is loaded once: whether it accepts commands and the quota the VM
 // must fit are decided on the same state.
 func (h *Handler) CreateVM(ctx context.Context, a Actor, o Options, nv NewVM) (Result, error) {
+	for attempt := 0; ; attempt++ {
+		res, err := h.createVMOnce(ctx, a, o, nv, attempt > 0)
+		if !errors.Is(err, errStaleTenant) {
+			return res, err
+		}
+		if attempt == staleTenantRetries {
+			return Result{}, staleTenantConflict()
+		}
+	}
+}
+
+// createVMOnce decides and commits a create; fresh reads the tenant
+// afresh rather than from the cache (the create's group found the cached
+// one stale).
+func (h *Handler) createVMOnce(ctx context.Context, a Actor, o Options, nv NewVM, fresh bool) (Result, error) {
 	id := uuid.Must(uuid.NewV7())
 	if o.IdempotencyKey != "" {
 		id = commandID(a, "vm:"+o.IdempotencyKey)
@@ -50,11 +65,12 @@ func (h *Handler) CreateVM(ctx context.Context, a Actor, o Options, nv NewVM) (R
 	if h.tables == nil {
 		return Result{}, ErrNoTables
 	}
-	// The tenant's stream is read while the request is decided and its
-	// template, cluster and pool are looked up: none depends on another,
-	// and a POST used to wait for each in turn (issue 16). A tenant that
-	// refuses commands is still the answer before anything else.
-	tenant := h.openTenantAsync(ctx, nv.TenantID)
+	// The tenant comes from the cache or its stream is read while the
+	// request is decided and its template, cluster and pool are looked up:
+	// none depends on another, and a POST used to wait for each in turn
+	// (issue 16). A tenant that refuses commands is still the answer
+	// before anything else.
+	tenant := h.openTenantForCreate(ctx, nv.TenantID, fresh)
 	fail := func(err error) (Result, error) {
 		if _, terr := tenant(); terr != nil {
 			return Result{}, terr
@@ -89,23 +105,6 @@ func (h *Handler) CreateVM(ctx context.Context, a Actor, o Options, nv NewVM) (R
 	}
 	events[0].(*domain.VMCreateRequested).ClusterID = cluster
 	return h.createVM(ctx, a, o, tenant, id, nv.IPPoolID, events)
-}
-
-// openTenantAsync starts openTenant and returns what waits for its answer.
-func (h *Handler) openTenantAsync(ctx context.Context, id uuid.UUID) func() (*domain.Tenant, error) {
-	type opened struct {
-		t   *domain.Tenant
-		err error
-	}
-	c := make(chan opened, 1)
-	go func() {
-		t, err := h.openTenant(ctx, id)
-		c <- opened{t, err}
-	}()
-	return sync.OnceValues(func() (*domain.Tenant, error) {
-		o := <-c
-		return o.t, o.err
-	})
 }
 
 // ActOnVM requests start, stop, shutdown, reboot or delete.

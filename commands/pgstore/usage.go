@@ -6,6 +6,7 @@ import (
 
 	"github.com/accountdb/accountdb/commands"
 	"github.com/accountdb/accountdb/domain"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
@@ -43,6 +44,29 @@ func (w usageWriter) Add(ctx context.Context, tenant uuid.UUID, d commands.Usage
 		return false, err
 	}
 	return tag.RowsAffected() == 1, nil
+}
+
+// CurrentAt is Current and the version of the tenant's stream, in one
+// statement: a create group reads both under the tenant's lock.
+func (w usageWriter) CurrentAt(ctx context.Context, tenant uuid.UUID) (commands.Usage, int64, error) {
+	var (
+		u       commands.Usage
+		version int64
+	)
+	b := &pgx.Batch{}
+	b.Queue(scopeSQL, tenant.String())
+	b.Queue(`SELECT coalesce(u.vms, 0), coalesce(u.cores, 0), coalesce(u.memory_mb, 0), coalesce(u.disk_gb, 0), coalesce(u.ipv4, 0),
+			coalesce(s.version, 0)
+		FROM (SELECT) AS one
+		LEFT JOIN tenant_usage u ON u.tenant_id = $1
+		LEFT JOIN streams s ON s.stream_id = $2`, tenant, eventlog.StreamID{Type: domain.StreamTenant, ID: tenant}.String())
+	br := w.tx.SendBatch(ctx, b)
+	defer br.Close()
+	if _, err := br.Exec(); err != nil {
+		return u, 0, err
+	}
+	err := br.QueryRow().Scan(&u.VMs, &u.Cores, &u.MemoryMB, &u.DiskGB, &u.IPv4, &version)
+	return u, version, err
 }
 
 // Current is tenant's usage; zero when nothing was ever counted.

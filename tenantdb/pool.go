@@ -18,7 +18,7 @@ type PoolOptions struct {
 // stuck transaction is killed after idle_in_transaction_session_timeout because
 // it would hold back the snapshot xmin that log readers wait on.
 func Open(ctx context.Context, databaseURL string, opts PoolOptions) (*pgxpool.Pool, error) {
-	cfg, err := pgxpool.ParseConfig(databaseURL)
+	cfg, err := pgxpool.ParseConfig(withoutTLSOnLoopback(databaseURL))
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", redact(err))
 	}

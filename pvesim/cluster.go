@@ -19,9 +19,13 @@ func (s *Simulator) findNode(name string) *node {
 	return nil
 }
 
-func (s *Simulator) nodeMemUsed(n *node) uint64 { return s.usage(n).mem }
+// nodeMemUsed and nodeDiskUsed are n's usage for a capacity check (start,
+// clone, create, restore, resize) or a storage's status: the running sums
+// (nodeguests.go), which are exact once the guest being checked is
+// retallied (see capacityOf).
+func (s *Simulator) nodeMemUsed(n *node) uint64 { return s.reportedUsage(n).mem }
 
-func (s *Simulator) nodeDiskUsed(n *node) uint64 { return s.usage(n).disk }
+func (s *Simulator) nodeDiskUsed(n *node) uint64 { return s.reportedUsage(n).disk }
 
 func (s *Simulator) getVersion(c *call) (any, error) {
 	return map[string]any{

@@ -112,6 +112,12 @@ func TestCapacity(t *testing.T) {
 	if _, ok := e.sim.Guest(101); ok {
 		t.Fatal("failed create kept its config")
 	}
+	// A resize is checked with the disk it grows to: +50G does not fit
+	// beside the 60G, +30G does (the check counts the guest's new size).
+	grown := e.vm(t, "pve2", 100)
+	e.fails(t, "insufficient free space")(grown.ResizeDisk(e.ctx, "scsi0", "+50G"))
+	e.ok(t)(grown.ResizeDisk(e.ctx, "scsi0", "+30G"))
+	e.fails(t, "insufficient free space")(n.NewVirtualMachine(e.ctx, 101, proxmox.VirtualMachineOption{Name: "scsi0", Value: "local-lvm:20"}))
 
 	// Memory: 8G node minus 2G host overhead fits one 4G guest, not two.
 	for _, id := range []int{102, 103} {

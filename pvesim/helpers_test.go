@@ -112,7 +112,7 @@ func checkTallies(t *testing.T, s *Simulator) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, n := range s.nodes {
-		if got, want := s.reportedUsage(n), s.usage(n); got != want {
+		if got, want := s.reportedUsage(n), s.countedUsage(n); got != want {
 			t.Errorf("node %s reports usage %+v, counts %+v", n.name, got, want)
 		}
 	}

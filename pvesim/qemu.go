@@ -163,6 +163,7 @@ func volName(spec string) string {
 // checkStorage fails the way an exhausted LVM thin pool does. g's disks
 // are already counted in the node's usage.
 func (s *Simulator) checkStorage(n *node, g *guest) error {
+	s.retally(g)
 	used := s.nodeDiskUsed(n)
 	if !n.reserved && used <= n.storage {
 		return nil
@@ -183,6 +184,7 @@ func (s *Simulator) checkStorage(n *node, g *guest) error {
 // what PVE reports when the host cannot back guest RAM.
 func (s *Simulator) powerOn(g *guest, t *task) error {
 	n := s.findNode(g.node)
+	s.retally(g)
 	if n == nil || n.reserved || s.nodeMemUsed(n)+(g.memoryMB()<<20) > n.memory {
 		if g.kind == kindLXC {
 			t.log = append(t.log, "lxc-start: cgroup memory limit could not be applied: Cannot allocate memory")

@@ -2,9 +2,11 @@
 // "Webhooks"): each endpoint has a worker of its own reading
 // ACCOUNTDB_EVENTS, filtered on its tenant's subjects, from the endpoint's
 // durable cursor (webhook_cursors), delivering one event at a time in
-// stream order and saving the cursor after (at least once); failed
-// attempts are retried with exponential backoff and jitter for about a day,
-// then the endpoint is disabled with an event saying why. One replica
+// stream order and saving the cursor after (at least once): the workers of
+// one subject that have caught up share one consumer (feed.go), never
+// waiting for each other; failed attempts are retried with exponential
+// backoff and jitter for about a day, then the endpoint is disabled with an
+// event saying why. One replica
 // dispatches an endpoint at a time (shard locks, shards.go); any may.
 // Deliveries are signed by the Standard Webhooks scheme and sent only to
 // addresses the Guard allows.
@@ -97,6 +99,7 @@ type Dispatcher struct {
 	now      func() time.Time
 	recorder *recorder
 	bodies   *bodies
+	feeds    *feeds
 
 	mu      sync.Mutex
 	shards  shards
@@ -109,9 +112,25 @@ type Dispatcher struct {
 // New returns a dispatcher.
 func New(js jetstream.JetStream, store *Store, disabler Disabler, opener Opener, events EventReader, opts Options) *Dispatcher {
 	opts = opts.withDefaults()
-	return &Dispatcher{js: js, store: store, disabler: disabler, opener: opener, events: events, opts: opts,
+	d := &Dispatcher{js: js, store: store, disabler: disabler, opener: opener, events: events, opts: opts,
 		client: newClient(opts.Guard, opts.Timeout), log: opts.Logger, now: time.Now,
 		recorder: newRecorder(store, opts.Logger), bodies: newBodies(opts.Revealer), shards: shards{pool: store.pool}, workers: map[uuid.UUID]*worker{}, unopened: map[uuid.UUID]int64{}}
+	d.feeds = &feeds{d: d, m: map[string]*feed{}}
+	return d
+}
+
+// Reading is how many endpoints' workers have started reading the stream
+// (for the bench, which waits for all of them before appending).
+func (d *Dispatcher) Reading() int {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	n := 0
+	for _, w := range d.workers {
+		if w.reading.Load() {
+			n++
+		}
+	}
+	return n
 }
 
 // Run delivers until ctx ends.
@@ -125,6 +144,7 @@ func (d *Dispatcher) Run(ctx context.Context) error {
 		d.stopWorkers(func(*worker) bool { return true })
 		d.shards.close()
 		d.mu.Unlock()
+		d.feeds.wait() // each stops with its last worker
 		wg.Wait()
 	}()
 	t := time.NewTicker(d.opts.PollInterval)

@@ -12,13 +12,15 @@ import (
 	"github.com/accountdb/accountdb/bus"
 	"github.com/accountdb/accountdb/domain"
 	"github.com/google/uuid"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 )
 
 // worker delivers one endpoint's events in stream order, one at a time,
-// reading ahead through an ordered consumer of its own (in memory, no
-// acknowledgements: nothing written by the server per delivery) from the
-// endpoint's saved cursor. A failed delivery is retried by the worker
+// from the endpoint's saved cursor: through its subject's feed (feed.go)
+// once it has caught up with it, else reading ahead through an ordered
+// consumer of its own (in memory, no acknowledgements: nothing written by
+// the server per delivery). A failed delivery is retried by the worker
 // itself, with backoff, before any later event; meanwhile it reads nothing.
 type worker struct {
 	d          *Dispatcher
@@ -32,9 +34,11 @@ type worker struct {
 	// delivered or not for the endpoint. saved is what the store has.
 	delivered atomic.Uint64
 	saved     atomic.Uint64
-	cancel    context.CancelFunc
-	done      chan struct{}
-	once      sync.Once
+	// reading: the worker has started reading (Dispatcher.Reading).
+	reading atomic.Bool
+	cancel  context.CancelFunc
+	done    chan struct{}
+	once    sync.Once
 }
 
 // pending is a message whose delivery failed: the worker retries it
@@ -96,13 +100,24 @@ func (w *worker) consumerConfig(e Endpoint) jetstream.OrderedConsumerConfig {
 
 func (w *worker) run(ctx context.Context) {
 	var head *pending
+	var sub *subscription
 	for ctx.Err() == nil {
 		if head != nil {
 			head = w.retry(ctx, head)
 			continue
 		}
+		subject := filterSubject(w.endpoint.Load().Endpoint)
+		if sub == nil {
+			sub = w.d.feeds.join(w, subject, w.delivered.Load())
+		}
 		var err error
-		if head, err = w.consume(ctx); head != nil || ctx.Err() != nil {
+		if sub != nil {
+			head, err = w.consumeFeed(ctx, subject, sub)
+			sub = nil
+		} else {
+			head, sub, err = w.consume(ctx, subject)
+		}
+		if head != nil || err == nil || ctx.Err() != nil {
 			continue
 		}
 		w.d.log.Warn("webhooks: reading the stream", "webhook", w.id, "err", err)
@@ -110,19 +125,46 @@ func (w *worker) run(ctx context.Context) {
 	}
 }
 
-// consume delivers messages as they come until one fails (returned, to be
-// retried) or the stream cannot be read (the error).
-func (w *worker) consume(ctx context.Context) (*pending, error) {
+// consumeFeed delivers what the subject's feed hands w until a delivery
+// fails (returned, to be retried), the feed drops w (nil, nil: it fell
+// behind and reads on by itself) or ends (its error).
+func (w *worker) consumeFeed(ctx context.Context, subject string, s *subscription) (*pending, error) {
+	defer w.d.feeds.leave(w, subject, s)
+	w.reading.Store(true)
+	for {
+		select {
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		case it, ok := <-s.ch:
+			if !ok {
+				return nil, s.err
+			}
+			if p, err := w.take(ctx, it); p != nil || err != nil {
+				return p, err
+			}
+		}
+	}
+}
+
+// joinEvery is how often a worker reading by itself, with nothing to read,
+// looks whether it can join its subject's feed.
+const joinEvery = 250 * time.Millisecond
+
+// consume delivers messages read through a consumer of w's own until one
+// fails (returned, to be retried), the stream cannot be read (the error),
+// or w has caught up with its subject's feed (the subscription).
+func (w *worker) consume(ctx context.Context, subject string) (*pending, *subscription, error) {
 	cons, err := w.d.js.OrderedConsumer(ctx, bus.StreamName, w.consumerConfig(w.endpoint.Load().Endpoint))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	// Read ahead: the next messages wait here while one is delivered, so
 	// an endpoint's pace is its own round trip, not the server's too.
 	msgs, err := cons.Messages(jetstream.PullMaxMessages(64))
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	w.reading.Store(true)
 	stop := context.AfterFunc(ctx, msgs.Stop)
 	defer stop()
 	defer func() {
@@ -134,60 +176,91 @@ func (w *worker) consume(ctx context.Context) (*pending, error) {
 		}
 	}()
 	for {
-		m, err := msgs.Next()
-		if err != nil {
-			if errors.Is(err, jetstream.ErrMsgIteratorClosed) {
-				return nil, ctx.Err()
+		m, err := msgs.Next(jetstream.NextMaxWait(joinEvery))
+		switch {
+		case errors.Is(err, nats.ErrTimeout):
+		case errors.Is(err, jetstream.ErrMsgIteratorClosed):
+			return nil, nil, ctx.Err()
+		case err != nil:
+			return nil, nil, err
+		default:
+			if p, err := w.take(ctx, w.d.decode(m, subject)); p != nil || err != nil {
+				return p, nil, err
 			}
-			return nil, err
 		}
-		p, deliver, err := w.prepare(m)
-		if err != nil {
-			return nil, err // read again from the cursor, a moment later
-		}
-		if p == nil {
-			continue // not a message of the stream: nothing moves
-		}
-		if !deliver {
-			w.delivered.Store(p.seq)
-			continue
-		}
-		if !w.attempt(ctx, p) {
-			return p, nil
+		if s := w.d.feeds.join(w, subject, w.delivered.Load()); s != nil {
+			return nil, s, nil
 		}
 	}
 }
 
-// prepare decodes m; deliver is false when it is not for the endpoint
-// (its type, before the endpoint's start, or unreadable), so the cursor
-// passes it. An error (the event's keys cannot be read now) leaves the
-// cursor before it: the message is read again.
-func (w *worker) prepare(m jetstream.Msg) (p *pending, deliver bool, err error) {
-	d, ep := w.d, w.endpoint.Load()
+// take delivers one message read (or passes it): a pending delivery when
+// it failed, to be retried; an error when it must be read again from the
+// cursor a moment later (its keys cannot be read now).
+func (w *worker) take(ctx context.Context, it *item) (*pending, error) {
+	if it == nil {
+		return nil, nil // not a message of the stream: nothing moves
+	}
+	if it.err != nil {
+		return nil, it.err
+	}
+	p := &pending{seq: it.seq, enc: it.enc}
+	if !it.event || !w.wants(it) {
+		w.delivered.Store(p.seq)
+		return nil, nil
+	}
+	if !w.attempt(ctx, p) {
+		return p, nil
+	}
+	return nil, nil
+}
+
+// item is a message read, decoded once for every worker it is handed to
+// (read only, shared).
+type item struct {
+	seq uint64
+	enc encoded
+	// event: the message is an event; when not, the cursor passes it.
+	event bool
+	// err: the event's keys cannot be read now; it is read again.
+	err error
+}
+
+// decode reads m (of subject's consumer); nil when m has no metadata.
+func (d *Dispatcher) decode(m jetstream.Msg, subject string) *item {
 	meta, err := m.Metadata()
 	if err != nil {
-		d.log.Error("webhooks: a message without metadata", "webhook", w.id, "err", err)
-		return nil, false, nil
+		d.log.Error("webhooks: a message without metadata", "subject", subject, "err", err)
+		return nil
 	}
-	p = &pending{seq: meta.Sequence.Stream}
+	it := &item{seq: meta.Sequence.Stream}
 	pos, _, err := bus.MessagePositions(m.Headers())
 	if err == nil {
-		p.enc, err = d.bodies.of(m)
+		it.enc, err = d.bodies.of(m)
 	}
 	if errors.Is(err, errReveal) {
-		return nil, false, err
+		it.err = err
+		return it
 	}
 	if err != nil {
-		d.log.Error("webhooks: not an event message", "webhook", w.id, "seq", p.seq, "err", err)
-		return p, false, nil
+		d.log.Error("webhooks: not an event message", "subject", subject, "seq", it.seq, "err", err)
+		return it
 	}
-	p.enc.event.Position = pos
-	if !ep.Platform && p.enc.event.TenantID != ep.Tenant {
+	it.enc.event.Position = pos
+	it.event = true
+	return it
+}
+
+// wants is whether it is for w's endpoint (its type, not before the
+// endpoint's start, and of its tenant).
+func (w *worker) wants(it *item) bool {
+	ep, e := w.endpoint.Load(), it.enc.event
+	if !ep.Platform && e.TenantID != ep.Tenant {
 		// The consumer's filter makes this impossible; never deliver it.
-		d.log.Error("webhooks: another tenant's event reached an endpoint's consumer", "webhook", w.id, "position", pos.GlobalPosition)
-		return p, false, nil
+		w.d.log.Error("webhooks: another tenant's event reached an endpoint's consumer", "webhook", w.id, "position", e.Position.GlobalPosition)
+		return false
 	}
-	return p, ep.wants(pos, p.enc.event.Type), nil
+	return ep.wants(e.Position, e.Type)
 }
 
 // attempt sends p once and records it; true when delivered (the cursor

@@ -18,18 +18,14 @@ import (
 	"net/http"
 	"os"
 	"runtime/pprof"
-	"strings"
 	"sync"
 	"text/tabwriter"
 	"time"
 
-	"github.com/accountdb/accountdb/bus"
 	"github.com/accountdb/accountdb/commands"
 	"github.com/accountdb/accountdb/internal/app"
 	"github.com/accountdb/accountdb/webhooks"
 	"github.com/jackc/pgx/v5"
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 	"golang.org/x/time/rate"
 )
 
@@ -132,7 +128,7 @@ func (b *bench) webhookPhase(ctx context.Context) (err error) {
 			return fmt.Errorf("webhook: %w", err)
 		}
 	}
-	if err := waitConsumers(ctx, core.natsURL, c.Endpoints); err != nil {
+	if err := waitReading(ctx, sys.Webhooks(), c.Endpoints); err != nil {
 		return err
 	}
 
@@ -284,36 +280,20 @@ func (s *hookSink) count(from, to int) int {
 	return n
 }
 
-// waitConsumers waits until the dispatcher has every endpoint's consumer.
-func waitConsumers(ctx context.Context, natsURL string, n int) error {
-	nc, err := nats.Connect(natsURL, nats.Name("accountdb-bench-webhooks"))
-	if err != nil {
-		return err
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		return err
+// waitReading waits until the dispatcher has every endpoint's worker
+// reading the stream (through a consumer of its own or its tenant's feed).
+func waitReading(ctx context.Context, d *webhooks.Dispatcher, n int) error {
+	if d == nil {
+		return errors.New("the core runs no webhook dispatcher")
 	}
 	deadline := time.Now().Add(time.Minute)
-	for time.Now().Before(deadline) {
-		s, err := js.Stream(ctx, bus.StreamName)
-		if err != nil {
-			return err
-		}
-		count := 0
-		names := s.ConsumerNames(ctx)
-		for name := range names.Name() {
-			if strings.HasPrefix(name, "hook_") { // each endpoint worker's ordered consumer
-				count++
-			}
-		}
-		if count >= n {
+	for time.Now().Before(deadline) && ctx.Err() == nil {
+		if d.Reading() >= n {
 			return nil
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	return fmt.Errorf("the dispatcher did not create %d consumers within a minute", n)
+	return fmt.Errorf("the dispatcher did not read for %d endpoints within a minute", n)
 }
 
 func (r *webhookResult) print(out io.Writer) {

@@ -287,6 +287,9 @@ func (s *System) OtherCoreRunning(ctx context.Context) (bool, error) {
 	return relay.PublisherActive(ctx, s.Pool)
 }
 
+// Webhooks is the webhook dispatcher (nil without a vault).
+func (s *System) Webhooks() *webhooks.Dispatcher { return s.webhooks }
+
 // URL is where the HTTP API listens.
 func (s *System) URL() string { return "http://" + s.listener.Addr().String() }
 

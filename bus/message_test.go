@@ -43,6 +43,14 @@ func TestSubjectAndHeadersAreTheWireContract(t *testing.T) {
 	if got, want := bus.Subject(e), "accountdb.events.0190f3c2-0000-7000-8000-000000000001.vm.vm_started"; got != want {
 		t.Fatalf("subject %s, want %s", got, want)
 	}
+	if got := bus.SubjectEventType(bus.Subject(e)); got != e.Type {
+		t.Fatalf("event type of the subject: %q, want %q", got, e.Type)
+	}
+	for _, s := range []string{"accountdb.events.t.vm", "accountdb.events.t.vm.x.y", "other.t.vm.vm_started", ""} {
+		if got := bus.SubjectEventType(s); got != "" {
+			t.Fatalf("event type of %q: %q, want none", s, got)
+		}
+	}
 	msg, err := bus.NewMessage(e, eventlog.Position{TransactionID: 811, GlobalPosition: 40}, 7)
 	if err != nil {
 		t.Fatal(err)

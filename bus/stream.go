@@ -8,6 +8,7 @@ package bus
 
 import (
 	"context"
+	"strings"
 	"time"
 
 	"github.com/accountdb/accountdb/eventlog"
@@ -33,6 +34,17 @@ const (
 // a valid, wildcard-free subject token.
 func Subject(e eventlog.Event) string {
 	return SubjectPrefix + e.TenantID.String() + "." + e.Stream.Type + "." + e.Type
+}
+
+// SubjectEventType is the event type a Subject names (its last token), so
+// that a consumer can pass over events it does not read without decoding
+// them; "" when subject is not of that form.
+func SubjectEventType(subject string) string {
+	rest, ok := strings.CutPrefix(subject, SubjectPrefix)
+	if !ok || strings.Count(rest, ".") != 2 {
+		return ""
+	}
+	return rest[strings.LastIndexByte(rest, '.')+1:]
 }
 
 // EnsureStream creates the ACCOUNTDB_EVENTS stream, or updates its

@@ -22,8 +22,12 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) error {
 	defer cancel()
 
 	ds := make([]delivery, len(msgs))
+	reacts := reactsTo(r.p)
 	for i, m := range msgs {
-		ds[i] = decode(m)
+		ds[i] = decode(m, reacts)
+		if ds[i].ignored {
+			continue
+		}
 		if ds[i].err == nil && r.opts.Revealer != nil {
 			// A key that cannot be read now holds the event back, like
 			// one that cannot be decoded: it is retried, never skipped.
@@ -80,13 +84,24 @@ func (r *Runner) applyBatch(ctx context.Context, ds []delivery) (batchPlan, even
 		if len(p.apply) == 0 {
 			return nil
 		}
-		last = ds[p.apply[len(p.apply)-1]].event
+		last = lastDecoded(ds, p.apply)
 		return saveAndNotifyCheckpoint(ctx, tx, r.p.Name(), p.to)
 	})
 	if err != nil {
 		return batchPlan{}, eventlog.Event{}, fmt.Errorf("apply batch: %w", err)
 	}
 	return p, last, nil
+}
+
+// lastDecoded is the last of ds[idx...] that was decoded (an ignored
+// event carries no time for the lag metric); zero when none was.
+func lastDecoded(ds []delivery, idx []int) eventlog.Event {
+	for j := len(idx) - 1; j >= 0; j-- {
+		if d := ds[idx[j]]; !d.ignored {
+			return d.event
+		}
+	}
+	return eventlog.Event{}
 }
 
 // gapTarget is the furthest event a plan held back for a gap, if any: the

@@ -17,13 +17,25 @@ type delivery struct {
 	event eventlog.Event
 	prev  eventlog.Position
 	err   error
+	// ignored: an event of a type the projector does not react to, left
+	// undecoded; event holds only its position and type.
+	ignored bool
 }
 
-func decode(msg jetstream.Msg) delivery {
+func decode(msg jetstream.Msg, reacts func(string) bool) delivery {
 	d := delivery{msg: msg}
 	pos, prev, err := bus.MessagePositions(msg.Headers())
 	if err != nil {
 		d.err = err
+		return d
+	}
+	if t := bus.SubjectEventType(msg.Subject()); t != "" && !reacts(t) {
+		// Nothing of it is applied (applyReplayed passes it by type): the
+		// chain needs only its positions, which the headers carry. Decoding
+		// every event's JSON in every projector's runner, for the one or two
+		// that use it, was most of the runners' CPU (docs/BENCHMARKS.md,
+		// figure 11).
+		d.event, d.prev, d.ignored = eventlog.Event{Type: t, Position: pos}, prev, true
 		return d
 	}
 	e, err := bus.DecodeMessage(msg.Data())

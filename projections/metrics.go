@@ -65,5 +65,7 @@ func (m projectorMetrics) observeCommit(applied int, last eventlog.Event, cp eve
 		return
 	}
 	m.applied.Add(float64(applied))
-	m.lag.Set(max(committed.Sub(last.RecordedAt).Seconds(), 0))
+	if !last.RecordedAt.IsZero() { // else only events it ignores: the lag stays as it was
+		m.lag.Set(max(committed.Sub(last.RecordedAt).Seconds(), 0))
+	}
 }

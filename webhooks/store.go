@@ -9,6 +9,7 @@ import (
 	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgtype"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -115,17 +116,20 @@ func (s *Store) Record(ctx context.Context, ds []Delivery) error {
 func queueDeliveries(b *pgx.Batch, ds []Delivery) {
 	n := len(ds)
 	var (
-		ids, hooks, evTenants   = make([]uuid.UUID, n), make([]uuid.UUID, n), make([]uuid.UUID, n)
+		// pgtype.UUID, not uuid.UUID: pgx writes it as it is, where
+		// uuid.UUID's driver.Valuer made a string of each id for pgx to
+		// parse back (two thirds of the recorder's CPU; figure 11).
+		ids, hooks, evTenants   = make([]pgtype.UUID, n), make([]pgtype.UUID, n), make([]pgtype.UUID, n)
 		msgIDs, types, statuses = make([]string, n), make([]string, n), make([]string, n)
 		excerpts, errs          = make([]string, n), make([]string, n)
 		positions, latencies    = make([]int64, n), make([]int64, n)
 		attempts                = make([]int32, n)
 		codes                   = make([]*int32, n)
-		requests                = make([]*uuid.UUID, n)
+		requests                = make([]pgtype.UUID, n)
 		ats                     = make([]time.Time, n)
 	)
 	for i, d := range ds {
-		ids[i], hooks[i], evTenants[i] = d.ID, d.Webhook, d.EventTenant
+		ids[i], hooks[i], evTenants[i] = pgUUID(d.ID), pgUUID(d.Webhook), pgUUID(d.EventTenant)
 		msgIDs[i], types[i], statuses[i] = d.MessageID, d.EventType, d.Status()
 		excerpts[i], errs[i] = d.ResponseExcerpt, d.Error
 		positions[i], latencies[i], attempts[i], ats[i] = d.EventPosition, d.Latency.Milliseconds(), int32(d.Attempt), d.At
@@ -134,8 +138,7 @@ func queueDeliveries(b *pgx.Batch, ds []Delivery) {
 			codes[i] = &c
 		}
 		if d.RequestID != uuid.Nil {
-			r := d.RequestID
-			requests[i] = &r
+			requests[i] = pgUUID(d.RequestID)
 		}
 	}
 	b.Queue(`INSERT INTO webhook_deliveries (tenant_id, delivery_id, webhook_id, message_id, event_tenant_id,
@@ -145,6 +148,8 @@ func queueDeliveries(b *pgx.Batch, ds []Delivery) {
 		ON CONFLICT DO NOTHING`,
 		ds[0].Tenant, ids, hooks, msgIDs, evTenants, positions, types, attempts, statuses, codes, latencies, excerpts, errs, requests, ats)
 }
+
+func pgUUID(id uuid.UUID) pgtype.UUID { return pgtype.UUID{Bytes: id, Valid: true} }
 
 // Failures are the failed attempts to deliver the event at position to
 // the endpoint since since (the redeliveries asked for aside): how many,

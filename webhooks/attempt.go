@@ -53,6 +53,8 @@ type outcome struct {
 	excerpt string
 	err     error
 	latency time.Duration
+	// msgID is the webhook-id sent (computed once: a SHA-1 per call).
+	msgID string
 }
 
 func (o outcome) ok() bool { return o.err == nil && o.code >= 200 && o.code < 300 }
@@ -64,7 +66,7 @@ func (d *Dispatcher) send(ctx context.Context, ep *liveEndpoint, enc encoded) ou
 	now := d.now()
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, ep.URL, bytes.NewReader(body))
 	if err != nil {
-		return outcome{err: err}
+		return outcome{err: err, msgID: msgID}
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("User-Agent", "AccountDB-Webhooks/1")
@@ -74,12 +76,12 @@ func (d *Dispatcher) send(ctx context.Context, ep *liveEndpoint, enc encoded) ou
 	start := time.Now()
 	resp, err := d.client.Do(req)
 	if err != nil {
-		return outcome{err: err, latency: time.Since(start)}
+		return outcome{err: err, latency: time.Since(start), msgID: msgID}
 	}
 	defer resp.Body.Close()
 	head, _ := io.ReadAll(io.LimitReader(resp.Body, ExcerptBytes))
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 64<<10))
-	return outcome{code: resp.StatusCode, excerpt: excerpt(head), latency: time.Since(start)}
+	return outcome{code: resp.StatusCode, excerpt: excerpt(head), latency: time.Since(start), msgID: msgID}
 }
 
 // excerpt keeps valid UTF-8 without control characters (other than
@@ -123,7 +125,11 @@ func errorText(o outcome) string {
 
 // record is the delivery an attempt makes.
 func record(ep *liveEndpoint, e eventlog.Event, attempt int, o outcome, request uuid.UUID, at time.Time) Delivery {
-	return Delivery{ID: uuid.Must(uuid.NewV7()), Tenant: ep.Tenant, Webhook: ep.ID, MessageID: MessageID(ep.ID, e.EventID),
+	msgID := o.msgID
+	if msgID == "" {
+		msgID = MessageID(ep.ID, e.EventID)
+	}
+	return Delivery{ID: uuid.Must(uuid.NewV7()), Tenant: ep.Tenant, Webhook: ep.ID, MessageID: msgID,
 		EventTenant: e.TenantID, EventPosition: e.Position.GlobalPosition, EventType: e.Type, Attempt: attempt,
 		Succeeded: o.ok(), ResponseCode: o.code, Latency: o.latency, ResponseExcerpt: o.excerpt, Error: errorText(o),
 		RequestID: request, At: at}

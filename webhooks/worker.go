@@ -111,16 +111,19 @@ func (w *worker) run(ctx context.Context) {
 			sub = w.d.feeds.join(w, subject, w.delivered.Load())
 		}
 		var err error
+		dropped := false // by the feed, for falling behind: read by itself at once
 		if sub != nil {
 			head, err = w.consumeFeed(ctx, subject, sub)
-			sub = nil
+			sub, dropped = nil, err == nil
 		} else {
 			head, sub, err = w.consume(ctx, subject)
 		}
-		if head != nil || err == nil || ctx.Err() != nil {
+		if head != nil || sub != nil || dropped || ctx.Err() != nil {
 			continue
 		}
-		w.d.log.Warn("webhooks: reading the stream", "webhook", w.id, "err", err)
+		if err != nil {
+			w.d.log.Warn("webhooks: reading the stream", "webhook", w.id, "err", err)
+		}
 		sleep(ctx, time.Second)
 	}
 }

@@ -218,42 +218,6 @@ func (w *worker) take(ctx context.Context, it *item) (*pending, error) {
 	return nil, nil
 }
 
-// item is a message read, decoded once for every worker it is handed to
-// (read only, shared).
-type item struct {
-	seq uint64
-	enc encoded
-	// event: the message is an event; when not, the cursor passes it.
-	event bool
-	// err: the event's keys cannot be read now; it is read again.
-	err error
-}
-
-// decode reads m (of subject's consumer); nil when m has no metadata.
-func (d *Dispatcher) decode(m jetstream.Msg, subject string) *item {
-	meta, err := m.Metadata()
-	if err != nil {
-		d.log.Error("webhooks: a message without metadata", "subject", subject, "err", err)
-		return nil
-	}
-	it := &item{seq: meta.Sequence.Stream}
-	pos, _, err := bus.MessagePositions(m.Headers())
-	if err == nil {
-		it.enc, err = d.bodies.of(m)
-	}
-	if errors.Is(err, errReveal) {
-		it.err = err
-		return it
-	}
-	if err != nil {
-		d.log.Error("webhooks: not an event message", "subject", subject, "seq", it.seq, "err", err)
-		return it
-	}
-	it.enc.event.Position = pos
-	it.event = true
-	return it
-}
-
 // wants is whether it is for w's endpoint (its type, not before the
 // endpoint's start, and of its tenant).
 func (w *worker) wants(it *item) bool {

@@ -199,5 +199,5 @@ func (b *bench) appendPhase(ctx context.Context) error {
 		lv.Ours.lat = nil
 		b.rep.addAppendLevel(lv)
 	}
-	return nil
+	return b.loadPhase(ctx)
 }

@@ -65,6 +65,7 @@ type report struct {
 	Machine  machine
 	Database string
 	Appends  []appendLevel
+	Loads    []loadsLevel // figure 2b (loads.go)
 	Read     *readResult
 	Relay    *relayResult
 	VMs      *vmResult
@@ -173,6 +174,7 @@ func (r *report) printSummary() {
 			l.Waits.print(out, fmt.Sprintf("%d writers", l.Ours.Writers))
 		}
 		fmt.Fprintln(out)
+		printLoads(out, r.Loads)
 	}
 	if rd := r.Read; rd != nil {
 		fmt.Fprintln(out, "3. ReadAll from Start, commit order, as the relay and rebuilds read")

@@ -171,6 +171,15 @@ func nullUUID(id uuid.UUID) pgtype.UUID {
 // statement that advances it only if the expectation holds, returning the
 // version before the append. No row back means the expectation failed, and the
 // events and command insert below select from it, so they insert nothing.
+//
+// The updates find the row by its primary key only: the tenant, type and
+// version checks are written with IS NOT DISTINCT FROM (the same test on
+// these NOT NULL columns), which no index can answer. Written as equalities
+// they matched streams_tenant_type too, and on a table without statistics
+// (a new deployment, or autovacuum off) the planner costed both indexes at
+// one row and took that one, reading every stream of the tenant and type
+// to update one: 3,200 index entries and 2.9 ms for a tenant of 3,200 VMs
+// (issue 16; docs/BENCHMARKS.md, "Issue 16: the append statement").
 var streamGuards = map[expectedKind]string{
 	kindAny: `INSERT INTO streams (stream_id, stream_type, tenant_id, version) VALUES ($1, $2, $3, $4)
 		ON CONFLICT (stream_id) DO UPDATE SET version = streams.version + EXCLUDED.version, updated_at = now()
@@ -180,10 +189,10 @@ var streamGuards = map[expectedKind]string{
 		ON CONFLICT (stream_id) DO NOTHING
 		RETURNING version - $4 AS base`,
 	kindExists: `UPDATE streams SET version = version + $4, updated_at = now()
-		WHERE stream_id = $1 AND tenant_id = $3 AND stream_type = $2
+		WHERE stream_id = $1 AND (tenant_id, stream_type) IS NOT DISTINCT FROM ($3::uuid, $2::text)
 		RETURNING version - $4 AS base`,
 	kindExact: `UPDATE streams SET version = version + $4, updated_at = now()
-		WHERE stream_id = $1 AND tenant_id = $3 AND stream_type = $2 AND version = $5
+		WHERE stream_id = $1 AND (tenant_id, stream_type, version) IS NOT DISTINCT FROM ($3::uuid, $2::text, $5::bigint)
 		RETURNING version - $4 AS base`,
 }
 

@@ -112,15 +112,19 @@ func (s *Store) LatestSnapshot(ctx context.Context, sc tenantdb.Scope, stream ev
 	return snap, found, nil
 }
 
+// latestSnapshotSQL finds the snapshot LatestSnapshot returns: $1 the
+// stream, $2 the state version, $3 the instant (NULL: any).
+const latestSnapshotSQL = `SELECT stream_version, covered_until, state FROM snapshots
+	WHERE stream_id = $1 AND state_version = $2 AND ($3::timestamptz IS NULL OR covered_until <= $3)
+	ORDER BY stream_version DESC LIMIT 1`
+
 func (s *Store) latestSnapshot(ctx context.Context, tx pgx.Tx, stream eventlog.StreamID, codeVersion int, until time.Time) (Snapshot, bool, error) {
 	var (
 		snap  Snapshot
 		state []byte
 	)
-	err := tx.QueryRow(ctx, `SELECT stream_version, covered_until, state FROM snapshots
-		WHERE stream_id = $1 AND state_version = $2 AND ($3::timestamptz IS NULL OR covered_until <= $3)
-		ORDER BY stream_version DESC LIMIT 1`,
-		stream.String(), s.SnapshotStateVersion(codeVersion), timeBound(until)).Scan(&snap.StreamVersion, &snap.CoveredUntil, &state)
+	err := tx.QueryRow(ctx, latestSnapshotSQL, stream.String(), s.SnapshotStateVersion(codeVersion), timeBound(until)).
+		Scan(&snap.StreamVersion, &snap.CoveredUntil, &state)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Snapshot{}, false, nil
 	}
@@ -129,35 +133,4 @@ func (s *Store) latestSnapshot(ctx context.Context, tx pgx.Tx, stream eventlog.S
 	}
 	snap.CoveredUntil, snap.State = snap.CoveredUntil.UTC(), state
 	return snap, true, nil
-}
-
-// FoldFromSnapshot is LatestSnapshot then FoldStream after it, in one READ
-// ONLY transaction under sc: restore is called with the latest usable
-// snapshot, if there is one, then fn with each event of the prefix recorded at
-// or before until that follows it. When restore fails (a snapshot this code
-// cannot read), the fold starts from the first event instead and restore's
-// error is returned as the second result, for the caller to report; restore
-// must then have left the aggregate untouched. It returns the version the
-// fold started after (0: no snapshot used).
-func (s *Store) FoldFromSnapshot(ctx context.Context, sc tenantdb.Scope, stream eventlog.StreamID, codeVersion int, until time.Time,
-	restore func(Snapshot) error, fn func(eventlog.Event) error) (after int64, restoreErr, err error) {
-	if err := stream.Validate(); err != nil {
-		return 0, nil, err
-	}
-	err = s.inScope(ctx, sc, func(tx pgx.Tx) error {
-		snap, found, err := s.latestSnapshot(ctx, tx, stream, codeVersion, until)
-		if err != nil {
-			return err
-		}
-		if found {
-			if restoreErr = restore(snap); restoreErr == nil {
-				after = snap.StreamVersion
-			}
-		}
-		return s.foldStream(ctx, tx, stream, after, until, fn)
-	})
-	if err != nil {
-		return 0, restoreErr, fmt.Errorf("read stream %s: %w", stream, err)
-	}
-	return after, restoreErr, nil
 }

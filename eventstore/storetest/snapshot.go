@@ -224,3 +224,55 @@ func FoldFromSnapshotFallsBackWhenRestoreFails(t *testing.T, h Harness) {
 		}
 	}
 }
+
+// FoldFromSnapshotFoldsWhatFollowsIt: the fold restores the latest snapshot
+// usable at the bound and hands over exactly the events after it, in order;
+// a snapshot at the stream's end leaves nothing to fold, and without a
+// usable snapshot the fold starts at version 1.
+func FoldFromSnapshotFoldsWhatFollowsIt(t *testing.T, h Harness) {
+	ctx := context.Background()
+	s := h.New(t)
+	tenant, st := uuid.New(), stream(t)
+	if _, err := s.Append(ctx, eventstore.Append{Stream: st, TenantID: tenant, Expected: eventstore.NoStream(), Events: ticks(6)}); err != nil {
+		t.Fatal(err)
+	}
+	now := time.Now()
+	if err := s.SaveSnapshots(ctx, tenant, st, 1, []eventstore.Snapshot{
+		{StreamVersion: 2, CoveredUntil: now.Add(-time.Hour), State: state(2)},
+		{StreamVersion: 6, CoveredUntil: now.Add(time.Hour), State: state(6)},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		code     int
+		until    time.Time
+		restored int64 // 0: none
+		folded   []int64
+	}{
+		{1, time.Time{}, 6, nil},
+		{1, now, 2, []int64{3, 4, 5, 6}},
+		{1, now.Add(-30 * time.Minute), 2, nil},
+		{2, time.Time{}, 0, []int64{1, 2, 3, 4, 5, 6}},
+	} {
+		var restored int64
+		var folded []int64
+		after, rerr, err := s.FoldFromSnapshot(ctx, tenantdb.Tenant(tenant), st, c.code, c.until, func(sn eventstore.Snapshot) error {
+			var v struct{ At int64 }
+			if err := json.Unmarshal(sn.State, &v); err != nil || v.At != sn.StreamVersion {
+				t.Errorf("snapshot %d: state %s", sn.StreamVersion, sn.State)
+			}
+			restored = sn.StreamVersion
+			return nil
+		}, func(e eventlog.Event) error {
+			folded = append(folded, e.StreamVersion)
+			return nil
+		})
+		if err != nil || rerr != nil {
+			t.Fatal(err, rerr)
+		}
+		if after != c.restored || restored != c.restored || fmt.Sprint(folded) != fmt.Sprint(c.folded) {
+			t.Errorf("code %d until %v: after %d, restored %d, folded %v; want %d, %v",
+				c.code, c.until, after, restored, folded, c.restored, c.folded)
+		}
+	}
+}

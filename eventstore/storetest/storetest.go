@@ -70,6 +70,7 @@ func Run(t *testing.T, h Harness) {
 		{"SnapshotsAreTenantIsolated", SnapshotsAreTenantIsolated},
 		{"FoldStreamAfterAVersion", FoldStreamAfterAVersion},
 		{"FoldFromSnapshotFallsBackWhenRestoreFails", FoldFromSnapshotFallsBackWhenRestoreFails},
+		{"FoldFromSnapshotFoldsWhatFollowsIt", FoldFromSnapshotFoldsWhatFollowsIt},
 	} {
 		t.Run(c.name, func(t *testing.T) { c.test(t, h) })
 	}

@@ -39,7 +39,9 @@ type loadResult struct {
 	Elapsed  time.Duration
 	P50, P99 time.Duration
 	Max      time.Duration
-	lat      []time.Duration
+	// CPU per append of this process and of the store's backends.
+	ClientCPU, PgCPU time.Duration
+	lat              []time.Duration
 }
 
 func (r loadResult) Rate() float64 { return float64(r.Appends) / r.Elapsed.Seconds() }
@@ -70,6 +72,7 @@ func (b *bench) appendLoad(ctx context.Context, label string, writers int, d tim
 	stopProgress := startProgress(label, d, func() string { return fmt.Sprintf("%d appends", done.Load()) })
 	defer stopProgress()
 
+	cpu := b.startCPU(ctx)
 	start := time.Now()
 	deadline := start.Add(d)
 	latencies := make([][]time.Duration, writers)
@@ -115,11 +118,16 @@ func (b *bench) appendLoad(ctx context.Context, label string, writers int, d tim
 	all := slices.Concat(latencies...)
 	res := loadResult{Writers: writers, Appends: len(all), Elapsed: time.Since(start), lat: all}
 	res.P50, res.P99, res.Max = percentiles(all)
+	res.ClientCPU, res.PgCPU = cpu.per(len(all))
 	return res, nil
 }
 
 // merge adds another run at the same level.
 func (r loadResult) merge(o loadResult) loadResult {
+	if n := r.Appends + o.Appends; n > 0 {
+		r.ClientCPU = (r.ClientCPU*time.Duration(r.Appends) + o.ClientCPU*time.Duration(o.Appends)) / time.Duration(n)
+		r.PgCPU = (r.PgCPU*time.Duration(r.Appends) + o.PgCPU*time.Duration(o.Appends)) / time.Duration(n)
+	}
 	r.Appends += o.Appends
 	r.Elapsed += o.Elapsed
 	r.lat = append(r.lat, o.lat...)

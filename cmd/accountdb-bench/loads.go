@@ -70,12 +70,7 @@ func (b *bench) loadRun(ctx context.Context, streams []eventlog.StreamID, reader
 	var done atomic.Int64
 	stop := startProgress(fmt.Sprintf("loads, %d readers", readers), d, func() string { return fmt.Sprintf("%d loads", done.Load()) })
 	defer stop()
-	pids := serverBackendsOf(ctx, b.db, appApplicationName)
-	pgBefore := make(map[int]time.Duration, len(pids))
-	for _, pid := range pids {
-		pgBefore[pid] = procCPUTime(pid)
-	}
-	cpuBefore := processCPU()
+	cpu := b.startCPU(ctx)
 	start := time.Now()
 	deadline := start.Add(d)
 	lat := make([][]time.Duration, readers)
@@ -105,19 +100,43 @@ func (b *bench) loadRun(ctx context.Context, streams []eventlog.StreamID, reader
 	if err := g.Wait(); err != nil {
 		return loadsLevel{}, err
 	}
-	lv := loadsLevel{Readers: readers, Elapsed: time.Since(start), ClientCPU: processCPU() - cpuBefore}
-	// Backends that appeared meanwhile count from zero.
-	for _, pid := range serverBackendsOf(ctx, b.db, appApplicationName) {
-		lv.PgCPU += procCPUTime(pid) - pgBefore[pid]
-	}
+	lv := loadsLevel{Readers: readers, Elapsed: time.Since(start)}
 	all := slices.Concat(lat...)
 	lv.Loads = len(all)
 	lv.P50, lv.P99, _ = percentiles(all)
-	if lv.Loads > 0 {
-		lv.ClientCPU /= time.Duration(lv.Loads)
-		lv.PgCPU /= time.Duration(lv.Loads)
-	}
+	lv.ClientCPU, lv.PgCPU = cpu.per(lv.Loads)
 	return lv, nil
+}
+
+// cpuSince is the CPU time of this process and of the store's PostgreSQL
+// backends (the pool's, by application_name) at the start of a run: CPU per
+// unit of work is steadier than rates on a shared machine.
+type cpuSince struct {
+	b      *bench
+	ctx    context.Context
+	client time.Duration
+	pg     map[int]time.Duration
+}
+
+func (b *bench) startCPU(ctx context.Context) *cpuSince {
+	c := &cpuSince{b: b, ctx: ctx, client: processCPU(), pg: map[int]time.Duration{}}
+	for _, pid := range serverBackendsOf(ctx, b.db, appApplicationName) {
+		c.pg[pid] = procCPUTime(pid)
+	}
+	return c
+}
+
+// per is the CPU used since the start, per unit of n; a backend that
+// appeared meanwhile counts from zero.
+func (c *cpuSince) per(n int) (client, pg time.Duration) {
+	client = processCPU() - c.client
+	for _, pid := range serverBackendsOf(c.ctx, c.b.db, appApplicationName) {
+		pg += procCPUTime(pid) - c.pg[pid]
+	}
+	if n == 0 {
+		return 0, 0
+	}
+	return client / time.Duration(n), pg / time.Duration(n)
 }
 
 // serverBackendsOf lists the pids of the bench database's backends whose

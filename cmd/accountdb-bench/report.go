@@ -173,6 +173,10 @@ func (r *report) printSummary() {
 		for _, l := range r.Appends {
 			l.Waits.print(out, fmt.Sprintf("%d writers", l.Ours.Writers))
 		}
+		fmt.Fprintln(out, "   CPU per append, this process and the store's PostgreSQL backends (steadier than rates on a shared machine):")
+		for _, l := range r.Appends {
+			fmt.Fprintf(out, "   %d writers: %s + %s\n", l.Ours.Writers, us(l.Ours.ClientCPU), us(l.Ours.PgCPU))
+		}
 		fmt.Fprintln(out)
 		printLoads(out, r.Loads)
 	}

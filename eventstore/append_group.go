@@ -44,9 +44,13 @@ import (
 // A lone Append (no other in flight) runs at once on its own, as before: a
 // single writer pays nothing for the grouping.
 
-// groupFlushers is how many group transactions run at once by default: two
-// keep both of a small machine's cores and the WAL flush busy, while more
-// would only split the queue into smaller groups.
+// groupFlushers is how many group transactions run at once by default: four
+// keep both of a small machine's cores and the WAL flush busy. Measured on 2
+// cores (docs/BENCHMARKS.md, "Issue 16: appends, second pass"): one flusher
+// costs the least CPU per append but serialises the flushes (8 writers at
+// half the rate); two cost 10–30 % less CPU per append than four at 8
+// writers at the same rate, but were slower at 32 writers in both pairs, and
+// the 32-writer bars are met with four.
 const groupFlushers = 4
 
 // maxGroupEvents bounds the events of one group transaction; an append

@@ -101,7 +101,8 @@ func (s *Store) newFold(ctx context.Context, stream eventlog.StreamID, after int
 }
 
 // event decodes the current row and calls fn with it; more is false at the
-// first gap in versions, where the prefix ends.
+// first gap in versions, where the prefix ends. leading receives the
+// columns a query selects before foldColumns (foldFromSnapshotSQL's part).
 func (f *fold) event(rows pgx.Rows, leading ...any) (more bool, err error) {
 	e := eventlog.Event{Stream: f.stream}
 	// pgtype.UUID and []byte scan without the text round trip and

@@ -68,6 +68,9 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) error {
 // its chain, saves the new checkpoint and commits. It returns the plan it
 // carried out and the last event applied.
 func (r *Runner) applyBatch(ctx context.Context, ds []delivery) (batchPlan, eventlog.Event, error) {
+	if p, last, ok, err := r.moveOverIgnored(ctx, ds); ok || err != nil {
+		return p, last, err
+	}
 	var (
 		p    batchPlan
 		last eventlog.Event
@@ -78,7 +81,7 @@ func (r *Runner) applyBatch(ctx context.Context, ds []delivery) (batchPlan, even
 			return err
 		}
 		p = plan(cp, ds)
-		if err := applyEvents(ctx, tx, r.p, ds, p.apply); err != nil {
+		if err := applyEvents(ctx, tx, r.p, r.reacts, ds, p.apply); err != nil {
 			return err
 		}
 		if len(p.apply) == 0 {
@@ -90,6 +93,7 @@ func (r *Runner) applyBatch(ctx context.Context, ds []delivery) (batchPlan, even
 	if err != nil {
 		return batchPlan{}, eventlog.Event{}, fmt.Errorf("apply batch: %w", err)
 	}
+	r.cp, r.cpKnown = p.to, true // committed: where the next batch starts
 	return p, last, nil
 }
 
@@ -160,12 +164,12 @@ func (r *Runner) catchUp(ctx context.Context, from, target eventlog.Position) er
 // nothing that commits after that id began until it ends (eventstore.ReadAll
 // reads below the snapshot's xmin), so a long apply delayed every subscriber
 // of the bus (docs/BENCHMARKS.md, figure 11).
-func applyEvents(ctx context.Context, tx pgx.Tx, p Projector, ds []delivery, idx []int) error {
+func applyEvents(ctx context.Context, tx pgx.Tx, p Projector, reacts func(string) bool, ds []delivery, idx []int) error {
 	evs := make([]eventlog.Event, len(idx))
 	for j, i := range idx {
 		evs[j] = ds[i].event
 	}
-	return applyReplayed(ctx, tx, p, reactsTo(p), evs)
+	return applyReplayed(ctx, tx, p, reacts, evs)
 }
 
 func applyEvent(ctx context.Context, tx pgx.Tx, p Projector, e eventlog.Event, scoped *uuid.UUID) error {

@@ -29,20 +29,40 @@ const ensureCheckpointSQL = `INSERT INTO checkpoints (name) VALUES ($1) ON CONFL
 
 const checkpointForUpdateSQL = `SELECT transaction_id, global_position FROM checkpoints WHERE name = $1 FOR UPDATE`
 
+// lockAndReadCheckpointSQL is lockForApplySQL and checkpointForUpdateSQL in
+// one statement. The order of the two locks still holds: the row lock is
+// taken by the plan's LockRows node, above the join, so only once the join
+// has a row, that is after the materialised CTE has taken the advisory lock.
+// No row (a projector's first batch) takes no lock and returns nothing; the
+// caller then falls back to the three statements that create the row.
+const lockAndReadCheckpointSQL = `WITH l AS MATERIALIZED (SELECT pg_advisory_xact_lock(` + applyLockNamespace + `, hashtext($1)))
+SELECT c.transaction_id, c.global_position FROM l, checkpoints c WHERE c.name = $1 FOR UPDATE OF c`
+
 const saveCheckpointSQL = `UPDATE checkpoints SET transaction_id = $2, global_position = $3, updated_at = now() WHERE name = $1`
+
+// saveAndNotifyCheckpointSQL is saveCheckpointSQL and the notification
+// (notifyCheckpointSQL) in one statement; $4 is the projector's name.
+const saveAndNotifyCheckpointSQL = `WITH u AS (` + saveCheckpointSQL + ` RETURNING 1)
+SELECT pg_notify('` + checkpointChannel + `', $4) FROM u`
 
 // lockCheckpoint takes the apply lock and the checkpoint row lock of a
 // projector in tx and returns its checkpoint, creating the row if needed.
-// The three statements go in one round trip: every batch of every
-// projector pays it, and most batches hold nothing the projector applies.
+// Every batch of every projector pays it, so it is one statement once the
+// row exists (it does after the first batch, for good: nothing deletes
+// checkpoints), not the three that ensure the row on every call.
 func lockCheckpoint(ctx context.Context, tx pgx.Tx, projector string) (eventlog.Position, error) {
 	name := CheckpointName(projector)
 	var txid, gp int64
-	b := &pgx.Batch{}
-	b.Queue(lockForApplySQL, name)
-	b.Queue(ensureCheckpointSQL, name)
-	b.Queue(checkpointForUpdateSQL, name).QueryRow(func(row pgx.Row) error { return row.Scan(&txid, &gp) })
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
+	err := tx.QueryRow(ctx, lockAndReadCheckpointSQL, name).Scan(&txid, &gp)
+	if errors.Is(err, pgx.ErrNoRows) {
+		// The first batch ever: the advisory lock first, as everywhere.
+		b := &pgx.Batch{}
+		b.Queue(lockForApplySQL, name)
+		b.Queue(ensureCheckpointSQL, name)
+		b.Queue(checkpointForUpdateSQL, name).QueryRow(func(row pgx.Row) error { return row.Scan(&txid, &gp) })
+		err = tx.SendBatch(ctx, b).Close()
+	}
+	if err != nil {
 		return eventlog.Position{}, fmt.Errorf("lock checkpoint %s: %w", name, err)
 	}
 	return eventlog.Position{TransactionID: uint64(txid), GlobalPosition: gp}, nil
@@ -55,14 +75,12 @@ func saveCheckpoint(ctx context.Context, tx pgx.Tx, projector string, pos eventl
 	return nil
 }
 
-// saveAndNotifyCheckpoint is saveCheckpoint and the checkpoint's notification in one
-// round trip.
+// saveAndNotifyCheckpoint is saveCheckpoint and the checkpoint's
+// notification, in one statement.
 func saveAndNotifyCheckpoint(ctx context.Context, tx pgx.Tx, projector string, pos eventlog.Position) error {
-	b := &pgx.Batch{}
-	b.Queue(saveCheckpointSQL, CheckpointName(projector), int64(pos.TransactionID), pos.GlobalPosition)
-	b.Queue(notifyCheckpointSQL, projector)
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("save checkpoint %s: %w", CheckpointName(projector), err)
+	name := CheckpointName(projector)
+	if _, err := tx.Exec(ctx, saveAndNotifyCheckpointSQL, name, int64(pos.TransactionID), pos.GlobalPosition, projector); err != nil {
+		return fmt.Errorf("save checkpoint %s: %w", name, err)
 	}
 	return nil
 }

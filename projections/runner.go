@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/accountdb/accountdb/bus"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
@@ -115,9 +116,15 @@ type Runner struct {
 	log     *slog.Logger
 	metrics projectorMetrics
 
-	retryDelay time.Duration // current backoff; touched by Run's goroutine only
-	stall      stallLog
-	leading    atomic.Bool // holds the lease (always, without Leases) and consumes
+	reacts     func(eventType string) bool // reactsTo(p)
+	retryDelay time.Duration               // current backoff; touched by Run's goroutine only
+	// cp is the checkpoint this runner last committed (when cpKnown), the
+	// expected value of moveOverIgnored's compare-and-set; Run's goroutine
+	// only.
+	cp      eventlog.Position
+	cpKnown bool
+	stall   stallLog
+	leading atomic.Bool // holds the lease (always, without Leases) and consumes
 
 	// withholdAcks makes the runner commit batches but never ack or nak their
 	// messages: a crash between commit and ack, for tests.
@@ -132,6 +139,7 @@ func NewRunner(pool *pgxpool.Pool, js jetstream.JetStream, p Projector, opts Run
 		pool:    pool,
 		js:      js,
 		p:       p,
+		reacts:  reactsTo(p),
 		opts:    opts,
 		log:     opts.Logger.With("projector", p.Name()),
 		metrics: opts.Metrics.forProjector(p.Name()),

@@ -3,12 +3,11 @@ package projections
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"time"
 
 	"github.com/accountdb/accountdb/domain"
 	"github.com/accountdb/accountdb/eventlog"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -23,7 +22,7 @@ import (
 // last event) is added by the query, up to the time asked for.
 type UsageMeter struct{}
 
-var _ Projector = UsageMeter{}
+var _ BatchApplier = UsageMeter{}
 
 // Name implements Projector.
 func (UsageMeter) Name() string { return "usage" }
@@ -80,63 +79,15 @@ func backupsStored(raw []byte) (n int, mb int64) {
 
 // Apply implements Projector.
 func (UsageMeter) Apply(ctx context.Context, tx pgx.Tx, e eventlog.Event) error {
-	if e.Stream.Type != domain.StreamVM {
-		return nil
-	}
-	de, err := domain.DecodeEvent(e.Type, e.Data)
-	if err != nil {
-		return fmt.Errorf("usage: %w", err)
-	}
-	v := &domain.VM{ID: e.Stream.ID, TenantID: e.TenantID}
-	var raw []byte
-	var since time.Time
-	var metered bool
-	err = tx.QueryRow(ctx, `SELECT aggregate, since, metered FROM usage_vms WHERE tenant_id = $1 AND vm_id = $2`, e.TenantID, e.Stream.ID).
-		Scan(&raw, &since, &metered)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-	case err != nil:
-		return err
-	default:
-		if err := json.Unmarshal(raw, v); err != nil {
-			return fmt.Errorf("usage: vm %s: %w", e.Stream.ID, err)
-		}
-		if before, held := meterOf(v, raw); held && metered {
-			if err := addInterval(ctx, tx, e, before, since, e.RecordedAt); err != nil {
-				return err
-			}
-		}
-	}
-	v.Apply(de, e.RecordedAt)
-	v.Version = e.StreamVersion
-	if raw, err = json.Marshal(v); err != nil {
-		return err
-	}
-	m, held := meterOf(v, raw)
-	_, err = tx.Exec(ctx, `INSERT INTO usage_vms (tenant_id, vm_id, aggregate, state, cores, memory_mb, disk_gb, ipv4, snapshots,
-			backups, backup_mb, since, metered)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
-		ON CONFLICT (tenant_id, vm_id) DO UPDATE SET aggregate = EXCLUDED.aggregate, state = EXCLUDED.state, cores = EXCLUDED.cores,
-			memory_mb = EXCLUDED.memory_mb, disk_gb = EXCLUDED.disk_gb, ipv4 = EXCLUDED.ipv4, snapshots = EXCLUDED.snapshots,
-			backups = EXCLUDED.backups, backup_mb = EXCLUDED.backup_mb, since = EXCLUDED.since, metered = EXCLUDED.metered`,
-		e.TenantID, e.Stream.ID, raw, m.State, m.Cores, m.MemoryMB, m.DiskGB, m.IPv4, m.Snapshots, m.Backups, m.BackupMB, e.RecordedAt, held)
-	return err
+	return applyUsageEvents(ctx, tx, e.TenantID, []eventlog.Event{e})
 }
 
-// addInterval adds [from, to) held at m to usage_records, hour by hour.
-func addInterval(ctx context.Context, tx pgx.Tx, e eventlog.Event, m meter, from, to time.Time) error {
-	for _, s := range splitHours(from, to) {
-		if _, err := tx.Exec(ctx, `INSERT INTO usage_records (tenant_id, vm_id, period_start, state, cores, memory_mb, disk_gb, ipv4, snapshots,
-				backups, backup_mb, held_us)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-			ON CONFLICT (tenant_id, period_start, vm_id, state, cores, memory_mb, disk_gb, ipv4, snapshots, backups, backup_mb)
-			DO UPDATE SET held_us = usage_records.held_us + EXCLUDED.held_us`,
-			e.TenantID, e.Stream.ID, s.Hour, m.State, m.Cores, m.MemoryMB, m.DiskGB, m.IPv4, m.Snapshots, m.Backups, m.BackupMB,
-			s.Held.Microseconds()); err != nil {
-			return err
-		}
-	}
-	return nil
+// ApplyBatch implements BatchApplier: a tenant's events of a batch read
+// each VM's usage_vms row once and write the tables once (usage_batch.go).
+// Rows are each one tenant's and read under its scope, as BatchApplier
+// requires.
+func (UsageMeter) ApplyBatch(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, evs []eventlog.Event) error {
+	return applyUsageEvents(ctx, tx, tenant, evs)
 }
 
 // hourSlice is the part of an interval within one UTC hour.

@@ -1,38 +1,22 @@
 package projections
 
 import (
-	"context"
 	"encoding/json"
+	"slices"
 
 	"github.com/accountdb/accountdb/domain"
-	"github.com/jackc/pgx/v5"
 )
 
 // A VM's pool network and guest-reported addresses, kept in the vms row's
-// network and guest_addresses columns beside what saveVMRow writes.
+// network and guest_addresses columns beside what vmRow.save writes.
 
-func loadVMNetwork(ctx context.Context, tx pgx.Tx, v *domain.VM) error {
-	var raw []byte
-	if err := tx.QueryRow(ctx, `SELECT network, guest_addresses FROM vms WHERE tenant_id = $1 AND vm_id = $2`, v.TenantID, v.ID).
-		Scan(&raw, &v.GuestAddresses); err != nil {
+func (r *vmRow) saveNetwork(v *domain.VM) error {
+	raw, err := marshalNetwork(v.Network)
+	if err != nil {
 		return err
 	}
-	var err error
-	v.Network, err = decodeNetwork(raw)
-	return err
-}
-
-func saveVMNetwork(ctx context.Context, tx pgx.Tx, v *domain.VM) error {
-	var raw []byte
-	if v.Network != nil {
-		var err error
-		if raw, err = json.Marshal(v.Network); err != nil {
-			return err
-		}
-	}
-	_, err := tx.Exec(ctx, `UPDATE vms SET network = $3, guest_addresses = $4 WHERE tenant_id = $1 AND vm_id = $2`,
-		v.TenantID, v.ID, raw, nonNil(v.GuestAddresses))
-	return err
+	r.Network, r.GuestAddresses = raw, slices.Clone(nonNil(v.GuestAddresses))
+	return nil
 }
 
 func decodeNetwork(raw []byte) (*domain.VMNetwork, error) {

@@ -6,6 +6,7 @@ import (
 
 	"github.com/accountdb/accountdb/domain"
 	"github.com/accountdb/accountdb/eventlog"
+	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -14,7 +15,7 @@ import (
 // state instead of re-deriving the status machine in SQL.
 type VMs struct{}
 
-var _ Projector = VMs{}
+var _ BatchApplier = VMs{}
 
 // Name implements Projector.
 func (VMs) Name() string { return "vms" }
@@ -32,58 +33,14 @@ func (VMs) EventTypes() []string {
 
 // Apply implements Projector.
 func (VMs) Apply(ctx context.Context, tx pgx.Tx, e eventlog.Event) error {
-	if e.Stream.Type != domain.StreamVM {
-		return nil
-	}
-	de, err := domain.DecodeEvent(e.Type, e.Data)
-	if err != nil {
-		return fmt.Errorf("vms: %w", err)
-	}
-	v := &domain.VM{ID: e.Stream.ID, TenantID: e.TenantID}
-	if _, isCreate := de.(*domain.VMCreateRequested); !isCreate {
-		found, err := loadVMRow(ctx, tx, v)
-		if err != nil || !found {
-			return err // a VM's first event is always its create request
-		}
-	}
-	v.Apply(de, e.RecordedAt)
-	v.Version = e.StreamVersion
-	if err := saveVMRow(ctx, tx, v); err != nil {
-		return err
-	}
-	if err := saveVMAccess(ctx, tx, v, de); err != nil {
-		return err
-	}
-	return saveVMNetwork(ctx, tx, v)
+	return applyVMEvents(ctx, tx, e.TenantID, []eventlog.Event{e})
 }
 
-func loadVMRow(ctx context.Context, tx pgx.Tx, v *domain.VM) (bool, error) {
-	var cores, mem, disk int
-	err := tx.QueryRow(ctx, `SELECT name, kind, cores, memory_mb, disk_gb, template, coalesce(cluster_id, '00000000-0000-0000-0000-000000000000'),
-		node, vmid, status, pending, settled, last_error, snapshots, version, created_at FROM vms WHERE tenant_id = $1 AND vm_id = $2`, v.TenantID, v.ID).
-		Scan(&v.Name, &v.Kind, &cores, &mem, &disk, &v.Template, &v.ClusterID, &v.Node, &v.VMID, &v.Status, &v.Pending, &v.Settled, &v.LastError,
-			&v.Snapshots, &v.Version, &v.CreatedAt)
-	if err == pgx.ErrNoRows {
-		return false, nil
-	}
-	v.Spec = domain.VMSpec{Cores: cores, MemoryMB: mem, DiskGB: disk}
-	if err != nil {
-		return false, err
-	}
-	return true, loadVMNetwork(ctx, tx, v)
-}
-
-func saveVMRow(ctx context.Context, tx pgx.Tx, v *domain.VM) error {
-	_, err := tx.Exec(ctx, `INSERT INTO vms (tenant_id, vm_id, name, kind, cores, memory_mb, disk_gb, template, cluster_id, node, vmid,
-			status, pending, settled, last_error, snapshots, version, created_at, updated_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, '00000000-0000-0000-0000-000000000000'::uuid), $10, $11, $12, $13, $19, $14, $15, $16, $17, $18)
-		ON CONFLICT (tenant_id, vm_id) DO UPDATE SET name = EXCLUDED.name, cores = EXCLUDED.cores, memory_mb = EXCLUDED.memory_mb,
-			disk_gb = EXCLUDED.disk_gb, cluster_id = EXCLUDED.cluster_id, node = EXCLUDED.node, vmid = EXCLUDED.vmid,
-			status = EXCLUDED.status, pending = EXCLUDED.pending, settled = EXCLUDED.settled, last_error = EXCLUDED.last_error, snapshots = EXCLUDED.snapshots,
-			version = EXCLUDED.version, updated_at = EXCLUDED.updated_at`,
-		v.TenantID, v.ID, v.Name, string(v.Kind), v.Spec.Cores, v.Spec.MemoryMB, v.Spec.DiskGB, v.Template, v.ClusterID, v.Node, v.VMID,
-		string(v.Status), v.Pending, v.LastError, nonNil(v.Snapshots), v.Version, v.CreatedAt, v.UpdatedAt, string(v.Settled))
-	return err
+// ApplyBatch implements BatchApplier: a tenant's events of a batch read
+// each VM's row once and write it once (vm_rows.go). Rows are each one
+// tenant's and read under its scope, as BatchApplier requires.
+func (VMs) ApplyBatch(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, evs []eventlog.Event) error {
+	return applyVMEvents(ctx, tx, tenant, evs)
 }
 
 func nonNil(s []string) []string {

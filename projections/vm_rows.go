@@ -112,39 +112,6 @@ func loadVMRows(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, ids []uuid.UUI
 	return out, rows.Err()
 }
 
-const upsertVMRowSQL = `INSERT INTO vms (tenant_id, vm_id, name, kind, cores, memory_mb, disk_gb, template, cluster_id, node, vmid,
-		status, pending, settled, last_error, snapshots, version, created_at, updated_at, network, guest_addresses, cloud_init, pending_changes)
-	VALUES ($1, $2, $3, $4, $5, $6, $7, $8, nullif($9, '00000000-0000-0000-0000-000000000000'::uuid), $10, $11, $12, $13, $14, $15, $16,
-		$17, $18, $19, $20, $21, $22, $23)
-	ON CONFLICT (tenant_id, vm_id) DO UPDATE SET name = EXCLUDED.name, kind = EXCLUDED.kind, cores = EXCLUDED.cores,
-		memory_mb = EXCLUDED.memory_mb, disk_gb = EXCLUDED.disk_gb, template = EXCLUDED.template, cluster_id = EXCLUDED.cluster_id,
-		node = EXCLUDED.node, vmid = EXCLUDED.vmid, status = EXCLUDED.status, pending = EXCLUDED.pending, settled = EXCLUDED.settled,
-		last_error = EXCLUDED.last_error, snapshots = EXCLUDED.snapshots, version = EXCLUDED.version, created_at = EXCLUDED.created_at,
-		updated_at = EXCLUDED.updated_at, network = EXCLUDED.network, guest_addresses = EXCLUDED.guest_addresses,
-		cloud_init = EXCLUDED.cloud_init, pending_changes = EXCLUDED.pending_changes`
-
-// saveVMRows writes every row the batch changed, one statement per VM, all
-// in one round trip.
-func saveVMRows(ctx context.Context, tx pgx.Tx, tenant uuid.UUID, order []uuid.UUID, rows map[uuid.UUID]*vmRow) error {
-	b := &pgx.Batch{}
-	for _, id := range order {
-		r := rows[id]
-		if !r.dirty {
-			continue
-		}
-		b.Queue(upsertVMRowSQL, tenant, id, r.Name, r.Kind, r.Cores, r.MemoryMB, r.DiskGB, r.Template, r.ClusterID, r.Node, r.VMID,
-			r.Status, r.Pending, r.Settled, r.LastError, nonNil(r.Snapshots), r.Version, r.CreatedAt, r.UpdatedAt, r.Network,
-			nonNil(r.GuestAddresses), r.CloudInit, r.PendingChanges)
-	}
-	if b.Len() == 0 {
-		return nil
-	}
-	if err := tx.SendBatch(ctx, b).Close(); err != nil {
-		return fmt.Errorf("vms: save: %w", err)
-	}
-	return nil
-}
-
 // applyVMEvents applies a tenant's VM events (in log order) to its vms
 // rows: one read of every VM the events name, then each event in memory,
 // then one write per changed VM.

@@ -1,0 +1,136 @@
+package projections
+
+import (
+	"context"
+	"slices"
+	"testing"
+
+	"github.com/accountdb/accountdb/eventlog"
+	"github.com/accountdb/accountdb/internal/pgtest"
+	"github.com/jackc/pgx/v5"
+)
+
+// ignoresAll declares one event type that never occurs: every batch it sees
+// is one of ignored events. Apply must never be called.
+type ignoresAll struct{ t *testing.T }
+
+func (ignoresAll) Name() string         { return "ignores_all" }
+func (ignoresAll) Tables() []string     { return nil }
+func (ignoresAll) EventTypes() []string { return []string{"never_appended"} }
+func (p ignoresAll) Apply(context.Context, pgx.Tx, eventlog.Event) error {
+	p.t.Errorf("Apply called for an event of a type not declared")
+	return nil
+}
+
+// chain is n deliveries of an ignored type after eventlog.Start, each
+// following the previous one in the log.
+func chain(n int) []delivery {
+	ds := make([]delivery, n)
+	prev := eventlog.Start
+	for i := range ds {
+		pos := eventlog.Position{TransactionID: uint64(i + 1), GlobalPosition: int64(i + 1)}
+		ds[i] = delivery{event: eventlog.Event{Position: pos, Type: "something_else"}, prev: prev}
+		prev = pos
+	}
+	return ds
+}
+
+// TestIgnoredBatchesMoveTheCheckpoint: a batch of ignored events moves the
+// checkpoint without a transaction of its own (a compare-and-set against
+// the checkpoint the runner last committed); when that checkpoint has moved
+// meanwhile (another runner, a rebuild's swap) the batch is planned again
+// under the locks, so what it finds already applied is done, not applied
+// twice.
+func TestIgnoredBatchesMoveTheCheckpoint(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.New(t)
+	r := NewRunner(db.App, nil, ignoresAll{t}, testOptions(nil))
+	ds := chain(5)
+	checkpoint := func() eventlog.Position {
+		t.Helper()
+		cp, err := ReadCheckpoint(ctx, db.App, r.p.Name())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cp.Position
+	}
+
+	// The first batch: nothing known yet, so the locked path (which also
+	// creates the checkpoint row).
+	p, _, err := r.applyBatch(ctx, ds[:1])
+	if err != nil || len(p.apply) != 1 || checkpoint() != ds[0].event.Position {
+		t.Fatalf("first batch: plan %+v, %v, checkpoint %+v", p, err, checkpoint())
+	}
+	// Then the fast path: the runner knows where it left the checkpoint. It
+	// takes no apply lock (a transaction holds it here throughout), only the
+	// checkpoint's row for the UPDATE.
+	holder, err := db.AdminConn(t).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = holder.Rollback(ctx) }()
+	if _, err := holder.Exec(ctx, lockForApplySQL, CheckpointName(r.p.Name())); err != nil {
+		t.Fatal(err)
+	}
+	bctx, cancel := context.WithTimeout(ctx, patience) // the locked path would wait for the holder
+	defer cancel()
+	p, last, err := r.applyBatch(bctx, ds[1:2])
+	if err != nil || len(p.apply) != 1 || last.Position != ds[1].event.Position || checkpoint() != ds[1].event.Position {
+		t.Fatalf("second batch: plan %+v, %v, checkpoint %+v", p, err, checkpoint())
+	}
+
+	if err := holder.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Another runner applies event 3 meanwhile.
+	if _, err := db.AdminConn(t).Exec(ctx, saveCheckpointSQL, CheckpointName(r.p.Name()), 3, 3); err != nil {
+		t.Fatal(err)
+	}
+	p, _, err = r.applyBatch(ctx, ds[2:4])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(p.done, []int{0}) || !slices.Equal(p.apply, []int{1}) || checkpoint() != ds[3].event.Position {
+		t.Fatalf("after the checkpoint moved elsewhere: plan %+v, checkpoint %+v; want event 3 done, 4 applied", p, checkpoint())
+	}
+	// And the fast path again from there.
+	if p, _, err = r.applyBatch(ctx, ds[4:]); err != nil || len(p.apply) != 1 || checkpoint() != ds[4].event.Position {
+		t.Fatalf("last batch: plan %+v, %v, checkpoint %+v", p, err, checkpoint())
+	}
+}
+
+// TestWaitsForIgnoredPositions: a consistency token naming a position of an
+// event the projector ignores is served by the checkpoint's notification as
+// promptly as any other (the fast path notifies as the locked one does).
+func TestWaitsForIgnoredPositions(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n := NewNotifier(e.db.App, quietLogger())
+	go func() { _ = n.Run(ctx) }()
+	e.startRelay(t)
+	appendEvents(t, e.store, tenants(2), 30)
+	published := readEvents(t, e.store, 30)
+	r := NewRunner(e.db.App, e.js, ignoresAll{t}, testOptions(nil))
+	start(t, r)
+	for _, ev := range published {
+		wctx, wcancel := context.WithTimeout(ctx, patience)
+		err := n.WaitFor(wctx, e.db.App, r.p.Name(), ev.Position)
+		wcancel()
+		if err != nil {
+			t.Fatalf("wait for %d: %v", ev.Position.GlobalPosition, err)
+		}
+	}
+	// More events after the runner caught up: each batch now takes the
+	// fast path, and the waits are still served.
+	appendEvents(t, e.store, tenants(1), 10)
+	published = readEvents(t, e.store, 40)
+	wctx, wcancel := context.WithTimeout(ctx, patience)
+	defer wcancel()
+	if err := n.WaitFor(wctx, e.db.App, r.p.Name(), published[len(published)-1].Position); err != nil {
+		t.Fatal(err)
+	}
+}

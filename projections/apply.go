@@ -68,8 +68,8 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) error {
 // its chain, saves the new checkpoint and commits. It returns the plan it
 // carried out and the last event applied.
 func (r *Runner) applyBatch(ctx context.Context, ds []delivery) (batchPlan, eventlog.Event, error) {
-	if p, last, ok, err := r.moveOverIgnored(ctx, ds); ok || err != nil {
-		return p, last, err
+	if p, last, ok := r.moveOverIgnored(ctx, ds); ok {
+		return p, last, nil
 	}
 	var (
 		p    batchPlan

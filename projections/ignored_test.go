@@ -134,3 +134,53 @@ func TestWaitsForIgnoredPositions(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestMoveGroup: one statement carries several projectors' moves; each
+// moves only from the value it expected, two moves of one checkpoint never
+// both succeed, and every move that succeeded is notified.
+func TestMoveGroup(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.New(t)
+	admin := db.AdminConn(t)
+	if _, err := admin.Exec(ctx, `INSERT INTO checkpoints (name) VALUES ('projector:ga'), ('projector:gb'), ('projector:gc')`); err != nil {
+		t.Fatal(err)
+	}
+	listener := db.AdminConn(t)
+	if _, err := listener.Exec(ctx, `LISTEN `+checkpointChannel); err != nil {
+		t.Fatal(err)
+	}
+	at := func(n int) eventlog.Position { return eventlog.Position{TransactionID: uint64(n), GlobalPosition: int64(n)} }
+	req := func(projector string, from, to int) *moveRequest {
+		return &moveRequest{name: CheckpointName(projector), projector: projector, from: at(from), to: at(to), done: make(chan struct{})}
+	}
+	group := []*moveRequest{req("ga", 0, 1), req("gb", 0, 2), req("ga", 0, 3), req("gc", 5, 6)}
+	moveGroupOf(db.App).run(ctx, group)
+
+	a1, b, a3, c := group[0].moved, group[1].moved, group[2].moved, group[3].moved
+	if a1 == a3 || !b || c {
+		t.Fatalf("moved: ga→1 %v, gb→2 %v, ga→3 %v, gc from a stale 5 %v", a1, b, a3, c)
+	}
+	wantA := at(1)
+	if a3 {
+		wantA = at(3)
+	}
+	for name, want := range map[string]eventlog.Position{"ga": wantA, "gb": at(2), "gc": eventlog.Start} {
+		if cp, err := ReadCheckpoint(ctx, db.App, name); err != nil || cp.Position != want {
+			t.Errorf("%s: checkpoint %+v, %v; want %+v", name, cp.Position, err, want)
+		}
+	}
+	var notified []string
+	for len(notified) < 2 {
+		nctx, cancel := context.WithTimeout(ctx, patience)
+		n, err := listener.WaitForNotification(nctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		notified = append(notified, n.Payload)
+	}
+	if slices.Sort(notified); !slices.Equal(notified, []string{"ga", "gb"}) {
+		t.Fatalf("notified %v, want ga and gb", notified)
+	}
+}

@@ -68,13 +68,6 @@ func lockCheckpoint(ctx context.Context, tx pgx.Tx, projector string) (eventlog.
 	return eventlog.Position{TransactionID: uint64(txid), GlobalPosition: gp}, nil
 }
 
-func saveCheckpoint(ctx context.Context, tx pgx.Tx, projector string, pos eventlog.Position) error {
-	if _, err := tx.Exec(ctx, saveCheckpointSQL, CheckpointName(projector), int64(pos.TransactionID), pos.GlobalPosition); err != nil {
-		return fmt.Errorf("save checkpoint %s: %w", CheckpointName(projector), err)
-	}
-	return nil
-}
-
 // saveAndNotifyCheckpoint is saveCheckpoint and the checkpoint's
 // notification, in one statement.
 func saveAndNotifyCheckpoint(ctx context.Context, tx pgx.Tx, projector string, pos eventlog.Position) error {

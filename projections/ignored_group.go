@@ -37,7 +37,8 @@ type moveRequest struct {
 	name, projector string
 	from, to        eventlog.Position
 	moved           bool
-	done            chan struct{}
+	done            chan struct{} // closed with moved set
+	lead            chan struct{} // closed when this caller is to run the queue
 }
 
 func moveGroupOf(pool *pgxpool.Pool) *moveGroup {
@@ -45,12 +46,16 @@ func moveGroupOf(pool *pgxpool.Pool) *moveGroup {
 	return g.(*moveGroup)
 }
 
-// move asks for one compare-and-set and waits for its group's answer: the
-// first caller runs the queue (again and again while requests arrive during
-// a round trip), the others wait. A failed statement moves nothing of its
-// group, and each of its callers takes the locked path.
+// move asks for one compare-and-set and waits for its group's answer. A
+// caller that finds nobody running the queue runs it, once: its statement
+// carries every request queued by then, its own included. Requests that
+// arrive meanwhile wait; the first of them then runs the next round, and so
+// on, so nobody serves others for longer than one round trip. A failed
+// statement moves nothing of its group, and each of its callers takes the
+// locked path. Waits are bounded by the statement's own timeout.
 func (g *moveGroup) move(ctx context.Context, projector string, from, to eventlog.Position) bool {
-	req := &moveRequest{name: CheckpointName(projector), projector: projector, from: from, to: to, done: make(chan struct{})}
+	req := &moveRequest{name: CheckpointName(projector), projector: projector, from: from, to: to,
+		done: make(chan struct{}), lead: make(chan struct{})}
 	g.mu.Lock()
 	g.queue = append(g.queue, req)
 	if g.busy {
@@ -58,19 +63,23 @@ func (g *moveGroup) move(ctx context.Context, projector string, from, to eventlo
 		select {
 		case <-req.done:
 			return req.moved
-		case <-ctx.Done():
-			return false // whatever the group does, the locked path finds out
+		case <-req.lead:
 		}
-	}
-	g.busy = true
-	for len(g.queue) > 0 {
-		group := g.queue
-		g.queue = nil
-		g.mu.Unlock()
-		g.run(ctx, group)
 		g.mu.Lock()
 	}
-	g.busy = false
+	g.busy = true
+	group := g.queue // req is in it
+	g.queue = nil
+	g.mu.Unlock()
+
+	g.run(ctx, group)
+
+	g.mu.Lock()
+	if len(g.queue) > 0 {
+		close(g.queue[0].lead) // busy stays true: handed over
+	} else {
+		g.busy = false
+	}
 	g.mu.Unlock()
 	return req.moved
 }

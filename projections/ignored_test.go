@@ -150,7 +150,9 @@ func TestMoveGroup(t *testing.T) {
 	if _, err := listener.Exec(ctx, `LISTEN `+checkpointChannel); err != nil {
 		t.Fatal(err)
 	}
-	at := func(n int) eventlog.Position { return eventlog.Position{TransactionID: uint64(n), GlobalPosition: int64(n)} }
+	at := func(n int) eventlog.Position {
+		return eventlog.Position{TransactionID: uint64(n), GlobalPosition: int64(n)}
+	}
 	req := func(projector string, from, to int) *moveRequest {
 		return &moveRequest{name: CheckpointName(projector), projector: projector, from: at(from), to: at(to), done: make(chan struct{})}
 	}
@@ -182,5 +184,47 @@ func TestMoveGroup(t *testing.T) {
 	}
 	if slices.Sort(notified); !slices.Equal(notified, []string{"ga", "gb"}) {
 		t.Fatalf("notified %v, want ga and gb", notified)
+	}
+}
+
+// TestMoveGroupConcurrent: runners moving at once all get their answers
+// (whoever runs a round, the others wait for it or run the next), and each
+// checkpoint ends where its runner moved it.
+func TestMoveGroupConcurrent(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.New(t)
+	const runners, moves = 6, 20
+	names := make([]string, runners)
+	for i := range names {
+		names[i] = "gc" + string(rune('a'+i))
+		if _, err := db.App.Exec(ctx, ensureCheckpointSQL, CheckpointName(names[i])); err != nil {
+			t.Fatal(err)
+		}
+	}
+	g := moveGroupOf(db.App)
+	errs := make(chan string, runners)
+	for _, name := range names {
+		go func() {
+			for n := range moves {
+				from := eventlog.Position{TransactionID: uint64(n), GlobalPosition: int64(n)}
+				to := eventlog.Position{TransactionID: uint64(n + 1), GlobalPosition: int64(n + 1)}
+				if !g.move(ctx, name, from, to) {
+					errs <- name + ": a move from the checkpoint it expected failed"
+					return
+				}
+			}
+			errs <- ""
+		}()
+	}
+	for range runners {
+		if msg := <-errs; msg != "" {
+			t.Error(msg)
+		}
+	}
+	for _, name := range names {
+		if cp, err := ReadCheckpoint(ctx, db.App, name); err != nil || cp.Position.GlobalPosition != moves {
+			t.Errorf("%s: %+v, %v", name, cp.Position, err)
+		}
 	}
 }

@@ -321,7 +321,8 @@ func (r *replayer) swap(ctx context.Context) error {
 				return fmt.Errorf("move fresh %s: %w", t, err)
 			}
 		}
-		return saveCheckpoint(ctx, tx, r.p.Name(), pos)
+		// Notified, so that waits on positions the swap covers wake at once.
+		return saveAndNotifyCheckpoint(ctx, tx, r.p.Name(), pos)
 	})
 	if err != nil {
 		var pgErr interface{ SQLState() string }

@@ -22,9 +22,8 @@ func (r *Runner) process(ctx context.Context, msgs []jetstream.Msg) error {
 	defer cancel()
 
 	ds := make([]delivery, len(msgs))
-	reacts := reactsTo(r.p)
 	for i, m := range msgs {
-		ds[i] = decode(m, reacts)
+		ds[i] = decode(m, r.reacts)
 		if ds[i].ignored {
 			continue
 		}

@@ -12,10 +12,9 @@ import (
 // against the checkpoint this runner last committed, it moves the
 // checkpoint to the batch's end with a compare-and-set (ignored_group.go:
 // one autocommitted statement for the moves of every runner on the pool at
-// that moment, with their notifications). Its UPDATE takes the row lock
-// every other mover of the checkpoint takes (lockCheckpoint: live batches,
-// a rebuild's swap), so it waits for them and re-checks the condition on
-// the row they leave. That is exactly
+// that moment, with their notifications). It locks the checkpoint's row,
+// as every other mover of the checkpoint does (lockCheckpoint: live
+// batches, a rebuild's swap), and skips it if one of them holds it. That is exactly
 // what the locked path would commit: the same plan (the checkpoint is the
 // one planned against, or nothing moves), no read-model change (Apply is
 // never called for an undeclared type, see applyReplayed), and the

@@ -8,15 +8,21 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
-// moveGroupSQL is moveOverIgnoredSQL for several projectors at once: each
-// row of the arrays is one compare-and-set, and the statement answers the
-// ordinal of each that moved. Two requests for one checkpoint in a group (two
-// runners of one projector in a process) match one row: PostgreSQL updates
-// it from one of them only, so only that one is answered as moved.
+// moveGroupSQL is moveOverIgnored's compare-and-set for several projectors
+// at once: each row of the arrays is one move, and the statement answers the
+// ordinal of each that moved. A checkpoint row locked by someone else (a
+// rebuild's swap, another process's runner) is skipped, not waited for: its
+// move fails and its runner takes the locked path, so no projector waits
+// for another's lock and two processes' groups cannot deadlock. Two
+// requests for one checkpoint in a group (two runners of one projector in a
+// process) match one row: PostgreSQL updates it from one of them only, so
+// only that one is answered as moved.
 const moveGroupSQL = `WITH m AS (SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[])
 		WITH ORDINALITY AS m(name, from_txid, from_gp, to_txid, to_gp, projector, i)),
+	l AS (SELECT c.name FROM checkpoints c WHERE c.name = ANY($1) FOR UPDATE SKIP LOCKED),
 	u AS (UPDATE checkpoints c SET transaction_id = m.to_txid, global_position = m.to_gp, updated_at = now() FROM m
-		WHERE c.name = m.name AND c.transaction_id = m.from_txid AND c.global_position = m.from_gp RETURNING m.i, m.projector)
+		WHERE c.name = m.name AND c.name IN (SELECT name FROM l) AND c.transaction_id = m.from_txid AND c.global_position = m.from_gp
+		RETURNING m.i, m.projector)
 SELECT u.i, pg_notify('` + checkpointChannel + `', u.projector) FROM u`
 
 // moveGroups coalesces the moves over ignored batches of every runner on

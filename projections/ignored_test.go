@@ -228,3 +228,41 @@ func TestMoveGroupConcurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestMoveGroupSkipsLockedRows: a checkpoint whose row someone holds (a
+// rebuild's swap) is not waited for: its move fails (its runner then takes
+// the locked path) and the others' moves go through at once.
+func TestMoveGroupSkipsLockedRows(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	db := pgtest.New(t)
+	admin := db.AdminConn(t)
+	if _, err := admin.Exec(ctx, `INSERT INTO checkpoints (name) VALUES ('projector:la'), ('projector:lb')`); err != nil {
+		t.Fatal(err)
+	}
+	holder, err := admin.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = holder.Rollback(ctx) }()
+	if _, err := holder.Exec(ctx, `SELECT 1 FROM checkpoints WHERE name = 'projector:la' FOR UPDATE`); err != nil {
+		t.Fatal(err)
+	}
+	to := eventlog.Position{TransactionID: 1, GlobalPosition: 1}
+	group := []*moveRequest{
+		{name: CheckpointName("la"), projector: "la", from: eventlog.Start, to: to, done: make(chan struct{})},
+		{name: CheckpointName("lb"), projector: "lb", from: eventlog.Start, to: to, done: make(chan struct{})},
+	}
+	moveGroupOf(db.App).run(ctx, group) // returns while the lock is held
+	if group[0].moved || !group[1].moved {
+		t.Fatalf("moved: la (locked) %v, lb %v", group[0].moved, group[1].moved)
+	}
+	if err := holder.Rollback(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for name, want := range map[string]eventlog.Position{"la": eventlog.Start, "lb": to} {
+		if cp, err := ReadCheckpoint(ctx, db.App, name); err != nil || cp.Position != want {
+			t.Errorf("%s: %+v, %v; want %+v", name, cp.Position, err, want)
+		}
+	}
+}

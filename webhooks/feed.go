@@ -149,16 +149,7 @@ func (fs *feeds) read(ctx context.Context, f *feed, after uint64) error {
 	if err != nil {
 		return err
 	}
-	stop := context.AfterFunc(ctx, msgs.Stop)
-	defer stop()
-	defer func() {
-		msgs.Stop()
-		if info := cons.CachedInfo(); info != nil {
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			_ = d.js.DeleteConsumer(dctx, bus.StreamName, info.Name)
-		}
-	}()
+	defer d.release(ctx, cons, msgs)()
 	for {
 		m, err := msgs.Next()
 		if err != nil {
@@ -191,4 +182,21 @@ func (fs *feeds) hand(f *feed, it *item) {
 		}
 	}
 	fs.stopIfIdle(f)
+}
+
+// release stops msgs when ctx ends; the function it returns, deferred by
+// the reader, stops them and deletes cons on the server at once, rather
+// than leaving an ordered consumer to its inactivity threshold (a worker's
+// or a feed's consumer is never read again once its reader returns).
+func (d *Dispatcher) release(ctx context.Context, cons jetstream.Consumer, msgs jetstream.MessagesContext) func() {
+	stop := context.AfterFunc(ctx, msgs.Stop)
+	return func() {
+		stop()
+		msgs.Stop()
+		if info := cons.CachedInfo(); info != nil {
+			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+			defer cancel()
+			_ = d.js.DeleteConsumer(dctx, bus.StreamName, info.Name)
+		}
+	}
 }

@@ -168,16 +168,7 @@ func (w *worker) consume(ctx context.Context, subject string) (*pending, *subscr
 		return nil, nil, err
 	}
 	w.reading.Store(true)
-	stop := context.AfterFunc(ctx, msgs.Stop)
-	defer stop()
-	defer func() {
-		msgs.Stop()
-		if info := cons.CachedInfo(); info != nil {
-			dctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-			defer cancel()
-			_ = w.d.js.DeleteConsumer(dctx, bus.StreamName, info.Name)
-		}
-	}()
+	defer w.d.release(ctx, cons, msgs)()
 	for {
 		m, err := msgs.Next(jetstream.NextMaxWait(joinEvery))
 		switch {

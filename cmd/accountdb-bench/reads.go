@@ -147,7 +147,7 @@ func (b *bench) readsPhase(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	cpu := &cpuMeter{srv: srv, pgPIDs: func() []int { return serverBackends(ctx, db) }}
+	cpu := &cpuMeter{srv: srv, pgPIDs: func() []int { return serverBackendsOf(ctx, db, readsApplicationName) }}
 	routes := []struct {
 		name string
 		mk   newRequest
@@ -280,23 +280,6 @@ func containsID(ids []uuid.UUID, id uuid.UUID) bool {
 		}
 	}
 	return false
-}
-
-// serverBackends are the pids of the server's connections.
-func serverBackends(ctx context.Context, db *benchDB) []int {
-	rows, err := db.admin.Query(ctx, `SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND application_name = 'accountdb-bench-reads'`)
-	if err != nil {
-		return nil
-	}
-	defer rows.Close()
-	var out []int
-	for rows.Next() {
-		var pid int
-		if rows.Scan(&pid) == nil {
-			out = append(out, pid)
-		}
-	}
-	return out
 }
 
 func (r readsResult) print(out io.Writer) {

@@ -38,6 +38,9 @@ const (
 	readsServerDB     = "ACCOUNTDB_BENCH_READS_DB"     // the service role's URL
 	readsServerKey    = "ACCOUNTDB_BENCH_READS_KEY"    // the signing key, PEM
 	readsServerCursor = "ACCOUNTDB_BENCH_READS_CURSOR" // the cursor key, hex
+	// readsApplicationName names the server's connections, whose backends
+	// the CPU meter reads.
+	readsApplicationName = "accountdb-bench-reads"
 )
 
 // readsServerMain is the child's main: it prints "ready <api> <pprof>" on
@@ -70,7 +73,7 @@ func serveReads() error {
 	if err != nil {
 		return err
 	}
-	pool, err := tenantdb.Open(ctx, os.Getenv(readsServerDB), tenantdb.PoolOptions{MaxConns: app.PoolSize, ApplicationName: "accountdb-bench-reads"})
+	pool, err := tenantdb.Open(ctx, os.Getenv(readsServerDB), tenantdb.PoolOptions{MaxConns: app.PoolSize, ApplicationName: readsApplicationName})
 	if err != nil {
 		return err
 	}

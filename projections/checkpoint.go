@@ -40,8 +40,9 @@ SELECT c.transaction_id, c.global_position FROM l, checkpoints c WHERE c.name = 
 
 const saveCheckpointSQL = `UPDATE checkpoints SET transaction_id = $2, global_position = $3, updated_at = now() WHERE name = $1`
 
-// saveAndNotifyCheckpointSQL is saveCheckpointSQL and the notification
-// (notifyCheckpointSQL) in one statement; $4 is the projector's name.
+// saveAndNotifyCheckpointSQL is saveCheckpointSQL and the notification on
+// checkpointChannel in one statement ($4 is the projector's name):
+// PostgreSQL delivers it at commit, when the new checkpoint is visible.
 const saveAndNotifyCheckpointSQL = `WITH u AS (` + saveCheckpointSQL + ` RETURNING 1)
 SELECT pg_notify('` + checkpointChannel + `', $4) FROM u`
 

@@ -17,11 +17,6 @@ import (
 // across replicas), instead of polling the checkpoint.
 const checkpointChannel = "accountdb_checkpoints"
 
-// notifyCheckpointSQL is sent inside the batch's transaction
-// (saveAndNotifyCheckpoint): PostgreSQL delivers it at commit, when the new
-// checkpoint is visible.
-const notifyCheckpointSQL = `SELECT pg_notify('` + checkpointChannel + `', $1)`
-
 // Notifier listens for checkpoint notifications on one connection of its
 // own and wakes the requests waiting on a projector. One per process.
 type Notifier struct {

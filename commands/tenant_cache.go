@@ -24,6 +24,18 @@ import (
 type tenantCache struct {
 	mu      sync.Mutex
 	tenants map[uuid.UUID]domain.Tenant
+	// reading are the reads in flight: creates that miss the cache while
+	// one runs wait for it, so a burst of creates on a cold process reads
+	// its tenant once, not once each.
+	reading map[uuid.UUID]*tenantRead
+}
+
+// tenantRead is one read of a tenant for creates; t and err are set
+// before done is closed.
+type tenantRead struct {
+	done chan struct{}
+	t    *domain.Tenant
+	err  error
 }
 
 // tenantCacheMax bounds the cache; past it, the cache starts over (a
@@ -38,22 +50,6 @@ const staleTenantRetries = 3
 // no longer the latest (create_commit.go); CreateVM decides it again.
 var errStaleTenant = errors.New("commands: the tenant changed while the create was decided")
 
-func (c *tenantCache) get(id uuid.UUID) (domain.Tenant, bool) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t, ok := c.tenants[id]
-	return t, ok
-}
-
-func (c *tenantCache) put(t domain.Tenant) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if c.tenants == nil || len(c.tenants) >= tenantCacheMax {
-		c.tenants = map[uuid.UUID]domain.Tenant{}
-	}
-	c.tenants[t.ID] = t
-}
-
 func (c *tenantCache) forget(id uuid.UUID) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -61,31 +57,67 @@ func (c *tenantCache) forget(id uuid.UUID) {
 }
 
 // openTenantForCreate is openTenant, from the cache when it holds the
-// tenant (never when fresh), else read meanwhile: it returns what waits
-// for the answer, so the caller can look other things up in the meantime.
-// Only a tenant that accepts commands is kept: a refusal is always read
-// afresh, so a tenant resumed elsewhere is never refused from here.
+// tenant, else from a read of it started now or already running (a fresh
+// read, after the cached tenant turned out stale, joins none). It returns
+// what waits for the answer, so the caller can look other things up in the
+// meantime. Only a tenant that accepts commands is kept: a refusal is
+// always read afresh, so a tenant resumed elsewhere is never refused from
+// here.
 func (h *Handler) openTenantForCreate(ctx context.Context, id uuid.UUID, fresh bool) func() (*domain.Tenant, error) {
+	c := &h.tenants
+	c.mu.Lock()
 	if !fresh {
-		if t, ok := h.tenants.get(id); ok {
+		if t, ok := c.tenants[id]; ok {
+			c.mu.Unlock()
 			return func() (*domain.Tenant, error) { return &t, nil }
 		}
-	}
-	type opened struct {
-		t   *domain.Tenant
-		err error
-	}
-	c := make(chan opened, 1)
-	go func() {
-		t, err := h.openTenant(ctx, id)
-		if err == nil && t.Exists() {
-			h.tenants.put(*t)
+		if r := c.reading[id]; r != nil {
+			c.mu.Unlock()
+			return r.wait(ctx)
 		}
-		c <- opened{t, err}
+	}
+	r := &tenantRead{done: make(chan struct{})}
+	if !fresh {
+		if c.reading == nil {
+			c.reading = map[uuid.UUID]*tenantRead{}
+		}
+		c.reading[id] = r
+	}
+	c.mu.Unlock()
+	go func() {
+		// Others may wait for this read: the first caller's end must not
+		// cut it short (the statement timeout bounds it).
+		r.t, r.err = h.openTenant(context.WithoutCancel(ctx), id)
+		c.mu.Lock()
+		if r.err == nil && r.t.Exists() {
+			if c.tenants == nil || len(c.tenants) >= tenantCacheMax {
+				c.tenants = map[uuid.UUID]domain.Tenant{}
+			}
+			c.tenants[id] = *r.t
+		}
+		if c.reading[id] == r {
+			delete(c.reading, id)
+		}
+		c.mu.Unlock()
+		close(r.done)
 	}()
+	return r.wait(ctx)
+}
+
+// wait returns what waits for r's answer (a copy of the tenant for each
+// caller) or for ctx's end.
+func (r *tenantRead) wait(ctx context.Context) func() (*domain.Tenant, error) {
 	return sync.OnceValues(func() (*domain.Tenant, error) {
-		o := <-c
-		return o.t, o.err
+		select {
+		case <-r.done:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		if r.err != nil {
+			return nil, r.err
+		}
+		t := *r.t
+		return &t, nil
 	})
 }
 

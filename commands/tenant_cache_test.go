@@ -3,13 +3,17 @@ package commands_test
 import (
 	"context"
 	"errors"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/accountdb/accountdb/auth"
 	"github.com/accountdb/accountdb/commands"
 	"github.com/accountdb/accountdb/commands/pgstore"
 	"github.com/accountdb/accountdb/domain"
+	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/google/uuid"
 )
 
@@ -65,5 +69,40 @@ func TestCreatesSeeTenantChangesMadeElsewhere(t *testing.T) {
 	}
 	if u := e.usage(tenant); u.VMs != 2 {
 		t.Fatalf("tenant_usage counts %d VMs, want 2", u.VMs)
+	}
+}
+
+// tenantLoads counts the loads of tenant streams through the store.
+type tenantLoads struct {
+	*eventstore.Store
+	n atomic.Int64
+}
+
+func (s *tenantLoads) FoldFromSnapshot(ctx context.Context, sc tenantdb.Scope, stream eventlog.StreamID, codeVersion int, until time.Time,
+	restore func(eventstore.Snapshot) error, fn func(eventlog.Event) error) (int64, error, error) {
+	if stream.Type == domain.StreamTenant {
+		s.n.Add(1)
+	}
+	return s.Store.FoldFromSnapshot(ctx, sc, stream, codeVersion, until, restore, fn)
+}
+
+// A burst of creates on a process that has not read the tenant yet reads
+// it once: the creates that miss the cache while the read runs wait for it.
+func TestABurstOfCreatesReadsItsTenantOnce(t *testing.T) {
+	e := newCreateEnv(t, false)
+	tenant := e.tenant("acme", domain.Quota{MaxVMs: 100, MaxCores: 1000, MaxMemoryMB: 1 << 20, MaxDiskGB: 10_000})
+	store := &tenantLoads{Store: eventstore.New(e.f.db.App, nil)}
+	e.h = commands.New(store, pgstore.New(store.Store), auth.DefaultPasswordHasher(), commands.SessionConfig{})
+	_, errs := e.createAll(repeat(tenant, 20), "")
+	for _, err := range errs {
+		if err != nil {
+			t.Fatalf("create: %v", err)
+		}
+	}
+	if got := e.requests(tenant); got != 20 {
+		t.Fatalf("%d create requests recorded, want 20", got)
+	}
+	if n := store.n.Load(); n != 1 {
+		t.Fatalf("the tenant's stream was read %d times for 20 creates at once, want 1", n)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"golang.org/x/sync/singleflight"
 	"log/slog"
 	"net/http"
 	"time"
@@ -94,12 +95,15 @@ type Handler struct {
 	creates   createGroups // creates queued per tenant or pool, committed in groups (create_group.go)
 	poolCache poolCache    // each pool as its committer last knew it (linked.go)
 	tenants   tenantCache  // tenants as last read for a create (tenant_cache.go)
-	log       *slog.Logger
-	now       func() time.Time
-	usage     *tokenUsage // API token uses not yet written
-	oidc      *oidcClients
-	sealer    Sealer       // see WithSealer
-	forgetter KeyForgetter // see WithKeyForgetter
+	// clusterReads shares one read of a cluster among the creates that
+	// need its default pool at once (vm_network.go).
+	clusterReads singleflight.Group
+	log          *slog.Logger
+	now          func() time.Time
+	usage        *tokenUsage // API token uses not yet written
+	oidc         *oidcClients
+	sealer       Sealer       // see WithSealer
+	forgetter    KeyForgetter // see WithKeyForgetter
 }
 
 // New returns a handler on the event log store and the side tables beside

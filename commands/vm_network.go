@@ -41,11 +41,21 @@ func noSuchPool() error {
 // for none.
 func (h *Handler) vmPool(ctx context.Context, pool, cluster uuid.UUID) (uuid.UUID, error) {
 	if pool == uuid.Nil {
-		c, err := h.LoadCluster(ctx, cluster)
+		// Creates that need the cluster's default pool at once share one
+		// read of its stream (a burst of 50 read it 50 times). Sharing a
+		// read already running is what reading it alone before the commit
+		// always was: the cluster as it was a moment ago.
+		v, err, _ := h.clusterReads.Do(cluster.String(), func() (any, error) {
+			c, err := h.LoadCluster(context.WithoutCancel(ctx), cluster)
+			if err != nil {
+				return uuid.Nil, err
+			}
+			return c.DefaultPool, nil
+		})
 		if err != nil {
 			return uuid.Nil, err
 		}
-		return c.DefaultPool, nil
+		return v.(uuid.UUID), nil
 	}
 	p, err := h.LoadIPPool(ctx, pool)
 	if err != nil {

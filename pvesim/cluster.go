@@ -22,7 +22,7 @@ func (s *Simulator) findNode(name string) *node {
 // nodeMemUsed and nodeDiskUsed are n's usage for a capacity check (start,
 // clone, create, restore, resize) or a storage's status: the running sums
 // (nodeguests.go), which are exact once the guest being checked is
-// retallied (see capacityOf).
+// retallied (checkStorage and powerOn do).
 func (s *Simulator) nodeMemUsed(n *node) uint64 { return s.reportedUsage(n).mem }
 
 func (s *Simulator) nodeDiskUsed(n *node) uint64 { return s.reportedUsage(n).disk }

@@ -103,10 +103,8 @@ type UsageWriter interface {
 	// q; false then, and nothing changed. Concurrent adds of one tenant
 	// are serialised.
 	Add(ctx context.Context, tenant uuid.UUID, d Usage, q domain.Quota) (bool, error)
-	// Current is tenant's usage (zero when nothing was ever counted).
-	Current(ctx context.Context, tenant uuid.UUID) (Usage, error)
-	// CurrentAt is Current and the version of the tenant's own stream
-	// (0: none), read together.
+	// CurrentAt is tenant's usage (zero when nothing was ever counted) and
+	// the version of the tenant's own stream (0: none), read together.
 	CurrentAt(ctx context.Context, tenant uuid.UUID) (Usage, int64, error)
 }
 

@@ -221,7 +221,7 @@ func applyUsage(ctx context.Context, w UsageWriter, tenant uuid.UUID, d Usage, q
 	if err != nil || applied {
 		return err
 	}
-	u, err := w.Current(ctx, tenant)
+	u, _, err := w.CurrentAt(ctx, tenant)
 	if err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package pgstore
 
 import (
 	"context"
-	"errors"
 
 	"github.com/accountdb/accountdb/commands"
 	"github.com/accountdb/accountdb/domain"
@@ -46,8 +45,9 @@ func (w usageWriter) Add(ctx context.Context, tenant uuid.UUID, d commands.Usage
 	return tag.RowsAffected() == 1, nil
 }
 
-// CurrentAt is Current and the version of the tenant's stream, in one
-// statement: a create group reads both under the tenant's lock.
+// CurrentAt is tenant's usage (zero when nothing was ever counted) and the
+// version of the tenant's stream, in one statement: a create group reads
+// both under the tenant's lock.
 func (w usageWriter) CurrentAt(ctx context.Context, tenant uuid.UUID) (commands.Usage, int64, error) {
 	var (
 		u       commands.Usage
@@ -67,22 +67,4 @@ func (w usageWriter) CurrentAt(ctx context.Context, tenant uuid.UUID) (commands.
 	}
 	err := br.QueryRow().Scan(&u.VMs, &u.Cores, &u.MemoryMB, &u.DiskGB, &u.IPv4, &version)
 	return u, version, err
-}
-
-// Current is tenant's usage; zero when nothing was ever counted.
-func (w usageWriter) Current(ctx context.Context, tenant uuid.UUID) (commands.Usage, error) {
-	var u commands.Usage
-	b := &pgx.Batch{}
-	b.Queue(scopeSQL, tenant.String())
-	b.Queue(`SELECT vms, cores, memory_mb, disk_gb, ipv4 FROM tenant_usage WHERE tenant_id = $1`, tenant)
-	br := w.tx.SendBatch(ctx, b)
-	defer br.Close()
-	if _, err := br.Exec(); err != nil {
-		return u, err
-	}
-	err := br.QueryRow().Scan(&u.VMs, &u.Cores, &u.MemoryMB, &u.DiskGB, &u.IPv4)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return commands.Usage{}, nil
-	}
-	return u, err
 }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 
 	"github.com/accountdb/accountdb/migrations"
+	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
@@ -25,8 +26,10 @@ func OpenOwnerPool(ctx context.Context, adminURL string) (*pgxpool.Pool, error) 
 	rp["idle_in_transaction_session_timeout"] = "60s"
 	rp["application_name"] = "accountdb-rebuild"
 	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
-		_, err := conn.Exec(ctx, "SET ROLE "+pgx.Identifier{migrations.OwnerRole}.Sanitize())
-		return err
+		if _, err := conn.Exec(ctx, "SET ROLE "+pgx.Identifier{migrations.OwnerRole}.Sanitize()); err != nil {
+			return err
+		}
+		return tenantdb.RegisterUUIDAfterConnect(ctx, conn)
 	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {

@@ -31,6 +31,7 @@ func Open(ctx context.Context, databaseURL string, opts PoolOptions) (*pgxpool.P
 	if opts.ApplicationName != "" {
 		rp["application_name"] = opts.ApplicationName
 	}
+	cfg.AfterConnect = RegisterUUIDAfterConnect
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect: %w", err)

@@ -175,9 +175,17 @@ func (b *bench) appendPhase(ctx context.Context) error {
 	for _, w := range b.cfg.Writers {
 		var lv appendLevel
 		for r := range b.cfg.Rounds {
+			stopProfile := func() {}
+			if r == 0 && b.cfg.AppendCPUProfile != "" {
+				var err error
+				if stopProfile, err = startCPUProfile(fmt.Sprintf("%s.w%d", b.cfg.AppendCPUProfile, w)); err != nil {
+					return err
+				}
+			}
 			stopWaits := sampleWaits(ctx, b.db.adminURL, appApplicationName)
 			ours, err := b.appendLoad(ctx, fmt.Sprintf("append, %d writers, round %d/%d", w, r+1, b.cfg.Rounds), w, slice, nil, nil)
 			lv.Waits = lv.Waits.merge(stopWaits())
+			stopProfile()
 			if err != nil {
 				return err
 			}

@@ -77,6 +77,7 @@ type config struct {
 	VMCommandDuration  time.Duration
 	VMAgentConcurrency int
 	VMCPUProfile       string // figure 5's concurrent creates, profiled
+	AppendCPUProfile   string // figure 2's first round of ours at each level, profiled
 	IPAM               ipamConfig
 	AgentScale         agentScaleConfig // figure 5b (agentscale.go)
 	// Figure 9 (replicas.go).
@@ -114,6 +115,7 @@ func parseFlags(args []string) (config, error) {
 	fs.Float64Var(&c.RelayRate, "relay-rate", 0, "appends/s during the relay benchmark; 0 means the rate measured with -relay-writers writers")
 	fs.IntVar(&c.RelayBacklog, "relay-backlog", 20_000, "events in the log before the relay starts; publishing them measures its catch-up rate")
 	fs.IntVar(&c.AppendGroups, "append-group-commit", -1, "group commit transactions in flight for Store.Append (0 = off, one transaction per append; negative = the store's default)")
+	fs.StringVar(&c.AppendCPUProfile, "append-cpuprofile", "", "write the CPU profile of the first round of our appends at each level to this file, suffixed .w<writers>")
 	fs.BoolVar(&c.SkipPgbench, "skip-pgbench", false, "skip the pgbench comparison")
 	fs.BoolVar(&c.SkipRelay, "skip-relay", false, "skip the relay benchmark")
 	auditFlags(fs, &c.Audit)

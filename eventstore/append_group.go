@@ -44,14 +44,17 @@ import (
 // A lone Append (no other in flight) runs at once on its own, as before: a
 // single writer pays nothing for the grouping.
 
-// groupFlushers is how many group transactions run at once by default: four
-// keep both of a small machine's cores and the WAL flush busy. Measured on 2
-// cores (docs/BENCHMARKS.md, "Issue 16: appends, second pass"): one flusher
-// costs the least CPU per append but serialises the flushes (8 writers at
-// half the rate); two cost 10–30 % less CPU per append than four at 8
-// writers at the same rate, but were slower at 32 writers in both pairs, and
-// the 32-writer bars are met with four.
-const groupFlushers = 4
+// groupFlushers is how many group transactions run at once by default.
+// Measured on 2 cores (docs/BENCHMARKS.md, "Issue 16: appends, second pass"
+// and "flushers again"): one flusher costs the least CPU per append but
+// serialises the flushes (8 writers at half the rate). Two against four,
+// alternating: on the machine of the second pass (slower fsync, ~3× the CPU
+// per VM of today's), four were faster at 32 writers in both pairs; on
+// today's, two are faster at 32 writers in 6 pairs of 6 (8,200–8,500 against
+// 5,800–7,000 appends/s, p99 8 against 11–14 ms, 20 % less CPU per append:
+// larger groups) and equal at 8 writers. Two is the default now; the
+// -append-group-commit flag of the bench measures others.
+const groupFlushers = 2
 
 // maxGroupEvents bounds the events of one group transaction; an append
 // larger than that always runs alone.

@@ -219,3 +219,40 @@ func TestConcurrentRepeatsOfOneCreateGetOneVM(t *testing.T) {
 		t.Fatalf("usage %+v", u)
 	}
 }
+
+// A create group takes its tenants' lock: while another
+// transaction holds the lock that every change of the tenant takes (as a
+// second replica's would), the create waits, and it commits once the lock
+// is released. 84 is pgstore's tenantLockNamespace.
+func TestCreateGroupWaitsForTheTenantLock(t *testing.T) {
+	ctx := context.Background()
+	e := newCreateEnv(t, false)
+	ten := e.tenant("locked", domain.Quota{MaxVMs: 5, MaxCores: 100, MaxMemoryMB: 1 << 20, MaxDiskGB: 1000})
+	holder, err := e.f.db.AdminConn(t).Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer holder.Rollback(ctx)
+	if _, err := holder.Exec(ctx, `SELECT pg_advisory_xact_lock(84, hashtext($1))`, ten.String()); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() {
+		_, errs := e.createAll([]uuid.UUID{ten}, "")
+		done <- errs[0]
+	}()
+	select {
+	case err := <-done:
+		t.Fatalf("the create committed (%v) while another transaction held its tenant's lock", err)
+	case <-time.After(300 * time.Millisecond):
+	}
+	if err := holder.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("after the lock was released: %v", err)
+	}
+	if n := e.requests(ten); n != 1 {
+		t.Fatalf("%d creates recorded, want 1", n)
+	}
+}

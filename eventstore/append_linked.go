@@ -24,29 +24,42 @@ import (
 // before tx's first write (ErrAppendNotFirstWrite otherwise); a lock tx
 // holds already is taken again at no cost.
 func (s *Store) LockStreamsTx(ctx context.Context, tx pgx.Tx, streams ...eventlog.StreamID) error {
+	b := &pgx.Batch{}
+	n := queueStreamLocks(b, streams)
+	br := tx.SendBatch(ctx, b)
+	err := readStreamLocks(br, n)
+	if cerr := br.Close(); err == nil && cerr != nil {
+		err = fmt.Errorf("lock streams: %w", cerr)
+	}
+	return err
+}
+
+// queueStreamLocks queues the check that the transaction has not written
+// yet, then the lock of each of streams, in stream id order (one order, so
+// that two such transactions cannot deadlock); it returns how many locks.
+func queueStreamLocks(b *pgx.Batch, streams []eventlog.StreamID) int {
 	keys := make([]string, 0, len(streams))
 	for _, st := range streams {
 		keys = append(keys, st.String())
 	}
 	slices.Sort(keys)
 	keys = slices.Compact(keys)
-	// One round trip: the check, then each lock in order.
-	b := &pgx.Batch{}
 	b.Queue(`SELECT pg_current_xact_id_if_assigned() IS NULL`)
 	for _, k := range keys {
 		b.Queue(`SELECT pg_advisory_xact_lock(`+streamLockNamespace+`, hashtext($1))`, k)
 	}
-	br := tx.SendBatch(ctx, b)
+	return len(keys)
+}
+
+// readStreamLocks reads what queueStreamLocks queued.
+func readStreamLocks(br pgx.BatchResults, locks int) error {
 	var unassigned bool
 	err := br.QueryRow().Scan(&unassigned)
 	if err == nil && !unassigned {
 		err = ErrAppendNotFirstWrite
 	}
-	for i := 0; err == nil && i < len(keys); i++ {
+	for i := 0; err == nil && i < locks; i++ {
 		_, err = br.Exec()
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
 	}
 	if err != nil {
 		return fmt.Errorf("lock streams: %w", err)
@@ -62,15 +75,23 @@ func (s *Store) AppendTxLocked(ctx context.Context, tx pgx.Tx, a Append) (Append
 	return s.append(ctx, tx, a, false)
 }
 
-// AppendManyTxLocked is AppendTxLocked for several appends at once, sent in
-// one round trip (a group of commands, commands.Tables.AppendGroup): the
-// lock of each stream must be held (LockStreamsTx). The results are in the
-// appends' order. It stops at the first append that fails, or that turns
-// out to be a replay (its command was recorded already); the results then
-// end with that replay, and the caller must roll back either way.
-func (s *Store) AppendManyTxLocked(ctx context.Context, tx pgx.Tx, apps []Append) ([]AppendResult, error) {
+// AppendManyTx takes the lock of every stream of apps (LockStreamsTx),
+// then appends each as AppendTxLocked would, all in one round trip (a group
+// of commands, commands.Tables.AppendGroup: the locks and the appends took
+// one round trip each). It must come before tx's first write
+// (ErrAppendNotFirstWrite otherwise, and the caller rolls back what the
+// round trip wrote). The results are in the appends' order. It stops at the
+// first append that fails, or that turns out to be a replay (its command
+// was recorded already); the results then end with that replay, and the
+// caller must roll back either way.
+func (s *Store) AppendManyTx(ctx context.Context, tx pgx.Tx, apps []Append) ([]AppendResult, error) {
 	start := time.Now()
 	b := &pgx.Batch{}
+	streams := make([]eventlog.StreamID, len(apps))
+	for i, a := range apps {
+		streams[i] = a.Stream
+	}
+	locks := queueStreamLocks(b, streams)
 	for i := range apps {
 		p, err := apps[i].prepare()
 		if err != nil {
@@ -81,6 +102,10 @@ func (s *Store) AppendManyTxLocked(ctx context.Context, tx pgx.Tx, apps []Append
 	}
 	results := make([]AppendResult, 0, len(apps))
 	br := tx.SendBatch(ctx, b)
+	if err := readStreamLocks(br, locks); err != nil {
+		br.Close()
+		return nil, err
+	}
 	failedAt, rejected := -1, false
 	var failed error
 	for i, a := range apps {

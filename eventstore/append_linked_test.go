@@ -5,7 +5,6 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -71,7 +70,7 @@ var errRolledBack = errors.New("rolled back")
 // Appends sent at once: all land, in order, with their versions; a repeat
 // of a recorded command among them ends the results with its first answer,
 // marked Replayed, and a stale version is a conflict.
-func TestAppendManyTxLocked(t *testing.T) {
+func TestAppendManyTx(t *testing.T) {
 	ctx := context.Background()
 	s, db := newStore(t)
 	tenant := uuid.New()
@@ -79,14 +78,7 @@ func TestAppendManyTxLocked(t *testing.T) {
 	cmd := uuid.New()
 	many := func(apps ...eventstore.Append) (res []eventstore.AppendResult, err error) {
 		err = pgx.BeginFunc(ctx, db.App, func(tx pgx.Tx) error {
-			streams := []eventlog.StreamID{}
-			for _, x := range apps {
-				streams = append(streams, x.Stream)
-			}
-			if err := s.LockStreamsTx(ctx, tx, streams...); err != nil {
-				return err
-			}
-			if res, err = s.AppendManyTxLocked(ctx, tx, apps); err == nil && res[len(res)-1].Replayed {
+			if res, err = s.AppendManyTx(ctx, tx, apps); err == nil && res[len(res)-1].Replayed {
 				return errRolledBack // as the caller must
 			}
 			return err

@@ -5,7 +5,6 @@ import (
 	"errors"
 
 	"github.com/accountdb/accountdb/commands"
-	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
@@ -28,14 +27,7 @@ func (t *Tables) AppendGroup(ctx context.Context, tenants []uuid.UUID,
 		if err != nil || len(g.Appends) == 0 {
 			return err
 		}
-		streams := make([]eventlog.StreamID, 0, len(g.Appends))
-		for _, a := range g.Appends {
-			streams = append(streams, a.Stream)
-		}
-		if err := t.store.LockStreamsTx(ctx, tx, streams...); err != nil {
-			return err
-		}
-		if results, err = t.store.AppendManyTxLocked(ctx, tx, g.Appends); err != nil {
+		if results, err = t.store.AppendManyTx(ctx, tx, g.Appends); err != nil {
 			return err
 		}
 		if len(results) > 0 && results[len(results)-1].Replayed {

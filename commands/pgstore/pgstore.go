@@ -25,7 +25,7 @@ type txAppender interface {
 	AppendTx(ctx context.Context, tx pgx.Tx, a eventstore.Append) (eventstore.AppendResult, error)
 	LockStreamsTx(ctx context.Context, tx pgx.Tx, streams ...eventlog.StreamID) error
 	AppendTxLocked(ctx context.Context, tx pgx.Tx, a eventstore.Append) (eventstore.AppendResult, error)
-	AppendManyTxLocked(ctx context.Context, tx pgx.Tx, apps []eventstore.Append) ([]eventstore.AppendResult, error)
+	AppendManyTx(ctx context.Context, tx pgx.Tx, apps []eventstore.Append) ([]eventstore.AppendResult, error)
 }
 
 var _ txAppender = (*eventstore.Store)(nil)

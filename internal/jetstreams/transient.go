@@ -11,17 +11,24 @@ import (
 
 // Transient reports whether a JetStream API error is one a settling
 // cluster gives: a node not yet current with its peers answers 503 "JetStream
-// not enabled for account", and a request sent during an election may go
-// unanswered. A refusal that will not change (too few servers for the
-// replicas asked) is not transient.
+// not enabled for account", a request sent during an election may go
+// unanswered, and a stream assigned to a node that is still setting up the
+// account's storage comes back 500 "error creating store for stream" (10049;
+// the node's log says "could not create storage directory … no such file or
+// directory", seen in CI). A refusal that will not change (too few servers
+// for the replicas asked) is not transient.
 func Transient(err error) bool {
 	var api *jetstream.APIError
-	if errors.As(err, &api) && api.Code == 503 {
+	if errors.As(err, &api) && (api.Code == 503 || api.ErrorCode == errCodeStreamCreate) {
 		return true
 	}
 	return errors.Is(err, nats.ErrTimeout) || errors.Is(err, nats.ErrNoResponders) ||
 		errors.Is(err, jetstream.ErrJetStreamNotEnabledForAccount) || errors.Is(err, jetstream.ErrJetStreamNotEnabled)
 }
+
+// errCodeStreamCreate is nats-server's JSStreamCreateErrF ("error creating
+// store for stream"); nats.go names no constant for it.
+const errCodeStreamCreate jetstream.ErrorCode = 10049
 
 // Retry runs do until it succeeds, fails with an error that is not
 // Transient, or ctx ends (its last error then), pausing 250 ms between

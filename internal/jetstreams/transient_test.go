@@ -23,6 +23,7 @@ func TestTransientStreamErrors(t *testing.T) {
 		{wrap(jetstream.ErrJetStreamNotEnabledForAccount), true},
 		{wrap(nats.ErrTimeout), true},
 		{wrap(nats.ErrNoResponders), true},
+		{wrap(&jetstream.APIError{Code: 500, ErrorCode: 10049, Description: "error creating store for stream"}), true},
 		{wrap(&jetstream.APIError{Code: 500, ErrorCode: 10023, Description: "insufficient resources"}), false},
 		{wrap(errors.New("stream name already in use with a different configuration")), false},
 	} {

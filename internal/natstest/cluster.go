@@ -103,19 +103,57 @@ func (c *Cluster) Node(name string) *Server {
 }
 
 // WaitForMetaLeader waits until the running nodes agree on a JetStream
-// meta leader.
+// meta leader (one node leads and every running node's meta layer is
+// current) and each has set up AccountDB's account (accountReady). One
+// leader alone was not enough: a stream created meanwhile could be
+// assigned to a node that then failed to create its store (two relay tests
+// failed so in CI).
 func (c *Cluster) WaitForMetaLeader(tb testing.TB) {
 	tb.Helper()
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
+		leaders, current, running := 0, 0, 0
 		for _, s := range c.Nodes {
-			if s.srv != nil && s.srv.JetStreamIsLeader() {
-				return
+			if s.srv == nil {
+				continue
 			}
+			running++
+			if s.srv.JetStreamIsLeader() {
+				leaders++
+			}
+			if s.srv.JetStreamIsCurrent() {
+				current++
+			}
+		}
+		if leaders == 1 && current == running && c.accountReady() {
+			return
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	tb.Fatalf("natstest: the cluster elected no JetStream meta leader within 30s")
+	tb.Fatalf("natstest: the running nodes agreed on no JetStream meta leader within 30s")
+}
+
+// accountReady registers AccountDB's account on every running node and
+// says whether each has enabled JetStream for it. The memory resolver
+// registers an account on a node's first use of it: a stream assigned to a
+// node before that raced the node's set-up of the account's storage
+// ("could not create storage directory", "error creating store for
+// stream", seen in CI).
+func (c *Cluster) accountReady() bool {
+	pub, err := c.Keys.Account.PublicKey()
+	if err != nil {
+		return false
+	}
+	for _, s := range c.Nodes {
+		if s.srv == nil {
+			continue
+		}
+		acc, err := s.srv.LookupAccount(pub)
+		if err != nil || !acc.JetStreamEnabled() {
+			return false
+		}
+	}
+	return true
 }
 
 // Name is the node's server name.

@@ -48,20 +48,36 @@ func TestAppendTxLockedSpansStreams(t *testing.T) {
 	}
 }
 
+// LockStreamsTx, and AppendManyTx which takes the same locks, refuse to
+// come after the transaction's first write; what AppendManyTx's round trip
+// wrote is rolled back with the transaction.
 func TestLockStreamsTxMustComeFirst(t *testing.T) {
 	ctx := context.Background()
 	s, db := newStore(t)
-	err := pgx.BeginFunc(ctx, db.App, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `CREATE TEMP TABLE probe (x int)`); err != nil {
+	tenant := uuid.New()
+	st := stream(t)
+	for name, lock := range map[string]func(pgx.Tx) error{
+		"LockStreamsTx": func(tx pgx.Tx) error { return s.LockStreamsTx(ctx, tx, st) },
+		"AppendManyTx": func(tx pgx.Tx) error {
+			_, err := s.AppendManyTx(ctx, tx, []eventstore.Append{{Stream: st, TenantID: tenant, Expected: eventstore.NoStream(), Events: oneEvent("vm_created", nil)}})
 			return err
+		},
+	} {
+		err := pgx.BeginFunc(ctx, db.App, func(tx pgx.Tx) error {
+			if _, err := tx.Exec(ctx, `CREATE TEMP TABLE probe (x int)`); err != nil {
+				return err
+			}
+			if _, err := tx.Exec(ctx, `INSERT INTO probe VALUES (1)`); err != nil {
+				return err
+			}
+			return lock(tx)
+		})
+		if !errors.Is(err, eventstore.ErrAppendNotFirstWrite) {
+			t.Fatalf("%s after a write: %v, want ErrAppendNotFirstWrite", name, err)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO probe VALUES (1)`); err != nil {
-			return err
-		}
-		return s.LockStreamsTx(ctx, tx, stream(t))
-	})
-	if !errors.Is(err, eventstore.ErrAppendNotFirstWrite) {
-		t.Fatalf("locks after a write: %v, want ErrAppendNotFirstWrite", err)
+	}
+	if v, _ := s.StreamVersion(ctx, tenant, st); v != 0 {
+		t.Fatalf("AppendManyTx's append survived its refusal: version %d", v)
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 
 	"github.com/accountdb/accountdb/bus"
 	"github.com/accountdb/accountdb/eventstore"
-	"github.com/accountdb/accountdb/internal/jetstreams"
 	"github.com/accountdb/accountdb/internal/natsauth"
 	"github.com/accountdb/accountdb/internal/natstest"
 	"github.com/accountdb/accountdb/internal/pgtest"
@@ -103,7 +102,9 @@ func TestRelayKeepsPublishingAcrossAMoveToThreeReplicas(t *testing.T) {
 	db := pgtest.New(t)
 	env := &relayEnv{t: t, db: db, store: eventstore.New(db.App, nil), tenants: []uuid.UUID{uuid.New(), uuid.New()}}
 	js := clusterJS(t, c)
-	ensureStream(ctx, t, js, 1)
+	if _, err := bus.EnsureStreamReplicas(ctx, js, 1); err != nil {
+		t.Fatal(err)
+	}
 	// A durable consumer with no replica count of its own, as the
 	// projectors, the agent and ingest create theirs.
 	if _, err := js.CreateOrUpdateConsumer(ctx, bus.StreamName, jetstream.ConsumerConfig{Durable: "follower", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
@@ -116,7 +117,9 @@ func TestRelayKeepsPublishingAcrossAMoveToThreeReplicas(t *testing.T) {
 	// The setting changes while events keep coming.
 	more := make(chan int, 1)
 	go func() { more <- env.appendEvents(ctx, 300, 2) }()
-	ensureStream(ctx, t, js, 3)
+	if _, err := bus.EnsureStreamReplicas(ctx, js, 3); err != nil {
+		t.Fatal(err)
+	}
 	total += <-more
 	waitFor(t, 60*time.Second, "every event published on 3 replicas", func() bool { return streamMsgCount(t, js) == uint64(total) })
 	leader := waitForReplicas(t, js, 3)
@@ -134,20 +137,6 @@ func TestRelayKeepsPublishingAcrossAMoveToThreeReplicas(t *testing.T) {
 	total += env.appendEvents(ctx, 100, 2)
 	waitFor(t, 60*time.Second, "every event published without the old leader", func() bool { return streamMsgCount(t, js) == uint64(total) })
 	env.verifyStream(js)
-}
-
-// ensureStream declares the events stream at replicas as the core does
-// at start (internal/app's ensureStreams): retrying what a settling
-// cluster answers.
-func ensureStream(ctx context.Context, t *testing.T, js jetstream.JetStream, replicas int) {
-	t.Helper()
-	err := jetstreams.Retry(ctx, func() error {
-		_, err := bus.EnsureStreamReplicas(ctx, js, replicas)
-		return err
-	}, func(err error) { t.Logf("the cluster is settling: %v", err) })
-	if err != nil {
-		t.Fatal(err)
-	}
 }
 
 // waitForReplicas waits until the events stream has n current copies and

@@ -22,8 +22,9 @@ import (
 // observation, exactly as when everything ran in turn.
 
 // resultConcurrency bounds the results handled at once: each holds a
-// connection of the service's pool while it loads and appends (PoolSize is
-// 32, shared with the API and the projectors).
+// connection of the service's pool while it loads and appends (the pool,
+// app.DefaultPoolSize, is at least 12, shared with the API and the
+// projectors).
 const resultConcurrency = 8
 
 // lanes runs functions keyed by VM: one key's in submission order, up to max

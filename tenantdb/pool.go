@@ -4,15 +4,28 @@ import (
 	"context"
 	"fmt"
 	"net/url"
+	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // PoolOptions tunes a connection pool; zero values take the defaults.
 type PoolOptions struct {
-	MaxConns        int32
+	MaxConns int32
+	// MinConns are opened in the background at once and kept through idle
+	// periods (pgxpool closes an idle connection above it after 30 minutes),
+	// so a burst of requests finds backends that have already loaded their
+	// catalog caches and prepared their statements. A backend's first
+	// requests cost several times its later ones (docs/BENCHMARKS.md,
+	// "Issue 16, seventh session").
+	MinConns        int32
 	ApplicationName string
 }
+
+// lifetimeJitter spreads the recycling of a pool's connections (pgxpool
+// closes each after an hour): connections opened together by one burst
+// would otherwise all be replaced, cold, at the same moment.
+const lifetimeJitter = 15 * time.Minute
 
 // Open connects a pool with the settings every AccountDB connection needs: a
 // stuck transaction is killed after idle_in_transaction_session_timeout because
@@ -25,6 +38,8 @@ func Open(ctx context.Context, databaseURL string, opts PoolOptions) (*pgxpool.P
 	if opts.MaxConns > 0 {
 		cfg.MaxConns = opts.MaxConns
 	}
+	cfg.MinConns = min(opts.MinConns, cfg.MaxConns)
+	cfg.MaxConnLifetimeJitter = lifetimeJitter
 	rp := cfg.ConnConfig.RuntimeParams
 	rp["idle_in_transaction_session_timeout"] = "15s"
 	rp["statement_timeout"] = "60s"

@@ -63,7 +63,8 @@ func startCore(ctx context.Context, databaseURL string, configure ...func(*app.C
 	}
 	unlimited := api.RateLimit{N: 1_000_000_000, Window: time.Minute}
 	c.cfg = app.Config{AppDatabaseURL: c.db.appURL, NATSURL: natsURL, HTTPAddr: "127.0.0.1:0",
-		Identity: app.Identity{Keys: keys, CursorKey: randomBytes(32)}, Vault: c.vault,
+		KeepPoolOpen: true, // as serve and dev keep theirs
+		Identity:     app.Identity{Keys: keys, CursorKey: randomBytes(32)}, Vault: c.vault,
 		// Request rates are lifted: the bench is one automation client
 		// doing thousands of requests a minute, far past the per-user rate
 		// meant for people. The caps on streams and exports stay at their

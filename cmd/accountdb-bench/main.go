@@ -72,6 +72,7 @@ type config struct {
 	VMSequential       int
 	VMConcurrent       int
 	VMInFlight         int
+	VMNoWarmup         bool
 	VMPoll             time.Duration
 	VMCommandRate      float64
 	VMCommandDuration  time.Duration
@@ -131,6 +132,7 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.VMSequential, "vm-sequential", 50, "VMs created one at a time, each awaited until running")
 	fs.IntVar(&c.VMConcurrent, "vm-concurrent", 200, "VMs created with -vm-in-flight creates outstanding")
 	fs.IntVar(&c.VMInFlight, "vm-in-flight", 50, "creates outstanding at once in the concurrent create run")
+	fs.BoolVar(&c.VMNoWarmup, "vm-no-warmup", false, "measure the concurrent creates on the system as started, without the same run in another tenant before them")
 	fs.DurationVar(&c.VMPoll, "vm-poll", 5*time.Millisecond, "pause between the client's polls for a running VM")
 	fs.Float64Var(&c.VMCommandRate, "vm-command-rate", 200, "VM commands/s (reboots) during the projection-lag run; 0 skips it")
 	fs.DurationVar(&c.VMCommandDuration, "vm-command-duration", 10*time.Second, "how long the projection-lag run issues commands")

@@ -29,9 +29,9 @@ import (
 // Figure 12's server runs in a process of its own (this binary again, with
 // readsServerEnv set), so its RSS and CPU time are its own and not the load
 // generator's. It serves the API as `accountdb serve` wires it (app.Start):
-// the same command handler, the service role's pool of app.PoolSize, the
-// token verifier, the limits shared through PostgreSQL (api/pglimits) and
-// a JSON access log at info level; it leaves out NATS and the components
+// the same command handler, the service role's pool of
+// app.DefaultPoolSize() kept open, the token verifier, the limits shared
+// through PostgreSQL (api/pglimits) and a JSON access log at info level; it leaves out NATS and the components
 // that read it (relay, projectors, the event feed), which no read touches.
 const (
 	readsServerEnv    = "ACCOUNTDB_BENCH_READS_SERVER"
@@ -73,7 +73,7 @@ func serveReads() error {
 	if err != nil {
 		return err
 	}
-	pool, err := tenantdb.Open(ctx, os.Getenv(readsServerDB), tenantdb.PoolOptions{MaxConns: app.PoolSize, ApplicationName: readsApplicationName})
+	pool, err := tenantdb.Open(ctx, os.Getenv(readsServerDB), tenantdb.PoolOptions{MaxConns: app.DefaultPoolSize(), MinConns: app.DefaultPoolSize(), ApplicationName: readsApplicationName})
 	if err != nil {
 		return err
 	}

@@ -31,6 +31,9 @@ type config struct {
 	LogLevel       string
 	OpsAddr        string     // serve and dev only (bindServer)
 	Limits         api.Limits // serve and dev only (bindServer)
+	// PoolSize bounds the service's PostgreSQL connections (serve and dev
+	// only; zero: app.DefaultPoolSize).
+	PoolSize int
 	// PublicRate, UserRate and TenantRate are the API's request rates
 	// (serve and dev only; zero: the API's defaults).
 	PublicRate, UserRate, TenantRate api.RateLimit

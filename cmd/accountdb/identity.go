@@ -99,7 +99,9 @@ func appConfig(cfg *config, natsURL string, natsOpts []nats.Option) (app.Config,
 	}
 	return app.Config{AppDatabaseURL: appURL, NATSURL: natsURL, NATSOptions: natsOpts, HTTPAddr: cfg.HTTPAddr, Identity: ident, Vault: v,
 		OpsAddr: cfg.OpsAddr, Limits: cfg.Limits, PublicRate: cfg.PublicRate, UserRate: cfg.UserRate, TenantRate: cfg.TenantRate,
-		Assistant: asst, AssistantLimits: cfg.AssistantLimits}, nil
+		Assistant: asst, AssistantLimits: cfg.AssistantLimits,
+		// A server keeps its connections warm (app.DefaultPoolSize says why).
+		PoolSize: int32(cfg.PoolSize), KeepPoolOpen: true}, nil
 }
 
 // loadVault reads the secrets key shared with the agent from

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"math"
 	"net"
 	"os"
 	"strconv"
@@ -24,6 +25,8 @@ const defaultServeOpsAddr = "127.0.0.1:9090"
 func bindServer(fs *flag.FlagSet, c *config, opsDefault string) {
 	fs.StringVar(&c.OpsAddr, "ops-addr", env("ACCOUNTDB_OPS_ADDR", opsDefault),
 		"listen address of /healthz, /readyz (with detail) and /metrics; empty: on the API listener (env ACCOUNTDB_OPS_ADDR)")
+	c.intVar(fs, &c.PoolSize, "db-pool-size", "ACCOUNTDB_DB_POOL_SIZE", int(app.DefaultPoolSize()),
+		"PostgreSQL connections of the service, opened at start and kept; the default is 4 per CPU, 12 to 32")
 	bindLimits(fs, c)
 	bindAssistant(fs, c)
 }
@@ -126,6 +129,9 @@ func (c *config) validateLimits() error {
 			errs = append(errs, errors.New("timeouts must not be negative"))
 			break
 		}
+	}
+	if c.PoolSize < 0 || c.PoolSize > math.MaxInt32 {
+		errs = append(errs, fmt.Errorf("ACCOUNTDB_DB_POOL_SIZE %d: want a number of connections (0: the default)", c.PoolSize))
 	}
 	if c.OpsAddr != "" {
 		if _, _, err := net.SplitHostPort(c.OpsAddr); err != nil {

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/accountdb/accountdb/api"
+	"github.com/accountdb/accountdb/internal/app"
 )
 
 func TestServerLimitsConfig(t *testing.T) {
@@ -94,5 +95,45 @@ func TestServerRatesConfig(t *testing.T) {
 		if _, err := parse(t, "-rate-user", bad); err == nil {
 			t.Errorf("-rate-user %s accepted", bad)
 		}
+	}
+}
+
+// The service's pool: app.DefaultPoolSize unless the environment or a flag
+// says otherwise; serve and dev keep it open (appConfig); a negative size
+// is an error naming its variable.
+func TestServerPoolConfig(t *testing.T) {
+	parse := func(t *testing.T, args ...string) *config {
+		t.Helper()
+		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		c := bindConfig(fs)
+		bindServer(fs, c, defaultServeOpsAddr)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	if c := parse(t); c.PoolSize != int(app.DefaultPoolSize()) || c.validate() != nil {
+		t.Fatalf("default pool %d (want %d): %v", c.PoolSize, app.DefaultPoolSize(), c.validate())
+	}
+	t.Setenv("ACCOUNTDB_DB_POOL_SIZE", "20")
+	if c := parse(t); c.PoolSize != 20 {
+		t.Fatalf("ACCOUNTDB_DB_POOL_SIZE=20: pool %d", c.PoolSize)
+	}
+	if c := parse(t, "-db-pool-size", "6"); c.PoolSize != 6 {
+		t.Fatalf("-db-pool-size 6 over the environment's 20: pool %d", c.PoolSize)
+	}
+	t.Setenv("ACCOUNTDB_DB_POOL_SIZE", "-3")
+	if err := parse(t).validate(); err == nil || !strings.Contains(err.Error(), "ACCOUNTDB_DB_POOL_SIZE") {
+		t.Fatalf("a negative pool: %v", err)
+	}
+	t.Setenv("ACCOUNTDB_DB_POOL_SIZE", "")
+
+	acfg, err := appConfig(parse(t, "-db-pool-size", "14", "-data-dir", t.TempDir()), "nats://127.0.0.1:4222", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if acfg.PoolSize != 14 || !acfg.KeepPoolOpen {
+		t.Fatalf("the server's pool: %d connections, kept open %v", acfg.PoolSize, acfg.KeepPoolOpen)
 	}
 }

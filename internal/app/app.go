@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"runtime"
 	"time"
 
 	"github.com/accountdb/accountdb/api"
@@ -56,10 +57,23 @@ const (
 	DefaultMaxProjectorLag = 60 * time.Second
 )
 
-// PoolSize bounds the service's PostgreSQL connections. A command holds one
-// for its transaction; the store's conflict and idempotency look-ups take a
-// second briefly, so the pool must be larger than the concurrent commands.
-const PoolSize = 32
+// DefaultPoolSize bounds the service's PostgreSQL connections when
+// Config.PoolSize does not: four per CPU, at least 12 and at most 32.
+//
+// A command holds one connection for its transaction, and the store's
+// conflict and idempotency look-ups take a second briefly; ingest holds up
+// to eight while it handles the agent's results. Beyond that, more
+// connections than the machine can keep busy cost more than they bring: on
+// 2 cores, 50 creates in flight ran at 200–250 VMs/s with 12 connections and
+// 140 VMs/s with 32 (cold), PostgreSQL spending 3–4 ms of CPU per VM instead
+// of 7, because each new backend loads its catalog caches and plans its
+// statements before it is cheap, and more backends contend for the same two
+// cores (docs/BENCHMARKS.md, "Issue 16, seventh session"). The CPUs counted
+// are this process's: the usual deployment runs PostgreSQL on the same host;
+// ACCOUNTDB_DB_POOL_SIZE sets it otherwise.
+func DefaultPoolSize() int32 {
+	return int32(min(32, max(12, 4*runtime.GOMAXPROCS(0))))
+}
 
 // Config is what Start needs; cmd fills it from flags and the environment.
 type Config struct {
@@ -89,9 +103,13 @@ type Config struct {
 	VMDeadline time.Duration
 	// RateLimits; zero values take the API's defaults.
 	PublicRate, UserRate, TenantRate api.RateLimit
-	// PoolSize bounds the service's PostgreSQL connections (default
-	// PoolSize).
+	// PoolSize bounds the service's PostgreSQL connections
+	// (ACCOUNTDB_DB_POOL_SIZE; zero: DefaultPoolSize).
 	PoolSize int32
+	// KeepPoolOpen opens the whole pool at start and keeps it open through
+	// idle periods, so that a burst never waits for new backends to warm up
+	// (serve and dev do; tests leave it off to keep their connections few).
+	KeepPoolOpen bool
 	// Limits caps concurrent exports and streams and sets the HTTP
 	// server's timeouts; zero fields take api.DefaultLimits.
 	Limits api.Limits
@@ -171,7 +189,11 @@ func Start(ctx context.Context, cfg Config, log *slog.Logger) (_ *System, err er
 	}()
 	s.reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 
-	if s.Pool, err = tenantdb.Open(ctx, cfg.AppDatabaseURL, tenantdb.PoolOptions{MaxConns: cmp.Or(cfg.PoolSize, PoolSize), ApplicationName: "accountdb"}); err != nil {
+	poolOpts := tenantdb.PoolOptions{MaxConns: cmp.Or(cfg.PoolSize, DefaultPoolSize()), ApplicationName: "accountdb"}
+	if cfg.KeepPoolOpen {
+		poolOpts.MinConns = poolOpts.MaxConns
+	}
+	if s.Pool, err = tenantdb.Open(ctx, cfg.AppDatabaseURL, poolOpts); err != nil {
 		return nil, err
 	}
 	vctx, vcancel := context.WithTimeout(ctx, 30*time.Second)

@@ -50,7 +50,7 @@ type Options struct {
 	// OpsAddr puts the operations endpoints on a listener of their own
 	// (app.Config.OpsAddr; "127.0.0.1:0" for a free port).
 	OpsAddr string
-	// PoolSize: the service's PostgreSQL connections (0: app.PoolSize).
+	// PoolSize: the service's PostgreSQL connections (0: app.DefaultPoolSize()).
 	PoolSize int32
 	// LogTo, when set, receives the core's JSON logs (tests that prove
 	// something never reaches a log).

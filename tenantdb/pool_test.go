@@ -1,0 +1,54 @@
+package tenantdb_test
+
+import (
+	"context"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/accountdb/accountdb/internal/pgtest"
+	"github.com/accountdb/accountdb/tenantdb"
+)
+
+// A pool with MinConns opens them at once, without a request asking, and
+// spreads the recycling of its connections; MinConns never exceeds
+// MaxConns.
+func TestOpenKeepsMinConnsOpen(t *testing.T) {
+	ctx := context.Background()
+	url := os.Getenv("DATABASE_URL")
+	if url == "" {
+		url = pgtest.DefaultAdminURL
+	}
+	pool, err := tenantdb.Open(ctx, url, tenantdb.PoolOptions{MaxConns: 4, MinConns: 3, ApplicationName: "accountdb-pool-test"})
+	if err != nil {
+		t.Fatalf("PostgreSQL is required at %s: %v", tenantdb.Redact(url), err)
+	}
+	defer pool.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for pool.Stat().TotalConns() < 3 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if n := pool.Stat().TotalConns(); n != 3 || pool.Stat().AcquireCount() != 0 {
+		t.Fatalf("MinConns 3: %d connections opened, %d acquired", n, pool.Stat().AcquireCount())
+	}
+	if j := pool.Config().MaxConnLifetimeJitter; j <= 0 {
+		t.Fatalf("connections are all recycled at the same age (jitter %s)", j)
+	}
+
+	capped, err := tenantdb.Open(ctx, url, tenantdb.PoolOptions{MaxConns: 2, MinConns: 5})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer capped.Close()
+	if c := capped.Config(); c.MinConns != 2 || c.MaxConns != 2 {
+		t.Fatalf("MinConns 5 over MaxConns 2: min %d max %d", c.MinConns, c.MaxConns)
+	}
+	lazy, err := tenantdb.Open(ctx, url, tenantdb.PoolOptions{MaxConns: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lazy.Close()
+	if c := lazy.Config(); c.MinConns != 0 {
+		t.Fatalf("a pool without MinConns keeps %d open", c.MinConns)
+	}
+}

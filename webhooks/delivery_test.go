@@ -186,6 +186,14 @@ func TestCoreKilledMidDelivery(t *testing.T) {
 		return len(rcv.tries) == 1
 	})
 	p.Kill(t)
+	// The held request must be seen abandoned before it is let go: released
+	// first, it would be accepted though its sender is dead (a select with
+	// both cases ready picks either), and the redelivery never asserted.
+	stacktest.Eventually(t, 10*time.Second, "the killed process's delivery abandoned", func() bool {
+		rcv.mu.Lock()
+		defer rcv.mu.Unlock()
+		return rcv.abandoned == 1
+	})
 	rcv.mu.Lock()
 	rcv.hold = nil
 	rcv.mu.Unlock()

@@ -76,9 +76,11 @@ type receiver struct {
 	secrets []string
 	status  int // answer; 0 answers 204
 	hold    chan struct{}
-	got     []received
-	tries   map[string]int
-	bad     []string
+	// abandoned counts held requests whose sender went away first.
+	abandoned int
+	got       []received
+	tries     map[string]int
+	bad       []string
 }
 
 func newReceiver(t *testing.T) *receiver {
@@ -113,6 +115,9 @@ func (r *receiver) serve(w http.ResponseWriter, req *http.Request) {
 		select {
 		case <-hold:
 		case <-req.Context().Done():
+			r.mu.Lock()
+			r.abandoned++
+			r.mu.Unlock()
 			return
 		}
 	}

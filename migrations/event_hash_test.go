@@ -23,10 +23,7 @@ import (
 func freshDatabase(t *testing.T) string {
 	t.Helper()
 	ctx := context.Background()
-	base := os.Getenv("DATABASE_URL")
-	if base == "" {
-		base = pgtest.DefaultAdminURL
-	}
+	base := pgtest.AdminURL()
 	conn, err := pgx.Connect(ctx, base)
 	if err != nil {
 		t.Fatalf("PostgreSQL is required at %s: %v", tenantdb.Redact(base), err)

@@ -2,7 +2,6 @@ package tenantdb_test
 
 import (
 	"context"
-	"os"
 	"testing"
 	"time"
 
@@ -15,10 +14,7 @@ import (
 // MaxConns.
 func TestOpenKeepsMinConnsOpen(t *testing.T) {
 	ctx := context.Background()
-	url := os.Getenv("DATABASE_URL")
-	if url == "" {
-		url = pgtest.DefaultAdminURL
-	}
+	url := pgtest.AdminURL()
 	pool, err := tenantdb.Open(ctx, url, tenantdb.PoolOptions{MaxConns: 4, MinConns: 3, ApplicationName: "accountdb-pool-test"})
 	if err != nil {
 		t.Fatalf("PostgreSQL is required at %s: %v", tenantdb.Redact(url), err)

@@ -2,7 +2,6 @@ package tenantdb_test
 
 import (
 	"context"
-	"os"
 	"testing"
 
 	"github.com/accountdb/accountdb/internal/pgtest"
@@ -15,10 +14,7 @@ import (
 // pointers and text parameters must read back exactly as before.
 func TestUUIDsRoundTripThroughTheBinaryCodec(t *testing.T) {
 	ctx := context.Background()
-	url := os.Getenv("DATABASE_URL")
-	if url == "" {
-		url = pgtest.DefaultAdminURL
-	}
+	url := pgtest.AdminURL()
 	pool, err := tenantdb.Open(ctx, url, tenantdb.PoolOptions{MaxConns: 2})
 	if err != nil {
 		t.Fatalf("PostgreSQL is required at %s: %v", tenantdb.Redact(url), err)

@@ -11,14 +11,21 @@ import (
 	"github.com/accountdb/accountdb/internal/app"
 )
 
+// parseServeFlags binds serve's flags (operations address opsDefault) and
+// parses args, with the environment the test has set.
+func parseServeFlags(opsDefault string, args ...string) (*config, error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	c := bindConfig(fs)
+	bindServer(fs, c, opsDefault)
+	return c, fs.Parse(args)
+}
+
 func TestServerLimitsConfig(t *testing.T) {
 	parse := func(t *testing.T, opsDefault string, args ...string) *config {
 		t.Helper()
-		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		c := bindConfig(fs)
-		bindServer(fs, c, opsDefault)
-		if err := fs.Parse(args); err != nil {
+		c, err := parseServeFlags(opsDefault, args...)
+		if err != nil {
 			t.Fatal(err)
 		}
 		return c
@@ -57,11 +64,7 @@ func TestServerLimitsConfig(t *testing.T) {
 func TestServerRatesConfig(t *testing.T) {
 	parse := func(t *testing.T, args ...string) (*config, error) {
 		t.Helper()
-		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		c := bindConfig(fs)
-		bindServer(fs, c, defaultServeOpsAddr)
-		return c, fs.Parse(args)
+		return parseServeFlags(defaultServeOpsAddr, args...)
 	}
 	c, err := parse(t)
 	if err != nil || c.PublicRate != api.DefaultPublicRate || c.UserRate != api.DefaultUserRate || c.TenantRate != api.DefaultTenantRate {
@@ -104,11 +107,8 @@ func TestServerRatesConfig(t *testing.T) {
 func TestServerPoolConfig(t *testing.T) {
 	parse := func(t *testing.T, args ...string) *config {
 		t.Helper()
-		fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-		fs.SetOutput(io.Discard)
-		c := bindConfig(fs)
-		bindServer(fs, c, defaultServeOpsAddr)
-		if err := fs.Parse(args); err != nil {
+		c, err := parseServeFlags(defaultServeOpsAddr, args...)
+		if err != nil {
 			t.Fatal(err)
 		}
 		return c

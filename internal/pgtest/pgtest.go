@@ -30,15 +30,20 @@ type DB struct {
 	App      *pgxpool.Pool
 }
 
+// AdminURL is the superuser URL of the server tests use: DATABASE_URL, else
+// DefaultAdminURL.
+func AdminURL() string {
+	if base := os.Getenv("DATABASE_URL"); base != "" {
+		return base
+	}
+	return DefaultAdminURL
+}
+
 // New creates, migrates and registers cleanup for a fresh database on the
 // server at DATABASE_URL.
 func New(tb testing.TB) *DB {
 	tb.Helper()
-	base := os.Getenv("DATABASE_URL")
-	if base == "" {
-		base = DefaultAdminURL
-	}
-	return NewOn(tb, base)
+	return NewOn(tb, AdminURL())
 }
 
 // NewOn is New on the server whose superuser URL is base (a Server's URL).

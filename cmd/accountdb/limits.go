@@ -20,6 +20,12 @@ import (
 // listener unless ACCOUNTDB_OPS_ADDR says otherwise).
 const defaultServeOpsAddr = "127.0.0.1:9090"
 
+// minPoolSize is the smallest pool ACCOUNTDB_DB_POOL_SIZE accepts: a
+// command's transaction holds one connection while the store's look-ups
+// take a second, and the relay, ingest and projectors need theirs beside the
+// requests'.
+const minPoolSize = 4
+
 // bindServer registers the flags of the commands that serve the API:
 // -ops-addr (opsDefault unless ACCOUNTDB_OPS_ADDR is set) and the limits.
 func bindServer(fs *flag.FlagSet, c *config, opsDefault string) {
@@ -130,8 +136,8 @@ func (c *config) validateLimits() error {
 			break
 		}
 	}
-	if c.PoolSize < 0 || c.PoolSize > math.MaxInt32 {
-		errs = append(errs, fmt.Errorf("ACCOUNTDB_DB_POOL_SIZE %d: want a number of connections (0: the default)", c.PoolSize))
+	if c.PoolSize != 0 && (c.PoolSize < minPoolSize || c.PoolSize > math.MaxInt32) {
+		errs = append(errs, fmt.Errorf("ACCOUNTDB_DB_POOL_SIZE %d: want at least %d connections (0: the default)", c.PoolSize, minPoolSize))
 	}
 	if c.OpsAddr != "" {
 		if _, _, err := net.SplitHostPort(c.OpsAddr); err != nil {

@@ -102,8 +102,8 @@ func TestServerRatesConfig(t *testing.T) {
 }
 
 // The service's pool: app.DefaultPoolSize unless the environment or a flag
-// says otherwise; serve and dev keep it open (appConfig); a negative size
-// is an error naming its variable.
+// says otherwise; serve and dev keep it open (appConfig); a size below
+// minPoolSize is an error naming its variable.
 func TestServerPoolConfig(t *testing.T) {
 	parse := func(t *testing.T, args ...string) *config {
 		t.Helper()
@@ -123,9 +123,15 @@ func TestServerPoolConfig(t *testing.T) {
 	if c := parse(t, "-db-pool-size", "6"); c.PoolSize != 6 {
 		t.Fatalf("-db-pool-size 6 over the environment's 20: pool %d", c.PoolSize)
 	}
-	t.Setenv("ACCOUNTDB_DB_POOL_SIZE", "-3")
-	if err := parse(t).validate(); err == nil || !strings.Contains(err.Error(), "ACCOUNTDB_DB_POOL_SIZE") {
-		t.Fatalf("a negative pool: %v", err)
+	for _, bad := range []string{"-3", "1", "3"} {
+		t.Setenv("ACCOUNTDB_DB_POOL_SIZE", bad)
+		if err := parse(t).validate(); err == nil || !strings.Contains(err.Error(), "ACCOUNTDB_DB_POOL_SIZE") {
+			t.Fatalf("a pool of %s: %v", bad, err)
+		}
+	}
+	t.Setenv("ACCOUNTDB_DB_POOL_SIZE", "4")
+	if err := parse(t).validate(); err != nil {
+		t.Fatalf("a pool of 4: %v", err)
 	}
 	t.Setenv("ACCOUNTDB_DB_POOL_SIZE", "")
 

@@ -7,19 +7,27 @@ import (
 
 	"github.com/accountdb/accountdb/internal/pgtest"
 	"github.com/accountdb/accountdb/tenantdb"
+	"github.com/jackc/pgx/v5/pgxpool"
 )
+
+// openPool opens a pool on the test server's administrator URL, closed when
+// the test ends.
+func openPool(t *testing.T, opts tenantdb.PoolOptions) *pgxpool.Pool {
+	t.Helper()
+	url := pgtest.AdminURL()
+	pool, err := tenantdb.Open(context.Background(), url, opts)
+	if err != nil {
+		t.Fatalf("PostgreSQL is required at %s: %v", tenantdb.Redact(url), err)
+	}
+	t.Cleanup(pool.Close)
+	return pool
+}
 
 // A pool with MinConns opens them at once, without a request asking, and
 // spreads the recycling of its connections; MinConns never exceeds
 // MaxConns.
 func TestOpenKeepsMinConnsOpen(t *testing.T) {
-	ctx := context.Background()
-	url := pgtest.AdminURL()
-	pool, err := tenantdb.Open(ctx, url, tenantdb.PoolOptions{MaxConns: 4, MinConns: 3, ApplicationName: "accountdb-pool-test"})
-	if err != nil {
-		t.Fatalf("PostgreSQL is required at %s: %v", tenantdb.Redact(url), err)
-	}
-	defer pool.Close()
+	pool := openPool(t, tenantdb.PoolOptions{MaxConns: 4, MinConns: 3, ApplicationName: "accountdb-pool-test"})
 	deadline := time.Now().Add(10 * time.Second)
 	for pool.Stat().TotalConns() < 3 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
@@ -31,20 +39,10 @@ func TestOpenKeepsMinConnsOpen(t *testing.T) {
 		t.Fatalf("connections are all recycled at the same age (jitter %s)", j)
 	}
 
-	capped, err := tenantdb.Open(ctx, url, tenantdb.PoolOptions{MaxConns: 2, MinConns: 5})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer capped.Close()
-	if c := capped.Config(); c.MinConns != 2 || c.MaxConns != 2 {
+	if c := openPool(t, tenantdb.PoolOptions{MaxConns: 2, MinConns: 5}).Config(); c.MinConns != 2 || c.MaxConns != 2 {
 		t.Fatalf("MinConns 5 over MaxConns 2: min %d max %d", c.MinConns, c.MaxConns)
 	}
-	lazy, err := tenantdb.Open(ctx, url, tenantdb.PoolOptions{MaxConns: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer lazy.Close()
-	if c := lazy.Config(); c.MinConns != 0 {
+	if c := openPool(t, tenantdb.PoolOptions{MaxConns: 2}).Config(); c.MinConns != 0 {
 		t.Fatalf("a pool without MinConns keeps %d open", c.MinConns)
 	}
 }

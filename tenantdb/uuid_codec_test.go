@@ -4,7 +4,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/accountdb/accountdb/internal/pgtest"
 	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5/pgtype"
@@ -14,12 +13,7 @@ import (
 // pointers and text parameters must read back exactly as before.
 func TestUUIDsRoundTripThroughTheBinaryCodec(t *testing.T) {
 	ctx := context.Background()
-	url := pgtest.AdminURL()
-	pool, err := tenantdb.Open(ctx, url, tenantdb.PoolOptions{MaxConns: 2})
-	if err != nil {
-		t.Fatalf("PostgreSQL is required at %s: %v", tenantdb.Redact(url), err)
-	}
-	defer pool.Close()
+	pool := openPool(t, tenantdb.PoolOptions{MaxConns: 2})
 
 	a, b := uuid.New(), uuid.Must(uuid.NewV7())
 	var (
@@ -31,7 +25,7 @@ func TestUUIDsRoundTripThroughTheBinaryCodec(t *testing.T) {
 	)
 	null = uuid.New() // a reused target: NULL must reset it
 	var nilPtr *uuid.UUID
-	err = pool.QueryRow(ctx, `SELECT $1::uuid, $2::text::uuid, NULL::uuid, $3::uuid, $4::uuid[],
+	err := pool.QueryRow(ctx, `SELECT $1::uuid, $2::text::uuid, NULL::uuid, $3::uuid, $4::uuid[],
 		$1::uuid::text, $5::uuid IS NULL, $6::uuid = '00000000-0000-0000-0000-000000000000', $1::uuid`,
 		a, b.String(), &b, []uuid.UUID{a, b, uuid.Nil}, nilPtr, uuid.Nil,
 	).Scan(&one, &fromText, &null, &fromPtr, &many, &asText, &nilPtrIsNull, &nilIsNil, &pg)

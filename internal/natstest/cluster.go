@@ -133,23 +133,10 @@ func (c *Cluster) WaitForMetaLeader(tb testing.TB) {
 	tb.Fatalf("natstest: the running nodes agreed on no JetStream meta leader within 30s")
 }
 
-// accountReady registers AccountDB's account on every running node and
-// says whether each has enabled JetStream for it. The memory resolver
-// registers an account on a node's first use of it: a stream assigned to a
-// node before that raced the node's set-up of the account's storage
-// ("could not create storage directory", "error creating store for
-// stream", seen in CI).
+// accountReady is accountSetUp on every running node.
 func (c *Cluster) accountReady() bool {
-	pub, err := c.Keys.Account.PublicKey()
-	if err != nil {
-		return false
-	}
 	for _, s := range c.Nodes {
-		if s.srv == nil {
-			continue
-		}
-		acc, err := s.srv.LookupAccount(pub)
-		if err != nil || !acc.JetStreamEnabled() {
+		if s.srv != nil && !accountSetUp(s.srv, c.Keys) {
 			return false
 		}
 	}

@@ -62,7 +62,26 @@ func (s *Server) start() {
 	if !srv.ReadyForConnections(10 * time.Second) {
 		s.tb.Fatalf("natstest: server not ready")
 	}
+	for deadline := time.Now().Add(10 * time.Second); !accountSetUp(srv, s.Keys); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			s.tb.Fatalf("natstest: the server did not set up AccountDB's account within 10s")
+		}
+	}
 	s.srv = srv
+}
+
+// accountSetUp registers AccountDB's account on srv and says whether srv
+// has enabled JetStream for it. The memory resolver registers an account on
+// the server's first use of it: clients that raced that set-up were refused
+// ("Authorization Violation") or had a stream's store fail ("error creating
+// store for stream", 10049), in CI, on one server as on a cluster's nodes.
+func accountSetUp(srv *server.Server, keys *natsauth.Keys) bool {
+	pub, err := keys.Account.PublicKey()
+	if err != nil {
+		return false
+	}
+	acc, err := srv.LookupAccount(pub)
+	return err == nil && acc.JetStreamEnabled()
 }
 
 // URL is the client URL of the server.

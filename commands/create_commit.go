@@ -62,15 +62,11 @@ func (h *Handler) tryCreates(ctx context.Context, items []*queuedCreate) ([]crea
 		outs     []createOutcome
 		admitted []int // the items appended, by index: results[k] is items[admitted[k]]'s
 	)
-	results, err := h.tables.AppendGroup(ctx, tenants, func(ctx context.Context, tx TxTables) (Group, error) {
+	results, err := h.tables.AppendGroup(ctx, tenants, func(ctx context.Context, state map[uuid.UUID]TenantState) (Group, error) {
 		outs, admitted = make([]createOutcome, len(items)), nil
 		used, versions := map[uuid.UUID]Usage{}, map[uuid.UUID]int64{}
 		for _, t := range tenants {
-			u, version, err := tx.Usage().CurrentAt(ctx, t)
-			if err != nil {
-				return Group{}, err
-			}
-			used[t], versions[t] = u, version
+			used[t], versions[t] = state[t].Usage, state[t].Version
 		}
 		var (
 			vmApps, poolApps []eventstore.Append
@@ -107,16 +103,13 @@ func (h *Handler) tryCreates(ctx context.Context, items []*queuedCreate) ([]crea
 			admitted = append(admitted, i)
 			used[t], added[t], quotas[t] = used[t].plus(q.c.delta), added[t].plus(q.c.delta), q.c.quota
 		}
-		return Group{Appends: append(vmApps, poolApps...), Write: func(ctx context.Context, tx TxTables) error {
-			for _, t := range tenants {
-				if d, ok := added[t]; ok && d != (Usage{}) {
-					if err := applyUsage(ctx, tx.Usage(), t, d, quotas[t]); err != nil {
-						return err
-					}
-				}
+		g := Group{Appends: append(vmApps, poolApps...)}
+		for _, t := range tenants {
+			if d, ok := added[t]; ok && d != (Usage{}) {
+				g.Usage = append(g.Usage, UsageChange{Tenant: t, Delta: d, Quota: quotas[t]})
 			}
-			return nil
-		}}, nil
+		}
+		return g, nil
 	})
 	committed := err == nil && !slices.ContainsFunc(results, func(r eventstore.AppendResult) bool { return r.Replayed })
 	if pool != uuid.Nil && !committed {

@@ -99,9 +99,9 @@ type crashingTables struct {
 var errCrashed = errors.New("the core died in the middle of the transaction")
 
 func (c *crashingTables) AppendGroup(ctx context.Context, tenants []uuid.UUID,
-	decide func(context.Context, commands.TxTables) (commands.Group, error)) ([]eventstore.AppendResult, error) {
-	return c.Tables.AppendGroup(ctx, tenants, func(ctx context.Context, tt commands.TxTables) (commands.Group, error) {
-		g, err := decide(ctx, tt)
+	decide func(context.Context, map[uuid.UUID]commands.TenantState) (commands.Group, error)) ([]eventstore.AppendResult, error) {
+	return c.Tables.AppendGroup(ctx, tenants, func(ctx context.Context, state map[uuid.UUID]commands.TenantState) (commands.Group, error) {
+		g, err := decide(ctx, state)
 		allocates := slices.ContainsFunc(g.Appends, func(a eventstore.Append) bool { return a.Stream.Type == domain.StreamIPPool })
 		if err != nil || !c.crash.Load() || !allocates {
 			return g, err

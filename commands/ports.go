@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/accountdb/accountdb/domain"
 	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/tenantdb"
@@ -61,15 +62,18 @@ type Tables interface {
 		write func(context.Context, TxTables) error) (eventstore.AppendResult, error)
 	// AppendGroup commits the appends of many commands in one transaction
 	// (group commit, see create_group.go). It first takes the lock that
-	// lockTenant takes, of every tenant in tenants, then calls decide with
-	// the side tables of the transaction, where it reads what it decides on
-	// (each tenant's usage, now stable); the appends decide returns are
-	// then written, in order, each to its own stream and tenant, and then
-	// its Write. All commit or none does; the results are the appends'.
-	// When one of them turns out to be a replay (its command was recorded
-	// already), nothing is written and the results end with it, Replayed.
+	// lockTenant takes, of every tenant in tenants, and reads each one's
+	// usage and tenant version, now stable; decide decides on them. The
+	// appends decide returns are then written, in order, each to its own
+	// stream and tenant, with the group's usage changes after them (one
+	// that no longer fits its quota fails the group, ErrQuotaExceeded),
+	// then its Write, if any. All commit or none does; the results are the
+	// appends'. When one of them turns out to be a replay (its command was
+	// recorded already), nothing is written and the results end with it,
+	// Replayed. (pgstore: three round trips, the begin with the locks and
+	// reads, the writes, the commit; a create's POST waits for them.)
 	AppendGroup(ctx context.Context, tenants []uuid.UUID,
-		decide func(context.Context, TxTables) (Group, error)) ([]eventstore.AppendResult, error)
+		decide func(context.Context, map[uuid.UUID]TenantState) (Group, error)) ([]eventstore.AppendResult, error)
 	Sessions() SessionStore
 	Credentials() CredentialStore
 	Inventory() InventoryStore
@@ -80,10 +84,26 @@ type Tables interface {
 	Identities() IdentityStore
 }
 
-// Group is what AppendGroup commits: appends, then side writes.
+// TenantState is what a group of creates decides a tenant's quota on:
+// its usage and the version of its stream, read together under its lock.
+type TenantState struct {
+	Usage   Usage
+	Version int64
+}
+
+// Group is what AppendGroup commits: appends, the usage they add, then
+// side writes.
 type Group struct {
 	Appends []eventstore.Append
+	Usage   []UsageChange
 	Write   func(context.Context, TxTables) error
+}
+
+// UsageChange adds Delta to Tenant's usage, within Quota (UsageWriter.Add).
+type UsageChange struct {
+	Tenant uuid.UUID
+	Delta  Usage
+	Quota  domain.Quota
 }
 
 // TxTables are the side tables inside AppendWith's transaction.

@@ -75,6 +75,13 @@ func (s *Store) AppendTxLocked(ctx context.Context, tx pgx.Tx, a Append) (Append
 	return s.append(ctx, tx, a, false)
 }
 
+// BatchSender is what AppendManyTx sends its round trip on: a pgx.Tx, or a
+// pooled connection inside a transaction its caller began (a group of
+// creates begins its transaction in the round trip of its first reads).
+type BatchSender interface {
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
+
 // AppendManyTx takes the lock of every stream of apps (LockStreamsTx),
 // then appends each as AppendTxLocked would, all in one round trip (a group
 // of commands, commands.Tables.AppendGroup: the locks and the appends took
@@ -84,7 +91,22 @@ func (s *Store) AppendTxLocked(ctx context.Context, tx pgx.Tx, a Append) (Append
 // first append that fails, or that turns out to be a replay (its command
 // was recorded already); the results then end with that replay, and the
 // caller must roll back either way.
-func (s *Store) AppendManyTx(ctx context.Context, tx pgx.Tx, apps []Append) ([]AppendResult, error) {
+func (s *Store) AppendManyTx(ctx context.Context, tx BatchSender, apps []Append) ([]AppendResult, error) {
+	return s.AppendManyTxThen(ctx, tx, apps, Then{})
+}
+
+// Then is more of the transaction's writes, sent in the appends' round trip
+// after them (a group's usage updates): Queue queues them; Read reads their
+// results, and is called only when every append went through, before the
+// round trip's results are closed. An error from Read is AppendManyTxThen's.
+type Then struct {
+	Queue func(b *pgx.Batch)
+	Read  func(br pgx.BatchResults) error
+}
+
+// AppendManyTxThen is AppendManyTx with then's statements in the same
+// round trip, after the appends.
+func (s *Store) AppendManyTxThen(ctx context.Context, tx BatchSender, apps []Append, then Then) ([]AppendResult, error) {
 	start := time.Now()
 	b := &pgx.Batch{}
 	streams := make([]eventlog.StreamID, len(apps))
@@ -99,6 +121,9 @@ func (s *Store) AppendManyTx(ctx context.Context, tx pgx.Tx, apps []Append) ([]A
 		}
 		b.Queue(AppendScopeSQL, apps[i].TenantID.String(), apps[i].Stream.String())
 		queueAppend(b, apps[i], p)
+	}
+	if then.Queue != nil {
+		then.Queue(b)
 	}
 	results := make([]AppendResult, 0, len(apps))
 	br := tx.SendBatch(ctx, b)
@@ -123,6 +148,12 @@ func (s *Store) AppendManyTx(ctx context.Context, tx pgx.Tx, apps []Append) ([]A
 			break
 		}
 		results = append(results, res)
+	}
+	if failedAt < 0 && then.Read != nil {
+		if err := then.Read(br); err != nil {
+			br.Close()
+			return results, err
+		}
 	}
 	if cerr := br.Close(); failed == nil && !rejected && cerr != nil {
 		return results, fmt.Errorf("append %d streams: %w", len(apps), cerr)

@@ -13,6 +13,7 @@ import (
 	"github.com/accountdb/accountdb/vault"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -144,7 +145,7 @@ func (k *PGKeys) create(ctx context.Context, tenant uuid.UUID, ref KeyRef) (stri
 // erasure, inside tx (the transaction that appends user_erased, scoped to
 // tenant): the erasure and its event commit together or not at all. Call
 // Forget after the commit.
-func EraseSubjectTx(ctx context.Context, tx pgx.Tx, tenant, subject uuid.UUID) error {
+func EraseSubjectTx(ctx context.Context, tx Execer, tenant, subject uuid.UUID) error {
 	if _, err := tx.Exec(ctx, lockSubjectSQL, subjectLockNamespace, subject.String()); err != nil {
 		return fmt.Errorf("privacy: erase: %w", err)
 	}
@@ -155,6 +156,12 @@ func EraseSubjectTx(ctx context.Context, tx pgx.Tx, tenant, subject uuid.UUID) e
 		return fmt.Errorf("privacy: record erasure: %w", err)
 	}
 	return nil
+}
+
+// Execer runs a statement inside a transaction: a pgx.Tx, or a pooled
+// connection inside one its holder began.
+type Execer interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
 }
 
 // Forget drops subject's cached keys in this process (after its erasure).

@@ -15,6 +15,7 @@ import (
 	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 )
 
@@ -25,7 +26,7 @@ type txAppender interface {
 	AppendTx(ctx context.Context, tx pgx.Tx, a eventstore.Append) (eventstore.AppendResult, error)
 	LockStreamsTx(ctx context.Context, tx pgx.Tx, streams ...eventlog.StreamID) error
 	AppendTxLocked(ctx context.Context, tx pgx.Tx, a eventstore.Append) (eventstore.AppendResult, error)
-	AppendManyTx(ctx context.Context, tx pgx.Tx, apps []eventstore.Append) ([]eventstore.AppendResult, error)
+	AppendManyTxThen(ctx context.Context, tx eventstore.BatchSender, apps []eventstore.Append, then eventstore.Then) ([]eventstore.AppendResult, error)
 }
 
 var _ txAppender = (*eventstore.Store)(nil)
@@ -124,7 +125,15 @@ func (t *Tables) AppendLinked(ctx context.Context, a eventstore.Append, linked [
 
 // txTables are the side tables inside one transaction, scoped (by AppendTx)
 // to the append's tenant.
-type txTables struct{ tx pgx.Tx }
+type txTables struct{ tx dbTx }
+
+// dbTx is what the side tables' writers run on: a pgx.Tx, or a pooled
+// connection inside the transaction a group began itself (group.go).
+type dbTx interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
+}
 
 func (t txTables) Sessions() commands.SessionWriter       { return sessionWriter(t) }
 func (t txTables) Credentials() commands.CredentialWriter { return credentialWriter(t) }

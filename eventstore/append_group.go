@@ -7,9 +7,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	"github.com/jackc/pgx/v5/pgxpool"
 )
 
 // Group commit: concurrent Store.Append calls share transactions.
@@ -21,7 +19,8 @@ import (
 // its own transaction, commit record and flush wait. Here, at most
 // groupFlushers transactions are in flight at once; an Append that finds them
 // all busy queues, and the next free flusher commits everything queued in one
-// transaction: one commit and one flush for the lot, in two round trips.
+// transaction: one commit and one flush for the lot, in one round trip (two when a
+// stream of the group is locked elsewhere, append_group_run.go).
 //
 // Every guarantee of a lone append holds for each append of a group:
 //   - Stream locks. The group takes the stream lock of each of its appends
@@ -224,118 +223,4 @@ func (s *Store) commitGroup(ctx context.Context, batch []*queuedAppend) {
 		}()
 	}
 	wg.Wait()
-}
-
-// groupTimeout bounds a group's transaction and the lone appends after it:
-// its callers are not waiting on their own contexts meanwhile.
-const groupTimeout = 30 * time.Second
-
-// groupLockSQL tries each stream's append lock, in order, without waiting.
-const groupLockSQL = `SELECT pg_try_advisory_xact_lock(` + streamLockNamespace + `, hashtext(s))
-	FROM unnest($1::text[]) WITH ORDINALITY AS u(s, i) ORDER BY i`
-
-// groupScopeSQL scopes what follows in the group's transaction to one
-// append's tenant; its stream lock is already held.
-const groupScopeSQL = `SELECT set_config('app.tenant_id', $1, true)`
-
-// runGroup commits the appends of batch whose streams it could lock in one
-// transaction and answers their callers; it returns the appends left to run
-// alone. An error means the transaction did not commit (or may not have) and
-// no caller was answered.
-func (s *Store) runGroup(ctx context.Context, batch []*queuedAppend) (alone []*queuedAppend, err error) {
-	conn, err := s.pool.Acquire(ctx)
-	if err != nil {
-		return nil, err
-	}
-	defer conn.Release()
-	ok := false
-	defer func() {
-		if !ok {
-			abandon(conn)
-		}
-	}()
-
-	// Round trip 1: begin, and take every stream lock that is free.
-	streams := make([]string, len(batch))
-	for i, q := range batch {
-		streams[i] = q.a.Stream.String()
-	}
-	lb := &pgx.Batch{}
-	lb.Queue(`BEGIN`)
-	lb.Queue(groupLockSQL, streams)
-	br := conn.SendBatch(ctx, lb)
-	_, err = br.Exec()
-	var locked []bool
-	if err == nil {
-		var rows pgx.Rows
-		if rows, err = br.Query(); err == nil {
-			locked, err = pgx.CollectRows(rows, pgx.RowTo[bool])
-		}
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil && len(locked) != len(batch) {
-		err = fmt.Errorf("group lock: %d answers for %d streams", len(locked), len(batch))
-	}
-	if err != nil {
-		return nil, err
-	}
-	var group []*queuedAppend
-	for i, q := range batch {
-		if locked[i] {
-			group = append(group, q)
-		} else {
-			alone = append(alone, q)
-		}
-	}
-
-	// Round trip 2: each append under its tenant's scope, then commit.
-	b := &pgx.Batch{}
-	for _, q := range group {
-		b.Queue(groupScopeSQL, q.a.TenantID.String())
-		queueAppend(b, q.a, q.p)
-	}
-	b.Queue(`COMMIT`)
-	results := make([]AppendResult, len(group))
-	br = conn.SendBatch(ctx, b)
-	for i := 0; err == nil && i < len(group); i++ {
-		if _, err = br.Exec(); err == nil {
-			r := &results[i]
-			r.Stream = group[i].a.Stream
-			err = br.QueryRow().Scan(&r.FirstVersion, &r.LastVersion, &r.LastPosition)
-		}
-	}
-	if err == nil {
-		_, err = br.Exec()
-	}
-	if cerr := br.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return nil, err
-	}
-	ok = true
-	for i, q := range group {
-		res := results[i]
-		if res.LastPosition == 0 {
-			// The guard let nothing through: say why, as a lone append does.
-			res, err := s.appendRejected(ctx, q.a)
-			q.done <- appendOutcome{res, err}
-			continue
-		}
-		s.metrics.observeAppend(time.Since(q.start), q.events)
-		q.done <- appendOutcome{res, nil}
-	}
-	return alone, nil
-}
-
-// abandon leaves a connection whose group transaction failed clean: rolled
-// back, or closed (the pool then replaces it) if even that fails.
-func abandon(conn *pgxpool.Conn) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := conn.Exec(ctx, `ROLLBACK`); err != nil && !errors.Is(err, context.Canceled) {
-		_ = conn.Conn().Close(ctx)
-	}
 }

@@ -37,11 +37,12 @@ const groupScopeSQL = `SELECT set_config('app.tenant_id', $1, true)`
 // stream's lock, the appends, commit. Only when a stream is locked elsewhere
 // (a command's transaction holds it) does that fail, and the group then
 // takes the locks that are free in one round trip and appends in a second,
-// leaving the others to run alone. One round trip instead of two: 3–4 %
-// more appends per second at 8 and 32 writers, 8 % less CPU per append in
-// the writing process, in two pairs on 2 cores (docs/BENCHMARKS.md, issue
-// 16, eighth session); each round trip costs both processes system calls
-// and wake-ups, and the flushers' cycle is shorter.
+// leaving the others to run alone. One round trip instead of two, on 2
+// cores: 7 % more appends per second at 8 writers (faster in 6 pairs of 6),
+// 4 % at 32, 10 % less CPU per append in the writing process
+// (docs/BENCHMARKS.md, issue 16, eighth session): each round trip costs
+// both processes system calls and wake-ups, and a flusher's cycle is
+// shorter.
 func (s *Store) runGroup(ctx context.Context, batch []*queuedAppend) (alone []*queuedAppend, err error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {

@@ -3,6 +3,7 @@ package systemtest
 import (
 	"context"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -86,6 +87,46 @@ func logIDs(t *testing.T, conn *pgx.Conn) []string {
 		t.Fatal(err)
 	}
 	return ids
+}
+
+// streamHoldsLog checks that the events stream holds the log, each event
+// once and in log order, and returns how many events the log holds. The
+// log can still grow while they are compared (anything appended after the
+// half second of calm quiesce waits for: in CI the stream once held five
+// events more than the log read just before it), so the log is read before
+// the stream and again after it: the stream must hold all of the first,
+// and be the start of the second.
+func streamHoldsLog(t *testing.T, conn *pgx.Conn, js jetstream.JetStream) int {
+	t.Helper()
+	before := logIDs(t, conn)
+	var got []string
+	stacktest.Eventually(t, 60*time.Second, "the stream to hold the whole log", func() bool {
+		got = streamIDs(t, js)
+		return len(got) >= len(before)
+	})
+	after := logIDs(t, conn)
+	if len(got) <= len(after) && slices.Equal(got, after[:len(got)]) {
+		if n := len(after) - len(before); n > 0 {
+			t.Logf("%d events appended while the stream was compared with the log", n)
+		}
+		return len(after)
+	}
+	seen, inLog := map[string]int{}, map[string]bool{}
+	for _, id := range after {
+		inLog[id] = true
+	}
+	for i, id := range got {
+		if j, dup := seen[id]; dup {
+			t.Logf("event %s is on the stream twice: sequences %d and %d", id, j+1, i+1)
+		}
+		if !inLog[id] {
+			t.Logf("event %s (sequence %d) is on the stream, not in the log", id, i+1)
+		}
+		seen[id] = i
+	}
+	t.Errorf("the stream holds %d messages, the log %d events (%d before the stream was read), or in another order (lost or duplicated)",
+		len(got), len(after), len(before))
+	return len(after)
 }
 
 // tenantPositions is the tenant's event positions in log order: what its

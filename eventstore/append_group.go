@@ -19,8 +19,8 @@ import (
 // its own transaction, commit record and flush wait. Here, at most
 // groupFlushers transactions are in flight at once; an Append that finds them
 // all busy queues, and the next free flusher commits everything queued in one
-// transaction: one commit and one flush for the lot, in one round trip (two when a
-// stream of the group is locked elsewhere, append_group_run.go).
+// transaction: one commit and one flush for the lot, in one round trip (two
+// when a stream of the group is locked elsewhere, append_group_run.go).
 //
 // Every guarantee of a lone append holds for each append of a group:
 //   - Stream locks. The group takes the stream lock of each of its appends

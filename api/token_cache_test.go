@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/accountdb/accountdb/auth"
+	"github.com/accountdb/accountdb/internal/authtest"
 	"github.com/google/uuid"
 )
 
@@ -13,14 +14,7 @@ import (
 // the token has expired, the verifier's refusal, never the remembered
 // claims. It stays within its bound.
 func TestVerifiedTokensAnswerAsTheVerifier(t *testing.T) {
-	key, err := auth.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := auth.NewKeySet(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := authtest.KeySet(t)
 	clock := time.Now()
 	now := func() time.Time { return clock }
 	issuer := &auth.Issuer{Keys: keys, TTL: time.Minute, Now: now}

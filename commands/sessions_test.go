@@ -11,6 +11,7 @@ import (
 	"github.com/accountdb/accountdb/commands/pgstore"
 	"github.com/accountdb/accountdb/domain"
 	"github.com/accountdb/accountdb/eventlog"
+	"github.com/accountdb/accountdb/internal/authtest"
 )
 
 // stubThrottle never locks; each operation fails with its error when set.
@@ -28,7 +29,7 @@ func (s stubThrottle) Success(context.Context, string) error { return s.successE
 func TestLoginWhenTheThrottleIsDown(t *testing.T) {
 	ctx := context.Background()
 	f := newPGFixture(t)
-	keys := newKeySet(t)
+	keys := authtest.KeySet(t)
 	platform := commands.Actor{TenantID: domain.PlatformTenant, Roles: []string{auth.RolePlatformAdmin}}
 	tenant, err := f.h.CreateTenant(ctx, platform, commands.Options{}, "throttle", domain.Quota{MaxVMs: 1, MaxCores: 1, MaxMemoryMB: 512, MaxDiskGB: 10})
 	if err != nil {
@@ -89,17 +90,4 @@ func TestLoginWhenTheThrottleIsDown(t *testing.T) {
 	if _, err := handler(stubThrottle{}).Login(ctx, meta, email, password); err != nil {
 		t.Fatalf("store back: Login = %v", err)
 	}
-}
-
-func newKeySet(t *testing.T) *auth.KeySet {
-	t.Helper()
-	key, err := auth.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := auth.NewKeySet(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return keys
 }

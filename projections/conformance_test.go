@@ -11,11 +11,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/accountdb/accountdb/auth"
 	"github.com/accountdb/accountdb/domain"
 	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/internal/app"
+	"github.com/accountdb/accountdb/internal/authtest"
 	"github.com/accountdb/accountdb/internal/domaintest"
 	"github.com/accountdb/accountdb/internal/natstest"
 	"github.com/accountdb/accountdb/internal/pgtest"
@@ -130,14 +130,7 @@ func (d declaredOnly) Apply(ctx context.Context, tx pgx.Tx, e eventlog.Event) er
 // registered projector live, until the test ends.
 func startService(t *testing.T, db *pgtest.DB) *app.System {
 	t.Helper()
-	key, err := auth.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := auth.NewKeySet(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := authtest.KeySet(t)
 	ns := natstest.Start(t)
 	ctx, cancel := context.WithCancel(context.Background())
 	sys, err := app.Start(ctx, app.Config{AppDatabaseURL: db.AppURL, NATSURL: ns.URL(), NATSOptions: ns.CoreOptions(t), HTTPAddr: "127.0.0.1:0",

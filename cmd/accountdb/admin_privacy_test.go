@@ -13,6 +13,7 @@ import (
 	"github.com/accountdb/accountdb/domain"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/internal/app"
+	"github.com/accountdb/accountdb/internal/authtest"
 	"github.com/accountdb/accountdb/internal/pgtest"
 	"github.com/accountdb/accountdb/vault"
 )
@@ -34,14 +35,7 @@ func TestAdminEraseUserAndPrivacyReport(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer priv.Close()
-	sk, err := auth.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := auth.NewKeySet(sk)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := authtest.KeySet(t)
 	h := priv.Commands(app.NewCommandHandler(priv.Store(app.NewStore(eventstore.New(db.App, nil))), keys))
 	sys := commands.Actor{TenantID: domain.PlatformTenant, Roles: []string{auth.RolePlatformAdmin}}
 	tenant, err := h.CreateTenant(ctx, sys, commands.Options{}, "cli", domain.Quota{MaxVMs: 1, MaxCores: 1, MaxMemoryMB: 512, MaxDiskGB: 1})

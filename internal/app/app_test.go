@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/accountdb/accountdb/auth"
 	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/internal/app"
+	"github.com/accountdb/accountdb/internal/authtest"
 	"github.com/accountdb/accountdb/internal/natstest"
 	"github.com/accountdb/accountdb/internal/pgtest"
 	"github.com/accountdb/accountdb/projections"
@@ -69,14 +69,7 @@ func TestSystemEndToEndAndReadiness(t *testing.T) {
 	defer cancel()
 	db := pgtest.New(t)
 	ns := natstest.Start(t)
-	key, err := auth.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := auth.NewKeySet(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := authtest.KeySet(t)
 	sys, err := app.Start(ctx, app.Config{AppDatabaseURL: db.AppURL, NATSURL: ns.URL(), NATSOptions: ns.CoreOptions(t), HTTPAddr: "127.0.0.1:0",
 		Identity: app.Identity{Keys: keys}}, slog.New(slog.DiscardHandler))
 	if err != nil {

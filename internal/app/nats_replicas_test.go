@@ -9,10 +9,10 @@ import (
 	"time"
 
 	"github.com/accountdb/accountdb/agent/protocol"
-	"github.com/accountdb/accountdb/auth"
 	"github.com/accountdb/accountdb/bus"
 	"github.com/accountdb/accountdb/ingest"
 	"github.com/accountdb/accountdb/internal/app"
+	"github.com/accountdb/accountdb/internal/authtest"
 	"github.com/accountdb/accountdb/internal/natsauth"
 	"github.com/accountdb/accountdb/internal/natstest"
 	"github.com/accountdb/accountdb/internal/pgtest"
@@ -29,14 +29,7 @@ func TestCoreMovesItsStreamsToTheConfiguredReplicas(t *testing.T) {
 	defer cancel()
 	c := natstest.StartCluster(t, 3)
 	db := pgtest.New(t)
-	key, err := auth.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := auth.NewKeySet(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := authtest.KeySet(t)
 	start := func(replicas int) func() {
 		sctx, stop := context.WithCancel(ctx)
 		sys, err := app.Start(sctx, app.Config{AppDatabaseURL: db.AppURL, NATSURL: c.URLs(), NATSOptions: c.Options(t, natsauth.Core()),

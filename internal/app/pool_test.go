@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/accountdb/accountdb/auth"
 	"github.com/accountdb/accountdb/internal/app"
+	"github.com/accountdb/accountdb/internal/authtest"
 	"github.com/accountdb/accountdb/internal/natstest"
 	"github.com/accountdb/accountdb/internal/pgtest"
 )
@@ -17,14 +17,7 @@ import (
 func TestThePoolIsSizedAndKeptOpen(t *testing.T) {
 	db := pgtest.New(t)
 	ns := natstest.Start(t)
-	key, err := auth.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := auth.NewKeySet(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := authtest.KeySet(t)
 	start := func(size int32, keepOpen bool) *app.System {
 		sys, err := app.Start(context.Background(), app.Config{AppDatabaseURL: db.AppURL, NATSURL: ns.URL(), NATSOptions: ns.CoreOptions(t),
 			HTTPAddr: "127.0.0.1:0", Identity: app.Identity{Keys: keys}, PoolSize: size, KeepPoolOpen: keepOpen}, slog.New(slog.DiscardHandler))

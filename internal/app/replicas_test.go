@@ -7,10 +7,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/accountdb/accountdb/auth"
 	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/internal/app"
+	"github.com/accountdb/accountdb/internal/authtest"
 	"github.com/accountdb/accountdb/internal/natstest"
 	"github.com/accountdb/accountdb/internal/pgtest"
 	"github.com/accountdb/accountdb/projections"
@@ -25,14 +25,7 @@ func TestLaggingProjectorMakesOneReplicaUnready(t *testing.T) {
 	defer cancel()
 	db := pgtest.New(t)
 	ns := natstest.Start(t)
-	key, err := auth.GenerateKey()
-	if err != nil {
-		t.Fatal(err)
-	}
-	keys, err := auth.NewKeySet(key)
-	if err != nil {
-		t.Fatal(err)
-	}
+	keys := authtest.KeySet(t)
 	var urls []string
 	var store *eventstore.Store
 	for range 2 {

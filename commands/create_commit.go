@@ -64,25 +64,21 @@ func (h *Handler) tryCreates(ctx context.Context, items []*queuedCreate) ([]crea
 	)
 	results, err := h.tables.AppendGroup(ctx, tenants, func(ctx context.Context, state map[uuid.UUID]TenantState) (Group, error) {
 		outs, admitted = make([]createOutcome, len(items)), nil
-		used, versions := map[uuid.UUID]Usage{}, map[uuid.UUID]int64{}
-		for _, t := range tenants {
-			used[t], versions[t] = state[t].Usage, state[t].Version
-		}
 		var (
 			vmApps, poolApps []eventstore.Append
-			added            = map[uuid.UUID]Usage{}
+			added            = map[uuid.UUID]Usage{} // by the creates admitted so far
 			quotas           = map[uuid.UUID]domain.Quota{}
 		)
 		for i, q := range items {
 			t := q.c.tenant
-			if q.tenantVersion != versions[t] {
+			if q.tenantVersion != state[t].Version {
 				// Decided on a tenant that has changed since (a cached
 				// one, or one changed meanwhile): decide it again.
 				h.tenants.forget(t)
 				outs[i].err = errStaleTenant
 				continue
 			}
-			if err := overQuota(used[t], q.c.delta, q.c.quota); err != nil {
+			if err := overQuota(state[t].Usage.plus(added[t]), q.c.delta, q.c.quota); err != nil {
 				outs[i].err = err
 				continue
 			}
@@ -101,7 +97,7 @@ func (h *Handler) tryCreates(ctx context.Context, items []*queuedCreate) ([]crea
 			}
 			vmApps = append(vmApps, app)
 			admitted = append(admitted, i)
-			used[t], added[t], quotas[t] = used[t].plus(q.c.delta), added[t].plus(q.c.delta), q.c.quota
+			added[t], quotas[t] = added[t].plus(q.c.delta), q.c.quota
 		}
 		g := Group{Appends: append(vmApps, poolApps...)}
 		for _, t := range tenants {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -52,7 +53,7 @@ func (s *Store) runGroup(ctx context.Context, batch []*queuedAppend) (alone []*q
 	ok := false
 	defer func() {
 		if !ok {
-			abandon(conn)
+			tenantdb.Rollback(conn)
 		}
 	}()
 	results, err := runGroupAtOnce(ctx, conn, batch)
@@ -181,15 +182,5 @@ func (s *Store) answerGroup(ctx context.Context, group []*queuedAppend, results 
 		}
 		s.metrics.observeAppend(time.Since(q.start), q.events)
 		q.done <- appendOutcome{res, nil}
-	}
-}
-
-// abandon leaves a connection whose group transaction failed clean: rolled
-// back, or closed (the pool then replaces it) if even that fails.
-func abandon(conn *pgxpool.Conn) {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if _, err := conn.Exec(ctx, `ROLLBACK`); err != nil && !errors.Is(err, context.Canceled) {
-		_ = conn.Conn().Close(ctx)
 	}
 }

@@ -3,11 +3,11 @@ package pgstore
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/accountdb/accountdb/commands"
 	"github.com/accountdb/accountdb/domain"
 	"github.com/accountdb/accountdb/eventstore"
+	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -38,7 +38,7 @@ func (t *Tables) AppendGroup(ctx context.Context, tenants []uuid.UUID,
 	defer conn.Release()
 	results, commit, err := t.writeGroup(ctx, conn, tenants, decide)
 	if err != nil || !commit {
-		rollback(ctx, conn)
+		tenantdb.Rollback(conn)
 		return results, err
 	}
 	tag, err := conn.Exec(ctx, "COMMIT")
@@ -134,15 +134,4 @@ func beginGroup(ctx context.Context, conn *pgxpool.Conn, tenants []uuid.UUID) (m
 		state[id] = st
 	}
 	return state, br.Close()
-}
-
-// rollback ends conn's transaction, if one is open; if the ROLLBACK does
-// not get through, conn is left inside it and the pool closes it.
-func rollback(ctx context.Context, conn *pgxpool.Conn) {
-	if conn.Conn().PgConn().TxStatus() == 'I' {
-		return
-	}
-	rctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
-	defer cancel()
-	_, _ = conn.Exec(rctx, "ROLLBACK")
 }

@@ -139,17 +139,11 @@ func (b *bench) agentScaleRun(ctx context.Context, guests, round int) (_ agentSc
 			return run, err
 		}
 	}
-	if !b.cfg.VMNoWarmup {
-		// As figure 5: the measured run follows the same run in a tenant
-		// of its own, reported, so that it measures the agent at its
-		// guest count rather than the stack's first burst after start.
-		warm, err := st.tenant(ctx, "bench-agent-scale-warmup")
-		if err != nil {
-			return run, err
-		}
-		if run.Warmup, _, err = warm.createConcurrent(ctx, c.Creates, b.cfg.VMInFlight, b.cfg.VMPoll); err != nil {
-			return run, err
-		}
+	// As figure 5: the measured run follows the same run in a tenant of its
+	// own, so that it measures the agent at its guest count rather than the
+	// stack's first burst after start.
+	if run.Warmup, err = b.warmUp(ctx, st, "bench-agent-scale-warmup", c.Creates); err != nil {
+		return run, err
 	}
 	if guests > 0 {
 		stop, err := startCPUProfile(c.CPUProfile)

@@ -564,6 +564,25 @@ func (c *vmClient) createConcurrent(ctx context.Context, n, inFlight int, interv
 	return lv, ids, nil
 }
 
+// warmUp makes the run before a measured one (n creates at figure 5's
+// concurrency, in a tenant of its own) unless -vm-no-warmup: the first
+// burst after start waits for the pool's new backends, each loading its
+// catalog caches and planning its statements (docs/BENCHMARKS.md, "Issue
+// 16, seventh session"), which a service that has run for a minute has
+// done. The run, marked Warmup, is reported as what a cold start costs.
+func (b *bench) warmUp(ctx context.Context, st *vmStack, tenant string, n int) (createLevel, error) {
+	if b.cfg.VMNoWarmup {
+		return createLevel{}, nil
+	}
+	c, err := st.tenant(ctx, tenant)
+	if err != nil {
+		return createLevel{}, err
+	}
+	lv, _, err := c.createConcurrent(ctx, n, b.cfg.VMInFlight, b.cfg.VMPoll)
+	lv.Warmup = err == nil
+	return lv, err
+}
+
 // checkpointSeen is one change of the vms projector's checkpoint, with the
 // moment the watcher read it.
 type checkpointSeen struct {
@@ -972,22 +991,10 @@ func (b *bench) vmPhase(ctx context.Context) (err error) {
 	}
 	res.Creates = append(res.Creates, lv)
 
-	if !b.cfg.VMNoWarmup {
-		// The first burst after start waits for the pool's new backends,
-		// each loading its catalog caches and planning its statements
-		// (docs/BENCHMARKS.md, "Issue 16, seventh session"); a service that
-		// has run for a minute has them. The same run first, in a tenant of
-		// its own, is reported as what a cold start costs.
-		warm, err := st.tenant(ctx, "bench-warmup")
-		if err != nil {
-			return err
-		}
-		lv, _, err := warm.createConcurrent(ctx, b.cfg.VMConcurrent, b.cfg.VMInFlight, b.cfg.VMPoll)
-		if err != nil {
-			return err
-		}
-		lv.Warmup = true
-		res.Creates = append(res.Creates, lv)
+	if warm, err := b.warmUp(ctx, st, "bench-warmup", b.cfg.VMConcurrent); err != nil {
+		return err
+	} else if warm.Warmup {
+		res.Creates = append(res.Creates, warm)
 	}
 	par, err := st.tenant(ctx, "bench-concurrent")
 	if err != nil {

@@ -24,8 +24,9 @@ type Options struct {
 	// BatchSize is how many events one read and one round of publishes carry
 	// (default 500).
 	BatchSize int
-	// PollInterval is the pause between reads once the relay has caught up
-	// (default 10ms). After a full batch it reads again at once.
+	// PollInterval is the time from one read to the next once the relay has
+	// caught up (default 10ms). After a full batch, or a cycle that took
+	// longer than the interval, it reads again at once.
 	PollInterval time.Duration
 	// LockRetryInterval is how often a standby tries to take over (default 500ms).
 	LockRetryInterval time.Duration
@@ -184,6 +185,7 @@ func (r *Relay) lead(ctx context.Context, lock *publisherLock) error {
 			}
 			head, aligned = h, true
 		}
+		readStart := time.Now()
 		events, err := r.store.ReadAll(ctx, head.pos, r.opts.BatchSize)
 		if err != nil {
 			if lerr := lock.alive(ctx); lerr != nil {
@@ -200,7 +202,7 @@ func (r *Relay) lead(ctx context.Context, lock *publisherLock) error {
 				}
 				lastPing = time.Now()
 			}
-			pause(ctx, r.opts.PollInterval)
+			pause(ctx, pollWait(r.opts.PollInterval, time.Since(readStart)))
 			continue
 		}
 		r.pending(events[0].RecordedAt)
@@ -223,7 +225,7 @@ func (r *Relay) lead(ctx context.Context, lock *publisherLock) error {
 		bo.reset()
 		r.published(next.pos)
 		if len(events) < r.opts.BatchSize {
-			pause(ctx, r.opts.PollInterval)
+			pause(ctx, pollWait(r.opts.PollInterval, time.Since(readStart)))
 		}
 	}
 	return nil
@@ -301,8 +303,20 @@ func (b *backoff) next() time.Duration {
 
 func (b *backoff) reset() { b.cur = 0 }
 
+// pollWait is what is left of the poll interval once a read and whatever
+// followed it took elapsed: reads start at most once per interval, and a
+// publishing cycle that took longer (a busy machine: 25–40 ms measured at
+// 200 VM commands/s) is followed by the next read at once instead of adding
+// the whole interval to every event's wait (issue 16).
+func pollWait(interval, elapsed time.Duration) time.Duration {
+	return max(interval-elapsed, 0)
+}
+
 // pause waits for d or until ctx is done.
 func pause(ctx context.Context, d time.Duration) {
+	if d <= 0 {
+		return
+	}
 	t := time.NewTimer(d)
 	defer t.Stop()
 	select {

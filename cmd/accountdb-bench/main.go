@@ -37,6 +37,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/accountdb/accountdb/internal/app"
 )
 
 // config is the benchmark's knobs, all with flags; defaults keep `make bench`
@@ -194,6 +196,9 @@ func parseFlags(args []string) (config, error) {
 }
 
 func main() {
+	// The system under test runs in this process (or figure 12's child) with
+	// the collector's target the service's own main sets.
+	app.TuneGC(os.Getenv)
 	if os.Getenv(readsServerEnv) != "" {
 		os.Exit(readsServerMain()) // figure 12's server (reads_server.go)
 	}

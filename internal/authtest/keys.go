@@ -2,6 +2,7 @@
 package authtest
 
 import (
+	"crypto/ed25519"
 	"testing"
 
 	"github.com/accountdb/accountdb/auth"
@@ -11,6 +12,14 @@ import (
 // core signs its access tokens with.
 func KeySet(t testing.TB) *auth.KeySet {
 	t.Helper()
+	_, keys := SigningKey(t)
+	return keys
+}
+
+// SigningKey is a freshly generated signing key and the key set of it alone,
+// for tests that also sign (or forge) tokens themselves.
+func SigningKey(t testing.TB) (ed25519.PrivateKey, *auth.KeySet) {
+	t.Helper()
 	key, err := auth.GenerateKey()
 	if err != nil {
 		t.Fatal(err)
@@ -19,5 +28,5 @@ func KeySet(t testing.TB) *auth.KeySet {
 	if err != nil {
 		t.Fatal(err)
 	}
-	return keys
+	return key, keys
 }

@@ -27,6 +27,7 @@ import (
 	"github.com/accountdb/accountdb/domain"
 	"github.com/accountdb/accountdb/eventstore"
 	"github.com/accountdb/accountdb/internal/app"
+	"github.com/accountdb/accountdb/internal/authtest"
 	"github.com/accountdb/accountdb/internal/natsauth"
 	"github.com/accountdb/accountdb/internal/natstest"
 	"github.com/accountdb/accountdb/internal/pgtest"
@@ -129,14 +130,7 @@ func Start(tb testing.TB, o Options) *Stack {
 		ns = natstest.Start(tb)
 		natsURL, natsOpts = ns.URL(), ns.CoreOptions(tb)
 	}
-	key, err := auth.GenerateKey()
-	if err != nil {
-		tb.Fatal(err)
-	}
-	keys, err := auth.NewKeySet(key)
-	if err != nil {
-		tb.Fatal(err)
-	}
+	key, keys := authtest.SigningKey(tb)
 	v, err := vault.New(vaultKey)
 	if err != nil {
 		tb.Fatal(err)

@@ -7,6 +7,7 @@ import (
 
 	"github.com/accountdb/accountdb/eventlog"
 	"github.com/accountdb/accountdb/internal/pgtest"
+	"github.com/jackc/pgx/v5"
 )
 
 // The lock's session commits its checkpoint writes without waiting for the
@@ -20,10 +21,7 @@ func TestPublisherLockSessionAloneCommitsAsynchronously(t *testing.T) {
 		t.Fatalf("tryPublisherLock = %v, %v; want the free lock", lock, err)
 	}
 	defer lock.release()
-	if got := showSynchronousCommit(t, func(q string) (string, error) {
-		var v string
-		return v, lock.conn.QueryRow(ctx, q).Scan(&v)
-	}); got != "off" {
+	if got := showSynchronousCommit(t, lock.conn); got != "off" {
 		t.Fatalf("lock session: synchronous_commit = %q, want off", got)
 	}
 
@@ -38,10 +36,7 @@ func TestPublisherLockSessionAloneCommitsAsynchronously(t *testing.T) {
 		t.Fatal("no idle session in the pool after the second attempt released its own")
 	}
 	for _, c := range idle {
-		got := showSynchronousCommit(t, func(q string) (string, error) {
-			var v string
-			return v, c.QueryRow(ctx, q).Scan(&v)
-		})
+		got := showSynchronousCommit(t, c)
 		c.Release()
 		if got != "on" {
 			t.Fatalf("pooled session: synchronous_commit = %q, want on", got)
@@ -61,10 +56,14 @@ func TestPublisherLockSessionAloneCommitsAsynchronously(t *testing.T) {
 	}
 }
 
-func showSynchronousCommit(t *testing.T, query func(string) (string, error)) string {
+// showSynchronousCommit is the setting in the session behind q (the lock's
+// *pgx.Conn or a pooled connection).
+func showSynchronousCommit(t *testing.T, q interface {
+	QueryRow(context.Context, string, ...any) pgx.Row
+}) string {
 	t.Helper()
-	v, err := query(`SHOW synchronous_commit`)
-	if err != nil {
+	var v string
+	if err := q.QueryRow(context.Background(), `SHOW synchronous_commit`).Scan(&v); err != nil {
 		t.Fatal(err)
 	}
 	return v

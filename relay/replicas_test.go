@@ -127,8 +127,15 @@ func TestRelayKeepsPublishingAcrossAMoveToThreeReplicas(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if ci, err := cons.Info(ctx); err != nil || ci.Cluster == nil || len(ci.Cluster.Replicas) != 2 {
-		t.Fatalf("durable consumer after the move: %+v (err %v), want 3 copies like its stream", ci, err)
+	// The consumer is remapped after its stream (CI once read it between the
+	// two), so it gets the same time to follow.
+	var ci *jetstream.ConsumerInfo
+	deadline := time.Now().Add(30 * time.Second)
+	for ci, err = cons.Info(ctx); err != nil || ci.Cluster == nil || len(ci.Cluster.Replicas) != 2; ci, err = cons.Info(ctx) {
+		if time.Now().After(deadline) {
+			t.Fatalf("durable consumer after the move: %+v (err %v), want 3 copies like its stream", ci, err)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 
 	// Now the stream survives its leader's node.

@@ -69,9 +69,9 @@ func showSynchronousCommit(t *testing.T, q interface {
 	return v
 }
 
-func TestPollWaitStartsReadsAtMostOncePerInterval(t *testing.T) {
+func TestPollWaitLeavesWhatIsLeftOfTheInterval(t *testing.T) {
 	for _, c := range []struct{ elapsed, want time.Duration }{
-		{0, 10 * time.Millisecond},                   // an empty read at once: the whole interval
+		{0, 10 * time.Millisecond},                   // a cycle that took no time: the whole interval
 		{3 * time.Millisecond, 7 * time.Millisecond}, // a quick cycle: the rest of it
 		{10 * time.Millisecond, 0},                   // a cycle of exactly the interval
 		{35 * time.Millisecond, 0},                   // a slow cycle: read again at once

@@ -24,9 +24,10 @@ type Options struct {
 	// BatchSize is how many events one read and one round of publishes carry
 	// (default 500).
 	BatchSize int
-	// PollInterval is the time from one read to the next once the relay has
-	// caught up (default 10ms). After a full batch, or a cycle that took
-	// longer than the interval, it reads again at once.
+	// PollInterval is the pause after a read that found nothing (default
+	// 10ms). After a batch it reads again once the interval since that
+	// batch's read began has passed: at once after a full batch or a cycle
+	// that took longer.
 	PollInterval time.Duration
 	// LockRetryInterval is how often a standby tries to take over (default 500ms).
 	LockRetryInterval time.Duration
@@ -202,7 +203,9 @@ func (r *Relay) lead(ctx context.Context, lock *publisherLock) error {
 				}
 				lastPing = time.Now()
 			}
-			pause(ctx, pollWait(r.opts.PollInterval, time.Since(readStart)))
+			// Caught up: the whole interval, however long the read took, so
+			// that an idle relay on a loaded database does not read back to back.
+			pause(ctx, r.opts.PollInterval)
 			continue
 		}
 		r.pending(events[0].RecordedAt)
@@ -303,11 +306,11 @@ func (b *backoff) next() time.Duration {
 
 func (b *backoff) reset() { b.cur = 0 }
 
-// pollWait is what is left of the poll interval once a read and whatever
-// followed it took elapsed: reads start at most once per interval, and a
-// publishing cycle that took longer (a busy machine: 25–40 ms measured at
-// 200 VM commands/s) is followed by the next read at once instead of adding
-// the whole interval to every event's wait (issue 16).
+// pollWait is what is left of the poll interval once a read that found
+// events and the publishing after it took elapsed: a cycle that took longer
+// (a busy machine: 25–40 ms measured at 200 VM commands/s) is followed by the
+// next read at once instead of adding the whole interval to every event's
+// wait (issue 16).
 func pollWait(interval, elapsed time.Duration) time.Duration {
 	return max(interval-elapsed, 0)
 }

@@ -13,7 +13,7 @@ import (
 )
 
 // Head is the log position of the newest committed event that readers of the
-// log can see (below the transaction watermark) and when it was recorded;
+// log can see (below the log's watermark, watermark.go) and when it was recorded;
 // Start and the zero time when the log is empty. Compared with a relay's or a
 // projector's checkpoint it tells how far behind the follower is.
 func (s *Store) Head(ctx context.Context) (eventlog.Position, time.Time, error) {
@@ -22,16 +22,26 @@ func (s *Store) Head(ctx context.Context) (eventlog.Position, time.Time, error) 
 		txid string
 		at   time.Time
 	)
+	found := false
 	err := s.inScope(ctx, crossTenantRead, func(tx pgx.Tx) error {
-		return tx.QueryRow(ctx, `SELECT global_position, transaction_id::text AS txid_text, recorded_at FROM events
-			WHERE transaction_id < pg_snapshot_xmin(pg_current_snapshot())
-			ORDER BY transaction_id DESC, global_position DESC LIMIT 1`).Scan(&p.GlobalPosition, &txid, &at)
+		return queryBelowWatermark(ctx, tx, func(rows pgx.Rows) error {
+			defer rows.Close()
+			if rows.Next() {
+				found = true
+				if err := rows.Scan(&p.GlobalPosition, &txid, &at); err != nil {
+					return err
+				}
+			}
+			return rows.Err()
+		}, `SELECT global_position, transaction_id::text AS txid_text, recorded_at FROM events
+			WHERE `+belowWatermark+`
+			ORDER BY transaction_id DESC, global_position DESC LIMIT 1`)
 	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return eventlog.Start, time.Time{}, nil
-	}
 	if err != nil {
 		return eventlog.Position{}, time.Time{}, fmt.Errorf("head: %w", err)
+	}
+	if !found {
+		return eventlog.Start, time.Time{}, nil
 	}
 	if p.TransactionID, err = strconv.ParseUint(txid, 10, 64); err != nil {
 		return eventlog.Position{}, time.Time{}, fmt.Errorf("head: transaction id %q: %w", txid, err)

@@ -113,25 +113,23 @@ func (s *Store) StreamVersion(ctx context.Context, tenant uuid.UUID, stream even
 }
 
 // ReadAll returns up to limit committed events after the given position, in
-// commit order, across all tenants. It reads only below the snapshot's xmin:
-// every transaction that could still commit an event is then at or above the
-// watermark, so a later call can never find an event that should have come
-// before one already returned. The price is that a long-running writing
-// transaction anywhere in the cluster holds readers back until it ends.
+// commit order, across all tenants. It reads only below the log's watermark
+// (watermark.go): every transaction that could still commit an event is then
+// at or above it, so a later call can never find an event that should have
+// come before one already returned. The price is that a long-running append
+// holds readers back until it ends.
 func (s *Store) ReadAll(ctx context.Context, after eventlog.Position, limit int) ([]eventlog.Event, error) {
 	limit = clampLimit(limit)
 	var out []eventlog.Event
 	err := s.inScope(ctx, crossTenantRead, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, `SELECT `+eventColumns+` FROM events
+		return queryBelowWatermark(ctx, tx, func(rows pgx.Rows) (err error) {
+			out, err = scanEvents(rows, limit)
+			return err
+		}, `SELECT `+eventColumns+` FROM events
 			WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
-			  AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())
+			  AND `+belowWatermark+`
 			ORDER BY transaction_id, global_position LIMIT $3`,
 			strconv.FormatUint(after.TransactionID, 10), after.GlobalPosition, limit)
-		if err != nil {
-			return err
-		}
-		out, err = scanEvents(rows, limit)
-		return err
 	})
 	if err != nil {
 		return nil, fmt.Errorf("read all: %w", err)

@@ -144,7 +144,7 @@ func TestStoreReadsEventsAtTheLatestVersion(t *testing.T) {
 			t.Fatal(err)
 		}
 		if len(evs) < 2 {
-			time.Sleep(10 * time.Millisecond) // the xmin watermark: another transaction in the cluster
+			time.Sleep(10 * time.Millisecond) // the watermark: an append still committing
 		}
 	}
 	check("ReadAll", evs, err)

@@ -159,10 +159,12 @@ func (r *Runner) catchUp(ctx context.Context, from, target eventlog.Position) er
 // per tenant in one call. Two round trips per event (scope, then Apply, even
 // for an event Apply ignores) made a batch's transaction last as long as the
 // round trips took, and that matters beyond this projector: the transaction
-// holds an id from its first statement to its commit, and the relay publishes
-// nothing that commits after that id began until it ends (eventstore.ReadAll
-// reads below the snapshot's xmin), so a long apply delayed every subscriber
-// of the bus (docs/BENCHMARKS.md, figure 11).
+// holds an id from its first statement to its commit, and until migration
+// 00051 the relay published nothing that committed after that id began until
+// it ended (eventstore.ReadAll read below the snapshot's xmin), so a long
+// apply delayed every subscriber of the bus (docs/BENCHMARKS.md, figure 11).
+// The log's watermark now waits only for appends; a short apply still frees
+// its connection sooner.
 func applyEvents(ctx context.Context, tx pgx.Tx, p Projector, reacts func(string) bool, ds []delivery, idx []int) error {
 	evs := make([]eventlog.Event, len(idx))
 	for j, i := range idx {

@@ -224,6 +224,6 @@ func readLog(t *testing.T, s *eventstore.Store, n int) []eventlog.Event {
 	return out
 }
 
-// patience bounds the waits for the watermark and the live runners; the
-// watermark is cluster-wide, so other packages' tests can hold it back.
+// patience bounds the waits for the watermark and the live runners, generous
+// because CI runs every package at once on two cores.
 const patience = 30 * time.Second

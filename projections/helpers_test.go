@@ -336,6 +336,6 @@ func value(t *testing.T, m prometheus.Metric) float64 {
 }
 
 // patience bounds every wait of these tests for the relay, the runner and
-// ReadAll's watermark. It is generous because the watermark is cluster-wide:
-// other test packages' transactions on the same PostgreSQL hold it back.
+// ReadAll's watermark. It is generous because CI runs every package at once
+// on two cores.
 const patience = 30 * time.Second

@@ -164,10 +164,9 @@ func TestRebuildWhileWriting(t *testing.T) {
 	e.startRelay(t)
 	appendEvents(t, e.store, ts, 400)
 	// The rebuild replays what is readable when it runs: events below the
-	// cluster-wide transaction watermark. Another package's open transaction
-	// on the same PostgreSQL cluster can hold that watermark below some of the
-	// 400 for a while (CI saw 283 replayed), so wait until all are readable
-	// before counting on the rebuild to replay them.
+	// log's watermark, which an append still committing holds back for a
+	// moment, so wait until all are readable before counting on the rebuild
+	// to replay them.
 	readEvents(t, e.store, 400)
 	name := TenantActivity{}.Name()
 	start(t, NewRunner(e.db.App, e.js, TenantActivity{}, testOptions(nil)))

@@ -29,7 +29,8 @@ const lifetimeJitter = 15 * time.Minute
 
 // Open connects a pool with the settings every AccountDB connection needs: a
 // stuck transaction is killed after idle_in_transaction_session_timeout because
-// it would hold back the snapshot xmin that log readers wait on.
+// it holds a connection and its locks for nothing (and, were it an append, the
+// log's watermark that readers wait on).
 func Open(ctx context.Context, databaseURL string, opts PoolOptions) (*pgxpool.Pool, error) {
 	cfg, err := pgxpool.ParseConfig(withoutTLSOnLoopback(databaseURL))
 	if err != nil {

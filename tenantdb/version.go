@@ -10,7 +10,7 @@ import (
 
 // MinServerVersionNum is the oldest PostgreSQL AccountDB runs against, as
 // server_version_num: 13 brought xid8, pg_current_xact_id() and
-// pg_snapshot_xmin(), on which the log's commit-order reads rest. CI runs
+// pg_current_snapshot(), on which the log's commit-order reads rest. CI runs
 // 15.
 const MinServerVersionNum = 130000
 

@@ -23,8 +23,8 @@ type readResult struct {
 	Elapsed    time.Duration
 	P50, P99   time.Duration // per ReadAll call
 	EmptyPolls int
-	// Waited is time spent in empty reads while events remained: another
-	// transaction in the cluster held the xmin watermark back. It is left out
+	// Waited is time spent in empty reads while events remained: an append
+	// in flight held the log's watermark back. It is left out
 	// of the rate, which measures the reader, and reported on its own.
 	Waited time.Duration
 }
@@ -106,12 +106,12 @@ func (b *bench) readAllPhase(ctx context.Context) error {
 	var lat []time.Duration
 	pos := eventlog.Start
 	start := time.Now()
-	// Reading stops once the whole log has been seen. A transaction elsewhere
-	// in the cluster can hold the xmin watermark back for a moment; such empty
-	// reads are counted and their time included.
+	// Reading stops once the whole log has been seen. An append in flight can
+	// hold the log's watermark back for a moment; such empty reads are counted
+	// and their time included.
 	for int(read.Load()) < total {
 		if res.Waited > maxWatermarkWait {
-			return fmt.Errorf("read all: stuck at %d of %d events for %s: a long transaction holds back the xmin watermark", read.Load(), total, maxWatermarkWait)
+			return fmt.Errorf("read all: stuck at %d of %d events for %s: a long append holds back the log's watermark", read.Load(), total, maxWatermarkWait)
 		}
 		t0 := time.Now()
 		evs, err := b.db.store.ReadAll(ctx, pos, b.cfg.ReadBatch)

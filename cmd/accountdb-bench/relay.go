@@ -27,6 +27,16 @@ type relayResult struct {
 	Writers    int
 	TargetRate float64
 	Duration   time.Duration
+	Sustained  relayLag
+	// Beside is the same load for relayNeighbourDuration while another
+	// transaction of the database holds a transaction id, NeighbourHold at a
+	// time, and appends nothing: the log's watermark must not wait for it.
+	NeighbourHold time.Duration
+	Beside        relayLag
+}
+
+// relayLag is one run of paced appends followed by the relay.
+type relayLag struct {
 	Appended   int
 	AppendTime time.Duration
 	Received   int
@@ -34,15 +44,17 @@ type relayResult struct {
 	P50, P99   time.Duration
 	Max        time.Duration
 	AppendP99  time.Duration
-	// Foreign is the oldest transaction of another database (one holding a
-	// transaction id) seen while appending: it holds back the cluster-wide
-	// xmin watermark below which ReadAll, and so the relay, can read.
-	Foreign foreignTx
 }
 
 func (r relayResult) CatchUpRate() float64 { return float64(r.Backlog) / r.CatchUp.Seconds() }
-func (r relayResult) AppendRate() float64  { return float64(r.Appended) / r.AppendTime.Seconds() }
-func (r relayResult) ReceiveRate() float64 { return float64(r.Received) / r.ReceiveFor.Seconds() }
+func (r relayLag) AppendRate() float64     { return float64(r.Appended) / r.AppendTime.Seconds() }
+func (r relayLag) ReceiveRate() float64    { return float64(r.Received) / r.ReceiveFor.Seconds() }
+
+// The neighbour of figure 4's second run.
+const (
+	relayNeighbourHold     = 500 * time.Millisecond
+	relayNeighbourDuration = 5 * time.Second
+)
 
 // Limits of the relay phase: how long catching up with the backlog and
 // draining after the appends stop may take before the run is called failed.
@@ -158,83 +170,22 @@ func (b *bench) relayPhase(ctx context.Context) (err error) {
 	}
 
 	// Now the sustained load: paced appends, and a subscriber that notes when
-	// each event arrives. Lag is joined afterwards, so neither side waits on
-	// the other.
-	var (
-		mu        sync.Mutex
-		committed = make(map[string]time.Time, 64<<10)
-		received  = make(map[string]time.Time, 64<<10)
-		lastRecv  time.Time
-	)
-	cons, err := js.OrderedConsumer(ctx, bus.StreamName, jetstream.OrderedConsumerConfig{
-		DeliverPolicy: jetstream.DeliverNewPolicy,
-	})
-	if err != nil {
-		return fmt.Errorf("subscribe: %w", err)
-	}
-	cc, err := cons.Consume(func(m jetstream.Msg) {
-		now := time.Now()
-		id := m.Headers().Get(jetstream.MsgIDHeader)
-		mu.Lock()
-		received[id] = now
-		lastRecv = now
-		mu.Unlock()
-	})
-	if err != nil {
-		return fmt.Errorf("subscribe: %w", err)
-	}
-	defer cc.Stop()
-
-	watch, err := watchForeignTransactions(ctx, db.adminURL)
+	// each event arrives; then the same again beside a transaction that
+	// holds an id without appending, as a long read-model write does.
+	sustained, err := rb.relayLag(ctx, js, fmt.Sprintf("relay under %d paced writers", res.Writers), res.Writers, res.TargetRate, res.Duration, nil)
 	if err != nil {
 		return err
 	}
-	limiter := rate.NewLimiter(rate.Limit(res.TargetRate), res.Writers)
-	start := time.Now()
-	load, err := rb.appendLoad(ctx, fmt.Sprintf("relay under %d paced writers", res.Writers), res.Writers, res.Duration, limiter,
-		func(id uuid.UUID, at time.Time) {
-			mu.Lock()
-			committed[id.String()] = at
-			mu.Unlock()
+	res.Sustained = sustained
+	res.NeighbourHold = relayNeighbourHold
+	beside, err := rb.relayLag(ctx, js, fmt.Sprintf("relay under %d paced writers, beside a transaction holding an id", res.Writers),
+		res.Writers, res.TargetRate, relayNeighbourDuration, func(nctx context.Context) error {
+			return holdTransactionIDs(nctx, db.adminURL, relayNeighbourHold)
 		})
-	res.Foreign = watch()
 	if err != nil {
 		return err
 	}
-	res.Appended, res.AppendTime, res.AppendP99 = load.Appends, load.Elapsed, load.P99
-
-	// Drain: every appended event must arrive.
-	drainBy := time.Now().Add(drainLimit)
-	for {
-		mu.Lock()
-		missing := 0
-		for id := range committed {
-			if _, ok := received[id]; !ok {
-				missing++
-			}
-		}
-		mu.Unlock()
-		if missing == 0 {
-			break
-		}
-		if time.Now().After(drainBy) {
-			return fmt.Errorf("relay: %d of %d appended events not received %s after the appends stopped", missing, len(committed), drainLimit)
-		}
-		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
-			return err
-		}
-	}
-	mu.Lock()
-	lags := make([]time.Duration, 0, len(committed))
-	for id, at := range committed {
-		// The subscriber can hear of an event a hair before Append returns to
-		// its writer: that is zero lag, not negative.
-		lags = append(lags, max(0, received[id].Sub(at)))
-	}
-	res.Received = len(lags)
-	res.ReceiveFor = lastRecv.Sub(start)
-	mu.Unlock()
-	res.P50, res.P99, res.Max = percentiles(lags)
+	res.Beside = beside
 	b.rep.setRelay(res)
 	return nil
 }
@@ -262,47 +213,112 @@ func waitForMessages(ctx context.Context, stream jetstream.Stream, n int) (time.
 	return time.Since(start), nil
 }
 
-// foreignTx summarises transactions of other databases in the cluster.
-type foreignTx struct {
-	Samples   int
-	Over50ms  int // samples in which one was older than 50ms
-	OldestAge time.Duration
+// relayLag runs writers paced to perSecond for d while the relay publishes, with
+// neighbour running beside them if it is not nil, and measures how long each
+// event took from its append's return to a subscriber.
+func (rb *bench) relayLag(ctx context.Context, js jetstream.JetStream, label string, writers int, perSecond float64, d time.Duration,
+	neighbour func(context.Context) error) (res relayLag, err error) {
+	var (
+		mu        sync.Mutex
+		committed = make(map[string]time.Time, 64<<10)
+		received  = make(map[string]time.Time, 64<<10)
+		lastRecv  time.Time
+	)
+	cons, err := js.OrderedConsumer(ctx, bus.StreamName, jetstream.OrderedConsumerConfig{
+		DeliverPolicy: jetstream.DeliverNewPolicy,
+	})
+	if err != nil {
+		return res, fmt.Errorf("subscribe: %w", err)
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) {
+		now := time.Now()
+		id := m.Headers().Get(jetstream.MsgIDHeader)
+		mu.Lock()
+		received[id] = now
+		lastRecv = now
+		mu.Unlock()
+	})
+	if err != nil {
+		return res, fmt.Errorf("subscribe: %w", err)
+	}
+	defer cc.Stop()
+
+	nctx, stopNeighbour := context.WithCancel(ctx)
+	neighbourDone := make(chan error, 1)
+	if neighbour != nil {
+		go func() { neighbourDone <- neighbour(nctx) }()
+	} else {
+		neighbourDone <- nil
+	}
+	limiter := rate.NewLimiter(rate.Limit(perSecond), writers)
+	start := time.Now()
+	load, err := rb.appendLoad(ctx, label, writers, d, limiter, func(id uuid.UUID, at time.Time) {
+		mu.Lock()
+		committed[id.String()] = at
+		mu.Unlock()
+	})
+	stopNeighbour()
+	if nerr := <-neighbourDone; err == nil && nerr != nil && !errors.Is(nerr, context.Canceled) {
+		err = fmt.Errorf("neighbour: %w", nerr)
+	}
+	if err != nil {
+		return res, err
+	}
+	res.Appended, res.AppendTime, res.AppendP99 = load.Appends, load.Elapsed, load.P99
+
+	// Drain: every appended event must arrive.
+	drainBy := time.Now().Add(drainLimit)
+	for {
+		mu.Lock()
+		missing := 0
+		for id := range committed {
+			if _, ok := received[id]; !ok {
+				missing++
+			}
+		}
+		mu.Unlock()
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(drainBy) {
+			return res, fmt.Errorf("relay: %d of %d appended events not received %s after the appends stopped", missing, len(committed), drainLimit)
+		}
+		if err := sleepCtx(ctx, 20*time.Millisecond); err != nil {
+			return res, err
+		}
+	}
+	mu.Lock()
+	lags := make([]time.Duration, 0, len(committed))
+	for id, at := range committed {
+		// The subscriber can hear of an event a hair before Append returns to
+		// its writer: that is zero lag, not negative.
+		lags = append(lags, max(0, received[id].Sub(at)))
+	}
+	res.Received = len(lags)
+	res.ReceiveFor = lastRecv.Sub(start)
+	mu.Unlock()
+	res.P50, res.P99, res.Max = percentiles(lags)
+	return res, nil
 }
 
-// watchForeignTransactions samples pg_stat_activity every 20ms until the
-// returned function is called, which returns what it saw. A bench on a shared
-// machine must be able to tell its own lag from another tenant's long
-// transaction.
-func watchForeignTransactions(ctx context.Context, adminURL string) (func() foreignTx, error) {
-	conn, err := pgx.Connect(ctx, adminURL)
+// holdTransactionIDs keeps a transaction of the database at url holding a
+// transaction id, hold at a time, until ctx ends; it never appends.
+func holdTransactionIDs(ctx context.Context, url string, hold time.Duration) error {
+	conn, err := pgx.Connect(ctx, url)
 	if err != nil {
-		return nil, fmt.Errorf("watch transactions: %w", err)
+		return err
 	}
-	wctx, cancel := context.WithCancel(ctx)
-	var res foreignTx
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		defer conn.Close(context.Background())
-		for sleepCtx(wctx, 20*time.Millisecond) == nil {
-			var age float64
-			if err := conn.QueryRow(wctx, `SELECT coalesce(max(extract(epoch FROM clock_timestamp() - xact_start)), 0)
-				FROM pg_stat_activity WHERE backend_xid IS NOT NULL AND datname <> current_database()`).Scan(&age); err != nil {
-				continue
-			}
-			d := time.Duration(age * float64(time.Second))
-			res.Samples++
-			if d > 50*time.Millisecond {
-				res.Over50ms++
-			}
-			res.OldestAge = max(res.OldestAge, d)
+	defer conn.Close(context.Background())
+	for ctx.Err() == nil {
+		err := pgx.BeginFunc(ctx, conn, func(tx pgx.Tx) error {
+			_, err := tx.Exec(ctx, `SELECT pg_current_xact_id(), pg_sleep($1)`, hold.Seconds())
+			return err
+		})
+		if err != nil && ctx.Err() == nil {
+			return err
 		}
-	}()
-	return func() foreignTx {
-		cancel()
-		<-done
-		return res
-	}, nil
+	}
+	return ctx.Err()
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -96,9 +96,6 @@ type lagResult struct {
 	Max        time.Duration
 	PostP99    time.Duration
 	Polls      int // checkpoint reads by the watcher
-	// Foreign is the oldest transaction of another database seen meanwhile:
-	// it holds back the xmin watermark below which the relay publishes.
-	Foreign foreignTx
 }
 
 func (r lagResult) Rate() float64 { return float64(r.Commands) / r.Elapsed.Seconds() }
@@ -788,11 +785,6 @@ func (st *vmStack) pacedLag(ctx context.Context, res lagResult, label string, in
 		defer mu.Unlock()
 		return status(len(cmds))
 	})
-	watchForeign, err := watchForeignTransactions(ctx, st.db.adminURL)
-	if err != nil {
-		stop()
-		return res, err
-	}
 	elapsed, err := pace(ctx, res.TargetRate, res.Duration, func(gctx context.Context) error {
 		cmd, err := send(gctx)
 		if err != nil {
@@ -804,7 +796,6 @@ func (st *vmStack) pacedLag(ctx context.Context, res lagResult, label string, in
 		return nil
 	})
 	stop()
-	res.Foreign = watchForeign()
 	if err != nil {
 		return res, err
 	}
@@ -1071,8 +1062,6 @@ func (r *vmResult) print(out io.Writer) {
 			l.Mode, l.TargetRate, l.Duration, l.Commands, l.Rate(), l.Conflicts, ms(l.PostP99))
 		fmt.Fprintf(out, "   projection lag (202 received → vms checkpoint at its position, read every 2ms): p50 %s  p99 %s  max %s  over %d commands\n",
 			ms(l.P50), ms(l.P99), ms(l.Max), l.Commands)
-		fmt.Fprintf(out, "   transactions of other databases meanwhile: oldest %s, older than 50ms in %d of %d samples\n",
-			ms(l.Foreign.OldestAge), l.Foreign.Over50ms, l.Foreign.Samples)
 	}
 	fmt.Fprintln(out)
 }

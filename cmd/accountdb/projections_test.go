@@ -49,9 +49,9 @@ func TestProjectionsStatusAndRebuild(t *testing.T) {
 		return nil
 	}
 	head := strconv.FormatInt(res.LastPosition, 10)
-	// A rebuild reads the log below the cluster-wide transaction watermark:
-	// wait until the event is readable, or another database's transaction
-	// (another test package) could leave the rebuild nothing to read.
+	// A rebuild reads the log below its watermark: wait until the event is
+	// readable, or an append still committing could leave the rebuild
+	// nothing to read.
 	for deadline := time.Now().Add(30 * time.Second); ; {
 		evs, err := store.ReadAll(ctx, eventlog.Start, 1)
 		if err != nil {

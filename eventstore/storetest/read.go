@@ -13,9 +13,9 @@ import (
 )
 
 // readAllFrom follows ReadAll from after in pages of limit until it has
-// want events. PostgreSQL's ReadAll stays below the cluster's commit
-// watermark, which another database's transaction can hold back for a
-// while, so it keeps asking within a deadline.
+// want events. PostgreSQL's ReadAll stays below the log's watermark, which
+// an append still committing holds back for a moment, so it keeps asking
+// within a deadline.
 func readAllFrom(t *testing.T, s Store, after eventlog.Position, limit, want int) []eventlog.Event {
 	t.Helper()
 	var got []eventlog.Event

@@ -23,20 +23,18 @@ func (s *Store) Head(ctx context.Context) (eventlog.Position, time.Time, error) 
 		at   time.Time
 	)
 	found := false
-	err := s.inScope(ctx, crossTenantRead, func(tx pgx.Tx) error {
-		return queryBelowWatermark(ctx, tx, func(rows pgx.Rows) error {
-			defer rows.Close()
-			if rows.Next() {
-				found = true
-				if err := rows.Scan(&p.GlobalPosition, &txid, &at); err != nil {
-					return err
-				}
+	err := s.readBelowWatermark(ctx, func(rows pgx.Rows) error {
+		defer rows.Close()
+		if rows.Next() {
+			found = true
+			if err := rows.Scan(&p.GlobalPosition, &txid, &at); err != nil {
+				return err
 			}
-			return rows.Err()
-		}, `SELECT global_position, transaction_id::text AS txid_text, recorded_at FROM events
-			WHERE `+belowWatermark+`
-			ORDER BY transaction_id DESC, global_position DESC LIMIT 1`)
-	})
+		}
+		return rows.Err()
+	}, `SELECT global_position, transaction_id::text AS txid_text, recorded_at FROM events
+		WHERE `+belowWatermark+`
+		ORDER BY transaction_id DESC, global_position DESC LIMIT 1`)
 	if err != nil {
 		return eventlog.Position{}, time.Time{}, fmt.Errorf("head: %w", err)
 	}

@@ -121,16 +121,14 @@ func (s *Store) StreamVersion(ctx context.Context, tenant uuid.UUID, stream even
 func (s *Store) ReadAll(ctx context.Context, after eventlog.Position, limit int) ([]eventlog.Event, error) {
 	limit = clampLimit(limit)
 	var out []eventlog.Event
-	err := s.inScope(ctx, crossTenantRead, func(tx pgx.Tx) error {
-		return queryBelowWatermark(ctx, tx, func(rows pgx.Rows) (err error) {
-			out, err = scanEvents(rows, limit)
-			return err
-		}, `SELECT `+eventColumns+` FROM events
-			WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
-			  AND `+belowWatermark+`
-			ORDER BY transaction_id, global_position LIMIT $3`,
-			strconv.FormatUint(after.TransactionID, 10), after.GlobalPosition, limit)
-	})
+	err := s.readBelowWatermark(ctx, func(rows pgx.Rows) (err error) {
+		out, err = scanEvents(rows, limit)
+		return err
+	}, `SELECT `+eventColumns+` FROM events
+		WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
+		  AND `+belowWatermark+`
+		ORDER BY transaction_id, global_position LIMIT $3`,
+		strconv.FormatUint(after.TransactionID, 10), after.GlobalPosition, limit)
 	if err != nil {
 		return nil, fmt.Errorf("read all: %w", err)
 	}

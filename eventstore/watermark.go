@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/jackc/pgx/v5"
 )
 
@@ -19,31 +20,23 @@ import (
 // The function's answer holds only for a snapshot taken after it returns, so
 // it is computed in one statement, kept in the transaction's
 // app.events_watermark, and compared in the next statement of the same
-// round trip (belowWatermark).
+// round trip (belowWatermark), which in READ COMMITTED takes a snapshot of
+// its own.
 const setWatermarkSQL = `SELECT set_config('app.events_watermark', events_watermark()::text, true)`
 
 // belowWatermark is the predicate of a statement that follows setWatermarkSQL
 // in the same transaction.
 const belowWatermark = `transaction_id < current_setting('app.events_watermark')::xid8`
 
-// queryBelowWatermark sets the watermark and runs sql (which uses
-// belowWatermark) in one round trip; rows are handed to scan, which must read
-// them all before returning.
-func queryBelowWatermark(ctx context.Context, tx pgx.Tx, scan func(pgx.Rows) error, sql string, args ...any) error {
-	b := &pgx.Batch{}
-	b.Queue(setWatermarkSQL)
-	b.Queue(sql, args...)
-	br := tx.SendBatch(ctx, b)
-	_, err := br.Exec()
-	if err == nil {
-		var rows pgx.Rows
-		if rows, err = br.Query(); err == nil {
-			err = scan(rows)
-		}
-	}
-	if cerr := br.Close(); err == nil && cerr != nil {
-		err = cerr
-	}
+// readBelowWatermark sets the watermark and runs sql (which uses
+// belowWatermark) across tenants, in one round trip (tenantdb.Read: one
+// implicit read-only transaction, in which each statement still takes its
+// own snapshot); rows are handed to scan, which must read them all.
+func (s *Store) readBelowWatermark(ctx context.Context, scan func(pgx.Rows) error, sql string, args ...any) error {
+	err := tenantdb.Read(ctx, s.pool, crossTenantRead, func(b *pgx.Batch) {
+		b.Queue(setWatermarkSQL)
+		b.Queue(sql, args...).Query(scan)
+	})
 	if err != nil {
 		return fmt.Errorf("below the watermark: %w", err)
 	}

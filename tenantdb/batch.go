@@ -11,10 +11,10 @@ import (
 // by a single Sync, which PostgreSQL runs as one implicit transaction: the
 // scope holds for the statements queued after it, up to the next scope
 // queued, and ends with the transaction; a failing statement rolls all of
-// it back. Such a transaction holds its id only while the server runs it,
-// never across a round trip to the client: what reads the log below the
-// oldest running transaction (the relay, eventstore.ReadAll) is not held
-// back by the client's pace.
+// it back. Such a transaction holds its id (and, for an append, its stream
+// lock) only while the server runs it, never across a round trip to the
+// client: what reads the log below the oldest running append (the relay,
+// eventstore.ReadAll) is not held back by the client's pace.
 func QueueScope(b *pgx.Batch, s Scope) error {
 	if s.TenantID == uuid.Nil && !s.CrossTenant && !s.PlatformAdmin {
 		return ErrNoScope

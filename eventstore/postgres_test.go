@@ -60,9 +60,9 @@ func TestConcurrentWritersAndFollowingReader(t *testing.T) {
 				a := eventstore.Append{Stream: st, TenantID: streamTenant[st], Expected: eventstore.Any(), Events: evs}
 				var err error
 				if w%3 == 0 {
-					// A third append in a transaction of their own that stays
-					// open a moment after its events, as commands that write
-					// more than events do.
+					// A third of the writers append in a transaction of its
+					// own that stays open a moment after its events, as
+					// commands that write more than events do.
 					err = appendAndLinger(ctx, s, dbg, a, time.Duration(rng.IntN(3000))*time.Microsecond)
 				} else {
 					_, err = s.Append(ctx, a)

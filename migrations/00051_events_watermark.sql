@@ -21,6 +21,9 @@ SET LOCAL ROLE accountdb_owner;
 --     pg_stat_activity is read next (or it has ended by then, and is seen),
 --     and the watermark is at most that id;
 --   * one without an id at S gets one at or above S's xmax.
+-- (PostgreSQL ends a transaction in the proc array, which is what makes its
+-- outcome visible to new snapshots, before it releases its locks: a lock
+-- seen released is a transaction whose events a later snapshot sees.)
 -- Every event below the result is therefore committed (or rolled back)
 -- before this function returns: the caller must read the events in a later
 -- statement (a later snapshot), never in the statement that calls this.

@@ -113,31 +113,34 @@ func (f AuditFilter) query(extra string, limit int) (string, []any) {
 //
 // Pages are cut by global position, which is not commit order: an event of a
 // transaction still running can take a lower position than one already
-// committed. Only events of transactions below the snapshot's xmin are listed,
-// so a long-running append cannot commit "behind" a page a client has already
-// moved past. (A narrow window remains when a transaction that took its id
-// later inserts its events earlier; AuditEach, one snapshot, has none.)
+// committed. Only events of transactions below the log's watermark
+// (watermark.go) are listed, so a long-running append cannot commit "behind" a
+// page a client has already moved past. (A narrow window remains when a
+// transaction that took its id later inserts its events earlier; AuditEach,
+// one snapshot, has none.)
 func (s *Store) AuditPage(ctx context.Context, sc tenantdb.Scope, f AuditFilter, limit int) ([]eventlog.Event, error) {
 	limit = clampLimit(limit)
-	q, args := f.query(` AND transaction_id < pg_snapshot_xmin(pg_current_snapshot())`, limit)
-	out, err := s.auditQuery(ctx, sc, q, args, limit)
+	q, args := f.query(` AND `+belowWatermark, limit)
+	out, err := s.auditQuery(ctx, sc, q, args, limit, true)
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	return out, nil
 }
 
-// auditQuery runs one of AuditFilter's queries under sc and reveals the
-// events it found (AuditPage, AuditLatest).
-func (s *Store) auditQuery(ctx context.Context, sc tenantdb.Scope, q string, args []any, limit int) ([]eventlog.Event, error) {
+// auditQuery runs one of AuditFilter's queries under sc in one round trip
+// (tenantdb.Read), after setting the log's watermark when the query compares
+// with it, and reveals the events it found (AuditPage, AuditLatest).
+func (s *Store) auditQuery(ctx context.Context, sc tenantdb.Scope, q string, args []any, limit int, withWatermark bool) ([]eventlog.Event, error) {
 	var out []eventlog.Event
-	err := s.inScope(ctx, sc, func(tx pgx.Tx) error {
-		rows, err := tx.Query(ctx, q, args...)
-		if err != nil {
-			return err
+	err := tenantdb.Read(ctx, s.pool, sc, func(b *pgx.Batch) {
+		if withWatermark {
+			b.Queue(setWatermarkSQL)
 		}
-		out, err = scanEvents(rows, min(limit, 256))
-		return err
+		b.Queue(q, args...).Query(func(rows pgx.Rows) (err error) {
+			out, err = scanEvents(rows, min(limit, 256))
+			return err
+		})
 	})
 	if err != nil {
 		return nil, err

@@ -155,13 +155,13 @@ func (b *bench) relayPhase(ctx context.Context) (err error) {
 	// Now the sustained load: paced appends, and a subscriber that notes when
 	// each event arrives; then the same again beside a transaction that
 	// holds an id without appending, as a long read-model write does.
-	sustained, err := rb.relayLag(ctx, js, fmt.Sprintf("relay under %d paced writers", res.Writers), res.Writers, res.TargetRate, res.Duration, nil)
+	sustained, err := rb.measureRelayLag(ctx, js, fmt.Sprintf("relay under %d paced writers", res.Writers), res.Writers, res.TargetRate, res.Duration, nil)
 	if err != nil {
 		return err
 	}
 	res.Sustained = sustained
 	res.NeighbourHold = relayNeighbourHold
-	beside, err := rb.relayLag(ctx, js, fmt.Sprintf("relay under %d paced writers, beside a transaction holding an id", res.Writers),
+	beside, err := rb.measureRelayLag(ctx, js, fmt.Sprintf("relay under %d paced writers, beside a transaction holding an id", res.Writers),
 		res.Writers, res.TargetRate, relayNeighbourDuration, func(nctx context.Context) error {
 			return holdTransactionIDs(nctx, db.adminURL, relayNeighbourHold)
 		})

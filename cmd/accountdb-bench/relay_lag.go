@@ -28,10 +28,10 @@ type relayLag struct {
 func (r relayLag) AppendRate() float64  { return float64(r.Appended) / r.AppendTime.Seconds() }
 func (r relayLag) ReceiveRate() float64 { return float64(r.Received) / r.ReceiveFor.Seconds() }
 
-// relayLag runs writers paced to perSecond for d while the relay publishes, with
+// measureRelayLag runs writers paced to perSecond for d while the relay publishes, with
 // neighbour running beside them if it is not nil, and measures how long each
 // event took from its append's return to a subscriber.
-func (rb *bench) relayLag(ctx context.Context, js jetstream.JetStream, label string, writers int, perSecond float64, d time.Duration,
+func (rb *bench) measureRelayLag(ctx context.Context, js jetstream.JetStream, label string, writers int, perSecond float64, d time.Duration,
 	neighbour func(context.Context) error) (res relayLag, err error) {
 	var (
 		mu        sync.Mutex

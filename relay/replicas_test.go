@@ -129,14 +129,10 @@ func TestRelayKeepsPublishingAcrossAMoveToThreeReplicas(t *testing.T) {
 	}
 	// The consumer is remapped after its stream (CI once read it between the
 	// two), so it gets the same time to follow.
-	var ci *jetstream.ConsumerInfo
-	deadline := time.Now().Add(30 * time.Second)
-	for ci, err = cons.Info(ctx); err != nil || ci.Cluster == nil || len(ci.Cluster.Replicas) != 2; ci, err = cons.Info(ctx) {
-		if time.Now().After(deadline) {
-			t.Fatalf("durable consumer after the move: %+v (err %v), want 3 copies like its stream", ci, err)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	waitFor(t, 30*time.Second, "the durable consumer to have 3 copies like its stream", func() bool {
+		ci, err := cons.Info(ctx)
+		return err == nil && ci.Cluster != nil && len(ci.Cluster.Replicas) == 2
+	})
 
 	// Now the stream survives its leader's node.
 	t.Logf("stopping %s, the events stream's leader", leader)

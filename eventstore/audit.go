@@ -121,22 +121,20 @@ func (f AuditFilter) query(extra string, limit int) (string, []any) {
 func (s *Store) AuditPage(ctx context.Context, sc tenantdb.Scope, f AuditFilter, limit int) ([]eventlog.Event, error) {
 	limit = clampLimit(limit)
 	q, args := f.query(` AND `+belowWatermark, limit)
-	out, err := s.auditQuery(ctx, sc, q, args, limit, true)
+	out, err := s.auditQuery(ctx, s.readBelowWatermark, sc, q, args, limit)
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
 	return out, nil
 }
 
-// auditQuery runs one of AuditFilter's queries under sc in one round trip
-// (tenantdb.Read), after setting the log's watermark when the query compares
-// with it, and reveals the events it found (AuditPage, AuditLatest).
-func (s *Store) auditQuery(ctx context.Context, sc tenantdb.Scope, q string, args []any, limit int, withWatermark bool) ([]eventlog.Event, error) {
+// auditQuery runs one of AuditFilter's queries under sc through read (the
+// store's read, or readBelowWatermark when the query compares with the
+// watermark) and reveals the events it found (AuditPage, AuditLatest).
+func (s *Store) auditQuery(ctx context.Context, read func(context.Context, tenantdb.Scope, func(*pgx.Batch)) error,
+	sc tenantdb.Scope, q string, args []any, limit int) ([]eventlog.Event, error) {
 	var out []eventlog.Event
-	err := tenantdb.Read(ctx, s.pool, sc, func(b *pgx.Batch) {
-		if withWatermark {
-			b.Queue(setWatermarkSQL)
-		}
+	err := read(ctx, sc, func(b *pgx.Batch) {
 		b.Queue(q, args...).Query(func(rows pgx.Rows) (err error) {
 			out, err = scanEvents(rows, min(limit, 256))
 			return err

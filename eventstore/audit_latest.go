@@ -18,7 +18,7 @@ func (s *Store) AuditLatest(ctx context.Context, sc tenantdb.Scope, f AuditFilte
 	limit = clampLimit(limit)
 	f.After, f.newestFirst = 0, true
 	q, args := f.query(``, limit)
-	out, err := s.auditQuery(ctx, sc, q, args, limit, false)
+	out, err := s.auditQuery(ctx, s.read, sc, q, args, limit)
 	if err != nil {
 		return nil, fmt.Errorf("audit latest: %w", err)
 	}

@@ -22,24 +22,17 @@ func (s *Store) Head(ctx context.Context) (eventlog.Position, time.Time, error) 
 		txid string
 		at   time.Time
 	)
-	found := false
-	err := s.readBelowWatermark(ctx, func(rows pgx.Rows) error {
-		defer rows.Close()
-		if rows.Next() {
-			found = true
-			if err := rows.Scan(&p.GlobalPosition, &txid, &at); err != nil {
-				return err
-			}
-		}
-		return rows.Err()
-	}, `SELECT global_position, transaction_id::text AS txid_text, recorded_at FROM events
-		WHERE `+belowWatermark+`
-		ORDER BY transaction_id DESC, global_position DESC LIMIT 1`)
+	err := s.readBelowWatermark(ctx, crossTenantRead, func(b *pgx.Batch) {
+		b.Queue(`SELECT global_position, transaction_id::text AS txid_text, recorded_at FROM events
+			WHERE ` + belowWatermark + `
+			ORDER BY transaction_id DESC, global_position DESC LIMIT 1`,
+		).QueryRow(func(row pgx.Row) error { return row.Scan(&p.GlobalPosition, &txid, &at) })
+	})
+	if errors.Is(err, pgx.ErrNoRows) {
+		return eventlog.Start, time.Time{}, nil
+	}
 	if err != nil {
 		return eventlog.Position{}, time.Time{}, fmt.Errorf("head: %w", err)
-	}
-	if !found {
-		return eventlog.Start, time.Time{}, nil
 	}
 	if p.TransactionID, err = strconv.ParseUint(txid, 10, 64); err != nil {
 		return eventlog.Position{}, time.Time{}, fmt.Errorf("head: transaction id %q: %w", txid, err)

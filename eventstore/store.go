@@ -121,14 +121,17 @@ func (s *Store) StreamVersion(ctx context.Context, tenant uuid.UUID, stream even
 func (s *Store) ReadAll(ctx context.Context, after eventlog.Position, limit int) ([]eventlog.Event, error) {
 	limit = clampLimit(limit)
 	var out []eventlog.Event
-	err := s.readBelowWatermark(ctx, func(rows pgx.Rows) (err error) {
-		out, err = scanEvents(rows, limit)
-		return err
-	}, `SELECT `+eventColumns+` FROM events
-		WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
-		  AND `+belowWatermark+`
-		ORDER BY transaction_id, global_position LIMIT $3`,
-		strconv.FormatUint(after.TransactionID, 10), after.GlobalPosition, limit)
+	err := s.readBelowWatermark(ctx, crossTenantRead, func(b *pgx.Batch) {
+		b.Queue(`SELECT `+eventColumns+` FROM events
+			WHERE (transaction_id, global_position) > ($1::text::xid8, $2)
+			  AND `+belowWatermark+`
+			ORDER BY transaction_id, global_position LIMIT $3`,
+			strconv.FormatUint(after.TransactionID, 10), after.GlobalPosition, limit,
+		).Query(func(rows pgx.Rows) (err error) {
+			out, err = scanEvents(rows, limit)
+			return err
+		})
+	})
 	if err != nil {
 		return nil, fmt.Errorf("read all: %w", err)
 	}

@@ -2,7 +2,6 @@ package eventstore
 
 import (
 	"context"
-	"fmt"
 
 	"github.com/accountdb/accountdb/tenantdb"
 	"github.com/jackc/pgx/v5"
@@ -28,17 +27,19 @@ const setWatermarkSQL = `SELECT set_config('app.events_watermark', events_waterm
 // in the same transaction.
 const belowWatermark = `transaction_id < current_setting('app.events_watermark')::xid8`
 
-// readBelowWatermark sets the watermark and runs sql (which uses
-// belowWatermark) across tenants, in one round trip (tenantdb.Read: one
-// implicit read-only transaction, in which each statement still takes its
-// own snapshot); rows are handed to scan, which must read them all.
-func (s *Store) readBelowWatermark(ctx context.Context, scan func(pgx.Rows) error, sql string, args ...any) error {
-	err := tenantdb.Read(ctx, s.pool, crossTenantRead, func(b *pgx.Batch) {
+// readBelowWatermark runs, under sc and in one round trip (tenantdb.Read:
+// one implicit read-only transaction, in which each statement still takes its
+// own snapshot), the statements queue adds after the one that sets the
+// watermark; they compare with it through belowWatermark.
+func (s *Store) readBelowWatermark(ctx context.Context, sc tenantdb.Scope, queue func(b *pgx.Batch)) error {
+	return tenantdb.Read(ctx, s.pool, sc, func(b *pgx.Batch) {
 		b.Queue(setWatermarkSQL)
-		b.Queue(sql, args...).Query(scan)
+		queue(b)
 	})
-	if err != nil {
-		return fmt.Errorf("below the watermark: %w", err)
-	}
-	return nil
+}
+
+// read runs queue's statements under sc in one round trip (tenantdb.Read),
+// without the watermark.
+func (s *Store) read(ctx context.Context, sc tenantdb.Scope, queue func(b *pgx.Batch)) error {
+	return tenantdb.Read(ctx, s.pool, sc, queue)
 }

@@ -65,13 +65,13 @@ func TestReadAllDoesNotWaitForTransactionsThatCannotAppend(t *testing.T) {
 	s, db := newStore(t)
 	tenant := uuid.New()
 
-	readModel := beginWithID(t, db.App)
+	readModel := pgtest.HoldingID(t, db.App)
 	other, err := pgx.Connect(ctx, pgtest.AdminURL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer other.Close(ctx)
-	otherDatabase := beginWithID(t, other)
+	pgtest.HoldingID(t, other)
 	locked, err := db.App.Begin(ctx)
 	if err != nil {
 		t.Fatal(err)
@@ -109,24 +109,6 @@ func TestReadAllDoesNotWaitForTransactionsThatCannotAppend(t *testing.T) {
 	if err := s.LockStreamsTx(ctx, readModel, stream(t)); !errors.Is(err, eventstore.ErrAppendNotFirstWrite) {
 		t.Fatalf("a transaction with an id took an append lock: %v, want ErrAppendNotFirstWrite", err)
 	}
-	_ = otherDatabase.Rollback(ctx)
-}
-
-// beginWithID begins a transaction on db and gives it a transaction id.
-func beginWithID(t *testing.T, db interface {
-	Begin(context.Context) (pgx.Tx, error)
-}) pgx.Tx {
-	t.Helper()
-	ctx := context.Background()
-	tx, err := db.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = tx.Rollback(ctx) })
-	if _, err := tx.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil {
-		t.Fatal(err)
-	}
-	return tx
 }
 
 // readAllNow is one ReadAll from after: no retry, since nothing these tests

@@ -22,26 +22,13 @@ func TestRelayPublishesPastTransactionsThatCannotAppend(t *testing.T) {
 	_, js := env.connect()
 	env.startRelay(js, relay.Options{})
 
-	sameDatabase, err := env.db.App.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = sameDatabase.Rollback(ctx) }()
+	pgtest.HoldingID(t, env.db.App)
 	other, err := pgx.Connect(ctx, pgtest.AdminURL())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer other.Close(ctx)
-	otherDatabase, err := other.Begin(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { _ = otherDatabase.Rollback(ctx) }()
-	for _, tx := range []pgx.Tx{sameDatabase, otherDatabase} {
-		if _, err := tx.Exec(ctx, `SELECT pg_current_xact_id()`); err != nil {
-			t.Fatal(err)
-		}
-	}
+	pgtest.HoldingID(t, other)
 
 	total := env.appendEvents(ctx, 40, 2)
 	waitFor(t, 15*time.Second, "every event published while the transactions are open", func() bool {

@@ -7,58 +7,73 @@ import (
 	"time"
 
 	"github.com/accountdb/accountdb/eventlog"
+	"github.com/jackc/pgx/v5"
 	"github.com/prometheus/client_golang/prometheus"
 )
 
 // Two replicas each start a runner of the same projector: one applies, the
 // other stands by (no message is handed back for a gap, as when both pulled
-// from the one durable consumer), and takes over when the first's lease
-// session goes away.
+// from the one durable consumer). When the leader's lease session is killed,
+// a runner leads again on a live session (either: the one that lost it
+// retries at once); when the leader's process dies, the other takes over.
 func TestOneRunnerPerProjectorAcrossReplicas(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t)
 	ts := tenants(3)
 	e.startRelay(t)
+	admin := e.db.AdminConn(t)
 	m := NewMetrics(prometheus.NewRegistry())
 	name := TenantActivity{}.Name()
-	leasesA, leasesB := NewLeases(e.db.App), NewLeases(e.db.App)
-	t.Cleanup(leasesA.Close)
-	t.Cleanup(leasesB.Close)
-	optsA, optsB := testOptions(m), testOptions(m)
-	optsA.Leases, optsB.Leases = leasesA, leasesB
-	optsA.LeaseRetryInterval, optsB.LeaseRetryInterval = 50*time.Millisecond, 50*time.Millisecond
-	recA, recB := &recorder{Projector: TenantActivity{}}, &recorder{Projector: TenantActivity{}}
-	runA, runB := NewRunner(e.db.App, e.js, recA, optsA), NewRunner(e.db.App, e.js, recB, optsB)
-	start(t, runA)
-	eventually(t, "runner A to lead", runA.Leading)
-	start(t, runB)
+	a := startReplica(t, e, m)
+	eventually(t, "runner A to lead", a.run.Leading)
+	b := startReplica(t, e, m)
 
 	appendEvents(t, e.store, ts, 300)
 	published := readEvents(t, e.store, 300)
 	waitCaughtUp(t, e, name, published[len(published)-1].Position)
-	if runB.Leading() || len(recB.applied()) != 0 {
-		t.Fatalf("the standby applied %d events (leading %v)", len(recB.applied()), runB.Leading())
+	if b.run.Leading() || len(b.rec.applied()) != 0 {
+		t.Fatalf("the standby applied %d events (leading %v)", len(b.rec.applied()), b.run.Leading())
 	}
 	if gaps := value(t, m.gaps.WithLabelValues(name)); gaps != 0 {
 		t.Fatalf("%v messages handed back for gaps with one runner applying", gaps)
 	}
 
-	// A's session ends (its process died): B takes over and carries on.
-	leasesA.Close()
-	eventually(t, "runner B to lead", runB.Leading)
+	// A's lease session is killed (its connection dropped): A notices
+	// within a check and stands by unless it wins the lease back.
+	killed := leaseHolder(t, admin, name)
+	if killed == 0 {
+		t.Fatal("no session holds the lease A leads under")
+	}
+	terminate(t, admin, killed)
+	eventually(t, "one runner to lead on a live session", func() bool {
+		holder := leaseHolder(t, admin, name)
+		return holder != 0 && holder != killed && a.run.Leading() != b.run.Leading()
+	})
 	appendEvents(t, e.store, ts, 100)
 	published = readEvents(t, e.store, 400)
 	waitCaughtUp(t, e, name, published[len(published)-1].Position)
-	if d := diffRows(expectedActivity(published), readActivity(t, e.db.AdminConn(t))); d != "" {
+
+	// The leader's process dies: the other takes over and carries on.
+	leader, standby := a, b
+	if b.run.Leading() {
+		leader, standby = b, a
+	}
+	appliedBefore := len(standby.rec.applied())
+	leader.die()
+	eventually(t, "the standby to lead", standby.run.Leading)
+	appendEvents(t, e.store, ts, 100)
+	published = readEvents(t, e.store, 500)
+	waitCaughtUp(t, e, name, published[len(published)-1].Position)
+	if d := diffRows(expectedActivity(published), readActivity(t, admin)); d != "" {
 		t.Fatal(d)
 	}
-	if len(recB.applied()) == 0 {
-		t.Fatal("runner B applied nothing after taking over")
+	if len(standby.rec.applied()) == appliedBefore {
+		t.Fatal("the runner that took over applied nothing")
 	}
-	// Each event applied once, in log order, across the two terms (a batch
-	// A had in hand when it lost the lease may be applied by B instead,
-	// never by both: the checkpoint decides).
-	all := slices.Concat(recA.applied(), recB.applied())
+	// Each event applied once, in log order, across the terms: every
+	// handover above happens between batches (the log is idle), so no
+	// batch was rolled back after its events were recorded.
+	all := slices.Concat(a.rec.applied(), b.rec.applied())
 	slices.Sort(all) // appendEvents appends one by one: log order is position order
 	assertLogOrder(t, all, published)
 }
@@ -114,5 +129,53 @@ func TestNotifierWakesWaitersOnCommit(t *testing.T) {
 	defer wcancel()
 	if err := n.WaitFor(wctx, e.db.App, name, published[4].Position); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// replica is one process's runner of TenantActivity with its own lease session.
+type replica struct {
+	run    *Runner
+	rec    *recorder
+	leases *Leases
+	stop   func()
+}
+
+func startReplica(t *testing.T, e *env, m *Metrics) *replica {
+	t.Helper()
+	r := &replica{rec: &recorder{Projector: TenantActivity{}}, leases: NewLeases(e.db.App)}
+	t.Cleanup(r.leases.Close)
+	opts := testOptions(m)
+	opts.Leases, opts.LeaseRetryInterval = r.leases, 50*time.Millisecond
+	r.run = NewRunner(e.db.App, e.js, r.rec, opts)
+	r.stop = start(t, r.run)
+	return r
+}
+
+// die ends the replica as a process's death would: its runner stops and
+// its lease session closes.
+func (r *replica) die() {
+	r.stop()
+	r.leases.Close()
+}
+
+// leaseHolder is the backend holding projector's run lock (0: none).
+func leaseHolder(t *testing.T, admin *pgx.Conn, projector string) int32 {
+	t.Helper()
+	var pid int32
+	err := admin.QueryRow(context.Background(), `SELECT coalesce(max(pid), 0) FROM pg_locks
+		WHERE locktype = 'advisory' AND granted AND objsubid = 2
+		  AND classid = `+runLockNamespace+` AND objid::bigint = hashtext($1)::bigint & 4294967295
+		  AND database = (SELECT oid FROM pg_database WHERE datname = current_database())`, projector).Scan(&pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pid
+}
+
+func terminate(t *testing.T, admin *pgx.Conn, pid int32) {
+	t.Helper()
+	var ok bool
+	if err := admin.QueryRow(context.Background(), `SELECT pg_terminate_backend($1)`, pid).Scan(&ok); err != nil || !ok {
+		t.Fatalf("terminate backend %d: %v, %v", pid, ok, err)
 	}
 }

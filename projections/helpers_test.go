@@ -335,6 +335,18 @@ func value(t *testing.T, m prometheus.Metric) float64 {
 	return out.Gauge.GetValue()
 }
 
+// waitApplied waits for projector's applied-events counter to reach want
+// and fails if it is past it: the counter moves just after a batch
+// commits, and waitCaughtUp returns once the commit is seen.
+func waitApplied(t *testing.T, m *Metrics, projector string, want float64) {
+	t.Helper()
+	c := m.applied.WithLabelValues(projector)
+	eventually(t, fmt.Sprintf("the applied metric to reach %v", want), func() bool { return value(t, c) >= want })
+	if got := value(t, c); got != want {
+		t.Fatalf("applied metric %v, want %v", got, want)
+	}
+}
+
 // patience bounds every wait of these tests for the relay, the runner and
 // ReadAll's watermark. It is generous because CI runs every package at once
 // on two cores.

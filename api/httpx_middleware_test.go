@@ -418,3 +418,45 @@ func TestRateLimitByKey(t *testing.T) {
 		t.Fatalf("key error leaks: %s", body)
 	}
 }
+
+// A request whose client went away ends in context.Canceled: that is
+// logged as the client's doing, not as a server error; the same error while
+// the client still waits is one.
+func TestAbandonedRequestIsNotAServerError(t *testing.T) {
+	started, finished := make(chan struct{}), make(chan struct{})
+	srv, logs := newServer(t, api.Deps{}, func(r chi.Router) {
+		r.Get("/test/abandoned", func(w http.ResponseWriter, r *http.Request) {
+			defer close(finished)
+			close(started)
+			<-r.Context().Done()
+			api.WriteError(w, r, fmt.Errorf("query: %w", r.Context().Err()))
+		})
+		r.Get("/test/cancelled-inside", func(w http.ResponseWriter, r *http.Request) {
+			api.WriteError(w, r, fmt.Errorf("query: %w", context.Canceled))
+		})
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	req := newRequest(t, http.MethodGet, srv.URL+"/test/abandoned", "", nil).WithContext(ctx)
+	go func() {
+		<-started
+		cancel()
+	}()
+	if res, err := http.DefaultClient.Do(req); err == nil {
+		res.Body.Close()
+		t.Fatal("the abandoned request was answered")
+	}
+	select {
+	case <-finished:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the handler never saw its client go away")
+	}
+	if l := logs.String(); strings.Contains(l, "request failed") || !strings.Contains(l, "request abandoned by the client") {
+		t.Fatalf("abandoned request logged as: %s", l)
+	}
+
+	res, body := do(t, newRequest(t, http.MethodGet, srv.URL+"/test/cancelled-inside", "", nil))
+	readProblem(t, res, body, http.StatusServiceUnavailable, "unavailable")
+	if !strings.Contains(logs.String(), `"msg":"request failed"`) {
+		t.Fatalf("a cancellation inside the server is not logged as a failure: %s", logs.String())
+	}
+}

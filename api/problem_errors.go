@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"errors"
 	"log/slog"
 	"net/http"
@@ -43,15 +44,20 @@ func Static(p Problem) func(error) Problem {
 // answered as is; otherwise the first matching entry of the error table
 // (Deps.Errors, then ErrorTable()) decides; anything else is a 500 with no
 // detail. Server errors are logged with the request id; the client sees the
-// request id only.
+// request id only. A request its client abandoned is not a server error.
 func WriteError(w http.ResponseWriter, r *http.Request, err error) {
 	p := problemFor(r, err)
 	log := loggerFrom(r)
 	attrs := []any{"request_id", RequestID(r.Context()), "method", r.Method, "path", routePattern(r),
 		"status", p.Status, "code", p.Code, "error", err}
-	if p.Status >= 500 {
+	switch {
+	case r.Context().Err() != nil && errors.Is(err, context.Canceled):
+		// The client went away (closed the connection, gave up waiting):
+		// nobody reads the answer and nothing failed on this side.
+		log.Debug("request abandoned by the client", attrs...)
+	case p.Status >= 500:
 		log.Error("request failed", attrs...)
-	} else {
+	default:
 		log.Debug("request rejected", attrs...)
 	}
 	WriteProblem(w, r, p)

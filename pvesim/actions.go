@@ -247,7 +247,7 @@ func (s *Simulator) resizeDisk(c *call) (any, error) {
 			}
 			old := g.conf[disk]
 			g.conf[disk] = setDiskSize(old, newSize)
-			if err := s.checkStorage(s.findNode(g.node), g); err != nil {
+			if err := s.checkResize(s.findNode(g.node), g, volName(old), newSize-cur); err != nil {
 				g.conf[disk] = old
 				return err
 			}

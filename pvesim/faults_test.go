@@ -115,7 +115,8 @@ func TestCapacity(t *testing.T) {
 	// A resize is checked with the disk it grows to: +50G does not fit
 	// beside the 60G, +30G does (the check counts the guest's new size).
 	grown := e.vm(t, "pve2", 100)
-	e.fails(t, "insufficient free space")(grown.ResizeDisk(e.ctx, "scsi0", "+50G"))
+	// 40G were free: 10,240 extents, 12,800 needed.
+	e.fails(t, "error resizing volume '/dev/pve/vm-100-disk-0':   Insufficient free space: 12800 extents needed, but only 10240 available")(grown.ResizeDisk(e.ctx, "scsi0", "+50G"))
 	e.ok(t)(grown.ResizeDisk(e.ctx, "scsi0", "+30G"))
 	e.fails(t, "insufficient free space")(n.NewVirtualMachine(e.ctx, 101, proxmox.VirtualMachineOption{Name: "scsi0", Value: "local-lvm:20"}))
 

@@ -160,24 +160,47 @@ func volName(spec string) string {
 	return name
 }
 
-// checkStorage fails the way an exhausted LVM thin pool does. g's disks
-// are already counted in the node's usage.
-func (s *Simulator) checkStorage(n *node, g *guest) error {
+// lvmExtent is the volume group's extent size, the unit LVM counts in.
+const lvmExtent = 4 << 20
+
+// storageFree says whether g's disks fit on n and how much n had free for
+// them beside everything else it holds. g's disks are already counted in
+// the node's usage; a reserved node (a fault) has nothing free.
+func (s *Simulator) storageFree(n *node, g *guest, counted uint64) (free uint64, fits bool) {
 	s.retally(g)
 	used := s.nodeDiskUsed(n)
 	if !n.reserved && used <= n.storage {
-		return nil
+		return 0, true
 	}
-	free := uint64(0)
-	if !n.reserved && n.storage > used-g.diskBytes() {
-		free = n.storage - (used - g.diskBytes())
+	if !n.reserved && n.storage > used-counted {
+		free = n.storage - (used - counted)
+	}
+	return free, false
+}
+
+// checkStorage fails the way an exhausted LVM volume group fails a new
+// volume: PVE's lvcreate with LVM's last line on stderr.
+func (s *Simulator) checkStorage(n *node, g *guest) error {
+	free, fits := s.storageFree(n, g, g.diskBytes())
+	if fits {
+		return nil
 	}
 	vol := fmt.Sprintf("vm-%d-disk-0", g.vmid)
 	if keys := g.diskKeys(); len(keys) > 0 {
 		vol = volName(g.conf[keys[0]])
 	}
-	const extent = 4 << 20
-	return errf("lvcreate 'pve/%s' error:   Volume group \"pve\" has insufficient free space (%d extents): %d required.", vol, free/extent, max(g.diskBytes()/extent, 1))
+	return errf("lvcreate 'pve/%s' error:   Volume group \"pve\" has insufficient free space (%d extents): %d required.", vol, free/lvmExtent, max(g.diskBytes()/lvmExtent, 1))
+}
+
+// checkResize fails a disk grown by grownBy the way PVE's volume_resize
+// does when the volume group cannot hold it: lvextend's last line on
+// stderr after "error resizing volume '<path>'".
+func (s *Simulator) checkResize(n *node, g *guest, vol string, grownBy uint64) error {
+	free, fits := s.storageFree(n, g, grownBy)
+	if fits {
+		return nil
+	}
+	return errf("error resizing volume '/dev/pve/%s':   Insufficient free space: %d extents needed, but only %d available", vol, max(grownBy/lvmExtent, 1), free/lvmExtent)
 }
 
 // powerOn starts g if the node has memory for it; QEMU's own failure is

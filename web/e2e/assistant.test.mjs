@@ -45,4 +45,8 @@ scenario("an auditor asks about the audit log and follows a citation to the even
   await row.waitFor();
   assert.equal(await page.locator("tbody tr").first().getAttribute("id"), `event-${pos}`, "the log starts at the cited event");
   await page.getByText(`From event #${pos}.`).waitFor();
+  // The page re-rendered at the event; the question and its answer are still there.
+  assert.equal(await panel.getByRole("textbox").inputValue(), "What happened to fixture-1?", "the question is kept");
+  await panel.locator(".assistant-answer a.citation", { hasText: `#${pos}` }).first().waitFor();
+  await panel.locator(".assistant-citations").getByText("Cited events:").waitFor();
 });

@@ -43,6 +43,19 @@ function clearTokens() {
   generation++;
   sessionStorage.removeItem(REFRESH_KEY);
   consistency.clear();
+  for (const fn of sessionEndHooks) {
+    fn();
+  }
+}
+
+const sessionEndHooks = new Set();
+
+/**
+ * Calls fn whenever the session ends (sign-out, a refused refresh), so that
+ * what a page keeps for the signed-in user goes with it.
+ */
+export function whenSessionEnds(fn) {
+  sessionEndHooks.add(fn);
 }
 
 /**

@@ -3,7 +3,7 @@
 // answer cites become links to them. Shown only when GET /v1/assistant says
 // the server has a model configured.
 
-import { api, postStream } from "./api.js";
+import { api, postStream, whenSessionEnds } from "./api.js";
 import { busy, h, mount, problemBox } from "./dom.js";
 
 let enabled = null; // one GET per page load
@@ -19,6 +19,13 @@ export function assistantEnabled() {
 }
 
 const CITATION = /\[#(\d{1,19})\]/g;
+
+// The last question and answer of each panel (by the path it posts to),
+// kept in this page's memory only: following a citation re-renders the
+// page, and coming back must not lose the answer. Gone on reload and when
+// the session ends.
+const lastAnswers = new Map();
+whenSessionEnds(() => lastAnswers.clear());
 
 // answerText renders the answer with each citation the server kept as a
 // link (citeLink) and the others as plain text.
@@ -45,6 +52,21 @@ export function assistantPanel({ title, path, body, placeholder, button, require
   const slot = h("div", { class: "slot" });
   const answer = h("div", { class: "assistant-answer", "aria-live": "polite" });
   const cites = h("div", { class: "assistant-citations muted small" });
+  // show renders an answer so far; kept (the server's citations) is null
+  // until they arrive.
+  const show = (text, kept) => {
+    if (kept === null) {
+      mount(answer, text);
+      return;
+    }
+    mount(answer, answerText(text, kept, citeLink));
+    mount(cites, kept.size ? ["Cited events: ", [...kept].map((p) => [citeLink(p, `#${p}`), " "])] : "No events cited.");
+  };
+  const last = lastAnswers.get(path);
+  if (last) {
+    question.value = last.question;
+    show(last.text, last.kept);
+  }
   const panel = h(
     "form",
     {
@@ -55,18 +77,19 @@ export function assistantPanel({ title, path, body, placeholder, button, require
         await busy(submit, async () => {
           mount(slot);
           mount(cites);
-          let text = "";
+          lastAnswers.delete(path);
+          const asked = { question: question.value.trim(), text: "", kept: null };
           mount(answer, h("span", { class: "muted" }, "Thinking…"));
           try {
-            await postStream(path, body(question.value.trim()), (e) => {
+            await postStream(path, body(asked.question), (e) => {
               const data = JSON.parse(e.data || "{}");
               if (e.type === "delta") {
-                text += data.text || "";
-                mount(answer, text);
+                asked.text += data.text || "";
+                show(asked.text, null);
               } else if (e.type === "citations") {
-                const kept = new Set((data.citations || []).map(String));
-                mount(answer, answerText(text, kept, citeLink));
-                mount(cites, kept.size ? ["Cited events: ", [...kept].map((p) => [citeLink(p, `#${p}`), " "])] : "No events cited.");
+                asked.kept = new Set((data.citations || []).map(String));
+                show(asked.text, asked.kept);
+                lastAnswers.set(path, asked);
               } else if (e.type === "error") {
                 mount(slot, h("div", { class: "problem", role: "alert" }, h("strong", {}, data.title || "The answer broke off"), data.detail ? ` — ${data.detail}` : ""));
               }

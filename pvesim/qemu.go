@@ -163,17 +163,19 @@ func volName(spec string) string {
 // lvmExtent is the volume group's extent size, the unit LVM counts in.
 const lvmExtent = 4 << 20
 
-// storageFree says whether g's disks fit on n and how much n had free for
-// them beside everything else it holds. g's disks are already counted in
-// the node's usage; a reserved node (a fault) has nothing free.
-func (s *Simulator) storageFree(n *node, g *guest, counted uint64) (free uint64, fits bool) {
+// storageFree says whether g's disks fit on n and, when they do not, how
+// much n had free before the request: added is what the request adds to
+// g's disks (all of them for a new guest, the growth for a resize), which
+// are already counted in the node's usage. A reserved node (a fault) has
+// nothing free.
+func (s *Simulator) storageFree(n *node, g *guest, added uint64) (free uint64, fits bool) {
 	s.retally(g)
 	used := s.nodeDiskUsed(n)
 	if !n.reserved && used <= n.storage {
 		return 0, true
 	}
-	if !n.reserved && n.storage > used-counted {
-		free = n.storage - (used - counted)
+	if !n.reserved && n.storage > used-added {
+		free = n.storage - (used - added)
 	}
 	return free, false
 }

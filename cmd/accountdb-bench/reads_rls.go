@@ -91,31 +91,17 @@ func measureRLS(ctx context.Context, adminURL string, tenants []readsTenant, ite
 		c := rlsCase{Query: q.name, Iterations: iterations}
 		// The round trips first, then the execution times in a pass of their
 		// own: an EXPLAIN ANALYZE of the RLS query in the transaction before
-		// made the next RLS round trip 10–17 % slower (pgbench, 13:20), a
+		// made the next RLS round trip 10–17 % slower (pgbench, 13:16), a
 		// cost of the measurement that no API request pays.
-		var withRLS, bypass, execRLS, execBypass []time.Duration
-		err := alternate(rng, iterations, func(rls bool) error {
-			t := tenants[rng.IntN(len(tenants))]
-			d, err := timeScopedQuery(ctx, pool, rs, rls, q.sql, t.id, q.args(t))
-			if rls {
-				withRLS = append(withRLS, d)
-			} else {
-				bypass = append(bypass, d)
-			}
-			return err
+		withRLS, bypass, err := alternate(rng, tenants, iterations, func(rls bool, t readsTenant) (time.Duration, error) {
+			return timeScopedQuery(ctx, pool, rs, rls, q.sql, t.id, q.args(t))
 		})
-		if err == nil {
-			err = alternate(rng, iterations, func(rls bool) error {
-				t := tenants[rng.IntN(len(tenants))]
-				d, err := scopedExecTime(ctx, pool, rs, rls, q.sql, t.id, q.args(t))
-				if rls {
-					execRLS = append(execRLS, d)
-				} else {
-					execBypass = append(execBypass, d)
-				}
-				return err
-			})
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", q.name, err)
 		}
+		execRLS, execBypass, err := alternate(rng, tenants, iterations, func(rls bool, t readsTenant) (time.Duration, error) {
+			return scopedExecTime(ctx, pool, rs, rls, q.sql, t.id, q.args(t))
+		})
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", q.name, err)
 		}
@@ -168,27 +154,27 @@ func variant(sql string, rls bool) string {
 	return "/* bypass */ " + sql
 }
 
-// alternate calls run n times with rls true and n times with it false, in
-// random order, and stops at the first error.
-func alternate(rng *rand.Rand, n int, run func(rls bool) error) error {
-	withRLS, without := 0, 0
+// alternate measures n times with RLS and n times without, in random
+// order, each on a random tenant, and stops at the first error.
+func alternate(rng *rand.Rand, tenants []readsTenant, n int, measure func(rls bool, t readsTenant) (time.Duration, error)) (withRLS, without []time.Duration, err error) {
 	for i := range 2 * n {
 		rls := (i%2 == 0) != (rng.IntN(2) == 0)
-		if withRLS == n {
+		if len(withRLS) == n {
 			rls = false
-		} else if without == n {
+		} else if len(without) == n {
 			rls = true
 		}
-		if rls {
-			withRLS++
-		} else {
-			without++
+		d, err := measure(rls, tenants[rng.IntN(len(tenants))])
+		if err != nil {
+			return nil, nil, fmt.Errorf("rls %v: %w", rls, err)
 		}
-		if err := run(rls); err != nil {
-			return fmt.Errorf("rls %v: %w", rls, err)
+		if rls {
+			withRLS = append(withRLS, d)
+		} else {
+			without = append(without, d)
 		}
 	}
-	return nil
+	return withRLS, without, nil
 }
 
 // timeScopedQuery times the query's round trip in the API's transaction.

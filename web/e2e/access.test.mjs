@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { generateKeyPairSync, createHash } from "node:crypto";
-import { answerDialog, poolName, rowWith, scenario, until } from "./harness.mjs";
+import { answerDialog, openAccountPage, poolName, rowWith, scenario, until } from "./harness.mjs";
 
 function ed25519Key(comment) {
   const der = generateKeyPairSync("ed25519").publicKey.export({ format: "der", type: "spki" });
@@ -21,7 +21,7 @@ scenario("a VM created with an SSH key, a password and a pool address shows its 
   const page = await s.signedIn("vm_admin");
   const key = ed25519Key("owner@laptop");
   const keyName = `owner-${Date.now().toString(36)}`;
-  await page.getByRole("link", { name: "SSH keys" }).click();
+  await openAccountPage(page, "SSH keys");
   await page.getByRole("button", { name: "Add SSH key" }).click();
   const keyForm = page.locator("form").filter({ has: page.getByRole("heading", { name: "New SSH key" }) });
   await keyForm.getByLabel("Name").fill(keyName);

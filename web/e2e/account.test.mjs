@@ -2,7 +2,7 @@
 
 import assert from "node:assert/strict";
 import { createHash, generateKeyPairSync } from "node:crypto";
-import { allowHTTPErrors, answerDialog, rowWith, scenario, until } from "./harness.mjs";
+import { allowHTTPErrors, answerDialog, openAccountPage, rowWith, scenario, until } from "./harness.mjs";
 
 // An ed25519 public key in authorized_keys form, and its fingerprint as
 // ssh-keygen -l prints it, computed here from the key's wire bytes (not by
@@ -22,7 +22,7 @@ function ed25519Key(comment) {
 
 scenario("a user adds an SSH key, a malformed one is refused on the field, and removes it", async (s) => {
   const page = await s.signedIn("viewer");
-  await page.getByRole("link", { name: "SSH keys" }).click();
+  await openAccountPage(page, "SSH keys");
   await page.getByRole("heading", { name: "SSH keys" }).waitFor();
 
   const name = `laptop-${Date.now().toString(36)}`;

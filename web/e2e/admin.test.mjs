@@ -2,7 +2,7 @@
 // the audit log with its type filter, and revoking another session.
 
 import assert from "node:assert/strict";
-import { allowHTTPErrors, answerDialog, fillSignIn, rowWith, scenario, until } from "./harness.mjs";
+import { allowHTTPErrors, answerDialog, fillSignIn, openAccountPage, rowWith, scenario, until } from "./harness.mjs";
 
 const password = "correct horse battery staple 42";
 
@@ -94,7 +94,7 @@ scenario("an auditor filters the audit log by event type", async (s) => {
 scenario("a user revokes their other session, which then has to sign in again", async (s) => {
   const elsewhere = await s.signedIn("sessions");
   const here = await s.signedIn("sessions");
-  await here.getByRole("link", { name: "Sessions" }).click();
+  await openAccountPage(here, "Sessions");
   await here.getByRole("heading", { name: "Sessions" }).waitFor();
   const rows = here.locator("tbody tr");
   await until("both sessions listed", async () => (await rows.count()) === 2);

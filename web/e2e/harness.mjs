@@ -214,6 +214,20 @@ export async function navLinks(page) {
   return (await page.locator("#nav a").allTextContents()).map((t) => t.trim());
 }
 
+/** The links of the account menu beside the user's name, opened. */
+export async function accountMenuLinks(page) {
+  await page.locator("#who .account-menu summary").click();
+  const links = page.locator("#who .user-menu a");
+  await links.first().waitFor();
+  return (await links.allTextContents()).map((t) => t.trim());
+}
+
+/** Opens one of the user's own pages from the account menu. */
+export async function openAccountPage(page, label) {
+  await page.locator("#who .account-menu summary").click();
+  await page.locator("#who .user-menu").getByRole("link", { name: label }).click();
+}
+
 /** The table row that mentions text (a VM's or a user's name). */
 export function rowWith(page, text) {
   return page.locator("tbody tr").filter({ hasText: text });

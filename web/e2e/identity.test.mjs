@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { createHmac } from "node:crypto";
-import { accounts, baseURL, fillSignIn, rowWith, scenario } from "./harness.mjs";
+import { accounts, baseURL, fillSignIn, openAccountPage, rowWith, scenario } from "./harness.mjs";
 
 const ssoProvider = process.env.E2E_SSO_PROVIDER;
 
@@ -34,7 +34,7 @@ const currentStep = () => Math.floor(Date.now() / 30000);
 
 scenario("two-factor: enrol with the QR code, then sign in with a code", async (s) => {
   const page = await s.signedIn("mfa");
-  await page.locator("#who").getByRole("link", { name: "Two-factor" }).click();
+  await openAccountPage(page, "Two-factor");
   await page.getByRole("heading", { name: "Two-factor authentication" }).waitFor();
   await page.getByRole("button", { name: "Set up two-factor" }).click();
   const qr = page.getByRole("img", { name: "QR code of your two-factor secret" });
@@ -62,7 +62,7 @@ scenario("two-factor: enrol with the QR code, then sign in with a code", async (
 
 scenario("API tokens: create one with some permissions, use it, revoke it", async (s) => {
   const page = await s.signedIn("tokens");
-  await page.locator("#who").getByRole("link", { name: "API tokens" }).click();
+  await openAccountPage(page, "API tokens");
   await page.getByRole("heading", { name: "API tokens" }).waitFor();
   await page.getByLabel("Name").fill("ci-runner");
   await page.getByRole("checkbox", { name: "vm:read" }).check();

@@ -2,20 +2,20 @@
 // permissions (GET /v1/users/me) allow; the API enforces them regardless.
 
 import assert from "node:assert/strict";
-import { fixtureVM, navLinks, rowWith, scenario } from "./harness.mjs";
+import { accountMenuLinks, fixtureVM, navLinks, rowWith, scenario } from "./harness.mjs";
 
 const POWER = ["Start", "Shut down", "Reboot", "Stop"];
 
 // Each role: its navigation, and whether its user gets the VM list's New VM
 // button, the power buttons, Delete, and the VM page's Resize and Snapshots.
 const roles = {
-  viewer: { nav: ["Virtual machines", "Sessions", "SSH keys"], newVM: false, power: false, del: false, resize: false, snapshots: false },
-  operator: { nav: ["Virtual machines", "Sessions", "SSH keys"], newVM: false, power: true, del: false, resize: false, snapshots: true },
-  vm_admin: { nav: ["Virtual machines", "Backup schedules", "Sessions", "SSH keys"], newVM: true, power: true, del: true, resize: true, snapshots: true },
-  tenant_admin: { nav: ["Virtual machines", "Backup schedules", "Users", "Audit log", "Sessions", "SSH keys"], newVM: true, power: true, del: true, resize: true, snapshots: true },
-  auditor: { nav: ["Virtual machines", "Users", "Audit log", "Sessions", "SSH keys"], newVM: false, power: false, del: false, resize: false, snapshots: false },
+  viewer: { nav: ["Virtual machines"], newVM: false, power: false, del: false, resize: false, snapshots: false },
+  operator: { nav: ["Virtual machines"], newVM: false, power: true, del: false, resize: false, snapshots: true },
+  vm_admin: { nav: ["Virtual machines", "Backup schedules"], newVM: true, power: true, del: true, resize: true, snapshots: true },
+  tenant_admin: { nav: ["Virtual machines", "Backup schedules", "Users", "Audit log"], newVM: true, power: true, del: true, resize: true, snapshots: true },
+  auditor: { nav: ["Virtual machines", "Users", "Audit log"], newVM: false, power: false, del: false, resize: false, snapshots: false },
   platform_admin: {
-    nav: ["Virtual machines", "Backup schedules", "Users", "Tenants", "Clusters", "Audit log", "Sessions", "SSH keys"],
+    nav: ["Virtual machines", "Backup schedules", "Users", "Tenants", "Clusters", "Audit log"],
     newVM: true,
     power: true,
     del: true,
@@ -32,7 +32,18 @@ for (const [role, want] of Object.entries(roles)) {
   scenario(`${role} sees what the role allows`, async (s) => {
     const page = await s.signedIn(role);
     assert.deepEqual(await navLinks(page), want.nav, "navigation");
+    // The header is one line at 1,280 px: the sections side by side, the
+    // user's block beside them.
+    const rows = await page.evaluate(() =>
+      [...document.querySelectorAll("#nav a, #who > *")].map((el) => Math.round(el.getBoundingClientRect().bottom)),
+    );
+    const navBottom = rows[0];
+    assert.ok(rows.every((bottom) => Math.abs(bottom - navBottom) < 24), `header in one line at 1280 px (bottoms ${rows})`);
     assert.equal(await page.locator("#who .badge.role").innerText(), role);
+    // Every user's own pages are in the account menu, whatever the role.
+    assert.deepEqual(await accountMenuLinks(page), ["SSH keys", "Sessions", "Two-factor", "API tokens"], "account menu");
+    await page.keyboard.press("Escape");
+    assert.equal(await page.locator("#who .account-menu").getAttribute("open"), null, "Escape closes the account menu");
 
     await page.getByRole("heading", { name: "Virtual machines" }).waitFor();
     assert.equal(await page.getByRole("button", { name: "New VM" }).count(), want.newVM ? 1 : 0, "New VM button");

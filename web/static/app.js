@@ -24,12 +24,14 @@ const sections = [
   { path: "tenants", label: "Tenants", perm: "tenant:manage", view: tenantsView },
   { path: "clusters", label: "Clusters", perm: "cluster:manage", view: clustersView },
   { path: "audit", label: "Audit log", perm: "audit:read", view: auditView },
-  { path: "sessions", label: "Sessions", perm: null, view: sessionsView },
-  { path: "ssh-keys", label: "SSH keys", perm: null, view: sshKeysView },
 ];
 
-// Pages of the user menu (in the header, beside the user's name).
+// The user's own pages, in the account menu beside their name: every user
+// has them, so they stay out of the sections, which then fit one line of
+// the header at 1,280 px even for a platform administrator.
 const menu = [
+  { path: "ssh-keys", label: "SSH keys", perm: null, view: sshKeysView },
+  { path: "sessions", label: "Sessions", perm: null, view: sessionsView },
   { path: "security", label: "Two-factor", perm: null, view: securityView },
   { path: "tokens", label: "API tokens", perm: null, view: tokensView },
 ];
@@ -181,12 +183,22 @@ function renderHeader() {
       ? []
       : sections.filter((s) => can(s.perm)).map((s) => h("a", { href: `#/${s.path}`, "data-section": s.path }, s.label)),
   );
-  const userMenu = h(
-    "nav",
-    { class: "user-menu", "aria-label": "Your account" },
-    menu.filter((s) => !enrolmentOnly || s.path === "security").map((s) => h("a", { href: `#/${s.path}`, "data-section": s.path }, s.label)),
+  const accountMenu = h(
+    "details",
+    { class: "account-menu" },
+    h("summary", {}, "Account"),
+    h(
+      "div",
+      { class: "menu-panel" },
+      h(
+        "nav",
+        { class: "user-menu", "aria-label": "Your account" },
+        menu.filter((s) => !enrolmentOnly || s.path === "security").map((s) => h("a", { href: `#/${s.path}`, "data-section": s.path }, s.label)),
+      ),
+      h("div", { class: "muted small" }, me.permissions.length === 1 ? "1 permission" : `${me.permissions.length} permissions`),
+      h("div", { class: "chips perms" }, me.permissions.map((p) => badge(p, "perm"))),
+    ),
   );
-  const perms = h("details", { class: "perms" }, h("summary", {}, `${me.permissions.length} permissions`), h("div", { class: "chips" }, me.permissions.map((p) => badge(p, "perm"))));
   const signOut = h(
     "button",
     {
@@ -210,10 +222,14 @@ function renderHeader() {
   );
   mount(
     who,
-    h("div", { class: "user" }, h("strong", {}, me.display_name || me.email), h("span", { class: "muted small" }, me.email)),
+    h(
+      "div",
+      { class: "user" },
+      h("strong", { title: me.display_name || me.email }, me.display_name || me.email),
+      h("span", { class: "muted small", title: me.email }, me.email),
+    ),
     h("div", { class: "chips" }, me.roles.map((r) => badge(r, "role"))),
-    perms,
-    userMenu,
+    accountMenu,
     signOut,
   );
 }
@@ -236,6 +252,12 @@ function route() {
   }
   for (const a of [...nav.querySelectorAll("a"), ...who.querySelectorAll(".user-menu a")]) {
     a.classList.toggle("active", a.dataset.section === section.path);
+  }
+  const accountMenu = who.querySelector(".account-menu");
+  if (accountMenu) {
+    // The menu closes once the page it opened is shown.
+    accountMenu.open = false;
+    accountMenu.classList.toggle("active", menu.includes(section));
   }
   const ctx = { me, can, refreshMe, onEnrolled };
   const view = h("section", { class: "view" });
@@ -286,6 +308,21 @@ async function start() {
 
 setSignedOutHandler((message) => (message === SESSION_ENDED ? showSessionEnded() : showLogin(message)));
 window.addEventListener("hashchange", route);
+// The account menu closes, as menus do, on a click elsewhere and on Escape
+// (which gives the focus back to its button).
+document.addEventListener("click", (e) => {
+  const open = who.querySelector(".account-menu[open]");
+  if (open && !open.contains(e.target)) {
+    open.open = false;
+  }
+});
+document.addEventListener("keydown", (e) => {
+  const open = who.querySelector(".account-menu[open]");
+  if (e.key === "Escape" && open) {
+    open.open = false;
+    open.querySelector("summary").focus();
+  }
+});
 if (adoptSignOnFragment() || hasSession()) {
   start();
 } else {

@@ -44,6 +44,10 @@ for (const [role, want] of Object.entries(roles)) {
     assert.deepEqual(await accountMenuLinks(page), ["SSH keys", "Sessions", "Two-factor", "API tokens"], "account menu");
     await page.keyboard.press("Escape");
     assert.equal(await page.locator("#who .account-menu").getAttribute("open"), null, "Escape closes the account menu");
+    await page.locator("#who .account-menu summary").click();
+    await page.locator("#who .user-menu").waitFor();
+    await page.locator("main").click({ position: { x: 5, y: 5 } });
+    assert.equal(await page.locator("#who .account-menu").getAttribute("open"), null, "a click elsewhere closes the account menu");
 
     await page.getByRole("heading", { name: "Virtual machines" }).waitFor();
     assert.equal(await page.getByRole("button", { name: "New VM" }).count(), want.newVM ? 1 : 0, "New VM button");

@@ -308,11 +308,12 @@ async function start() {
 
 setSignedOutHandler((message) => (message === SESSION_ENDED ? showSessionEnded() : showLogin(message)));
 window.addEventListener("hashchange", route);
-// The account menu closes, as menus do, on a click elsewhere and on Escape
-// (which gives the focus back to its button).
+// The account menu closes, as menus do, on a click elsewhere or on one of
+// its links (the page may be the one already shown), and on Escape (which
+// gives the focus back to its button).
 document.addEventListener("click", (e) => {
   const open = who.querySelector(".account-menu[open]");
-  if (open && !open.contains(e.target)) {
+  if (open && (!open.contains(e.target) || e.target.closest(".user-menu a"))) {
     open.open = false;
   }
 });

@@ -3,6 +3,7 @@ package eventstore_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
 
@@ -250,6 +251,51 @@ func TestGroupCommitLeavesLockedStreamsAlone(t *testing.T) {
 	}
 	if txs := transactionsOf(t, db, locked); len(txs) != 1 || txs[0] <= holderXID {
 		t.Errorf("the locked stream's event is in transaction %v, want one after the lock holder's %d", txs, holderXID)
+	}
+	verifyChains(t, s)
+}
+
+// TestGroupCommitFlushersRetire: flushers that gather and linger for the
+// next appends (append_group.go) still retire once the appends stop, and
+// every append of concurrent writers is committed once, in version order.
+func TestGroupCommitFlushersRetire(t *testing.T) {
+	s, _ := newStore(t)
+	tenant := uuid.New()
+	ctx := context.Background()
+	const writers, appends = 8, 25
+	streams := make([]eventlog.StreamID, writers)
+	errs := make(chan error, writers)
+	for w := range writers {
+		streams[w] = stream(t)
+		go func() {
+			for i := range appends {
+				res, err := s.Append(ctx, eventstore.Append{Stream: streams[w], TenantID: tenant, Expected: eventstore.Any(),
+					CommandID: uuid.New(), Events: oneEvent("a_happened", nil)})
+				if err == nil && res.FirstVersion != int64(i+1) {
+					err = fmt.Errorf("append %d to %s at version %d", i+1, streams[w], res.FirstVersion)
+				}
+				if err != nil {
+					errs <- err
+					return
+				}
+			}
+			errs <- nil
+		}()
+	}
+	for range writers {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, "the flushers retire", func() bool { return eventstore.ActiveFlushers(s) == 0 })
+	for _, st := range streams {
+		evs, err := s.ReadStream(ctx, tenant, st, 0, 2*appends)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(evs) != appends {
+			t.Errorf("%s holds %d events, want %d", st, len(evs), appends)
+		}
 	}
 	verifyChains(t, s)
 }

@@ -8,11 +8,16 @@ func QueuedAppends(s *Store) int {
 	}
 	s.group.mu.Lock()
 	defer s.group.mu.Unlock()
-	n := 0
-	for _, q := range s.group.pending {
-		if !q.taken {
-			n++
-		}
+	return s.group.queued()
+}
+
+// ActiveFlushers is how many group commit flushers are running or
+// lingering, for tests that check they retire.
+func ActiveFlushers(s *Store) int {
+	if s.group == nil {
+		return 0
 	}
-	return n
+	s.group.mu.Lock()
+	defer s.group.mu.Unlock()
+	return s.group.active
 }

@@ -27,7 +27,7 @@ type Store struct {
 
 // New returns a store on pool. reg may be nil (no metrics exported).
 func New(pool *pgxpool.Pool, reg prometheus.Registerer) *Store {
-	return &Store{pool: pool, metrics: newStoreMetrics(reg), group: &appendGroup{flushers: groupFlushers}}
+	return &Store{pool: pool, metrics: newStoreMetrics(reg), group: newAppendGroup(groupFlushers)}
 }
 
 // Pool is the store's connection pool, for components that share it.

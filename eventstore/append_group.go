@@ -48,7 +48,7 @@ import (
 // as many appends are queued as its last group had; and one whose queue ran
 // dry lingers flusherLinger before it retires. Taking whatever was queued
 // the moment a group ended made groups of one or two at 8 writers; gathered,
-// most are of four, and 8 writers append 15–24 % faster (docs/BENCHMARKS.md,
+// most are of four, and 8 writers append 14–24 % faster (docs/BENCHMARKS.md,
 // "Issue 16, twelfth session").
 
 // groupFlushers is how many group transactions run at once by default.

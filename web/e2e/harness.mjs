@@ -214,17 +214,22 @@ export async function navLinks(page) {
   return (await page.locator("#nav a").allTextContents()).map((t) => t.trim());
 }
 
-/** The links of the account menu beside the user's name, opened. */
-export async function accountMenuLinks(page) {
+/** Opens the account menu beside the user's name; returns its links. */
+export async function openAccountMenu(page) {
   await page.locator("#who .account-menu summary").click();
   const links = page.locator("#who .user-menu a");
   await links.first().waitFor();
-  return (await links.allTextContents()).map((t) => t.trim());
+  return links;
+}
+
+/** The texts of the account menu's links (it is left open). */
+export async function accountMenuLinks(page) {
+  return (await (await openAccountMenu(page)).allTextContents()).map((t) => t.trim());
 }
 
 /** Opens one of the user's own pages from the account menu. */
 export async function openAccountPage(page, label) {
-  await page.locator("#who .account-menu summary").click();
+  await openAccountMenu(page);
   await page.locator("#who .user-menu").getByRole("link", { name: label }).click();
 }
 

@@ -2,7 +2,7 @@
 // permissions (GET /v1/users/me) allow; the API enforces them regardless.
 
 import assert from "node:assert/strict";
-import { accountMenuLinks, fixtureVM, navLinks, rowWith, scenario } from "./harness.mjs";
+import { accountMenuLinks, fixtureVM, navLinks, openAccountMenu, rowWith, scenario } from "./harness.mjs";
 
 const POWER = ["Start", "Shut down", "Reboot", "Stop"];
 
@@ -44,8 +44,7 @@ for (const [role, want] of Object.entries(roles)) {
     assert.deepEqual(await accountMenuLinks(page), ["SSH keys", "Sessions", "Two-factor", "API tokens"], "account menu");
     await page.keyboard.press("Escape");
     assert.equal(await page.locator("#who .account-menu").getAttribute("open"), null, "Escape closes the account menu");
-    await page.locator("#who .account-menu summary").click();
-    await page.locator("#who .user-menu").waitFor();
+    await openAccountMenu(page);
     await page.locator("main").click({ position: { x: 5, y: 5 } });
     assert.equal(await page.locator("#who .account-menu").getAttribute("open"), null, "a click elsewhere closes the account menu");
 

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"runtime/pprof"
+	"runtime/trace"
+	"strings"
 	"sync"
 	"syscall"
 	"time"
@@ -177,7 +179,9 @@ func (b *bench) agentScaleRun(ctx context.Context, guests, round int) (_ agentSc
 }
 
 // startCPUProfile profiles this process into path until stop is called;
-// nothing when path is empty.
+// nothing when path is empty. A path ending in ".trace" gets an execution
+// trace instead (go tool trace): where a request waited, not only where
+// the CPU went.
 func startCPUProfile(path string) (stop func(), err error) {
 	if path == "" {
 		return func() {}, nil
@@ -186,11 +190,15 @@ func startCPUProfile(path string) (stop func(), err error) {
 	if err != nil {
 		return nil, err
 	}
-	if err := pprof.StartCPUProfile(f); err != nil {
+	start, end := pprof.StartCPUProfile, pprof.StopCPUProfile
+	if strings.HasSuffix(path, ".trace") {
+		start, end = trace.Start, trace.Stop
+	}
+	if err := start(f); err != nil {
 		f.Close()
 		return nil, err
 	}
-	return sync.OnceFunc(func() { pprof.StopCPUProfile(); f.Close() }), nil
+	return sync.OnceFunc(func() { end(); f.Close() }), nil
 }
 
 // processCPU is the CPU time this process has used, user and system.

@@ -17,10 +17,20 @@ import (
 // error returned is the group's, when nothing committed. Every item has
 // the same pool. A conflict on the pool's stream (a release, another
 // process) reloads the pool and decides again.
+//
+// The group is first decided on its tenants as this process's last group
+// left them (create_known.go), in one round trip; when they are not known,
+// not as expected, or a create would be refused on them, it is decided on
+// the state read under the tenants' locks.
 func (h *Handler) commitCreates(ctx context.Context, items []*queuedCreate) ([]createOutcome, error) {
 	pool := items[0].pool
+	onKnown := true
 	for attempt := 0; ; attempt++ {
-		outs, err := h.tryCreates(ctx, items)
+		outs, err := h.tryCreates(ctx, items, onKnown)
+		if onKnown && errors.Is(err, ErrGroupNotAsExpected) {
+			onKnown = false
+			continue
+		}
 		var conflict *eventstore.ConflictError
 		if errors.As(err, &conflict) && pool != uuid.Nil && conflict.Stream == ipPoolStream(pool) && attempt < poolConflictRetries {
 			continue
@@ -29,7 +39,9 @@ func (h *Handler) commitCreates(ctx context.Context, items []*queuedCreate) ([]c
 	}
 }
 
-func (h *Handler) tryCreates(ctx context.Context, items []*queuedCreate) ([]createOutcome, error) {
+// tryCreates commits items once; onKnown decides them on their tenants'
+// known state, when there is one (ErrGroupNotAsExpected: decide again).
+func (h *Handler) tryCreates(ctx context.Context, items []*queuedCreate, onKnown bool) ([]createOutcome, error) {
 	if h.tables == nil {
 		return nil, ErrNoTables
 	}
@@ -58,15 +70,18 @@ func (h *Handler) tryCreates(ctx context.Context, items []*queuedCreate) ([]crea
 		}
 		poolVersion = p.Version
 	}
+	expected, known := h.known.expect(tenants, items)
+	known = known && onKnown
 	var (
-		outs     []createOutcome
-		admitted []int // the items appended, by index: results[k] is items[admitted[k]]'s
+		outs      []createOutcome
+		admitted  []int // the items appended, by index: results[k] is items[admitted[k]]'s
+		decidedOn map[uuid.UUID]TenantState
+		added     map[uuid.UUID]Usage // by the creates admitted
 	)
-	results, err := h.tables.AppendGroup(ctx, tenants, func(ctx context.Context, state map[uuid.UUID]TenantState) (Group, error) {
-		outs, admitted = make([]createOutcome, len(items)), nil
+	decide := func(ctx context.Context, state map[uuid.UUID]TenantState) (Group, error) {
+		outs, admitted, decidedOn, added = make([]createOutcome, len(items)), nil, state, map[uuid.UUID]Usage{}
 		var (
 			vmApps, poolApps []eventstore.Append
-			added            = map[uuid.UUID]Usage{} // by the creates admitted so far
 			quotas           = map[uuid.UUID]domain.Quota{}
 		)
 		for i, q := range items {
@@ -78,7 +93,7 @@ func (h *Handler) tryCreates(ctx context.Context, items []*queuedCreate) ([]crea
 				outs[i].err = errStaleTenant
 				continue
 			}
-			if err := overQuota(state[t].Usage.plus(added[t]), q.c.delta, q.c.quota); err != nil {
+			if err := overQuota(state[t].Usage.Plus(added[t]), q.c.delta, q.c.quota); err != nil {
 				outs[i].err = err
 				continue
 			}
@@ -97,7 +112,12 @@ func (h *Handler) tryCreates(ctx context.Context, items []*queuedCreate) ([]crea
 			}
 			vmApps = append(vmApps, app)
 			admitted = append(admitted, i)
-			added[t], quotas[t] = added[t].plus(q.c.delta), q.c.quota
+			added[t], quotas[t] = added[t].Plus(q.c.delta), q.c.quota
+		}
+		if known && len(admitted) < len(items) {
+			// A refusal is decided on the state read under the lock,
+			// never on a state only expected.
+			return Group{}, ErrGroupNotAsExpected
 		}
 		g := Group{Appends: append(vmApps, poolApps...)}
 		for _, t := range tenants {
@@ -106,10 +126,24 @@ func (h *Handler) tryCreates(ctx context.Context, items []*queuedCreate) ([]crea
 			}
 		}
 		return g, nil
-	})
+	}
+	var (
+		results []eventstore.AppendResult
+		err     error
+	)
+	if known {
+		results, err = h.tables.AppendGroupExpecting(ctx, expected, decide)
+	} else {
+		results, err = h.tables.AppendGroup(ctx, tenants, decide)
+	}
 	committed := err == nil && !slices.ContainsFunc(results, func(r eventstore.AppendResult) bool { return r.Replayed })
 	if pool != uuid.Nil && !committed {
 		h.forgetCachedPool(pool)
+	}
+	if committed {
+		h.known.committed(decidedOn, added)
+	} else {
+		h.known.forget(tenants)
 	}
 	if err != nil {
 		return nil, err

@@ -119,6 +119,17 @@ func (c *crashingTables) AppendGroup(ctx context.Context, tenants []uuid.UUID,
 	})
 }
 
+// AppendGroupExpecting, while crash is set, finds the group not as
+// expected, so that the group is decided again and written by
+// AppendGroup, where it dies.
+func (c *crashingTables) AppendGroupExpecting(ctx context.Context, expected map[uuid.UUID]commands.TenantState,
+	decide func(context.Context, map[uuid.UUID]commands.TenantState) (commands.Group, error)) ([]eventstore.AppendResult, error) {
+	if c.crash.Load() {
+		return nil, commands.ErrGroupNotAsExpected
+	}
+	return c.Tables.AppendGroupExpecting(ctx, expected, decide)
+}
+
 // A create that dies between deciding its address and committing leaves
 // nothing behind: no VM, no allocation. The same process afterwards (its
 // cached pool was not advanced) and a new one (a restarted core, nothing

@@ -2,6 +2,7 @@ package commands
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/accountdb/accountdb/domain"
@@ -74,6 +75,16 @@ type Tables interface {
 	// reads, the writes, the commit; a create's POST waits for them.)
 	AppendGroup(ctx context.Context, tenants []uuid.UUID,
 		decide func(context.Context, map[uuid.UUID]TenantState) (Group, error)) ([]eventstore.AppendResult, error)
+	// AppendGroupExpecting is AppendGroup decided on the state the caller
+	// expects its tenants in (the keys of expected), as its own last group
+	// left them, instead of on the state read under their locks: the locks
+	// are taken all the same, and the group commits only if each tenant is
+	// in exactly the state expected and each append is written. Otherwise
+	// nothing is written and the error wraps ErrGroupNotAsExpected: decide
+	// again with AppendGroup. A group with a Write needs AppendGroup.
+	// (pgstore: one round trip, the commit included.)
+	AppendGroupExpecting(ctx context.Context, expected map[uuid.UUID]TenantState,
+		decide func(context.Context, map[uuid.UUID]TenantState) (Group, error)) ([]eventstore.AppendResult, error)
 	Sessions() SessionStore
 	Credentials() CredentialStore
 	Inventory() InventoryStore
@@ -83,6 +94,10 @@ type Tables interface {
 	MFA() MFAStore
 	Identities() IdentityStore
 }
+
+// ErrGroupNotAsExpected is AppendGroupExpecting's refusal: a tenant was
+// not in the state expected, or an append was refused; nothing was written.
+var ErrGroupNotAsExpected = errors.New("commands: the group's tenants are not in the state it was decided on")
 
 // TenantState is what a group of creates decides a tenant's quota on:
 // its usage and the version of its stream, read together under its lock.

@@ -199,7 +199,8 @@ func (h *Handler) vmChangeOn(ctx context.Context, v *domain.VM, t *domain.Tenant
 	return c, nil
 }
 
-func (u Usage) plus(d Usage) Usage {
+// Plus is u with d added.
+func (u Usage) Plus(d Usage) Usage {
 	return Usage{VMs: u.VMs + d.VMs, Cores: u.Cores + d.Cores, MemoryMB: u.MemoryMB + d.MemoryMB, DiskGB: u.DiskGB + d.DiskGB, IPv4: u.IPv4 + d.IPv4}
 }
 

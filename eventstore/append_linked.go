@@ -99,9 +99,16 @@ func (s *Store) AppendManyTx(ctx context.Context, tx BatchSender, apps []Append)
 // after them (a group's usage updates): Queue queues them; Read reads their
 // results, and is called only when every append went through, before the
 // round trip's results are closed. An error from Read is AppendManyTxThen's.
+//
+// Begin and ReadBegin do the same for statements before the appends (and
+// before their streams' locks): a transaction's BEGIN and what it must
+// hold or check before it writes. An error from ReadBegin is returned at
+// once, nothing of the appends read.
 type Then struct {
-	Queue func(b *pgx.Batch)
-	Read  func(br pgx.BatchResults) error
+	Begin     func(b *pgx.Batch)
+	ReadBegin func(br pgx.BatchResults) error
+	Queue     func(b *pgx.Batch)
+	Read      func(br pgx.BatchResults) error
 }
 
 // AppendManyTxThen is AppendManyTx with then's statements in the same
@@ -112,6 +119,9 @@ func (s *Store) AppendManyTxThen(ctx context.Context, tx BatchSender, apps []App
 	streams := make([]eventlog.StreamID, len(apps))
 	for i, a := range apps {
 		streams[i] = a.Stream
+	}
+	if then.Begin != nil {
+		then.Begin(b)
 	}
 	locks := queueStreamLocks(b, streams)
 	for i := range apps {
@@ -127,6 +137,12 @@ func (s *Store) AppendManyTxThen(ctx context.Context, tx BatchSender, apps []App
 	}
 	results := make([]AppendResult, 0, len(apps))
 	br := tx.SendBatch(ctx, b)
+	if then.ReadBegin != nil {
+		if err := then.ReadBegin(br); err != nil {
+			br.Close()
+			return nil, err
+		}
+	}
 	if err := readStreamLocks(br, locks); err != nil {
 		br.Close()
 		return nil, err

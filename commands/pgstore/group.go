@@ -101,6 +101,12 @@ func (t *Tables) writeGroup(ctx context.Context, conn *pgxpool.Conn, tenants []u
 	return results, true, nil
 }
 
+// tenantLocksSQL takes the tenant lock of every tenant id in $2, in the
+// order of the lock keys, so that two groups over overlapping tenants
+// cannot each hold a lock the other waits for.
+const tenantLocksSQL = `SELECT pg_advisory_xact_lock($1, k)
+	FROM (SELECT DISTINCT hashtext(t) AS k FROM unnest($2::text[]) AS t ORDER BY 1) AS keys`
+
 // beginGroup begins conn's transaction and, in the same round trip, takes
 // the tenant lock (the one AppendWith's lockTenant takes) of each tenant,
 // in the order of the lock keys, so that two groups over overlapping
@@ -113,8 +119,7 @@ func beginGroup(ctx context.Context, conn *pgxpool.Conn, tenants []uuid.UUID) (m
 	}
 	b := &pgx.Batch{}
 	b.Queue("BEGIN")
-	b.Queue(`SELECT pg_advisory_xact_lock($1, k)
-		FROM (SELECT DISTINCT hashtext(t) AS k FROM unnest($2::text[]) AS t ORDER BY 1) AS keys`, tenantLockNamespace, keys)
+	b.Queue(tenantLocksSQL, tenantLockNamespace, keys)
 	for _, id := range tenants {
 		queueCurrentAt(b, id)
 	}

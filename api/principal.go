@@ -42,8 +42,16 @@ func PrincipalFrom(ctx context.Context) *Principal {
 }
 
 // authenticate requires a valid bearer token of a live session. Anything
-// else is a 401 that says nothing about which check failed.
-func (srv *server) authenticate(next http.Handler) http.Handler {
+// else is a 401 that says nothing about which check failed. countEarly,
+// when set, is given the request as soon as an access token verifies,
+// with the principal (user and tenant, no roles yet) in its context, and
+// may start work that only needs those while the session is read
+// (RateChain.Start); the request it returns goes on.
+func (srv *server) authenticate(countEarly func(*http.Request) *http.Request) func(http.Handler) http.Handler {
+	return func(next http.Handler) http.Handler { return srv.authenticated(next, countEarly) }
+}
+
+func (srv *server) authenticated(next http.Handler, countEarly func(*http.Request) *http.Request) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		unauth := func() {
 			w.Header().Set("WWW-Authenticate", `Bearer realm="accountdb"`)
@@ -65,6 +73,9 @@ func (srv *server) authenticate(next http.Handler) http.Handler {
 			return
 		}
 		p := &Principal{UserID: claims.UserID(), TenantID: claims.Tenant(), SessionID: claims.Session()}
+		if countEarly != nil {
+			r = countEarly(r.WithContext(context.WithValue(r.Context(), principalKey{}, p)))
+		}
 		// Ending a session (logout, revocation, a disabled user) cuts its
 		// access tokens off at once, not only when they expire; and the
 		// user's roles are read now, not from the token, so a demotion

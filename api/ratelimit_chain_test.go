@@ -114,3 +114,55 @@ func TestParseRateLimit(t *testing.T) {
 		t.Errorf("DefaultUserRate prints %q", s)
 	}
 }
+
+// blockingCounter is a chain counter whose HitChain signals that it began
+// and then waits to be released.
+type blockingCounter struct {
+	*chainCounter
+	began, release chan struct{}
+}
+
+func (b *blockingCounter) HitChain(ctx context.Context, hits []api.RateHit) ([]float64, error) {
+	b.began <- struct{}{}
+	<-b.release
+	return b.chainCounter.HitChain(ctx, hits)
+}
+
+// A chain started early (RateChain.Start, as authenticate does once the
+// token verifies) is counting while what comes between runs (the session
+// check), and Limit then decides on that count, made once: the work in
+// between sees the count begun before it ends; the answers and headers
+// are those of the chain counted in place.
+func TestRateChainCountsWhileTheRequestGoesOn(t *testing.T) {
+	counter := &blockingCounter{chainCounter: &chainCounter{counts: map[string]float64{}},
+		began: make(chan struct{}, 1), release: make(chan struct{})}
+	chain := api.NewRateChain(counter, api.KeyedRate{Limit: api.RateLimit{N: 1, Window: time.Minute},
+		Key: func(r *http.Request) (string, error) { return "user:" + r.Header.Get("X-User"), nil }})
+	sessionCheck := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			r = chain.Start(r)
+			select {
+			case <-counter.began: // the count runs meanwhile
+			case <-time.After(10 * time.Second):
+				t.Error("the count had not begun when the request went on")
+			}
+			close(counter.release)
+			next.ServeHTTP(w, r)
+		})
+	}
+	for i, want := range []int{http.StatusNoContent, http.StatusTooManyRequests} {
+		counter.release = make(chan struct{})
+		r := chi.NewRouter()
+		r.With(sessionCheck, chain.Limit).Get("/", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusNoContent) })
+		req := httptest.NewRequest(http.MethodGet, "/", nil)
+		req.Header.Set("X-User", "alice")
+		rec := httptest.NewRecorder()
+		r.ServeHTTP(rec, req)
+		if rec.Code != want || rec.Header().Get("X-RateLimit-Limit") != "1" {
+			t.Fatalf("request %d: %d, limit %q; want %d and 1", i, rec.Code, rec.Header().Get("X-RateLimit-Limit"), want)
+		}
+	}
+	if counter.calls != 2 {
+		t.Fatalf("%d counts for 2 requests, want 2", counter.calls)
+	}
+}

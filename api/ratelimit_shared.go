@@ -86,50 +86,77 @@ type ChainRateCounter interface {
 // the per-user and the per-tenant limit: one database round trip instead
 // of two). The headers are the last counted limit's, or the refusing one's.
 func SharedRateLimitChain(c RateCounter, limits ...KeyedRate) func(http.Handler) http.Handler {
-	cc, ok := c.(ChainRateCounter)
-	if !ok {
-		return func(next http.Handler) http.Handler {
-			for i := len(limits) - 1; i >= 0; i-- {
-				next = SharedRateLimitByKey(c, limits[i].Limit.N, limits[i].Limit.Window, limits[i].Key)(next)
-			}
-			return next
+	return NewRateChain(c, limits...).Limit
+}
+
+// RateChain is SharedRateLimitChain's limits: Limit is the middleware;
+// Start counts a request's limits before it reaches Limit
+// (ratelimit_early.go).
+type RateChain struct {
+	c      RateCounter
+	cc     ChainRateCounter // c, when it counts chains; else nil
+	limits []KeyedRate
+}
+
+// NewRateChain is the chain of limits counted by c.
+func NewRateChain(c RateCounter, limits ...KeyedRate) *RateChain {
+	cc, _ := c.(ChainRateCounter)
+	return &RateChain{c: c, cc: cc, limits: limits}
+}
+
+// Limit is the chain as a middleware: it waits for the count Start began,
+// or counts now.
+func (rc *RateChain) Limit(next http.Handler) http.Handler {
+	if rc.cc == nil {
+		for i := len(rc.limits) - 1; i >= 0; i-- {
+			next = SharedRateLimitByKey(rc.c, rc.limits[i].Limit.N, rc.limits[i].Limit.Window, rc.limits[i].Key)(next)
 		}
+		return next
 	}
-	return func(next http.Handler) http.Handler {
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			hits := make([]RateHit, 0, len(limits))
-			for _, l := range limits {
-				k, err := l.Key(r)
-				if err != nil {
-					WriteError(w, r, err)
-					return
-				}
-				if k != "" {
-					hits = append(hits, RateHit{Key: k, Window: l.Limit.Window, N: l.Limit.N})
-				}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits, rates, err := rc.started(r)
+		if hits == nil && err == nil {
+			if hits, err = rc.hitsOf(r); err != nil {
+				WriteError(w, r, err)
+				return
 			}
 			if len(hits) == 0 {
 				next.ServeHTTP(w, r)
 				return
 			}
-			rates, err := cc.HitChain(r.Context(), hits)
-			if err != nil {
-				slog.Default().WarnContext(r.Context(), "rate limit counter unavailable", "err", err)
-				WriteProblem(w, r, Unavailable())
+			rates, err = rc.cc.HitChain(r.Context(), hits)
+		}
+		if err != nil {
+			slog.Default().WarnContext(r.Context(), "rate limit counter unavailable", "err", err)
+			WriteProblem(w, r, Unavailable())
+			return
+		}
+		for i, rate := range rates {
+			n := hits[i].N
+			w.Header().Set("X-RateLimit-Limit", strconv.Itoa(n))
+			if math.Round(rate) > float64(n) {
+				w.Header().Set("X-RateLimit-Remaining", "0")
+				w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(hits[i].Window.Seconds())))))
+				WriteProblem(w, r, RateLimited())
 				return
 			}
-			for i, rate := range rates {
-				n := hits[i].N
-				w.Header().Set("X-RateLimit-Limit", strconv.Itoa(n))
-				if math.Round(rate) > float64(n) {
-					w.Header().Set("X-RateLimit-Remaining", "0")
-					w.Header().Set("Retry-After", strconv.Itoa(max(1, int(math.Ceil(hits[i].Window.Seconds())))))
-					WriteProblem(w, r, RateLimited())
-					return
-				}
-				w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(n-int(math.Round(rate))))
-			}
-			next.ServeHTTP(w, r)
-		})
+			w.Header().Set("X-RateLimit-Remaining", strconv.Itoa(n-int(math.Round(rate))))
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// hitsOf is r's hit of each limit that applies to it.
+func (rc *RateChain) hitsOf(r *http.Request) ([]RateHit, error) {
+	hits := make([]RateHit, 0, len(rc.limits))
+	for _, l := range rc.limits {
+		k, err := l.Key(r)
+		if err != nil {
+			return nil, err
+		}
+		if k != "" {
+			hits = append(hits, RateHit{Key: k, Window: l.Limit.Window, N: l.Limit.N})
+		}
 	}
+	return hits, nil
 }

@@ -130,15 +130,16 @@ func mountV1(r chi.Router, d *V1) {
 		r.Get("/v1/consoles/{ticket}", srv.consoleSocket)
 	})
 	r.Group(func(r chi.Router) {
-		r.Use(srv.authenticate,
-			SharedRateLimitChain(d.RateCounter,
-				KeyedRate{Limit: perUser, Key: func(r *http.Request) (string, error) {
-					return "user:" + PrincipalFrom(r.Context()).UserID.String(), nil
-				}},
-				KeyedRate{Limit: perTenant, Key: func(r *http.Request) (string, error) {
-					return "tenant:" + PrincipalFrom(r.Context()).TenantID.String(), nil
-				}}),
-			requireText)
+		limits := NewRateChain(d.RateCounter,
+			KeyedRate{Limit: perUser, Key: func(r *http.Request) (string, error) {
+				return "user:" + PrincipalFrom(r.Context()).UserID.String(), nil
+			}},
+			KeyedRate{Limit: perTenant, Key: func(r *http.Request) (string, error) {
+				return "tenant:" + PrincipalFrom(r.Context()).TenantID.String(), nil
+			}})
+		// The limits are counted while the session is checked
+		// (ratelimit_early.go), and decided after it.
+		r.Use(srv.authenticate(limits.Start), limits.Limit, requireText)
 		r.With(srv.sessionOnly).Post("/v1/auth/logout", srv.logout)
 		r.Get("/v1/users/me", srv.me)
 		// Every user manages their own SSH keys (user_sshkey_routes.go).

@@ -96,6 +96,7 @@ type Handler struct {
 	poolCache poolCache    // each pool as its committer last knew it (linked.go)
 	tenants   tenantCache  // tenants as last read for a create (tenant_cache.go)
 	known     knownTenants // tenants' usage as the last create group left them (create_known.go)
+	offers    offerGuesses // the cluster each template was last offered on (create_pool_ahead.go)
 	// clusterReads shares one read of a cluster among the creates that
 	// need its default pool at once (vm_network.go).
 	clusterReads singleflight.Group

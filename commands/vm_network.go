@@ -78,11 +78,12 @@ func (h *Handler) vmPool(ctx context.Context, pool, cluster uuid.UUID) (uuid.UUI
 // (create_group.go).
 //
 // tenant waits for the tenant, read meanwhile (CreateVM); its refusal comes
-// before the pool's.
-func (h *Handler) createVM(ctx context.Context, a Actor, o Options, tenant func() (*domain.Tenant, error), id, pool uuid.UUID,
-	events []domain.Event) (Result, error) {
+// before the pool's. poolOf answers the pool of a VM on a cluster, its read
+// begun meanwhile when it could be (vmPoolAhead).
+func (h *Handler) createVM(ctx context.Context, a Actor, o Options, tenant func() (*domain.Tenant, error), id uuid.UUID,
+	poolOf func(cluster uuid.UUID) (uuid.UUID, error), events []domain.Event) (Result, error) {
 	req := events[0].(*domain.VMCreateRequested)
-	pool, err := h.vmPool(ctx, pool, req.ClusterID)
+	pool, err := poolOf(req.ClusterID)
 	t, terr := tenant()
 	if terr != nil {
 		return Result{}, terr

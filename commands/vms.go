@@ -87,6 +87,7 @@ func (h *Handler) createVMOnce(ctx context.Context, a Actor, o Options, nv NewVM
 	if nv.ClusterID, err = h.poolCluster(ctx, nv.IPPoolID, nv.ClusterID); err != nil {
 		return fail(err)
 	}
+	poolOf := h.vmPoolAhead(ctx, nv.IPPoolID, nv.ClusterID, offerKey{nv.Template, string(nv.Kind)})
 	cluster, found, err := h.tables.Inventory().ClusterOffering(ctx, nv.TenantID, nv.Template, string(nv.Kind), nv.ClusterID)
 	if err != nil {
 		return fail(err)
@@ -104,7 +105,7 @@ func (h *Handler) createVMOnce(ctx context.Context, a Actor, o Options, nv NewVM
 		}
 	}
 	events[0].(*domain.VMCreateRequested).ClusterID = cluster
-	return h.createVM(ctx, a, o, tenant, id, nv.IPPoolID, events)
+	return h.createVM(ctx, a, o, tenant, id, poolOf, events)
 }
 
 // ActOnVM requests start, stop, shutdown, reboot or delete.

@@ -76,6 +76,7 @@ type config struct {
 	VMInFlight         int
 	VMNoWarmup         bool
 	VMPoll             time.Duration
+	VMWatch            string // how the concurrent creates' client learns a VM runs: watchLive or watchSweep
 	VMCommandRate      float64
 	VMCommandDuration  time.Duration
 	VMAgentConcurrency int
@@ -136,6 +137,8 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.VMInFlight, "vm-in-flight", 50, "creates outstanding at once in the concurrent create run")
 	fs.BoolVar(&c.VMNoWarmup, "vm-no-warmup", false, "measure the concurrent creates on the system as started, without the same run in another tenant before them")
 	fs.DurationVar(&c.VMPoll, "vm-poll", 5*time.Millisecond, "pause between the client's polls for a running VM")
+	fs.StringVar(&c.VMWatch, "vm-watch", watchLive, "how the concurrent creates' client learns that a VM runs: "+watchLive+
+		" (GET /v1/events, then the VM at the event's position) or "+watchSweep+" (every running VM listed every -vm-poll, as before 2026-12-05)")
 	fs.Float64Var(&c.VMCommandRate, "vm-command-rate", 200, "VM commands/s (reboots) during the projection-lag run; 0 skips it")
 	fs.DurationVar(&c.VMCommandDuration, "vm-command-duration", 10*time.Second, "how long the projection-lag run issues commands")
 	fs.IntVar(&c.VMAgentConcurrency, "vm-agent-concurrency", 0, "the agent's Proxmox operations at once; 0 means its default")
@@ -191,6 +194,8 @@ func parseFlags(args []string) (config, error) {
 		return c, errors.New("-relay-writers must be at least 1")
 	case c.VMSequential < 1 || c.VMConcurrent < 1 || c.VMInFlight < 1 || c.VMPoll <= 0 || c.VMCommandRate < 0:
 		return c, errors.New("-vm-sequential, -vm-concurrent, -vm-in-flight and -vm-poll must be positive, -vm-command-rate not negative")
+	case c.VMWatch != watchLive && c.VMWatch != watchSweep:
+		return c, fmt.Errorf("-vm-watch must be %s or %s", watchLive, watchSweep)
 	}
 	return c, nil
 }

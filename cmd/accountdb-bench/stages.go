@@ -138,7 +138,7 @@ func (st *vmStack) createStages(ctx context.Context, lv createLevel, concurrency
 		{"request on the bus → agent's result on the bus (queue, Proxmox)", agentStage},
 		{"result → outcome's transaction begins (ingest's queue, VM load)", ingest},
 		{"→ outcome on the bus (append, commit, relay)", outRelay},
-		{"outcome on the bus → client sees running (projector, sweep)", visible},
+		{"outcome on the bus → client sees running (projector, the watch)", visible},
 	} {
 		p50, p99, mx := percentiles(s.ds)
 		rep.Stages = append(rep.Stages, stageStat{Name: s.name, P50: p50, P99: p99, Max: mx})

@@ -113,7 +113,14 @@ type vmStack struct {
 	stop    func() error
 	// stopAgent stops the in-process agent (idempotent).
 	stopAgent func()
+	watch     string // config.VMWatch
 }
+
+// How the concurrent creates' client learns that a VM runs (-vm-watch).
+const (
+	watchLive  = "live"
+	watchSweep = "sweep"
+)
 
 // bootVMStack starts the system the way cmd/accountdb dev does, tuned for
 // measurement: pvesim finishes every task at once and has room for
@@ -131,7 +138,7 @@ type vmStackConfig struct {
 }
 
 func (b *bench) bootVMStackWith(ctx context.Context, sc vmStackConfig) (_ *vmStack, err error) {
-	st := &vmStack{}
+	st := &vmStack{watch: b.cfg.VMWatch}
 	var cleanups cleanupStack
 	st.stop = cleanups.run
 	defer func() {
@@ -277,6 +284,11 @@ func (st *vmStack) tenant(ctx context.Context, name string) (*vmClient, error) {
 
 // do sends a JSON request and decodes a 2xx JSON answer into out.
 func (c *vmClient) do(ctx context.Context, method, path string, body, out any) (int, error) {
+	return c.doWith(ctx, method, path, nil, body, out)
+}
+
+// doWith is do with more headers.
+func (c *vmClient) doWith(ctx context.Context, method, path string, headers map[string]string, body, out any) (int, error) {
 	var rd io.Reader
 	if body != nil {
 		data, err := json.Marshal(body)
@@ -294,6 +306,9 @@ func (c *vmClient) do(ctx context.Context, method, path string, body, out any) (
 	}
 	if c.token != "" {
 		req.Header.Set("Authorization", "Bearer "+c.token)
+	}
+	for k, v := range headers {
+		req.Header.Set(k, v)
 	}
 	resp, err := c.st.client.Do(req)
 	if err != nil {
@@ -422,20 +437,26 @@ func (w *runningWatcher) sweep(ctx context.Context, c *vmClient) error {
 			return err
 		}
 		now := time.Now()
-		w.mu.Lock()
 		for _, v := range l.Items {
-			if _, ok := w.seen[v.ID]; !ok {
-				w.seen[v.ID] = now
-				if ch, ok := w.waiters[v.ID]; ok {
-					ch <- now
-				}
-			}
+			w.saw(v.ID, now)
 		}
-		w.mu.Unlock()
 		if l.NextCursor == nil || *l.NextCursor == "" {
 			return nil
 		}
 		cursor = *l.NextCursor
+	}
+}
+
+// saw notes that id was first seen running at, unless seen before.
+func (w *runningWatcher) saw(id string, at time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if _, ok := w.seen[id]; ok {
+		return
+	}
+	w.seen[id] = at
+	if ch, ok := w.waiters[id]; ok {
+		ch <- at
 	}
 }
 
@@ -510,11 +531,21 @@ func (c *vmClient) createSequential(ctx context.Context, n int, interval time.Du
 // createConcurrent creates n VMs with inFlight creates outstanding at any
 // time: each worker posts, waits until its VM runs, and posts the next.
 func (c *vmClient) createConcurrent(ctx context.Context, n, inFlight int, interval time.Duration) (createLevel, []string, error) {
-	lv := createLevel{InFlight: inFlight, VMs: n, Method: fmt.Sprintf("GET /v1/vms?status=running swept every %s", interval)}
+	lv := createLevel{InFlight: inFlight, VMs: n}
 	var done atomic.Int64
 	stop := startProgress(fmt.Sprintf("%d VM creates, %d in flight", n, inFlight), 0, func() string { return fmt.Sprintf("%d running", done.Load()) })
 	defer stop()
-	w := c.watchRunning(ctx, interval)
+	var w *runningWatcher
+	if c.st.watch == watchSweep {
+		lv.Method = fmt.Sprintf("GET /v1/vms?status=running swept every %s", interval)
+		w = c.watchRunning(ctx, interval)
+	} else {
+		lv.Method = "GET /v1/events (vm_provisioned), then GET /v1/vms/{id} at its position"
+		var err error
+		if w, err = c.watchRunningLive(ctx, interval); err != nil {
+			return lv, nil, err
+		}
+	}
 	defer w.stop()
 	var (
 		mu        sync.Mutex

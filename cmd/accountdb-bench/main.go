@@ -137,8 +137,8 @@ func parseFlags(args []string) (config, error) {
 	fs.IntVar(&c.VMInFlight, "vm-in-flight", 50, "creates outstanding at once in the concurrent create run")
 	fs.BoolVar(&c.VMNoWarmup, "vm-no-warmup", false, "measure the concurrent creates on the system as started, without the same run in another tenant before them")
 	fs.DurationVar(&c.VMPoll, "vm-poll", 5*time.Millisecond, "pause between the client's polls for a running VM")
-	fs.StringVar(&c.VMWatch, "vm-watch", watchLive, "how the concurrent creates' client learns that a VM runs: "+watchLive+
-		" (GET /v1/events, then the VM at the event's position) or "+watchSweep+" (every running VM listed every -vm-poll, as before 2026-12-05)")
+	fs.StringVar(&c.VMWatch, "vm-watch", watchSweep, "how the concurrent creates' client learns that a VM runs: "+watchSweep+
+		" (every running VM of the tenant listed every -vm-poll) or "+watchLive+" (GET /v1/events, then the VM at the event's position, as the console does)")
 	fs.Float64Var(&c.VMCommandRate, "vm-command-rate", 200, "VM commands/s (reboots) during the projection-lag run; 0 skips it")
 	fs.DurationVar(&c.VMCommandDuration, "vm-command-duration", 10*time.Second, "how long the projection-lag run issues commands")
 	fs.IntVar(&c.VMAgentConcurrency, "vm-agent-concurrency", 0, "the agent's Proxmox operations at once; 0 means its default")

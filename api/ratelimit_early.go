@@ -42,7 +42,11 @@ func (rc *RateChain) Start(r *http.Request) *http.Request {
 	ctx := r.Context()
 	go func() {
 		defer close(c.done)
-		c.rates, c.err = rc.cc.HitChain(ctx, hits)
+		// Not cut short when the request ends first (a 401 answered
+		// before the count returns): a statement cancelled midway can
+		// cost its pooled connection, and the count is one short
+		// statement (the pool's statement timeout bounds it).
+		c.rates, c.err = rc.cc.HitChain(context.WithoutCancel(ctx), hits)
 	}()
 	return r.WithContext(context.WithValue(ctx, earlyCountKey{rc}, c))
 }

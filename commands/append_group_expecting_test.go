@@ -80,12 +80,7 @@ func TestAppendGroupExpectingCommitsOnlyOnTheStateExpected(t *testing.T) {
 		if u := usage(); u != wantUsage {
 			t.Fatalf("%s: usage %+v, want %+v", what, u, wantUsage)
 		}
-		var idle int
-		if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-			WHERE datname = current_database() AND state LIKE 'idle in transaction%'`).Scan(&idle); err != nil {
-			t.Fatal(err)
-		}
-		if idle != 0 {
+		if idle := e.idleInTransaction(); idle != 0 {
 			t.Fatalf("%s: %d sessions left idle in a transaction", what, idle)
 		}
 	}

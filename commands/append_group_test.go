@@ -47,7 +47,7 @@ func TestAppendGroupDecidesOnUsageAndWritesAllOrNothing(t *testing.T) {
 	if seen.Version == 0 || seen.Usage != (commands.Usage{}) {
 		t.Fatalf("decide saw %+v, want the tenant's version and no usage", seen)
 	}
-	var events, idle int
+	var events int
 	admin := e.f.db.AdminConn(t)
 	if err := admin.QueryRow(ctx, `SELECT count(*) FROM events WHERE stream_id = $1`, vm.String()).Scan(&events); err != nil {
 		t.Fatal(err)
@@ -55,11 +55,7 @@ func TestAppendGroupDecidesOnUsageAndWritesAllOrNothing(t *testing.T) {
 	if events != 0 {
 		t.Fatalf("the refused group wrote %d events", events)
 	}
-	if err := admin.QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-		WHERE datname = current_database() AND state LIKE 'idle in transaction%'`).Scan(&idle); err != nil {
-		t.Fatal(err)
-	}
-	if idle != 0 {
+	if idle := e.idleInTransaction(); idle != 0 {
 		t.Fatalf("%d sessions left idle in a transaction after the refused group", idle)
 	}
 
@@ -79,4 +75,16 @@ func TestAppendGroupDecidesOnUsageAndWritesAllOrNothing(t *testing.T) {
 	if u := e.usage(ten); u != (commands.Usage{VMs: 1, Cores: 1}) {
 		t.Fatalf("usage after the conflicting group: %+v, want it unchanged", u)
 	}
+}
+
+// idleInTransaction counts the database's sessions left idle inside a
+// transaction (a group's connection given back without its ROLLBACK).
+func (e *createEnv) idleInTransaction() int {
+	e.t.Helper()
+	var idle int
+	if err := e.f.db.AdminConn(e.t).QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+		WHERE datname = current_database() AND state LIKE 'idle in transaction%'`).Scan(&idle); err != nil {
+		e.t.Fatal(err)
+	}
+	return idle
 }

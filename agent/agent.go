@@ -206,7 +206,8 @@ type Agent struct {
 	log      *slog.Logger
 	metrics  *metrics
 	registry *registry
-	watching guestWatches // VMs whose guests are asked for their addresses now
+	watching guestWatches  // VMs whose guests are asked for their addresses now
+	changes  *guestChanges // the operations reconciliation's listings overlap
 
 	mu       sync.Mutex
 	healthy  bool       // caught up with the registrations: leading or ready to
@@ -224,7 +225,7 @@ func New(cfg Config) (*Agent, error) {
 	if err != nil {
 		return nil, err
 	}
-	a := &Agent{cfg: cfg, log: cfg.Logger, metrics: m}
+	a := &Agent{cfg: cfg, log: cfg.Logger, metrics: m, changes: newGuestChanges()}
 	a.registry = newRegistry(a)
 	return a, nil
 }

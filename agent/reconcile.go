@@ -4,6 +4,7 @@ import (
 	"context"
 	"time"
 
+	"github.com/google/uuid"
 	"github.com/nats-io/nats.go"
 
 	"github.com/accountdb/accountdb/agent/protocol"
@@ -53,7 +54,7 @@ func (a *Agent) reconcile(ctx context.Context, p *pve, boots *bootWatch) bool {
 	}
 	listed := time.Since(start)
 	a.watchBooted(ctx, boots, all)
-	ok = a.publishObservation(ctx, p, all) && a.publishInventory(ctx, p, all)
+	ok = a.publishObservation(ctx, p, all, a.changes.since(start)) && a.publishInventory(ctx, p, all)
 	a.reportReconcile(p, "tick", all, listed, time.Since(start), ok)
 	return ok
 }
@@ -88,8 +89,9 @@ func (a *Agent) listGuests(ctx context.Context, p *pve, what string) ([]guest, b
 }
 
 // observation is every AccountDB guest among all, p's guests: those tagged
-// with a VM id.
-func observation(p *pve, all []guest) protocol.Observation {
+// with a VM id, marked changing when changing says the agent was working on
+// their VM during the listing.
+func observation(p *pve, all []guest, changing func(uuid.UUID) bool) protocol.Observation {
 	o := protocol.Observation{ClusterID: p.id, Guests: []protocol.ObservedGuest{}, ObservedAt: time.Now().UTC()}
 	for _, g := range all {
 		vm, ok := g.accountDBVM()
@@ -97,7 +99,7 @@ func observation(p *pve, all []guest) protocol.Observation {
 			continue
 		}
 		o.Guests = append(o.Guests, protocol.ObservedGuest{VMID: vm, TenantID: g.tenant(), Node: g.Node, PVEVMID: g.VMID, Status: g.Status,
-			UptimeSeconds: int64(g.Uptime / time.Second)})
+			UptimeSeconds: int64(g.Uptime / time.Second), Changing: changing(vm)})
 	}
 	return o
 }
@@ -146,8 +148,8 @@ func (a *Agent) inventory(ctx context.Context, p *pve, all []guest) (protocol.In
 	return inv, nil
 }
 
-func (a *Agent) publishObservation(ctx context.Context, p *pve, all []guest) bool {
-	msg, err := protocol.NewObservationMsg(observation(p, all))
+func (a *Agent) publishObservation(ctx context.Context, p *pve, all []guest, changing func(uuid.UUID) bool) bool {
+	msg, err := protocol.NewObservationMsg(observation(p, all, changing))
 	return a.publishReconciled(ctx, p, "observation", msg, err)
 }
 

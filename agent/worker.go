@@ -221,6 +221,10 @@ func (d *dispatcher) run(j *job) {
 	timeout := domain.ActionDeadline(j.req.Action, a.cfg.OperationTimeout)
 	ctx, cancel := context.WithTimeout(d.opCtx, timeout)
 	defer cancel()
+	// Until its result is published (or the request handed back), a
+	// listing may catch the guest midway (guestchanges.go).
+	a.changes.begin(j.req.VMID)
+	defer a.changes.end(j.req.VMID)
 	start := time.Now()
 	res, err := a.execute(ctx, j.req)
 	if d.opCtx.Err() != nil {

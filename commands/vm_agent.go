@@ -122,6 +122,12 @@ func (h *Handler) RecordObservation(ctx context.Context, obs protocol.Observatio
 			delete(candidates, g.VMID)
 			continue
 		}
+		if g.Changing {
+			// Listed midway through an operation of the agent's: its
+			// result, perhaps recorded already, says how it ended.
+			delete(candidates, g.VMID)
+			continue
+		}
 		observed[g.VMID] = o
 		if c, known := candidates[g.VMID]; !known {
 			candidates[g.VMID] = candidate{tenant: g.TenantID}

@@ -103,6 +103,11 @@ type ObservedGuest struct {
 	// UptimeSeconds is PVE's uptime of a running guest (0: stopped, or
 	// not known): the core tells a reboot by hand from it.
 	UptimeSeconds int64 `json:"uptime_s,omitempty"`
+	// Changing says the agent had an operation on the guest in progress at
+	// some time since the listing began: its status is a moment of that
+	// operation, which the operation's result reports, so it is no drift
+	// (the core leaves the VM as it was, as for unknown).
+	Changing bool `json:"changing,omitempty"`
 }
 
 // Inventory is a cluster's nodes with free capacity and its templates.

@@ -28,9 +28,11 @@ type guestChanges struct {
 	finished map[uuid.UUID]time.Time // when the last one finished, per VM
 }
 
-// changesKept is how long a finished operation is remembered: longer than
-// any listing takes (a cluster of 10,000 guests lists in well under a
-// second), so a listing that began before it finished still finds it.
+// changesKept is how long before a listing's start a finished operation is
+// still remembered: longer than any listing takes (a cluster of 10,000
+// guests lists in well under a second), so that another cluster's listing,
+// begun earlier and still under way, finds it. Each listing forgets what
+// finished longer ago than that; end stays O(1) per operation.
 const changesKept = time.Minute
 
 func newGuestChanges() *guestChanges {
@@ -54,11 +56,6 @@ func (c *guestChanges) end(vm uuid.UUID) {
 		delete(c.running, vm)
 	}
 	c.finished[vm] = now
-	for id, at := range c.finished {
-		if now.Sub(at) > changesKept {
-			delete(c.finished, id)
-		}
-	}
 }
 
 // since returns whether the agent had an operation on vm in progress at
@@ -70,8 +67,11 @@ func (c *guestChanges) since(listed time.Time) func(vm uuid.UUID) bool {
 		running[id] = true
 	}
 	for id, at := range c.finished {
-		if !at.Before(listed) {
+		switch {
+		case !at.Before(listed):
 			running[id] = true
+		case listed.Sub(at) > changesKept:
+			delete(c.finished, id) // before any listing still under way
 		}
 	}
 	c.mu.Unlock()

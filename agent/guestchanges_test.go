@@ -35,6 +35,11 @@ func TestGuestChangesCountOperationsSinceTheListingBegan(t *testing.T) {
 	if !c.since(time.Now().Add(time.Second))(vm) {
 		t.Fatal("one of two operations still runs")
 	}
+	c.end(vm)
+	c.since(time.Now().Add(changesKept + time.Second))
+	if len(c.running) != 0 || len(c.finished) != 0 {
+		t.Fatalf("a listing long after the last operation must forget it: running %v, finished %v", c.running, c.finished)
+	}
 }
 
 // A listing taken while the agent creates a VM catches its guest midway

@@ -21,11 +21,32 @@ import (
 // status is a moment of that operation, which its own result reports.
 //
 // One clock decides, the agent's own (monotonic): an operation counts from
-// before its first call to Proxmox until after its result is published.
+// before its first call to Proxmox until after its result is published. And
+// an observation is built and published while no result is being published
+// (published): an operation that begins after the marks were taken cannot
+// have its result on the bus before the observation.
 type guestChanges struct {
 	mu       sync.Mutex
 	running  map[uuid.UUID]int       // operations in progress, per VM
 	finished map[uuid.UUID]time.Time // when the last one finished, per VM
+
+	published sync.RWMutex // results under its read side, observations under its write side
+}
+
+// publishObservation publishes, by publish, the observation of a listing
+// that began at listed, given which guests were changing meanwhile.
+func (c *guestChanges) publishObservation(listed time.Time, publish func(changing func(uuid.UUID) bool) bool) bool {
+	c.published.Lock()
+	defer c.published.Unlock()
+	return publish(c.since(listed))
+}
+
+// publishResult runs publish, one attempt to publish a result, never while
+// an observation is being built and published.
+func (c *guestChanges) publishResult(publish func() error) error {
+	c.published.RLock()
+	defer c.published.RUnlock()
+	return publish()
 }
 
 // changesKept is how long before a listing's start a finished operation is

@@ -1,12 +1,12 @@
 package agent
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
 	"github.com/google/uuid"
 
-	"github.com/accountdb/accountdb/agent/protocol"
 	"github.com/accountdb/accountdb/domain"
 	"github.com/accountdb/accountdb/pvesim"
 )
@@ -46,40 +46,87 @@ func TestGuestChangesCountOperationsSinceTheListingBegan(t *testing.T) {
 // (cloned and tagged, not yet started). Such an observation reaches the core
 // after the create's result has made the VM running, so it must say that
 // the guest was changing, or the core records a stopped guest as drift.
+// Creates follow one another until a listing has overlapped one (on a busy
+// machine a listing can miss a create's window).
 func TestObservationsMarkGuestsTheAgentIsChanging(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, pvesim.Options{TimeScale: 40 * time.Millisecond})
 	e.startAgent(func(c *Config) { c.ReconcileInterval = 10 * time.Millisecond })
 	e.waitInventory()
 
-	vm := uuid.New()
-	e.ok(e.request(vm, e.createReq(domain.KindQEMU, "midway", "debian-12", domain.VMSpec{Cores: 1, MemoryMB: 512, DiskGB: 8})))
-	settled := func(o protocol.Observation) (protocol.ObservedGuest, bool) {
-		for _, g := range o.Guests {
-			if g.VMID == vm {
-				return g, true
+	created := map[uuid.UUID]bool{}
+	// check returns how many listings marked a created guest changing, and
+	// fails on one that showed a created guest stopped without the mark.
+	check := func() int {
+		t.Helper()
+		changing := 0
+		for _, o := range e.observations {
+			for _, g := range o.Guests {
+				switch {
+				case !created[g.VMID]:
+				case g.Changing:
+					changing++
+				case g.Status != "running":
+					t.Fatalf("observation at %s: guest %s, not marked changing, while its create was under way", o.ObservedAt, g.Status)
+				}
 			}
 		}
-		return protocol.ObservedGuest{}, false
+		return changing
 	}
-	e.waitFor("an observation of the guest running, after the create", func() bool {
-		g, ok := settled(e.observations[len(e.observations)-1])
-		return ok && g.Status == "running" && !g.Changing
-	})
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	changing := 0
-	for _, o := range e.observations {
-		g, listed := settled(o)
-		switch {
-		case !listed:
-		case g.Changing:
-			changing++
-		case g.Status != "running":
-			t.Fatalf("observation at %s: guest %s, not marked changing, while the create was under way", o.ObservedAt, g.Status)
+	spec := domain.VMSpec{Cores: 1, MemoryMB: 512, DiskGB: 8}
+	for i := range 5 {
+		vm := uuid.New()
+		created[vm] = true
+		e.ok(e.request(vm, e.createReq(domain.KindQEMU, fmt.Sprintf("midway-%d", i), "debian-12", spec)))
+		e.waitFor("an observation of the guest running, after its create", func() bool {
+			for _, g := range e.observations[len(e.observations)-1].Guests {
+				if g.VMID == vm {
+					return g.Status == "running" && !g.Changing
+				}
+			}
+			return false
+		})
+		e.mu.Lock()
+		changing := check()
+		e.mu.Unlock()
+		if changing > 0 {
+			return
 		}
 	}
-	if changing == 0 {
-		t.Fatal("no listing overlapped the create: the test shows nothing (slow the simulator's tasks)")
+	t.Fatal("no listing overlapped any of five creates: the test shows nothing (slow the simulator's tasks)")
+}
+
+// No result is published while an observation is built and published: an
+// operation begun after the observation's marks were taken cannot put its
+// result on the bus before it.
+func TestResultsWaitForTheObservationBeingPublished(t *testing.T) {
+	c := newGuestChanges()
+	inObservation, release := make(chan struct{}), make(chan struct{})
+	observed := make(chan bool, 1)
+	go func() {
+		observed <- c.publishObservation(time.Now(), func(func(uuid.UUID) bool) bool {
+			close(inObservation)
+			<-release
+			return true
+		})
+	}()
+	<-inObservation
+	published := make(chan struct{})
+	go func() {
+		_ = c.publishResult(func() error { close(published); return nil })
+	}()
+	select {
+	case <-published:
+		t.Fatal("a result was published while an observation was being published")
+	case <-time.After(50 * time.Millisecond):
+	}
+	close(release)
+	if !<-observed {
+		t.Fatal("the observation's outcome was lost")
+	}
+	select {
+	case <-published:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the result was not published after the observation")
 	}
 }

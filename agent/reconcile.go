@@ -54,7 +54,9 @@ func (a *Agent) reconcile(ctx context.Context, p *pve, boots *bootWatch) bool {
 	}
 	listed := time.Since(start)
 	a.watchBooted(ctx, boots, all)
-	ok = a.publishObservation(ctx, p, all, a.changes.since(start)) && a.publishInventory(ctx, p, all)
+	ok = a.changes.publishObservation(start, func(changing func(uuid.UUID) bool) bool {
+		return a.publishObservation(ctx, p, all, changing)
+	}) && a.publishInventory(ctx, p, all)
 	a.reportReconcile(p, "tick", all, listed, time.Since(start), ok)
 	return ok
 }

@@ -305,9 +305,12 @@ func (a *Agent) publishResult(ctx context.Context, r protocol.Result) error {
 		return err
 	}
 	for attempt := 1; ; attempt++ {
-		pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_, err := a.cfg.JS.PublishMsg(pctx, msg)
-		cancel()
+		err := a.changes.publishResult(func() error {
+			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			defer cancel()
+			_, err := a.cfg.JS.PublishMsg(pctx, msg)
+			return err
+		})
 		if err == nil {
 			return nil
 		}

@@ -30,19 +30,18 @@ func (t indexedTables) Overdue(context.Context, time.Duration, int) ([]commands.
 	return nil, nil
 }
 
-// A running VM with a pool address goes missing from a listing: nothing is
-// recorded and it keeps its address and quota; seen again, then missing
-// once more, still nothing; missing from a second listing in a row, it is
-// deleted and its address and quota are released.
-func TestAGuestMissingFromOneListingKeepsItsAddress(t *testing.T) {
+// runningVM creates a VM in a new tenant of e and records its create's
+// result (running, vmid 100 on pve1); h's reconciliation sees it as the vms
+// read model would, running.
+func runningVM(t *testing.T, e *createEnv) (ten, vm uuid.UUID, h *commands.Handler) {
+	t.Helper()
 	ctx := context.Background()
-	e := newCreateEnv(t, true)
-	ten := e.tenant("acme", domain.Quota{MaxVMs: 10, MaxCores: 100, MaxMemoryMB: 1 << 20, MaxDiskGB: 1000})
+	ten = e.tenant("acme", domain.Quota{MaxVMs: 10, MaxCores: 100, MaxMemoryMB: 1 << 20, MaxDiskGB: 1000})
 	res, errs := e.createAll([]uuid.UUID{ten}, "")
 	if errs[0] != nil {
 		t.Fatal(errs[0])
 	}
-	vm := res[0].ID
+	vm = res[0].ID
 	var request, correlation uuid.UUID
 	if err := e.f.db.AdminConn(t).QueryRow(ctx, `SELECT event_id, correlation_id FROM events WHERE stream_id = $1 AND event_type = 'vm_create_requested'`,
 		"vm-"+vm.String()).Scan(&request, &correlation); err != nil {
@@ -52,8 +51,19 @@ func TestAGuestMissingFromOneListingKeepsItsAddress(t *testing.T) {
 		Action: domain.ActionCreate, Succeeded: true, ClusterID: e.cluster, Node: "pve1", PVEVMID: 100}); err != nil {
 		t.Fatal(err)
 	}
-	h := commands.New(e.f.store, indexedTables{Tables: pgstore.New(e.f.store),
+	h = commands.New(e.f.store, indexedTables{Tables: pgstore.New(e.f.store),
 		settled: []commands.IndexedVM{{ID: vm, Tenant: ten, Status: domain.VMRunning}}}, auth.DefaultPasswordHasher(), commands.SessionConfig{})
+	return ten, vm, h
+}
+
+// A running VM with a pool address goes missing from a listing: nothing is
+// recorded and it keeps its address and quota; seen again, then missing
+// once more, still nothing; missing from a second listing in a row, it is
+// deleted and its address and quota are released.
+func TestAGuestMissingFromOneListingKeepsItsAddress(t *testing.T) {
+	ctx := context.Background()
+	e := newCreateEnv(t, true)
+	ten, vm, h := runningVM(t, e)
 	start := time.Now()
 	present := []protocol.ObservedGuest{{VMID: vm, TenantID: ten, Node: "pve1", PVEVMID: 100, Status: "running"}}
 	listing := func(n int, guests []protocol.ObservedGuest) int {

@@ -150,7 +150,13 @@ func (a *Agent) inventory(ctx context.Context, p *pve, all []guest) (protocol.In
 	return inv, nil
 }
 
+// publishObservation publishes the observation of all, within the time one
+// attempt to publish a result has: results wait while it is published
+// (guestChanges.publishObservation), and a listing missed is taken again at
+// the next tick.
 func (a *Agent) publishObservation(ctx context.Context, p *pve, all []guest, changing func(uuid.UUID) bool) bool {
+	ctx, cancel := context.WithTimeout(ctx, resultPublishTimeout)
+	defer cancel()
 	msg, err := protocol.NewObservationMsg(observation(p, all, changing))
 	return a.publishReconciled(ctx, p, "observation", msg, err)
 }

@@ -297,6 +297,10 @@ func (d *dispatcher) shutdown(timeout time.Duration, cancelOps context.CancelFun
 	d.watchers.Wait() // they follow termCtx, which has ended
 }
 
+// resultPublishTimeout bounds one attempt to publish a result (or an
+// observation, which results wait for).
+const resultPublishTimeout = 10 * time.Second
+
 // publishResult stores a result in ACCOUNTDB_AGENT, retrying until
 // JetStream acknowledges it or ctx ends.
 func (a *Agent) publishResult(ctx context.Context, r protocol.Result) error {
@@ -306,7 +310,7 @@ func (a *Agent) publishResult(ctx context.Context, r protocol.Result) error {
 	}
 	for attempt := 1; ; attempt++ {
 		err := a.changes.publishResult(func() error {
-			pctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			pctx, cancel := context.WithTimeout(ctx, resultPublishTimeout)
 			defer cancel()
 			_, err := a.cfg.JS.PublishMsg(pctx, msg)
 			return err

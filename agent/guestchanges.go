@@ -33,9 +33,9 @@ type guestChanges struct {
 	published sync.RWMutex // results under its read side, observations under its write side
 }
 
-// publishObservation publishes, by publish, the observation of a listing
+// publishListing publishes, by publish, the observation of a listing
 // that began at listed, given which guests were changing meanwhile.
-func (c *guestChanges) publishObservation(listed time.Time, publish func(changing func(uuid.UUID) bool) bool) bool {
+func (c *guestChanges) publishListing(listed time.Time, publish func(changing func(uuid.UUID) bool) bool) bool {
 	c.published.Lock()
 	defer c.published.Unlock()
 	return publish(c.since(listed))

@@ -104,7 +104,7 @@ func TestResultsWaitForTheObservationBeingPublished(t *testing.T) {
 	inObservation, release := make(chan struct{}), make(chan struct{})
 	observed := make(chan bool, 1)
 	go func() {
-		observed <- c.publishObservation(time.Now(), func(func(uuid.UUID) bool) bool {
+		observed <- c.publishListing(time.Now(), func(func(uuid.UUID) bool) bool {
 			close(inObservation)
 			<-release
 			return true

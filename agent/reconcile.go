@@ -54,7 +54,7 @@ func (a *Agent) reconcile(ctx context.Context, p *pve, boots *bootWatch) bool {
 	}
 	listed := time.Since(start)
 	a.watchBooted(ctx, boots, all)
-	ok = a.changes.publishObservation(start, func(changing func(uuid.UUID) bool) bool {
+	ok = a.changes.publishListing(start, func(changing func(uuid.UUID) bool) bool {
 		return a.publishObservation(ctx, p, all, changing)
 	}) && a.publishInventory(ctx, p, all)
 	a.reportReconcile(p, "tick", all, listed, time.Since(start), ok)
@@ -152,7 +152,7 @@ func (a *Agent) inventory(ctx context.Context, p *pve, all []guest) (protocol.In
 
 // publishObservation publishes the observation of all, within the time one
 // attempt to publish a result has: results wait while it is published
-// (guestChanges.publishObservation), and a listing missed is taken again at
+// (guestChanges.publishListing), and a listing missed is taken again at
 // the next tick.
 func (a *Agent) publishObservation(ctx context.Context, p *pve, all []guest, changing func(uuid.UUID) bool) bool {
 	ctx, cancel := context.WithTimeout(ctx, resultPublishTimeout)

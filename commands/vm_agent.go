@@ -107,24 +107,20 @@ func (h *Handler) RecordObservation(ctx context.Context, obs protocol.Observatio
 	observed := map[uuid.UUID]observedGuest{}
 	for _, g := range obs.Guests {
 		o := observedGuest{}
-		switch g.Status {
-		case "running", "paused":
+		switch {
+		case !g.Changing && (g.Status == "running" || g.Status == "paused"):
 			o.status = domain.VMRunning
 			if g.UptimeSeconds > 0 {
 				o.bootedAt = obs.ObservedAt.Add(-time.Duration(g.UptimeSeconds+1) * time.Second)
 			}
-		case "stopped":
+		case !g.Changing && g.Status == "stopped":
 			o.status = domain.VMStopped
 		default:
 			// "unknown": the guest's node is offline, so Proxmox cannot
-			// say whether it runs. That is no drift: the VM is neither
-			// looked at nor, being listed, taken for deleted.
-			delete(candidates, g.VMID)
-			continue
-		}
-		if g.Changing {
-			// Listed midway through an operation of the agent's: its
-			// result, perhaps recorded already, says how it ended.
+			// say whether it runs; or Changing: listed midway through an
+			// operation of the agent's, whose result, perhaps recorded
+			// already, says how it ended. Neither is drift: the VM is
+			// neither looked at nor, being listed, taken for deleted.
 			delete(candidates, g.VMID)
 			continue
 		}
